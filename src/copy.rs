@@ -1,0 +1,446 @@
+//! Building copies from what the original request carried.
+//!
+//! The original is never touched: everything here works on our own copy of its headers and
+//! body, taken while the original streams past.
+
+use crate::config::{Config, Target};
+use crate::redact::removes_header;
+
+/// Why a request that was sampled in is not copied after all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skip {
+    /// It carries the marker header: it is itself a copy (the loop guard).
+    MarkedAsCopy,
+    /// `:method`, `:path` or `:authority` is missing or unreadable, so no copy can be dispatched.
+    Unroutable,
+    /// Its body outgrew `body.max_bytes`: a truncated copy would lie to the target.
+    BodyTooLarge,
+    /// Envoy could not hand over its headers or part of its body.
+    Unreadable,
+    /// The client went away before the request was complete.
+    Abandoned,
+}
+
+/// Connection-level headers that describe one hop, not the request. `te` is kept when it is
+/// exactly `trailers`, which gRPC servers require.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "trailer",
+    "http2-settings",
+    "te",
+];
+
+/// What every copy of one request shares: its scrubbed headers and its body. Request trailers
+/// are not kept: Envoy's `http_call` sends headers and body only and drops trailers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CapturedRequest {
+    /// `:method`, `:path` and the end-to-end headers left after redaction.
+    headers: Vec<(String, String)>,
+    /// The original `:authority` with `host_suffix` applied.
+    authority: String,
+    body: Vec<u8>,
+    /// Set once the request is complete, when the original declared a length or had a body.
+    content_length: Option<String>,
+    had_content_length: bool,
+    /// Headers left out because their value is not UTF-8: the SDK's dispatch takes `&str`.
+    pub dropped_non_utf8: usize,
+}
+
+/// Reads the original's headers once: the loop guard, redaction and hop-by-hop filtering all
+/// happen in this single pass.
+pub fn capture_headers(
+    raw: Vec<(String, Vec<u8>)>,
+    config: &Config,
+) -> Result<CapturedRequest, Skip> {
+    let marker = config.marker_header.as_deref();
+    let mut captured = CapturedRequest {
+        headers: Vec::with_capacity(raw.len()),
+        ..Default::default()
+    };
+    let mut authority = None;
+    let mut connection_options = None;
+    for (name, value) in raw {
+        if marker.is_some_and(|marker| name.eq_ignore_ascii_case(marker)) {
+            return Err(Skip::MarkedAsCopy);
+        }
+        let Ok(value) = String::from_utf8(value) else {
+            if name.starts_with(':') {
+                return Err(Skip::Unroutable);
+            }
+            captured.dropped_non_utf8 += 1;
+            continue;
+        };
+        match name.as_str() {
+            ":authority" => authority = Some(value),
+            ":method" | ":path" => captured.headers.push((name, value)),
+            "connection" => connection_options = Some(value),
+            "content-length" => captured.had_content_length = true,
+            "te" if value.eq_ignore_ascii_case("trailers") => captured.headers.push((name, value)),
+            other if other.starts_with(':') || is_hop_by_hop(other) => {}
+            other if removes_header(&config.redacted_headers, other) => {}
+            _ => captured.headers.push((name, value)),
+        }
+    }
+    let has = |pseudo: &str| captured.headers.iter().any(|(name, _)| name == pseudo);
+    let authority = authority
+        .filter(|_| has(":method") && has(":path"))
+        .ok_or(Skip::Unroutable)?;
+    captured.authority = with_host_suffix(&authority, &config.host_suffix);
+    if let Some(options) = connection_options {
+        // Headers the client named in `Connection` are for this hop only (RFC 9110, 7.6.1).
+        captured.headers.retain(|(name, _)| {
+            !options
+                .split(',')
+                .any(|option| option.trim().eq_ignore_ascii_case(name))
+        });
+    }
+    Ok(captured)
+}
+
+fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+}
+
+/// Appends `suffix` to the host, before any port, as Envoy's native mirroring does:
+/// `shop.example:8080` with `-shadow` becomes `shop.example-shadow:8080`.
+pub fn with_host_suffix(authority: &str, suffix: &str) -> String {
+    if suffix.is_empty() {
+        return authority.to_string();
+    }
+    match authority.rsplit_once(':') {
+        // A colon inside `[...]` belongs to an IPv6 literal, not to a port.
+        Some((host, port)) if !port.contains(']') => format!("{host}{suffix}:{port}"),
+        _ => format!("{authority}{suffix}"),
+    }
+}
+
+impl CapturedRequest {
+    /// Adds a body chunk. Past `limit` the whole copy is given up, never truncated.
+    pub fn append_body(&mut self, chunk: Vec<u8>, limit: usize) -> Result<(), Skip> {
+        if self.body.len().saturating_add(chunk.len()) > limit {
+            return Err(Skip::BodyTooLarge);
+        }
+        if self.body.is_empty() {
+            // The first chunk is usually the whole body: keep it instead of copying it.
+            self.body = chunk;
+        } else {
+            self.body.extend_from_slice(&chunk);
+        }
+        Ok(())
+    }
+
+    /// Called once the request is complete: the copy declares the length it really carries.
+    pub fn finish(&mut self) {
+        if self.had_content_length || !self.body.is_empty() {
+            self.content_length = Some(self.body.len().to_string());
+        }
+    }
+
+    /// The headers of the copy sent to `target`: the scrubbed originals, the target's
+    /// `:authority`, the marker and the length of the body the copy carries.
+    pub fn headers_for<'a>(
+        &'a self,
+        target: &'a Target,
+        marker_header: Option<&'a str>,
+    ) -> Vec<(&'a str, &'a str)> {
+        let mut headers = Vec::with_capacity(self.headers.len() + 3);
+        headers.extend(
+            self.headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        );
+        headers.push((
+            ":authority",
+            target.authority.as_deref().unwrap_or(&self.authority),
+        ));
+        if let Some(marker) = marker_header {
+            headers.push((marker, target.name.as_str()));
+        }
+        if let Some(length) = &self.content_length {
+            headers.push(("content-length", length.as_str()));
+        }
+        headers
+    }
+
+    pub fn body(&self) -> Option<&[u8]> {
+        (!self.body.is_empty()).then_some(self.body.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: &str) -> Config {
+        Config::parse(json.as_bytes()).unwrap()
+    }
+
+    fn default_config() -> Config {
+        parse(r#"{"targets": [{"cluster": "mirror", "name": "canary"}]}"#)
+    }
+
+    fn raw(headers: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect()
+    }
+
+    fn request_headers() -> Vec<(String, Vec<u8>)> {
+        raw(&[
+            (":method", b"POST"),
+            (":path", b"/orders?id=7&x=%20"),
+            (":authority", b"shop.example:8080"),
+            (":scheme", b"http"),
+            ("content-type", b"application/json"),
+            ("content-length", b"11"),
+            ("authorization", b"Bearer secret"),
+            ("cookie", b"session=1"),
+            ("x-api-key", b"k"),
+            ("proxy-authorization", b"Basic x"),
+            ("x-custom", b"kept"),
+            ("x-repeated", b"one"),
+            ("x-repeated", b"two"),
+        ])
+    }
+
+    fn copy_headers(captured: &CapturedRequest, config: &Config) -> Vec<(String, String)> {
+        captured
+            .headers_for(&config.targets[0], config.marker_header.as_deref())
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+        expected
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn copy_keeps_request_line_and_end_to_end_headers_minus_secrets() {
+        let config = default_config();
+        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        captured
+            .append_body(b"{\"a\": 1234}".to_vec(), 100)
+            .unwrap();
+        captured.finish();
+        assert_eq!(
+            copy_headers(&captured, &config),
+            pairs(&[
+                (":method", "POST"),
+                (":path", "/orders?id=7&x=%20"),
+                ("content-type", "application/json"),
+                ("x-custom", "kept"),
+                ("x-repeated", "one"),
+                ("x-repeated", "two"),
+                (":authority", "shop.example:8080"),
+                ("x-traffic-mirror", "canary"),
+                ("content-length", "11"),
+            ])
+        );
+        assert_eq!(captured.body(), Some(&b"{\"a\": 1234}"[..]));
+    }
+
+    #[test]
+    fn redaction_list_replaces_the_default_and_ignores_case() {
+        let config = parse(
+            r#"{"targets": [{"cluster": "m"}], "redact": {"headers": ["X-Custom"]}, "marker_header": ""}"#,
+        );
+        let mut headers = request_headers();
+        headers.push(("X-CUSTOM".into(), b"shouting".to_vec()));
+        let mut captured = capture_headers(headers, &config).unwrap();
+        captured.finish();
+        let names: Vec<String> = copy_headers(&captured, &config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert!(names.contains(&"authorization".to_string()));
+        assert!(names.contains(&"cookie".to_string()));
+        assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("x-custom")));
+        assert!(!names.contains(&"x-traffic-mirror".to_string()));
+    }
+
+    #[test]
+    fn marker_header_means_the_request_is_a_copy() {
+        let config = default_config();
+        let mut headers = request_headers();
+        headers.push(("x-traffic-mirror".into(), b"other".to_vec()));
+        assert_eq!(capture_headers(headers, &config), Err(Skip::MarkedAsCopy));
+
+        let off = config_with_marker_off();
+        let mut headers = request_headers();
+        headers.push(("x-traffic-mirror".into(), b"other".to_vec()));
+        assert!(capture_headers(headers, &off).is_ok());
+    }
+
+    fn config_with_marker_off() -> Config {
+        parse(r#"{"targets": [{"cluster": "m"}], "marker_header": ""}"#)
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_stay_behind() {
+        let config = default_config();
+        let mut headers = request_headers();
+        headers.extend(raw(&[
+            ("connection", b"keep-alive, X-Hop"),
+            ("keep-alive", b"timeout=5"),
+            ("x-hop", b"one hop only"),
+            ("transfer-encoding", b"chunked"),
+            ("upgrade", b"websocket"),
+            ("te", b"gzip"),
+            ("trailer", b"grpc-status"),
+        ]));
+        let captured = capture_headers(headers, &config).unwrap();
+        let names: Vec<String> = copy_headers(&captured, &config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-hop",
+            "transfer-encoding",
+            "upgrade",
+            "te",
+            "trailer",
+            ":scheme",
+        ] {
+            assert!(
+                !names.contains(&gone.to_string()),
+                "{gone} leaked into {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn te_trailers_survives_for_grpc() {
+        let mut headers = request_headers();
+        headers.push(("te".into(), b"trailers".to_vec()));
+        let config = default_config();
+        let captured = capture_headers(headers, &config).unwrap();
+        assert!(copy_headers(&captured, &config).contains(&("te".into(), "trailers".into())));
+    }
+
+    #[test]
+    fn non_utf8_values_are_left_out_and_counted() {
+        let config = default_config();
+        let mut headers = request_headers();
+        headers.push(("x-binary".into(), vec![0xff, 0xfe, b'a']));
+        let captured = capture_headers(headers, &config).unwrap();
+        assert_eq!(captured.dropped_non_utf8, 1);
+        assert!(!copy_headers(&captured, &config)
+            .iter()
+            .any(|(n, _)| n == "x-binary"));
+    }
+
+    #[test]
+    fn request_without_routable_pseudo_headers_is_skipped() {
+        let config = default_config();
+        for missing in [":method", ":path", ":authority"] {
+            let headers = request_headers()
+                .into_iter()
+                .filter(|(n, _)| n != missing)
+                .collect();
+            assert_eq!(
+                capture_headers(headers, &config),
+                Err(Skip::Unroutable),
+                "{missing}"
+            );
+        }
+        let mut headers = request_headers();
+        headers.retain(|(n, _)| n != ":path");
+        headers.push((":path".into(), vec![b'/', 0xff]));
+        assert_eq!(capture_headers(headers, &config), Err(Skip::Unroutable));
+    }
+
+    #[test]
+    fn host_suffix_goes_before_the_port() {
+        assert_eq!(
+            with_host_suffix("shop.example:8080", "-shadow"),
+            "shop.example-shadow:8080"
+        );
+        assert_eq!(
+            with_host_suffix("shop.example", "-shadow"),
+            "shop.example-shadow"
+        );
+        assert_eq!(
+            with_host_suffix("[::1]:8080", "-shadow"),
+            "[::1]-shadow:8080"
+        );
+        assert_eq!(with_host_suffix("[::1]", "-shadow"), "[::1]-shadow");
+        assert_eq!(
+            with_host_suffix("shop.example:8080", ""),
+            "shop.example:8080"
+        );
+    }
+
+    #[test]
+    fn target_authority_overrides_host_and_suffix() {
+        let config = parse(
+            r#"{"targets": [{"cluster": "m", "authority": "canary.internal"}], "host_suffix": "-shadow"}"#,
+        );
+        let captured = capture_headers(request_headers(), &config).unwrap();
+        assert!(copy_headers(&captured, &config)
+            .contains(&(":authority".into(), "canary.internal".into())));
+
+        let config = parse(r#"{"targets": [{"cluster": "m"}], "host_suffix": "-shadow"}"#);
+        let captured = capture_headers(request_headers(), &config).unwrap();
+        assert!(copy_headers(&captured, &config)
+            .contains(&(":authority".into(), "shop.example-shadow:8080".into())));
+    }
+
+    #[test]
+    fn body_over_the_limit_gives_up_the_copy() {
+        let mut captured = CapturedRequest::default();
+        assert_eq!(captured.append_body(vec![1; 6], 10), Ok(()));
+        assert_eq!(captured.append_body(vec![2; 4], 10), Ok(()));
+        assert_eq!(
+            captured.append_body(vec![3; 1], 10),
+            Err(Skip::BodyTooLarge)
+        );
+        assert_eq!(captured.body().map(<[u8]>::len), Some(10));
+        assert_eq!(
+            CapturedRequest::default().append_body(vec![0; 1], 0),
+            Err(Skip::BodyTooLarge)
+        );
+    }
+
+    #[test]
+    fn content_length_matches_the_copy_body() {
+        let config = default_config();
+        // No body captured (as with `body.mirror` off): the original declared 11 bytes, the copy none.
+        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        captured.finish();
+        assert!(copy_headers(&captured, &config).contains(&("content-length".into(), "0".into())));
+        assert_eq!(captured.body(), None);
+
+        // A GET without a length stays without one.
+        let get = raw(&[(":method", b"GET"), (":path", b"/"), (":authority", b"h")]);
+        let mut captured = capture_headers(get, &config).unwrap();
+        captured.finish();
+        assert!(!copy_headers(&captured, &config)
+            .iter()
+            .any(|(n, _)| n == "content-length"));
+
+        // A chunked body (no declared length) gets its real length.
+        let chunked = raw(&[
+            (":method", b"POST"),
+            (":path", b"/"),
+            (":authority", b"h"),
+            ("transfer-encoding", b"chunked"),
+        ]);
+        let mut captured = capture_headers(chunked, &config).unwrap();
+        captured.append_body(vec![7; 300], 1000).unwrap();
+        captured.finish();
+        let headers = copy_headers(&captured, &config);
+        assert!(headers.contains(&("content-length".into(), "300".into())));
+        assert!(!headers.iter().any(|(n, _)| n == "transfer-encoding"));
+    }
+}

@@ -1,0 +1,39 @@
+//! traffic-mirror: a proxy-wasm HTTP filter that copies live requests to mirror clusters while
+//! the original request goes on untouched.
+//!
+//! The request path, module by module: `filter` (HTTP context) samples with `decide`, captures
+//! the request with `copy` (scrubbed by `redact`), and hands it through the `outbox` to `root`,
+//! which dispatches each copy and counts its `outcome` in `metrics`. Only `filter`, `root` and
+//! `metrics` talk to the host; the rest is plain Rust with native unit tests.
+
+// A panic kills the VM and, fail-closed, turns every later request on that worker into a 503.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::unreachable,
+        clippy::todo
+    )
+)]
+
+pub mod config;
+pub mod copy;
+pub mod decide;
+mod filter;
+pub mod metrics;
+pub mod outbox;
+pub mod outcome;
+pub mod redact;
+mod root;
+pub mod sampling;
+
+use proxy_wasm::traits::RootContext;
+use proxy_wasm::types::LogLevel;
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::<root::MirrorRoot>::default() });
+}}

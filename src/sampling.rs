@@ -1,0 +1,86 @@
+//! Random sampling: how likely a request is to be copied to one target.
+
+/// Sampling works in parts per million so that percentages with decimals (Istio's
+/// `mirrorPercentage` allows them) keep four decimal places, and the request path compares
+/// integers instead of floats.
+const PARTS_PER_MILLION: u32 = 1_000_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SampleRate(u32);
+
+impl SampleRate {
+    pub const ALWAYS: SampleRate = SampleRate(PARTS_PER_MILLION);
+    pub const NEVER: SampleRate = SampleRate(0);
+
+    /// `None` unless `percentage` is a number from 0 to 100.
+    pub fn from_percentage(percentage: f64) -> Option<SampleRate> {
+        if !(0.0..=100.0).contains(&percentage) {
+            return None;
+        }
+        // In range, so the product fits in u32; `as` saturates and cannot panic anyway.
+        Some(SampleRate((percentage * 10_000.0).round() as u32))
+    }
+
+    /// `draw` is uniform in `0..1_000_000`.
+    pub fn admits(self, draw: u32) -> bool {
+        draw < self.0
+    }
+
+    /// Decides one request; `draw` gives a number uniform in `0..1_000_000`. The edges need no
+    /// random number, which keeps a 0% or 100% target free of RNG work on every request.
+    pub fn sample(self, draw: impl FnOnce() -> u32) -> bool {
+        match self.0 {
+            0 => false,
+            PARTS_PER_MILLION => true,
+            _ => self.admits(draw()),
+        }
+    }
+}
+
+/// A number uniform in `0..1_000_000`, from the VM's thread-local generator.
+pub fn random_draw() -> u32 {
+    fastrand::u32(0..PARTS_PER_MILLION)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_outside_zero_to_hundred_are_rejected() {
+        assert_eq!(SampleRate::from_percentage(-0.01), None);
+        assert_eq!(SampleRate::from_percentage(100.01), None);
+        assert_eq!(SampleRate::from_percentage(f64::NAN), None);
+        assert_eq!(SampleRate::from_percentage(f64::INFINITY), None);
+    }
+
+    #[test]
+    fn edges_are_exact() {
+        assert_eq!(SampleRate::from_percentage(0.0), Some(SampleRate::NEVER));
+        assert_eq!(SampleRate::from_percentage(100.0), Some(SampleRate::ALWAYS));
+        let mut rng = fastrand::Rng::with_seed(7);
+        assert!((0..10_000).all(|_| SampleRate::ALWAYS.sample(|| rng.u32(0..PARTS_PER_MILLION))));
+        assert!((0..10_000).all(|_| !SampleRate::NEVER.sample(|| rng.u32(0..PARTS_PER_MILLION))));
+    }
+
+    #[test]
+    fn decimals_keep_four_places() {
+        let rate = SampleRate::from_percentage(0.0001).unwrap_or(SampleRate::NEVER);
+        assert!(rate.admits(0));
+        assert!(!rate.admits(1));
+        let rate = SampleRate::from_percentage(12.5).unwrap_or(SampleRate::NEVER);
+        assert!(rate.admits(124_999));
+        assert!(!rate.admits(125_000));
+    }
+
+    #[test]
+    fn sampled_share_tracks_the_percentage() {
+        let mut rng = fastrand::Rng::with_seed(42);
+        let rate = SampleRate::from_percentage(30.0).unwrap_or(SampleRate::NEVER);
+        let admitted = (0..100_000)
+            .filter(|_| rate.sample(|| rng.u32(0..PARTS_PER_MILLION)))
+            .count();
+        // 30% of 100k has a standard deviation of about 145; 6 sigma either way.
+        assert!((29_130..=30_870).contains(&admitted), "{admitted}");
+    }
+}

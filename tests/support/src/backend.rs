@@ -1,0 +1,222 @@
+use crate::runtime::runtime;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// One request as a backend received it, whole.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: String,
+    /// Path and query, as sent.
+    pub path: String,
+    /// "HTTP/1.1" or "HTTP/2.0".
+    pub version: String,
+    /// Every header in arrival order, with `host` for the request's authority.
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, Vec<u8>)>,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.header_bytes(name)
+            .and_then(|value| std::str::from_utf8(value).ok())
+    }
+
+    pub fn header_bytes(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_slice())
+    }
+
+    pub fn has_header(&self, name: &str) -> bool {
+        self.header_bytes(name).is_some()
+    }
+
+    /// The headers that describe the request itself, sorted: without hop-by-hop headers,
+    /// `content-length`, and what Envoy adds on each leg (`x-forwarded-*`, `x-envoy-*`), so
+    /// that an original and its copy can be compared.
+    pub fn end_to_end_headers(&self) -> Vec<(String, Vec<u8>)> {
+        const PER_LEG: [&str; 7] = [
+            "connection",
+            "keep-alive",
+            "transfer-encoding",
+            "te",
+            "upgrade",
+            "content-length",
+            "proxy-connection",
+        ];
+        let mut headers: Vec<(String, Vec<u8>)> = self
+            .headers
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.to_ascii_lowercase();
+                !PER_LEG.contains(&name.as_str())
+                    && !name.starts_with("x-forwarded-")
+                    && !name.starts_with("x-envoy-")
+            })
+            .cloned()
+            .collect();
+        headers.sort();
+        headers
+    }
+}
+
+/// How a backend answers.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// Held after the whole request has arrived (and been recorded), before answering.
+    pub delay: Duration,
+    pub status: u16,
+    pub reply: &'static str,
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            delay: Duration::ZERO,
+            status: 200,
+            reply: "ok",
+        }
+    }
+}
+
+/// A recording HTTP server (HTTP/1.1 and HTTP/2 cleartext) on loopback.
+pub struct Backend {
+    addr: SocketAddr,
+    log: Arc<Mutex<Vec<Received>>>,
+    task: JoinHandle<()>,
+}
+
+impl Backend {
+    pub fn start() -> Backend {
+        Backend::with(Behaviour::default())
+    }
+
+    /// A backend that takes `delay` to answer each request.
+    pub fn slow(delay: Duration) -> Backend {
+        Backend::with(Behaviour {
+            delay,
+            ..Behaviour::default()
+        })
+    }
+
+    pub fn with(behaviour: Behaviour) -> Backend {
+        Backend::bind("127.0.0.1:0".parse().expect("address"), behaviour).expect("bind backend")
+    }
+
+    pub fn bind(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<Backend> {
+        let listener = TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let task = runtime().spawn(serve(listener, behaviour, Arc::clone(&log)));
+        Ok(Backend { addr, log, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.log.lock().expect("backend log").clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.log.lock().expect("backend log").len()
+    }
+
+    /// Waits until at least `n` requests have arrived whole.
+    pub fn wait_for(&self, n: usize, timeout: Duration) -> Vec<Received> {
+        crate::eventually(&format!("{n} requests at {}", self.addr), timeout, || {
+            let received = self.received();
+            (received.len() >= n).then_some(received)
+        })
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An address nobody listens on: a mirror target that is down.
+pub fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("addr")
+}
+
+async fn serve(listener: TcpListener, behaviour: Behaviour, log: Arc<Mutex<Vec<Received>>>) {
+    let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let behaviour = behaviour.clone();
+        let log = Arc::clone(&log);
+        tokio::spawn(async move {
+            let service =
+                service_fn(move |request| answer(request, behaviour.clone(), Arc::clone(&log)));
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    request: hyper::Request<Incoming>,
+    behaviour: Behaviour,
+    log: Arc<Mutex<Vec<Received>>>,
+) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+    let (parts, body) = request.into_parts();
+    let collected = body.collect().await?;
+    let trailers = collected.trailers().map(header_pairs).unwrap_or_default();
+    let mut headers = header_pairs(&parts.headers);
+    if let Some(authority) = parts
+        .uri
+        .authority()
+        .filter(|_| !parts.headers.contains_key("host"))
+    {
+        // HTTP/2 carries the host as :authority; record it as `host` for both protocols.
+        headers.insert(
+            0,
+            ("host".to_string(), authority.as_str().as_bytes().to_vec()),
+        );
+    }
+    log.lock().expect("backend log").push(Received {
+        method: parts.method.to_string(),
+        path: parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default(),
+        version: format!("{:?}", parts.version),
+        headers,
+        body: collected.to_bytes().to_vec(),
+        trailers,
+        at: Instant::now(),
+    });
+    tokio::time::sleep(behaviour.delay).await;
+    Ok(hyper::Response::builder()
+        .status(behaviour.status)
+        .body(Full::new(Bytes::from_static(behaviour.reply.as_bytes())))
+        .expect("response"))
+}
+
+fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), value.as_bytes().to_vec()))
+        .collect()
+}

@@ -1,0 +1,128 @@
+//! `make run`: Envoy with the example config (envoy/envoy.yaml) between a client and two demo
+//! backends. Sends a few requests, shows side by side what the primary and the mirror target
+//! received, and the plugin's counters. `--keep` leaves everything running.
+
+use mirror_harness::{repo_root, Backend, Behaviour, Client, Envoy, Received, Request};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+const PRIMARY: &str = "127.0.0.1:8081";
+const MIRROR: &str = "127.0.0.1:8082";
+const COLUMN: usize = 58;
+
+fn main() {
+    let keep = std::env::args().any(|arg| arg == "--keep");
+    let primary = backend(PRIMARY, "hello from primary\n");
+    let mirror = backend(MIRROR, "hello from canary\n");
+    let config = repo_root().join("envoy/envoy.yaml");
+    println!("Starting Envoy with {} ...", config.display());
+    let envoy = Envoy::start_file(&config, 2);
+    println!(
+        "Envoy listens on http://{}, admin on http://{}\n",
+        envoy.listener(),
+        envoy.admin()
+    );
+
+    let requests = [
+        Request::get("/products?page=2")
+            .authority("shop.example")
+            .header("x-user-id", "u-42"),
+        Request::post("/orders", r#"{"item": "book", "qty": 1}"#)
+            .authority("shop.example")
+            .header("content-type", "application/json")
+            .header("authorization", "Bearer live-token")
+            .header("cookie", "session=abc123"),
+        Request::get("/health")
+            .authority("shop.example")
+            .header("x-traffic-mirror", "someone-else"),
+    ];
+    let mut client = Client::http1(envoy.listener());
+    for request in &requests {
+        let response = client.send(request.clone());
+        println!(
+            "{} {} -> {} in {:?}",
+            request.method, request.path, response.status, response.elapsed
+        );
+    }
+    let copies = mirror.wait_for(2, Duration::from_secs(10));
+    let originals = primary.wait_for(requests.len(), Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(300));
+
+    for original in &originals {
+        let copy = copies.iter().find(|c| c.path == original.path);
+        show(original, copy);
+    }
+    println!("\nCounters (admin /stats?filter=traffic_mirror):");
+    for (name, value) in envoy.plugin_stats() {
+        println!("  {name}: {value}");
+    }
+    if keep {
+        println!(
+            "\nLeft running (--keep): curl http://{}/ ; Ctrl-C stops everything.",
+            envoy.listener()
+        );
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
+}
+
+fn backend(addr: &str, reply: &'static str) -> Backend {
+    let addr: SocketAddr = addr.parse().expect("address");
+    Backend::bind(addr, Behaviour { reply, ..Behaviour::default() }).unwrap_or_else(|error| {
+        eprintln!("cannot listen on {addr} ({error}); stop what uses it (an earlier `make run ARGS=--keep`?)");
+        std::process::exit(1);
+    })
+}
+
+/// One row per header name, so a header the copy lacks (or adds) stands out.
+fn show(original: &Received, copy: Option<&Received>) {
+    println!(
+        "\n{:=<1$}",
+        format!("== {} {} ", original.method, original.path),
+        COLUMN * 2 + 3
+    );
+    row(
+        "PRIMARY received (the original)",
+        "MIRROR received (the copy)",
+    );
+    row(&"-".repeat(COLUMN), &"-".repeat(COLUMN));
+    let request_line = |r: &Received| format!("{} {}", r.method, r.path);
+    row(
+        &request_line(original),
+        &copy.map_or("(not copied: see the counters)".into(), request_line),
+    );
+    let mut names: Vec<&str> = original.headers.iter().map(|(n, _)| n.as_str()).collect();
+    names.extend(
+        copy.iter()
+            .flat_map(|c| c.headers.iter().map(|(n, _)| n.as_str())),
+    );
+    names.sort_unstable();
+    names.dedup();
+    let header = |r: &Received, name: &str| {
+        r.header_bytes(name).map_or(String::new(), |v| {
+            format!("{name}: {}", String::from_utf8_lossy(v))
+        })
+    };
+    for name in names {
+        row(
+            &header(original, name),
+            &copy.map_or(String::new(), |c| header(c, name)),
+        );
+    }
+    let body = |r: &Received| format!("body: {}", String::from_utf8_lossy(&r.body));
+    if !original.body.is_empty() {
+        row(&body(original), &copy.map_or(String::new(), body));
+    }
+}
+
+fn row(left: &str, right: &str) {
+    let clip = |text: &str| -> String {
+        if text.chars().count() <= COLUMN {
+            text.to_string()
+        } else {
+            text.chars().take(COLUMN - 3).chain("...".chars()).collect()
+        }
+    };
+    println!("{:<width$} | {}", clip(left), clip(right), width = COLUMN);
+}
