@@ -1,30 +1,10 @@
 //! What a copy carries: the original minus secrets and hop-by-hop headers, plus the marker.
 
-use mirror_harness::{Backend, Client, Envoy, Received, Request};
+use mirror_harness::{Backend, Client, Envoy, Received, Request, Scenario};
 use serde_json::json;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-struct Setup {
-    primary: Backend,
-    mirror: Backend,
-    envoy: Envoy,
-}
-
-fn setup(plugin_config: serde_json::Value) -> Setup {
-    let primary = Backend::start();
-    let mirror = Backend::start();
-    let envoy = Envoy::builder(plugin_config)
-        .primary(primary.addr())
-        .cluster("mirror", mirror.addr())
-        .start();
-    Setup {
-        primary,
-        mirror,
-        envoy,
-    }
-}
 
 fn canary() -> serde_json::Value {
     json!({"targets": [{"cluster": "mirror", "name": "canary"}]})
@@ -55,7 +35,7 @@ fn request_with_secrets() -> Request {
 
 #[test]
 fn copy_equals_original_minus_redacted_headers_plus_marker() {
-    let setup = setup(canary());
+    let setup = Scenario::start(canary());
     let response = Client::http1(setup.envoy.listener()).send(request_with_secrets());
     assert_eq!(response.status, 200);
 
@@ -83,7 +63,7 @@ fn copy_equals_original_minus_redacted_headers_plus_marker() {
 
 #[test]
 fn original_reaches_its_upstream_exactly_as_sent() {
-    let setup = setup(canary());
+    let setup = Scenario::start(canary());
     let request = request_with_secrets();
     Client::http1(setup.envoy.listener()).send(request.clone());
 
@@ -107,7 +87,7 @@ fn original_reaches_its_upstream_exactly_as_sent() {
 
 #[test]
 fn post_body_of_200_kb_is_copied_byte_exact() {
-    let setup = setup(canary());
+    let setup = Scenario::start(canary());
     let body: Vec<u8> = (0..200 * 1024).map(|i| (i * 7 % 251) as u8).collect();
     let response =
         Client::http1(setup.envoy.listener()).send(Request::post("/upload", body.clone()));
@@ -122,7 +102,7 @@ fn post_body_of_200_kb_is_copied_byte_exact() {
 
 #[test]
 fn http2_request_with_body_is_copied() {
-    let setup = setup(canary());
+    let setup = Scenario::start(canary());
     let body = vec![b'h'; 50_000];
     let mut client = Client::http2(setup.envoy.listener());
     let response = client.send(
@@ -220,7 +200,7 @@ fn every_target_gets_its_own_copy_and_counters() {
 
 #[test]
 fn body_mirroring_off_sends_headers_only() {
-    let setup = setup(
+    let setup = Scenario::start(
         json!({"targets": [{"cluster": "mirror", "name": "canary"}], "body": {"mirror": false}}),
     );
     Client::http1(setup.envoy.listener()).send(Request::post("/no-body", vec![b'b'; 5000]));

@@ -1,6 +1,6 @@
 //! Which requests are copied: sampling, the loop guard and the body limit, each counted.
 
-use mirror_harness::{Backend, Client, Envoy, Request};
+use mirror_harness::{Backend, Client, Envoy, Request, Scenario};
 use serde_json::json;
 use std::time::Duration;
 
@@ -45,20 +45,13 @@ fn percentages_zero_fifty_and_hundred_sample_as_configured() {
     assert_eq!(half.count() as u64, mirrored);
 }
 
-fn canary_setup(plugin_config: serde_json::Value) -> (Backend, Backend, Envoy) {
-    let primary = Backend::start();
-    let mirror = Backend::start();
-    let envoy = Envoy::builder(plugin_config)
-        .primary(primary.addr())
-        .cluster("mirror", mirror.addr())
-        .start();
-    (primary, mirror, envoy)
-}
-
 #[test]
 fn request_carrying_the_marker_is_never_mirrored_again() {
-    let (primary, mirror, envoy) =
-        canary_setup(json!({"targets": [{"cluster": "mirror", "name": "canary"}]}));
+    let Scenario {
+        primary,
+        mirror,
+        envoy,
+    } = Scenario::start(json!({"targets": [{"cluster": "mirror", "name": "canary"}]}));
     let mut client = Client::http1(envoy.listener());
     client.send(Request::get("/already-a-copy").header("x-traffic-mirror", "upstream-canary"));
     envoy.wait_for_counter("canary", "skipped", 1, WAIT);
@@ -78,7 +71,11 @@ fn request_carrying_the_marker_is_never_mirrored_again() {
 
 #[test]
 fn custom_marker_header_is_set_and_guarded() {
-    let (_primary, mirror, envoy) = canary_setup(
+    let Scenario {
+        primary: _,
+        mirror,
+        envoy,
+    } = Scenario::start(
         json!({"targets": [{"cluster": "mirror", "name": "canary"}], "marker_header": "x-shadowed-by"}),
     );
     let mut client = Client::http1(envoy.listener());
@@ -92,7 +89,11 @@ fn custom_marker_header_is_set_and_guarded() {
 
 #[test]
 fn empty_marker_turns_marker_and_guard_off() {
-    let (_primary, mirror, envoy) = canary_setup(
+    let Scenario {
+        primary: _,
+        mirror,
+        envoy,
+    } = Scenario::start(
         json!({"targets": [{"cluster": "mirror", "name": "canary"}], "marker_header": ""}),
     );
     Client::http1(envoy.listener()).send(Request::get("/").header("x-traffic-mirror", "x"));
@@ -107,7 +108,11 @@ fn empty_marker_turns_marker_and_guard_off() {
 
 #[test]
 fn body_over_max_bytes_is_skipped_never_truncated() {
-    let (primary, mirror, envoy) = canary_setup(
+    let Scenario {
+        primary,
+        mirror,
+        envoy,
+    } = Scenario::start(
         json!({"targets": [{"cluster": "mirror", "name": "canary"}], "body": {"max_bytes": 1000}}),
     );
     let mut client = Client::http1(envoy.listener());

@@ -1,34 +1,21 @@
 //! The original request is sacred: whatever happens to its copies, it passes untouched and
 //! undelayed, and every copy's fate is still counted.
 
-use mirror_harness::{closed_port, send_raw, Backend, Client, Envoy, Request};
-use serde_json::json;
+use mirror_harness::{closed_port, send_raw, Backend, Behaviour, Envoy, Request, Scenario};
+use serde_json::{json, Value};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-fn envoy_with_mirror(
-    plugin_config: serde_json::Value,
-    primary: &Backend,
-    mirror: std::net::SocketAddr,
-) -> Envoy {
-    Envoy::builder(plugin_config)
-        .primary(primary.addr())
-        .cluster("mirror", mirror)
-        .start()
+fn target(name: &str) -> Value {
+    json!({"targets": [{"cluster": "mirror", "name": name}]})
 }
 
 #[test]
 fn slow_mirror_does_not_slow_the_original_and_every_copy_arrives_whole() {
     let mirror_delay = Duration::from_secs(3);
-    let primary = Backend::start();
-    let mirror = Backend::slow(mirror_delay);
-    let envoy = envoy_with_mirror(
-        json!({"targets": [{"cluster": "mirror", "name": "slow"}]}),
-        &primary,
-        mirror.addr(),
-    );
-    let mut client = Client::http1(envoy.listener());
+    let setup = Scenario::with_mirror(target("slow"), Backend::slow(mirror_delay));
+    let mut client = setup.client();
     let bodies: Vec<Vec<u8>> = (0..10u8)
         .map(|i| vec![i; 20_000 + usize::from(i)])
         .collect();
@@ -42,9 +29,9 @@ fn slow_mirror_does_not_slow_the_original_and_every_copy_arrives_whole() {
             response.elapsed
         );
     }
-    assert_eq!(primary.count(), 10);
+    assert_eq!(setup.primary.count(), 10);
 
-    let copies = mirror.wait_for(10, WAIT);
+    let copies = setup.mirror.wait_for(10, WAIT);
     for (i, body) in bodies.iter().enumerate() {
         let copy = copies
             .iter()
@@ -53,20 +40,19 @@ fn slow_mirror_does_not_slow_the_original_and_every_copy_arrives_whole() {
         assert!(copy.body == *body, "copy {i} is not whole");
     }
     // The originals finished seconds ago; the copies' answers are still observed and counted.
-    envoy.wait_for_counter("slow", "responded", 10, WAIT);
-    assert_eq!(envoy.counter("slow", "failed"), 0);
-    assert_eq!(envoy.counter("slow", "mirrored"), 10);
+    setup.envoy.wait_for_counter("slow", "responded", 10, WAIT);
+    assert_eq!(setup.envoy.counter("slow", "failed"), 0);
+    assert_eq!(setup.envoy.counter("slow", "mirrored"), 10);
 }
 
 #[test]
 fn mirror_target_that_is_down_fails_every_copy_and_no_original() {
     let primary = Backend::start();
-    let envoy = envoy_with_mirror(
-        json!({"targets": [{"cluster": "mirror", "name": "down"}]}),
-        &primary,
-        closed_port(),
-    );
-    let mut client = Client::http1(envoy.listener());
+    let envoy = Envoy::builder(target("down"))
+        .primary(primary.addr())
+        .cluster("mirror", closed_port())
+        .start();
+    let mut client = mirror_harness::Client::http1(envoy.listener());
     for i in 0..20 {
         let response = client.send(Request::post(&format!("/{i}"), "payload"));
         assert_eq!(response.status, 200, "original {i}");
@@ -80,97 +66,72 @@ fn mirror_target_that_is_down_fails_every_copy_and_no_original() {
 
 #[test]
 fn copy_that_times_out_counts_as_failed() {
-    let primary = Backend::start();
-    let mirror = Backend::slow(Duration::from_secs(2));
-    let envoy = envoy_with_mirror(
-        json!({"targets": [{"cluster": "mirror", "name": "late", "timeout_ms": 100}]}),
-        &primary,
-        mirror.addr(),
-    );
-    let mut client = Client::http1(envoy.listener());
-    for _ in 0..3 {
-        assert_eq!(client.send(Request::get("/")).status, 200);
-    }
-    envoy.wait_for_counter("late", "failed", 3, WAIT);
-    assert_eq!(envoy.counter("late", "responded"), 0);
+    let config = json!({"targets": [{"cluster": "mirror", "name": "late", "timeout_ms": 100}]});
+    let setup = Scenario::with_mirror(config, Backend::slow(Duration::from_secs(2)));
+    setup.get_ok("/", 3);
+    setup.envoy.wait_for_counter("late", "failed", 3, WAIT);
+    assert_eq!(setup.envoy.counter("late", "responded"), 0);
 }
 
 #[test]
 fn mirror_answering_errors_counts_as_responded() {
-    let primary = Backend::start();
-    let mirror = Backend::with(mirror_harness::Behaviour {
+    let failing = Backend::with(Behaviour {
         status: 503,
-        ..Default::default()
+        ..Behaviour::default()
     });
-    let envoy = envoy_with_mirror(
-        json!({"targets": [{"cluster": "mirror", "name": "sad"}]}),
-        &primary,
-        mirror.addr(),
-    );
-    let mut client = Client::http1(envoy.listener());
-    for _ in 0..3 {
-        assert_eq!(client.send(Request::get("/")).status, 200);
-    }
+    let setup = Scenario::with_mirror(target("sad"), failing);
+    setup.get_ok("/", 3);
     // A real upstream answered: that is a response (with a 5xx), not a failure to deliver.
-    envoy.wait_for_counter("sad", "responded", 3, WAIT);
-    assert_eq!(envoy.counter("sad", "failed"), 0);
+    setup.envoy.wait_for_counter("sad", "responded", 3, WAIT);
+    assert_eq!(setup.envoy.counter("sad", "failed"), 0);
 }
 
 #[test]
 fn non_utf8_header_value_passes_and_is_left_out_of_the_copy() {
-    let primary = Backend::start();
-    let mirror = Backend::start();
-    let envoy = envoy_with_mirror(
-        json!({"targets": [{"cluster": "mirror", "name": "canary"}]}),
-        &primary,
-        mirror.addr(),
-    );
-    let raw = b"GET /latin1 HTTP/1.1\r\nHost: app.test\r\nx-latin1: caf\xe9 \xff\r\nx-plain: yes\r\nConnection: close\r\n\r\n";
-    let answer = send_raw(envoy.listener(), raw, WAIT);
+    let setup = Scenario::start(target("canary"));
+    let raw = b"GET /latin1 HTTP/1.1\r\nHost: app.test\r\nx-latin1: caf\xe9 \xff\r\n\
+                x-plain: yes\r\nConnection: close\r\n\r\n";
+    let answer = send_raw(setup.envoy.listener(), raw, WAIT);
     assert!(
         answer.starts_with(b"HTTP/1.1 200"),
         "{}",
         String::from_utf8_lossy(&answer)
     );
 
-    let original = &primary.wait_for(1, WAIT)[0];
+    let original = &setup.primary.wait_for(1, WAIT)[0];
     assert_eq!(
         original.header_bytes("x-latin1"),
         Some(&b"caf\xe9 \xff"[..])
     );
-    let copy = &mirror.wait_for(1, WAIT)[0];
+    let copy = &setup.mirror.wait_for(1, WAIT)[0];
     assert_eq!(copy.path, "/latin1");
     assert_eq!(copy.header("x-plain"), Some("yes"));
     assert!(!copy.has_header("x-latin1"));
 
     // The VM is alive: later requests are still mirrored.
-    let mut client = Client::http1(envoy.listener());
-    for _ in 0..3 {
-        assert_eq!(client.send(Request::get("/after")).status, 200);
-    }
-    mirror.wait_for(4, WAIT);
-    envoy.wait_for_counter("canary", "mirrored", 4, WAIT);
+    setup.get_ok("/after", 3);
+    setup.mirror.wait_for(4, WAIT);
+    setup.envoy.wait_for_counter("canary", "mirrored", 4, WAIT);
 }
 
 #[test]
 fn request_abandoned_by_its_client_is_never_copied() {
-    let primary = Backend::start();
-    let mirror = Backend::start();
-    let envoy = envoy_with_mirror(
-        json!({"targets": [{"cluster": "mirror", "name": "canary"}]}),
-        &primary,
-        mirror.addr(),
-    );
+    let setup = Scenario::start(target("canary"));
     let partial =
         b"POST /partial HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1000\r\n\r\n0123456789";
-    send_raw(envoy.listener(), partial, Duration::from_millis(300));
-    envoy.wait_for_counter("canary", "skipped", 1, WAIT);
+    send_raw(setup.envoy.listener(), partial, Duration::from_millis(300));
+    setup.envoy.wait_for_counter("canary", "skipped", 1, WAIT);
 
     // A complete request afterwards is mirrored; it is the only copy the target ever sees.
-    Client::http1(envoy.listener()).send(Request::post("/complete", "whole"));
-    let copies = mirror.wait_for(1, WAIT);
+    setup.client().send(Request::post("/complete", "whole"));
+    setup.mirror.wait_for(1, WAIT);
     std::thread::sleep(Duration::from_millis(200));
-    let paths: Vec<String> = mirror.received().into_iter().map(|c| c.path).collect();
-    assert_eq!(paths, ["/complete"], "{copies:?}");
-    assert_eq!(envoy.counter("canary", "mirrored"), 1);
+    let paths: Vec<String> = setup
+        .mirror
+        .received()
+        .into_iter()
+        .map(|c| c.path)
+        .collect();
+    assert_eq!(paths, ["/complete"]);
+    assert_eq!(setup.envoy.counter("canary", "mirrored"), 1);
 }

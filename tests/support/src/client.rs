@@ -83,8 +83,7 @@ pub struct Client {
 impl Client {
     pub fn http1(addr: SocketAddr) -> Client {
         let sender = runtime().block_on(async {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let (sender, connection) = http1::handshake(TokioIo::new(stream))
+            let (sender, connection) = http1::handshake(connect(addr).await)
                 .await
                 .expect("HTTP/1.1 handshake");
             tokio::spawn(connection);
@@ -97,8 +96,7 @@ impl Client {
 
     pub fn http2(addr: SocketAddr) -> Client {
         let sender = runtime().block_on(async {
-            let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            let (sender, connection) = http2::handshake(TokioExecutor::new(), connect(addr).await)
                 .await
                 .expect("HTTP/2 handshake");
             tokio::spawn(connection);
@@ -151,6 +149,10 @@ impl Client {
             }
         })
     }
+}
+
+async fn connect(addr: SocketAddr) -> TokioIo<tokio::net::TcpStream> {
+    TokioIo::new(tokio::net::TcpStream::connect(addr).await.expect("connect"))
 }
 
 fn build(request: Request, http2: bool) -> hyper::Request<Frames> {

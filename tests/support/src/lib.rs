@@ -7,11 +7,13 @@ mod client;
 mod envoy;
 mod paths;
 mod runtime;
+mod scenario;
 
 pub use backend::{closed_port, Backend, Behaviour, Received};
 pub use client::{send_raw, Client, Request, Response};
 pub use envoy::{validate_file, Envoy, EnvoyBuilder};
 pub use paths::{envoy_binary, repo_root, wasm_path};
+pub use scenario::Scenario;
 
 use std::time::{Duration, Instant};
 
