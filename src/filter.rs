@@ -5,17 +5,13 @@ use crate::copy::{capture_headers, CapturedRequest, Skip};
 use crate::decide::{sample_targets, TargetSet};
 use crate::metrics::Counter;
 use crate::outbox::Outbox;
-use crate::root::{Job, Settings};
+use crate::root::{hand_over_counts, wake_root, Job};
 use crate::sampling::random_draw;
+use crate::settings::Settings;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use std::rc::Rc;
-use std::time::Duration;
-
-/// How soon the root dispatches a completed request's copies. Copies queued within this
-/// window go out together, so under load one wake-up serves many requests.
-const DISPATCH_DELAY: Duration = Duration::from_millis(1);
 
 enum Stage {
     /// No target wants this request, or its fate is already decided and counted.
@@ -51,7 +47,14 @@ impl MirrorFilter {
 
     fn count_skip(&self, targets: TargetSet, skip: Skip) {
         log::debug!("request not mirrored: {skip:?}");
-        self.settings.count(targets, Counter::Skipped);
+        self.count(targets, Counter::Skipped);
+    }
+
+    fn count(&self, targets: TargetSet, counter: Counter) {
+        if !targets.is_empty() {
+            self.settings.count(targets, counter);
+            hand_over_counts(&self.settings, &self.outbox);
+        }
     }
 
     fn complete(&mut self) {
@@ -68,9 +71,8 @@ impl MirrorFilter {
             targets,
             request,
         };
-        if self.outbox.push(job) && hostcalls::set_tick_period(DISPATCH_DELAY).is_err() {
-            self.outbox.wake_up_failed();
-        }
+        self.outbox.push(job);
+        wake_root(&self.outbox);
     }
 
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {
@@ -99,8 +101,7 @@ impl Context for MirrorFilter {
 impl HttpContext for MirrorFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let sampling = sample_targets(&self.settings.config.targets, random_draw);
-        self.settings
-            .count(sampling.sampled_out, Counter::SampledOut);
+        self.count(sampling.sampled_out, Counter::SampledOut);
         if sampling.wanted.is_empty() {
             return Action::Continue;
         }

@@ -29,6 +29,7 @@ pub mod outcome;
 pub mod redact;
 mod root;
 pub mod sampling;
+mod settings;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

@@ -5,6 +5,7 @@
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
+use std::cell::Cell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
@@ -44,14 +45,40 @@ pub fn metric_name(target: &str, counter: Counter) -> String {
     format!("traffic_mirror.{target}.{}", counter.suffix())
 }
 
-/// The host's ids for one target's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One counter: the host's id and the increments not yet handed to the host.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Tallied {
+    id: u32,
+    pending: Cell<u64>,
+}
+
+impl Tallied {
+    fn new(id: u32) -> Tallied {
+        Tallied {
+            id,
+            pending: Cell::new(0),
+        }
+    }
+
+    /// Hands the pending increments to the host; true if there were any.
+    fn flush(&self, increment: &mut impl FnMut(u32, u64)) -> bool {
+        let pending = self.pending.take();
+        if pending > 0 {
+            increment(self.id, pending);
+        }
+        pending > 0
+    }
+}
+
+/// One target's counters. Increments are tallied in the VM and handed to the host in batches
+/// (see `flush`): a host call per increment would cost more than the decision it counts.
+#[derive(Debug, PartialEq, Eq)]
 pub struct TargetCounters {
-    mirrored: u32,
-    sampled_out: u32,
-    skipped: u32,
-    responded: u32,
-    failed: u32,
+    mirrored: Tallied,
+    sampled_out: Tallied,
+    skipped: Tallied,
+    responded: Tallied,
+    failed: Tallied,
 }
 
 impl TargetCounters {
@@ -60,13 +87,13 @@ impl TargetCounters {
         target: &str,
         mut define: impl FnMut(&str) -> Result<u32, Status>,
     ) -> Result<TargetCounters, Status> {
-        let mut id = |counter| define(&metric_name(target, counter));
+        let mut counter = |counter| define(&metric_name(target, counter)).map(Tallied::new);
         Ok(TargetCounters {
-            mirrored: id(Counter::Mirrored)?,
-            sampled_out: id(Counter::SampledOut)?,
-            skipped: id(Counter::Skipped)?,
-            responded: id(Counter::Responded)?,
-            failed: id(Counter::Failed)?,
+            mirrored: counter(Counter::Mirrored)?,
+            sampled_out: counter(Counter::SampledOut)?,
+            skipped: counter(Counter::Skipped)?,
+            responded: counter(Counter::Responded)?,
+            failed: counter(Counter::Failed)?,
         })
     }
 
@@ -77,19 +104,41 @@ impl TargetCounters {
         })
     }
 
-    pub fn id(&self, counter: Counter) -> u32 {
+    fn tallied(&self, counter: Counter) -> &Tallied {
         match counter {
-            Counter::Mirrored => self.mirrored,
-            Counter::SampledOut => self.sampled_out,
-            Counter::Skipped => self.skipped,
-            Counter::Responded => self.responded,
-            Counter::Failed => self.failed,
+            Counter::Mirrored => &self.mirrored,
+            Counter::SampledOut => &self.sampled_out,
+            Counter::Skipped => &self.skipped,
+            Counter::Responded => &self.responded,
+            Counter::Failed => &self.failed,
         }
     }
 
-    pub fn increment(&self, counter: Counter) {
-        // A counter that cannot move is not worth failing a request over.
-        let _ = hostcalls::increment_metric(self.id(counter), 1);
+    pub fn id(&self, counter: Counter) -> u32 {
+        self.tallied(counter).id
+    }
+
+    /// Counts one, to be handed to the host by the next `flush`.
+    pub fn add(&self, counter: Counter) {
+        let pending = &self.tallied(counter).pending;
+        pending.set(pending.get().saturating_add(1));
+    }
+
+    /// Hands every pending increment to `increment(id, amount)`; true if there were any.
+    pub fn flush(&self, mut increment: impl FnMut(u32, u64)) -> bool {
+        let mut any = false;
+        for counter in Counter::ALL {
+            any |= self.tallied(counter).flush(&mut increment);
+        }
+        any
+    }
+
+    /// Hands every pending increment to the host.
+    pub fn flush_to_host(&self) -> bool {
+        self.flush(|id, amount| {
+            // A counter that cannot move is not worth failing anything over.
+            let _ = hostcalls::increment_metric(id, i64::try_from(amount).unwrap_or(i64::MAX));
+        })
     }
 }
 
@@ -125,6 +174,32 @@ mod tests {
         let ids: Vec<u32> = Counter::ALL.iter().map(|c| counters.id(*c)).collect();
         assert_eq!(ids, [1, 2, 3, 4, 5]);
         assert_eq!(defined[2], "traffic_mirror.t.skipped");
+    }
+
+    #[test]
+    fn increments_are_tallied_until_flushed() {
+        let mut next = 0;
+        let counters = TargetCounters::define("t", |_| {
+            next += 10;
+            Ok(next)
+        })
+        .unwrap();
+        let mut flushed = Vec::new();
+        assert!(
+            !counters.flush(|id, n| flushed.push((id, n))),
+            "nothing pending yet"
+        );
+        counters.add(Counter::Mirrored);
+        counters.add(Counter::Mirrored);
+        counters.add(Counter::Failed);
+        assert!(counters.flush(|id, n| flushed.push((id, n))));
+        assert_eq!(flushed, [(10, 2), (50, 1)]);
+        flushed.clear();
+        assert!(
+            !counters.flush(|id, n| flushed.push((id, n))),
+            "each increment goes once"
+        );
+        assert!(flushed.is_empty());
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! The root context: configuration, and the dispatch of every copy and its outcome.
+//! The root context: configuration, the dispatch of every copy, its outcome, and the counters.
 
 use crate::config::Config;
 use crate::copy::CapturedRequest;
 use crate::decide::TargetSet;
 use crate::filter::{MirrorFilter, PassThrough};
-use crate::metrics::{Counter, TargetCounters};
+use crate::metrics::Counter;
 use crate::outbox::Outbox;
 use crate::outcome::{classify, UPSTREAM_TIME_HEADER};
+use crate::settings::Settings;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
@@ -14,40 +15,9 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// A validated configuration with the ids of its counters: what requests are decided under.
-/// Jobs and in-flight copies hold on to the one they started with, so a new configuration
-/// never re-labels or loses them.
-pub struct Settings {
-    pub config: Config,
-    counters: Vec<TargetCounters>,
-}
-
-impl Settings {
-    fn define(config: Config) -> Result<Settings, String> {
-        let counters = config
-            .targets
-            .iter()
-            .map(|target| {
-                TargetCounters::define_in_host(&target.name).map_err(|status| {
-                    format!("cannot define metrics for {}: {status:?}", target.name)
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(Settings { config, counters })
-    }
-
-    pub fn count(&self, targets: TargetSet, counter: Counter) {
-        targets
-            .iter()
-            .for_each(|index| self.count_one(index, counter));
-    }
-
-    pub fn count_one(&self, target: usize, counter: Counter) {
-        if let Some(counters) = self.counters.get(target) {
-            counters.increment(counter);
-        }
-    }
-}
+/// How often the root wakes up while there is work: copies of requests completed within one
+/// period go out together, and counts tallied meanwhile are handed to Envoy in one go.
+const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
 
 /// A complete request, scrubbed, with the targets that want a copy of it.
 pub struct Job {
@@ -66,6 +36,21 @@ pub struct MirrorRoot {
     settings: Option<Rc<Settings>>,
     outbox: Rc<Outbox<Job>>,
     in_flight: HashMap<u32, InFlight>,
+}
+
+/// Makes sure the root's timer runs: called by whoever leaves work (a job, counts) for it.
+pub fn wake_root(outbox: &Outbox<Job>) {
+    if outbox.claim_wake_up() && hostcalls::set_tick_period(WAKE_UP_PERIOD).is_err() {
+        outbox.disarmed();
+    }
+}
+
+/// Counts go to Envoy with the next tick when the root is ticking anyway (copies are flowing),
+/// and at once otherwise: arming the timer just for them would cost more than they do.
+pub fn hand_over_counts(settings: &Settings, outbox: &Outbox<Job>) {
+    if !outbox.wake_up_armed() {
+        settings.flush_counts();
+    }
 }
 
 impl MirrorRoot {
@@ -101,6 +86,12 @@ impl MirrorRoot {
             }
         }
     }
+
+    fn is_current(&self, settings: &Rc<Settings>) -> bool {
+        self.settings
+            .as_ref()
+            .is_some_and(|current| Rc::ptr_eq(current, settings))
+    }
 }
 
 impl Context for MirrorRoot {
@@ -124,6 +115,11 @@ impl Context for MirrorRoot {
             );
         call.settings
             .count_one(call.target, classify(headers, from_upstream).counter());
+        if self.is_current(&call.settings) {
+            hand_over_counts(&call.settings, &self.outbox);
+        } else {
+            call.settings.flush_counts(); // a replaced configuration: no tick flushes it
+        }
     }
 }
 
@@ -171,10 +167,21 @@ impl RootContext for MirrorRoot {
     }
 
     fn on_tick(&mut self) {
-        for job in self.outbox.drain() {
-            self.dispatch(&job);
+        let jobs = self.outbox.take_jobs();
+        for job in &jobs {
+            self.dispatch(job);
         }
-        // Sleep until the next request arms the timer again: no wake-ups while idle.
-        let _ = hostcalls::set_tick_period(Duration::ZERO);
+        let mut busy = !jobs.is_empty();
+        for job in jobs.iter().filter(|job| !self.is_current(&job.settings)) {
+            job.settings.flush_counts();
+        }
+        if let Some(settings) = &self.settings {
+            busy |= settings.flush_counts();
+        }
+        if !busy {
+            // Nothing came in since the last tick: sleep until new work arms the timer again.
+            let _ = hostcalls::set_tick_period(Duration::ZERO);
+            self.outbox.disarmed();
+        }
     }
 }

@@ -1,6 +1,7 @@
-use crate::paths::{envoy_binary, wasm_path};
+use crate::bootstrap::{bootstrap, cluster, http_listener, plugin_filter, to_cluster};
+use crate::paths::envoy_binary;
 use crate::{eventually, Client, Request};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,23 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 const STARTUP: Duration = Duration::from_secs(30);
+
+/// How Envoy is started: directly, or under a wrapper such as valgrind (which needs far more
+/// time to start).
+#[derive(Debug, Clone)]
+pub struct Launch {
+    pub wrapper: Vec<String>,
+    pub startup: Duration,
+}
+
+impl Default for Launch {
+    fn default() -> Self {
+        Launch {
+            wrapper: Vec::new(),
+            startup: STARTUP,
+        }
+    }
+}
 
 /// The plugin configuration and the clusters an Envoy under test runs with.
 #[derive(Debug, Clone)]
@@ -44,8 +62,8 @@ impl EnvoyBuilder {
         self
     }
 
-    /// A bootstrap with one HTTP listener (HTTP/1.1 and HTTP/2 cleartext) whose filter chain is
-    /// the plugin and the router, on ephemeral loopback ports.
+    /// A bootstrap with one HTTP listener whose filter chain is the plugin and the router,
+    /// sending originals to cluster `primary`.
     pub fn bootstrap(&self) -> Value {
         let primary = self.primary.unwrap_or_else(crate::closed_port);
         let http2 = self.http2_upstreams;
@@ -55,40 +73,19 @@ impl EnvoyBuilder {
                 .iter()
                 .map(|(name, addr)| cluster(name, *addr, http2)),
         );
-        json!({
-            "admin": {"address": socket("127.0.0.1:0".parse().expect("address"))},
-            "static_resources": {
-                "listeners": [{
-                    "name": "front",
-                    "address": socket("127.0.0.1:0".parse().expect("address")),
-                    "filter_chains": [{"filters": [{
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": {
-                            "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-                            "stat_prefix": "front",
-                            "codec_type": "AUTO",
-                            "route_config": {"virtual_hosts": [{
-                                "name": "all",
-                                "domains": ["*"],
-                                "routes": [{"match": {"prefix": "/"}, "route": {"cluster": "primary", "timeout": "30s"}}]
-                            }]},
-                            "http_filters": [
-                                plugin_filter(&self.plugin_config, &wasm_path()),
-                                {"name": "envoy.filters.http.router", "typed_config": {
-                                    "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}
-                            ]
-                        }
-                    }]}]
-                }],
-                "clusters": clusters
-            }
-        })
+        let filters = vec![plugin_filter(&self.plugin_config)];
+        bootstrap(
+            vec![http_listener("front", to_cluster("primary"), filters)],
+            clusters,
+        )
     }
 
     pub fn start(&self) -> Envoy {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = write_bootstrap(dir.path(), &self.bootstrap());
-        Envoy::launch(&config, self.concurrency, dir)
+        start_bootstrap(
+            &self.bootstrap(),
+            self.concurrency,
+            tempfile::tempdir().expect("temp dir"),
+        )
     }
 
     /// Runs Envoy's `--mode validate` (which also configures the plugin) on this bootstrap.
@@ -123,6 +120,22 @@ impl EnvoyBuilder {
     }
 }
 
+/// Writes `bootstrap` into `dir` and starts Envoy on it.
+pub fn start_bootstrap(bootstrap: &Value, concurrency: u32, dir: TempDir) -> Envoy {
+    start_bootstrap_with(bootstrap, concurrency, dir, &Launch::default())
+}
+
+/// Like [`start_bootstrap`], started as `launch` says.
+pub fn start_bootstrap_with(
+    bootstrap: &Value,
+    concurrency: u32,
+    dir: TempDir,
+    launch: &Launch,
+) -> Envoy {
+    let config = write_bootstrap(dir.path(), bootstrap);
+    Envoy::launch(&config, concurrency, dir, launch)
+}
+
 /// Runs `envoy --mode validate` on a config file.
 pub fn validate_file(config: &Path) -> Result<String, String> {
     let output = Command::new(envoy_binary())
@@ -148,48 +161,6 @@ pub fn validate_file(config: &Path) -> Result<String, String> {
     } else {
         Err(text)
     }
-}
-
-fn plugin_filter(plugin_config: &str, wasm: &Path) -> Value {
-    json!({
-        "name": "traffic-mirror",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-            "config": {
-                "name": "traffic-mirror",
-                "root_id": "traffic-mirror",
-                "failure_policy": "FAIL_OPEN",
-                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": plugin_config},
-                "vm_config": {
-                    "vm_id": "traffic-mirror",
-                    "runtime": "envoy.wasm.runtime.v8",
-                    "code": {"local": {"filename": wasm}}
-                }
-            }
-        }
-    })
-}
-
-fn cluster(name: &str, addr: SocketAddr, http2: bool) -> Value {
-    let mut cluster = json!({
-        "name": name,
-        "type": "STATIC",
-        "connect_timeout": "0.25s",
-        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(addr)}}]}]}
-    });
-    if http2 {
-        cluster["typed_extension_protocol_options"] = json!({
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                "explicit_http_config": {"http2_protocol_options": {}}
-            }
-        });
-    }
-    cluster
-}
-
-fn socket(addr: SocketAddr) -> Value {
-    json!({"socket_address": {"address": addr.ip().to_string(), "port_value": addr.port()}})
 }
 
 fn write_bootstrap(dir: &Path, bootstrap: &Value) -> PathBuf {
@@ -232,13 +203,22 @@ impl Envoy {
     /// Starts Envoy on a config file, from the repository root (relative paths in the file,
     /// such as the wasm's, resolve from there).
     pub fn start_file(config: &Path, concurrency: u32) -> Envoy {
-        Envoy::launch(config, concurrency, tempfile::tempdir().expect("temp dir"))
+        let dir = tempfile::tempdir().expect("temp dir");
+        Envoy::launch(config, concurrency, dir, &Launch::default())
     }
 
-    fn launch(config: &Path, concurrency: u32, dir: TempDir) -> Envoy {
+    fn launch(config: &Path, concurrency: u32, dir: TempDir, launch: &Launch) -> Envoy {
         let admin_path = dir.path().join("admin-address");
         let log_path = dir.path().join("envoy.log");
-        let child = Command::new(envoy_binary())
+        let mut command = match launch.wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(envoy_binary());
+                command
+            }
+            None => Command::new(envoy_binary()),
+        };
+        let child = command
             .arg("-c")
             .arg(config)
             .args([
@@ -263,7 +243,7 @@ impl Envoy {
             .stderr(log_file(&log_path))
             .spawn()
             .expect("start envoy");
-        let unbound: SocketAddr = "127.0.0.1:0".parse().expect("address");
+        let unbound = crate::bootstrap::any_port();
         let mut envoy = Envoy {
             child,
             admin: unbound,
@@ -271,13 +251,39 @@ impl Envoy {
             log_path,
             _dir: dir,
         };
-        envoy.admin = envoy.wait_for_admin(&admin_path);
-        envoy.listener = envoy.wait_until_ready();
+        envoy.admin = envoy.wait_for_admin(&admin_path, launch.startup);
+        envoy.listener = envoy.wait_until_ready(launch.startup);
         envoy
     }
 
+    /// The first listener's address (test bootstraps have only one).
     pub fn listener(&self) -> SocketAddr {
         self.listener
+    }
+
+    /// Every listener's address, by listener name.
+    pub fn listeners(&self) -> BTreeMap<String, SocketAddr> {
+        let listeners: Value = serde_json::from_str(&self.admin_get("/listeners?format=json"))
+            .expect("listeners json");
+        let statuses = listeners["listener_statuses"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        statuses
+            .iter()
+            .filter_map(|status| {
+                let port = status["local_address"]["socket_address"]["port_value"].as_u64()?;
+                let name = status["name"].as_str()?.to_string();
+                Some((
+                    name,
+                    SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).ok()?)),
+                ))
+            })
+            .collect()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn admin(&self) -> SocketAddr {
@@ -327,8 +333,8 @@ impl Envoy {
         );
     }
 
-    fn wait_for_admin(&mut self, admin_path: &Path) -> SocketAddr {
-        eventually("Envoy's admin address", STARTUP, || {
+    fn wait_for_admin(&mut self, admin_path: &Path, startup: Duration) -> SocketAddr {
+        eventually("Envoy's admin address", startup, || {
             self.fail_if_exited();
             std::fs::read_to_string(admin_path)
                 .ok()?
@@ -338,16 +344,17 @@ impl Envoy {
         })
     }
 
-    fn wait_until_ready(&mut self) -> SocketAddr {
-        eventually("Envoy /ready", STARTUP, || {
+    fn wait_until_ready(&mut self, startup: Duration) -> SocketAddr {
+        eventually("Envoy /ready", startup, || {
             self.fail_if_exited();
             (self.admin_get("/ready").trim() == "LIVE").then_some(())
         });
-        let listeners: Value = serde_json::from_str(&self.admin_get("/listeners?format=json"))
-            .expect("listeners json");
-        let address = &listeners["listener_statuses"][0]["local_address"]["socket_address"];
-        let port = address["port_value"].as_u64().expect("listener port");
-        SocketAddr::from(([127, 0, 0, 1], u16::try_from(port).expect("port")))
+        // BTreeMap order is by name; test bootstraps have a single listener anyway.
+        *self
+            .listeners()
+            .values()
+            .next()
+            .expect("Envoy has no listener")
     }
 
     fn fail_if_exited(&mut self) {

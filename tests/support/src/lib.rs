@@ -3,6 +3,7 @@
 //! Everything listens on ephemeral loopback ports, so tests run side by side.
 
 mod backend;
+pub mod bootstrap;
 mod client;
 mod envoy;
 mod paths;
@@ -11,7 +12,9 @@ mod scenario;
 
 pub use backend::{closed_port, Backend, Behaviour, Received};
 pub use client::{send_raw, Client, Request, Response};
-pub use envoy::{validate_file, Envoy, EnvoyBuilder};
+pub use envoy::{
+    start_bootstrap, start_bootstrap_with, validate_file, Envoy, EnvoyBuilder, Launch,
+};
 pub use paths::{envoy_binary, repo_root, wasm_path};
 pub use scenario::Scenario;
 

@@ -1,0 +1,216 @@
+//! `make bench`: what traffic-mirror costs, against Envoy's native request mirroring.
+//!
+//! A backend Envoy answers everything itself (`direct_response`), so backends cost little and
+//! the same in every scenario. A front Envoy (one worker) has one listener per scenario; `wrk`
+//! loads them round by round, interleaved, and the front Envoy's CPU time per request (from
+//! /proc/<pid>/stat) is the figure that holds still on a shared machine. Ratios are taken
+//! within each round (the scenarios of a round ran seconds apart) and their median reported.
+//!
+//! Options: `--rounds N` (default 15), `--seconds N` per scenario and round (default 2),
+//! `--slow-seconds N` for the slow-target run (default 30), `--smoke` (1 round of 1 s, a 2 s
+//! slow run: checks the benchmark works, measures nothing), `--out FILE` (default
+//! target/bench/results.json), `--profile` (instructions per request under callgrind instead,
+//! written to profile.json beside `--out`; see profile.rs).
+
+mod load;
+mod profile;
+mod report;
+mod setup;
+
+use load::FixedRate;
+use load::{h2load_fixed_rate, wrk, Sample};
+use report::{Figures, Report, SlowTarget};
+use setup::{Backend, Front};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A front listener and the load it gets.
+#[derive(Debug, Clone, Copy)]
+pub struct Scenario {
+    pub name: &'static str,
+    pub listener: &'static str,
+    pub post_16k: bool,
+}
+
+pub const SCENARIOS: [Scenario; 7] = [
+    Scenario {
+        name: "none",
+        listener: "none",
+        post_16k: false,
+    },
+    Scenario {
+        name: "empty_filter",
+        listener: "empty_filter",
+        post_16k: false,
+    },
+    Scenario {
+        name: "native_mirror",
+        listener: "native_mirror",
+        post_16k: false,
+    },
+    Scenario {
+        name: "plugin_mirror",
+        listener: "plugin_mirror",
+        post_16k: false,
+    },
+    Scenario {
+        name: "plugin_sampled_out",
+        listener: "plugin_sampled_out",
+        post_16k: false,
+    },
+    Scenario {
+        name: "native_mirror_body",
+        listener: "native_mirror",
+        post_16k: true,
+    },
+    Scenario {
+        name: "plugin_mirror_body",
+        listener: "plugin_mirror",
+        post_16k: true,
+    },
+];
+
+struct Options {
+    profile: bool,
+    rounds: usize,
+    seconds: u64,
+    slow_seconds: u64,
+    out: PathBuf,
+}
+
+impl Options {
+    fn from_args() -> Options {
+        let mut options = Options {
+            profile: false,
+            rounds: 15,
+            seconds: 2,
+            slow_seconds: 30,
+            out: mirror_harness::repo_root().join("target/bench/results.json"),
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .unwrap_or_else(|| usage(&format!("{arg} needs a value")))
+            };
+            match arg.as_str() {
+                "--rounds" => options.rounds = number(&value()),
+                "--seconds" => options.seconds = number(&value()),
+                "--slow-seconds" => options.slow_seconds = number(&value()),
+                "--out" => options.out = PathBuf::from(value()),
+                "--profile" => options.profile = true,
+                "--smoke" => {
+                    options.rounds = 1;
+                    options.seconds = 1;
+                    options.slow_seconds = 2;
+                }
+                other => usage(&format!("unknown option {other}")),
+            }
+        }
+        options
+    }
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> T {
+    text.parse()
+        .unwrap_or_else(|_| usage(&format!("{text} is not a number")))
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--out FILE]");
+    std::process::exit(2)
+}
+
+fn main() {
+    let options = Options::from_args();
+    let backend = Backend::start();
+    if options.profile {
+        let out = options.out.with_file_name("profile.json");
+        return profile::run(&backend, &out);
+    }
+    let front = Front::start(&backend, 1);
+    println!(
+        "front Envoy pid {} (1 worker), backend Envoy pid {}; {} rounds of {} s per scenario",
+        front.envoy.pid(),
+        backend.envoy.pid(),
+        options.rounds,
+        options.seconds
+    );
+
+    for scenario in SCENARIOS {
+        wrk(
+            front.address(scenario),
+            Duration::from_secs(1),
+            scenario.post_16k,
+        ); // warm-up
+    }
+    let mut rounds: Vec<Vec<(Scenario, Sample)>> = Vec::new();
+    for round in 1..=options.rounds {
+        let mut samples = Vec::new();
+        // Each round starts at another scenario, so none always runs first or after the same one.
+        let order = SCENARIOS
+            .iter()
+            .cycle()
+            .skip(round % SCENARIOS.len())
+            .take(SCENARIOS.len());
+        for &scenario in order {
+            let sample = front.measure(&backend, scenario, Duration::from_secs(options.seconds));
+            println!("round {round} {:<20} {sample}", scenario.name);
+            samples.push((scenario, sample));
+        }
+        rounds.push(samples);
+    }
+
+    let memory_overhead = setup::memory_overhead(&backend);
+    let slow_target = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));
+    let report = Report {
+        figures: Figures::from_rounds(&rounds),
+        wasm_bytes: std::fs::metadata(mirror_harness::wasm_path())
+            .map(|m| m.len())
+            .unwrap_or(0),
+        memory_overhead,
+        slow_target,
+        rounds: options.rounds,
+        seconds: options.seconds,
+        envoy_version: front.version(),
+    };
+    println!("\n{}", report.table());
+    report.write_json(&options.out);
+    println!("wrote {}", options.out.display());
+}
+
+/// Originals at a fixed rate while the mirror target takes 1 s per copy, beside the same rate
+/// with a healthy target: the originals' latency must not follow the target's. The two
+/// alternate in 5 s stretches, so that both see the same (shared, noisy) machine.
+fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> SlowTarget {
+    const RATE: u32 = 200;
+    let stretch = duration.min(Duration::from_secs(5));
+    let stretches = (duration.as_secs() / stretch.as_secs().max(1)).max(1);
+    println!(
+        "\nslow target: {RATE} req/s, {stretches} x {stretch:?} with a healthy target, alternating \
+         with as many with a target that takes 1 s per copy"
+    );
+    let sampler = front.sample_memory_every(Duration::from_secs(2));
+    let (mut healthy, mut slow) = (Vec::new(), Vec::new());
+    for _ in 0..stretches {
+        healthy.push(h2load_fixed_rate(
+            front.listener("plugin_mirror"),
+            RATE,
+            stretch,
+        ));
+        slow.push(h2load_fixed_rate(
+            front.listener("plugin_slow_target"),
+            RATE,
+            stretch,
+        ));
+    }
+    let copies_in_flight_at_end = backend.slow_copies_in_flight();
+    let memory = sampler.stop();
+    SlowTarget {
+        rate: RATE,
+        healthy: FixedRate::of(&healthy),
+        slow: FixedRate::of(&slow),
+        memory_allocated_bytes: memory,
+        copies_in_flight_at_end,
+    }
+}

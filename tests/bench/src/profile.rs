@@ -1,0 +1,200 @@
+//! `mirror-bench --profile` (`make profile`): machine instructions per request, counted by
+//! valgrind's callgrind in the front Envoy. Unlike CPU time on a shared machine, the counts
+//! repeat to within a fraction of a percent, so small differences between scenarios (or
+//! between two builds of the plugin) can be seen. Requests are sent at a low rate (valgrind
+//! slows Envoy down about fifty times), so batching under load is not part of these figures.
+
+use crate::setup::{front_listener, start_front, Backend};
+use mirror_harness::{Envoy, Launch};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const REQUESTS: u32 = 1000;
+const WARM_UP_REQUESTS: u32 = 300;
+
+struct Case {
+    name: &'static str,
+    listener: &'static str,
+    post_16k: bool,
+}
+
+/// Valgrind reserves address space per wasm VM; a few VMs per Envoy is what fits.
+const GROUPS: [&[Case]; 2] = [
+    &[
+        Case {
+            name: "none",
+            listener: "none",
+            post_16k: false,
+        },
+        Case {
+            name: "empty_filter",
+            listener: "empty_filter",
+            post_16k: false,
+        },
+        Case {
+            name: "native_mirror",
+            listener: "native_mirror",
+            post_16k: false,
+        },
+        Case {
+            name: "native_mirror_body",
+            listener: "native_mirror",
+            post_16k: true,
+        },
+    ],
+    &[
+        Case {
+            name: "dispatch_floor",
+            listener: "dispatch_floor",
+            post_16k: false,
+        },
+        Case {
+            name: "plugin_mirror",
+            listener: "plugin_mirror",
+            post_16k: false,
+        },
+        Case {
+            name: "plugin_sampled_out",
+            listener: "plugin_sampled_out",
+            post_16k: false,
+        },
+        Case {
+            name: "plugin_mirror_body",
+            listener: "plugin_mirror",
+            post_16k: true,
+        },
+    ],
+];
+
+const RATIOS: [(&str, &str, &str); 6] = [
+    ("plugin_vs_native", "plugin_mirror", "native_mirror"),
+    (
+        "plugin_body_vs_native_body",
+        "plugin_mirror_body",
+        "native_mirror_body",
+    ),
+    ("sampled_out_vs_empty", "plugin_sampled_out", "empty_filter"),
+    ("sampled_out_vs_none", "plugin_sampled_out", "none"),
+    (
+        "dispatch_floor_vs_native",
+        "dispatch_floor",
+        "native_mirror",
+    ),
+    (
+        "plugin_vs_dispatch_floor",
+        "plugin_mirror",
+        "dispatch_floor",
+    ),
+];
+
+pub fn run(backend: &Backend, out: &Path) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let body = dir.path().join("body-16k");
+    std::fs::write(&body, vec![b'b'; 16 * 1024]).expect("body file");
+    let mut counts = Map::new();
+    for group in GROUPS {
+        let mut listeners: Vec<&str> = group.iter().map(|case| case.listener).collect();
+        listeners.sort_unstable();
+        listeners.dedup();
+        println!("starting a front Envoy under callgrind with {listeners:?} (about a minute)");
+        let launch = Launch {
+            wrapper: vec![
+                "valgrind".into(),
+                "--tool=callgrind".into(),
+                "--smc-check=all-non-file".into(),
+                format!("--callgrind-out-file={}/callgrind.%p", dir.path().display()),
+            ],
+            startup: Duration::from_secs(600),
+        };
+        let front = start_front(
+            backend,
+            listeners.iter().map(|l| front_listener(l)).collect(),
+            1,
+            &launch,
+        );
+        for case in group.iter() {
+            h2load(&front, case, &body, WARM_UP_REQUESTS);
+        }
+        for case in group.iter() {
+            callgrind_control("-z");
+            h2load(&front, case, &body, REQUESTS);
+            std::thread::sleep(Duration::from_secs(1)); // copies still on their way
+            callgrind_control("-d");
+            let per_request = newest_total(dir.path()) / u64::from(REQUESTS);
+            println!(
+                "  {:<20} {per_request:>8} instructions per request",
+                case.name
+            );
+            counts.insert(case.name.into(), json!(per_request));
+        }
+    }
+    let ratio = |a: &str, b: &str| Some(counts.get(a)?.as_f64()? / counts.get(b)?.as_f64()?);
+    let ratios: Map<String, Value> = RATIOS
+        .iter()
+        .map(|(name, a, b)| {
+            (
+                name.to_string(),
+                json!(ratio(a, b).map(|r| (r * 1000.0).round() / 1000.0)),
+            )
+        })
+        .collect();
+    println!("\ninstructions per request (callgrind), ratios:");
+    for (name, value) in &ratios {
+        println!("  {name:<30} {value}");
+    }
+    let report =
+        json!({"instructions_per_request": counts, "ratios": ratios, "requests": REQUESTS});
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent).expect("output directory");
+    }
+    std::fs::write(
+        out,
+        serde_json::to_string_pretty(&report).expect("json") + "\n",
+    )
+    .expect("write profile");
+    println!("wrote {}", out.display());
+}
+
+fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
+    let address = crate::setup::listener_address(front, case.listener);
+    let mut command = Command::new("h2load");
+    command.args(["--h1", "-c", "4", "-n", &requests.to_string()]);
+    if case.post_16k {
+        command.arg("-d").arg(body);
+    }
+    let output = command
+        .arg(format!("http://{address}/profile"))
+        .output()
+        .expect("run h2load");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(&format!("{requests} succeeded")),
+        "h2load: {text}"
+    );
+}
+
+fn callgrind_control(action: &str) {
+    let status = Command::new("callgrind_control")
+        .arg(action)
+        .output()
+        .expect("callgrind_control");
+    assert!(status.status.success(), "callgrind_control {action} failed");
+}
+
+/// The instruction total of the most recent callgrind dump in `dir`.
+fn newest_total(dir: &Path) -> u64 {
+    // Dumps are named callgrind.<pid>.<n>; the empty file without <n> is the final one.
+    let newest: Option<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+        .expect("callgrind dir")
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_name().to_string_lossy().matches('.').count() == 2)
+        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
+        .max_by_key(|(modified, _)| *modified);
+    let (_, path) = newest.expect("no callgrind dump");
+    let text = std::fs::read_to_string(path).expect("read dump");
+    text.lines()
+        .find_map(|line| line.strip_prefix("totals: ")?.trim().parse().ok())
+        .expect("totals line in callgrind dump")
+}

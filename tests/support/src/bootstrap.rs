@@ -1,0 +1,104 @@
+//! Building blocks of Envoy bootstraps (as JSON), shared by the tests and the benchmark.
+
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// `127.0.0.1:0`: Envoy picks a free port.
+pub fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+pub fn socket(addr: SocketAddr) -> Value {
+    json!({"socket_address": {"address": addr.ip().to_string(), "port_value": addr.port()}})
+}
+
+/// A bootstrap with an admin interface on an ephemeral port.
+pub fn bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
+    json!({
+        "admin": {"address": socket(any_port())},
+        "static_resources": {"listeners": listeners, "clusters": clusters}
+    })
+}
+
+/// An HTTP listener (HTTP/1.1 and HTTP/2 cleartext) on an ephemeral port, whose single route
+/// matches everything and does `action` (e.g. [`to_cluster`]), after `filters` and then the
+/// router.
+pub fn http_listener(name: &str, action: Value, mut filters: Vec<Value>) -> Value {
+    let mut route = json!({"match": {"prefix": "/"}});
+    if let (Some(route), Value::Object(action)) = (route.as_object_mut(), action) {
+        route.extend(action);
+    }
+    filters.push(
+        json!({"name": "envoy.filters.http.router", "typed_config": {
+        "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}),
+    );
+    json!({
+        "name": name,
+        "address": socket(any_port()),
+        "filter_chains": [{"filters": [{
+            "name": "envoy.filters.network.http_connection_manager",
+            "typed_config": {
+                "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                "stat_prefix": name,
+                "codec_type": "AUTO",
+                "route_config": {"virtual_hosts": [{
+                    "name": "all",
+                    "domains": ["*"],
+                    "routes": [route]
+                }]},
+                "http_filters": filters
+            }
+        }]}]
+    })
+}
+
+/// A route action sending everything to `cluster`.
+pub fn to_cluster(cluster: &str) -> Value {
+    json!({"route": {"cluster": cluster, "timeout": "30s"}})
+}
+
+/// A wasm HTTP filter running `wasm` with `configuration` (passed as is), failing open.
+pub fn wasm_filter(name: &str, configuration: &str, wasm: &Path) -> Value {
+    json!({
+        "name": name,
+        "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+            "config": {
+                "name": name,
+                "root_id": name,
+                "failure_policy": "FAIL_OPEN",
+                "configuration": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": configuration},
+                "vm_config": {
+                    "vm_id": name,
+                    "runtime": "envoy.wasm.runtime.v8",
+                    "code": {"local": {"filename": wasm}}
+                }
+            }
+        }
+    })
+}
+
+/// The plugin under test with `plugin_config`.
+pub fn plugin_filter(plugin_config: &str) -> Value {
+    wasm_filter("traffic-mirror", plugin_config, &crate::wasm_path())
+}
+
+/// A static cluster of one endpoint, spoken to in HTTP/1.1 or HTTP/2.
+pub fn cluster(name: &str, addr: SocketAddr, http2: bool) -> Value {
+    let mut cluster = json!({
+        "name": name,
+        "type": "STATIC",
+        "connect_timeout": "0.25s",
+        "load_assignment": {"cluster_name": name, "endpoints": [{"lb_endpoints": [{"endpoint": {"address": socket(addr)}}]}]}
+    });
+    if http2 {
+        cluster["typed_extension_protocol_options"] = json!({
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}}
+            }
+        });
+    }
+    cluster
+}
