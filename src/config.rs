@@ -1,12 +1,12 @@
 //! The plugin configuration: JSON in, validated and typed values out.
 //!
 //! It is parsed once per `on_configure`, so the request path never meets an unchecked setting.
-//! Every error names the field (with its place, e.g. `targets[1]`) and what the field allows,
-//! because the only place a user sees it is one line in Envoy's log.
+//! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
+//! allows, because the only place a user sees it is one line in Envoy's log.
 
+use crate::matching::{HeaderCondition, Match};
+use crate::redact::json::JsonPath;
 use crate::sampling::SampleRate;
-use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::Value;
 use std::fmt;
 use std::time::Duration;
@@ -20,12 +20,27 @@ pub const DEFAULT_REDACTED_HEADERS: [&str; 4] = [
     "cookie",
     "x-api-key",
 ];
+pub const DEFAULT_REPLACEMENT: &str = "REDACTED";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Copies are buffered in the VM's memory, once per worker and request: past this, a canary
 /// would be better served by a sampled subset than by copying huge uploads.
 pub const MAX_BODY_BYTES_LIMIT: u64 = 64 << 20;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
+pub const MAX_AMPLIFY: u64 = 10;
+/// Headers a copy cannot be given with `set_headers`: the plugin or Envoy sets them per copy.
+const UNSETTABLE_HEADERS: [&str; 10] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "upgrade",
+    "te",
+    "trailer",
+    "http2-settings",
+];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -33,8 +48,9 @@ pub struct Config {
     pub host_suffix: String,
     /// `None` when the user turned marker and loop guard off with `""`.
     pub marker_header: Option<String>,
-    /// Lower-case header names removed from every copy.
-    pub redacted_headers: Vec<String>,
+    /// Top-level `match`: applies to every target, with the target's own.
+    pub request_match: Option<Match>,
+    pub redaction: Redaction,
     pub body: BodyPolicy,
 }
 
@@ -43,9 +59,42 @@ pub struct Target {
     pub cluster: String,
     pub name: String,
     pub sample_rate: SampleRate,
+    /// Consistent sampling: decide by this header's value instead of at random.
+    pub sampling_key: Option<SamplingKey>,
     pub timeout: Duration,
     /// When set, the copy's `:authority` is exactly this and `host_suffix` does not apply.
     pub authority: Option<String>,
+    pub request_match: Option<Match>,
+    pub max_per_second: Option<f64>,
+    pub max_in_flight: Option<u32>,
+    /// Set on the copy after redaction; lower-case names.
+    pub set_headers: Vec<(String, String)>,
+    /// How many copies of each sampled request are sent.
+    pub amplify: u32,
+}
+
+impl Target {
+    /// Whether deciding for this target needs the request's headers.
+    pub fn needs_headers(&self, global_match: bool) -> bool {
+        global_match || self.request_match.is_some() || self.sampling_key.is_some()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SamplingKey {
+    pub header: String,
+    pub salt: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    /// Lower-case header names removed from every copy (and its trailers).
+    pub headers: Vec<String>,
+    pub query_params: Vec<String>,
+    pub json_fields: Vec<JsonPath>,
+    pub replacement: String,
+    /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
+    pub json_replacement: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,69 +128,231 @@ impl Config {
                 "the plugin configuration is not valid JSON: {error}"
             ))
         })?;
-        let raw: RawConfig =
-            serde_json::from_value(value).map_err(|error| ConfigError(error.to_string()))?;
-        Ok(raw.into_config())
+        config(&value).map_err(ConfigError)
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "a JSON object with `targets`")]
-struct RawConfig {
-    targets: Targets,
-    host_suffix: Option<HostSuffix>,
-    marker_header: Option<MarkerHeader>,
-    redact: Option<Redact>,
-    body: Option<Body>,
+// The configuration is read from a `serde_json::Value` by hand rather than with serde's
+// derive: the derived code, monomorphised per struct and field, took a third of the .wasm
+// (about 100 KB), and the size budget is 300 KB. `Fields` keeps the derive's strictness
+// (unknown fields are errors) and its messages.
+
+fn config(value: &Value) -> Result<Config, String> {
+    let fields = Fields::of(
+        value,
+        "",
+        "a JSON object with `targets`",
+        &[
+            "targets",
+            "host_suffix",
+            "marker_header",
+            "match",
+            "redact",
+            "body",
+        ],
+    )?;
+    let targets = targets(fields.required("targets")?)?;
+    let host_suffix = fields.scalar(
+        "host_suffix",
+        "a string of letters, digits, `.`, `-` and `_` (\"\" for none)",
+        |v| {
+            v.as_str()
+                .filter(|s| {
+                    s.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                })
+                .map(String::from)
+        },
+    )?;
+    let marker_header = fields.scalar(
+        "marker_header",
+        "a header name, or \"\" to turn the marker and the loop guard off",
+        |v| match v.as_str() {
+            Some("") => Some(None),
+            Some(name) => header_name(name).map(Some),
+            None => None,
+        },
+    )?;
+    Ok(Config {
+        targets,
+        host_suffix: host_suffix.unwrap_or_default(),
+        marker_header: marker_header.unwrap_or_else(|| Some(DEFAULT_MARKER_HEADER.to_string())),
+        request_match: fields.nested("match", request_match)?,
+        redaction: match fields.get("redact") {
+            Some(redact) => redaction(redact, "redact: ")?,
+            None => redaction(&Value::Object(serde_json::Map::new()), "redact: ")?,
+        },
+        body: fields.nested("body", body)?.unwrap_or(BodyPolicy {
+            mirror: true,
+            max_bytes: DEFAULT_MAX_BODY_BYTES,
+        }),
+    })
 }
 
-impl RawConfig {
-    fn into_config(self) -> Config {
-        Config {
-            targets: self.targets.0,
-            host_suffix: self.host_suffix.map(|s| s.0).unwrap_or_default(),
-            marker_header: self
-                .marker_header
-                .map_or_else(|| Some(DEFAULT_MARKER_HEADER.to_string()), |m| m.0),
-            redacted_headers: self.redact.and_then(|r| r.0.headers).map_or_else(
-                || DEFAULT_REDACTED_HEADERS.map(String::from).to_vec(),
-                |h| h.0,
-            ),
-            body: self.body.map_or(
-                BodyPolicy {
-                    mirror: true,
-                    max_bytes: DEFAULT_MAX_BODY_BYTES,
-                },
-                |b| b.0,
-            ),
+fn targets(value: &Value) -> Result<Vec<Target>, String> {
+    let items = match value.as_array() {
+        Some(items) if (1..=MAX_TARGETS).contains(&items.len()) => items,
+        _ => {
+            return Err(format!(
+                "targets: must be a list of 1 to {MAX_TARGETS} targets, got {}",
+                describe(value)
+            ))
         }
+    };
+    let mut targets: Vec<Target> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let place = format!("targets[{index}]: ");
+        let target = target(item, &place)?;
+        if let Some(first) = targets.iter().position(|t| t.name == target.name) {
+            return Err(format!(
+                "{place}`name` \"{}\" is already used by targets[{first}]; names must be \
+                 unique (a target without `name` is named after its cluster)",
+                target.name
+            ));
+        }
+        targets.push(target);
     }
+    Ok(targets)
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object with `cluster`")]
-struct RawTarget {
-    cluster: ClusterName,
-    name: Option<TargetName>,
-    percentage: Option<Percentage>,
-    timeout_ms: Option<TimeoutMs>,
-    authority: Option<Authority>,
-}
-
-impl RawTarget {
-    fn into_target(self) -> Result<Target, String> {
-        let name = match self.name {
-            Some(name) => name.0,
-            None => name_from_cluster(&self.cluster.0)?,
-        };
-        Ok(Target {
-            cluster: self.cluster.0,
-            name,
-            sample_rate: self.percentage.map_or(SampleRate::ALWAYS, |p| p.0),
-            timeout: self.timeout_ms.map_or(DEFAULT_TIMEOUT, |t| t.0),
-            authority: self.authority.map(|a| a.0),
-        })
+fn target(value: &Value, place: &str) -> Result<Target, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `cluster`, or `service` and `port`",
+        &[
+            "cluster",
+            "service",
+            "port",
+            "subset",
+            "name",
+            "percentage",
+            "sampling",
+            "timeout_ms",
+            "authority",
+            "match",
+            "limits",
+            "set_headers",
+            "amplify",
+        ],
+    )?;
+    let cluster = fields.scalar("cluster", "a non-empty Envoy cluster name", |v| {
+        v.as_str()
+            .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
+            .map(String::from)
+    })?;
+    let service = fields.scalar(
+        "service",
+        "a service's full host name, e.g. user-service.default.svc.cluster.local",
+        |v| {
+            v.as_str()
+                .filter(|s| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || ".-*".contains(c))
+                })
+                .map(String::from)
+        },
+    )?;
+    let port = fields.scalar("port", "a port number from 1 to 65535", |v| {
+        whole_number(v)
+            .and_then(|p| u16::try_from(p).ok())
+            .filter(|p| *p > 0)
+    })?;
+    let subset = fields.scalar(
+        "subset",
+        "a subset name of letters, digits, `-`, `_` and `.`",
+        |v| {
+            v.as_str()
+                .filter(|s| {
+                    !s.is_empty()
+                        && s.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                })
+                .map(String::from)
+        },
+    )?;
+    let cluster = match (cluster, service, port, subset) {
+        (Some(cluster), None, None, None) => cluster,
+        // The name istiod gives the cluster of a service's port (and subset).
+        (None, Some(service), Some(port), subset) => {
+            format!("outbound|{port}|{}|{service}", subset.unwrap_or_default())
+        }
+        (Some(_), _, _, _) => {
+            return Err(format!(
+                "{place}give either `cluster`, or `service` with `port` (and `subset`), not both"
+            ))
+        }
+        (None, Some(_), None, _) => return Err(format!("{place}`service` needs `port`")),
+        (None, None, _, _) => {
+            return Err(format!(
+                "{place}missing field `cluster` (or `service` with `port`)"
+            ))
+        }
+    };
+    let name = match fields.scalar("name", "1 to 64 characters of [A-Za-z0-9_-]", |v| {
+        v.as_str()
+            .filter(|s| (1..=MAX_NAME_LEN).contains(&s.len()) && s.chars().all(is_name_char))
+            .map(String::from)
+    })? {
+        Some(name) => name,
+        None => name_from_cluster(&cluster).map_err(|error| format!("{place}{error}"))?,
+    };
+    let amplify = fields
+        .scalar("amplify", "a whole number from 1 to 10", |v| {
+            whole_number(v)
+                .filter(|n| (1..=MAX_AMPLIFY).contains(n))
+                .and_then(|n| u32::try_from(n).ok())
+        })?
+        .unwrap_or(1);
+    let (max_per_second, max_in_flight) = fields.nested("limits", limits)?.unwrap_or_default();
+    if max_per_second.is_some_and(|rate| rate < f64::from(amplify))
+        || max_in_flight.is_some_and(|max| max < amplify)
+    {
+        return Err(format!(
+            "{place}limits: `max_per_second` and `max_in_flight` must be at least `amplify` \
+             ({amplify}): a request's copies are admitted all together or not at all"
+        ));
     }
+    Ok(Target {
+        cluster,
+        name,
+        sample_rate: fields
+            .scalar("percentage", "a number from 0 to 100", |v| {
+                v.as_f64().and_then(SampleRate::from_percentage)
+            })?
+            .unwrap_or(SampleRate::ALWAYS),
+        sampling_key: fields.nested("sampling", sampling_key)?,
+        timeout: fields
+            .scalar(
+                "timeout_ms",
+                "a whole number of milliseconds from 1 to 60000",
+                |v| {
+                    whole_number(v)
+                        .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
+                        .map(Duration::from_millis)
+                },
+            )?
+            .unwrap_or(DEFAULT_TIMEOUT),
+        authority: fields.scalar(
+            "authority",
+            "a non-empty host or host:port without spaces",
+            |v| {
+                v.as_str()
+                    .filter(|s| {
+                        !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+                    })
+                    .map(String::from)
+            },
+        )?,
+        request_match: fields.nested("match", request_match)?,
+        max_per_second,
+        max_in_flight,
+        set_headers: fields
+            .nested("set_headers", set_headers)?
+            .unwrap_or_default(),
+        amplify,
+    })
 }
 
 /// Istio cluster names hold `|` and dots, which do not belong in a stat name.
@@ -152,9 +363,9 @@ fn name_from_cluster(cluster: &str) -> Result<String, String> {
         .collect();
     if name.chars().count() > MAX_NAME_LEN {
         return Err(format!(
-            "`name` is required when `cluster` is longer than {MAX_NAME_LEN} characters (the \
-             default name is the cluster with every character outside [A-Za-z0-9_-] replaced by \
-             `_`)"
+            "`name` is required when the cluster name is longer than {MAX_NAME_LEN} characters \
+             (the default name is the cluster's with every character outside [A-Za-z0-9_-] \
+             replaced by `_`)"
         ));
     }
     Ok(name)
@@ -164,214 +375,286 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-struct Targets(Vec<Target>);
-
-impl TryFrom<Value> for Targets {
-    type Error = String;
-
-    fn try_from(value: Value) -> Result<Self, String> {
-        let items = match value {
-            Value::Array(items) if (1..=MAX_TARGETS).contains(&items.len()) => items,
-            other => {
-                return Err(format!(
-                    "`targets` must be a list of 1 to {MAX_TARGETS} targets, got {}",
-                    describe(&other)
-                ))
-            }
-        };
-        let mut targets: Vec<Target> = Vec::with_capacity(items.len());
-        for (index, item) in items.into_iter().enumerate() {
-            let place = format!("targets[{index}]");
-            let target = nested::<RawTarget>(&place, item)?
-                .into_target()
-                .map_err(|error| format!("{place}: {error}"))?;
-            if let Some(first) = targets.iter().position(|t| t.name == target.name) {
-                return Err(format!(
-                    "{place}: `name` \"{}\" is already used by targets[{first}]; names must be \
-                     unique (a target without `name` is named after its cluster)",
-                    target.name
-                ));
-            }
-            targets.push(target);
-        }
-        Ok(Targets(targets))
-    }
+fn sampling_key(value: &Value, place: &str) -> Result<SamplingKey, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `key_header`",
+        &["key_header", "salt"],
+    )?;
+    Ok(SamplingKey {
+        header: fields.required_scalar("key_header", "a header name", |v| {
+            v.as_str().and_then(header_name)
+        })?,
+        salt: fields
+            .scalar("salt", "a string", |v| v.as_str().map(String::from))?
+            .unwrap_or_default(),
+    })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, expecting = "an object with `headers`")]
-struct RawRedact {
-    headers: Option<HeaderNames>,
-}
-
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-struct Redact(RawRedact);
-
-impl TryFrom<Value> for Redact {
-    type Error = String;
-
-    fn try_from(value: Value) -> Result<Self, String> {
-        nested("redact", value).map(Redact)
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(
-    deny_unknown_fields,
-    expecting = "an object with `mirror` and/or `max_bytes`"
-)]
-struct RawBody {
-    mirror: Option<MirrorBody>,
-    max_bytes: Option<MaxBytes>,
-}
-
-#[derive(Deserialize)]
-#[serde(try_from = "Value")]
-struct Body(BodyPolicy);
-
-impl TryFrom<Value> for Body {
-    type Error = String;
-
-    fn try_from(value: Value) -> Result<Self, String> {
-        let raw: RawBody = nested("body", value)?;
-        Ok(Body(BodyPolicy {
-            mirror: raw.mirror.map_or(true, |m| m.0),
-            max_bytes: raw.max_bytes.map_or(DEFAULT_MAX_BODY_BYTES, |m| m.0),
-        }))
-    }
-}
-
-/// Deserializes an object found at `place`, naming that place in any error.
-fn nested<T: DeserializeOwned>(place: &str, value: Value) -> Result<T, String> {
-    serde_json::from_value(value).map_err(|error| format!("{place}: {error}"))
-}
-
-/// A scalar field: the value is taken as JSON and checked by `parse`; the error names the field
-/// and what it allows, e.g. "`percentage` must be a number from 0 to 100, got "50"".
-macro_rules! scalar_field {
-    ($type:ident($inner:ty), $field:literal, $allowed:expr, $parse:expr) => {
-        #[derive(Deserialize)]
-        #[serde(try_from = "Value")]
-        struct $type($inner);
-
-        impl TryFrom<Value> for $type {
-            type Error = String;
-
-            fn try_from(value: Value) -> Result<Self, String> {
-                let parse: fn(&Value) -> Option<$inner> = $parse;
-                parse(&value).map($type).ok_or_else(|| {
-                    format!(
-                        "`{}` must be {}, got {}",
-                        $field,
-                        $allowed,
-                        describe(&value)
-                    )
-                })
-            }
+fn request_match(value: &Value, place: &str) -> Result<Match, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `methods`, `path_prefixes` and/or `headers`",
+        &["methods", "path_prefixes", "headers"],
+    )?;
+    let conditions = match fields.get("headers") {
+        None => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .enumerate()
+            .map(|(index, item)| header_condition(item, &format!("{place}headers[{index}]: ")))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(format!(
+                "{place}`headers` must be a list of header conditions, got {}",
+                describe(other)
+            ))
         }
     };
+    Ok(Match {
+        methods: fields
+            .scalar("methods", "a list of HTTP methods such as \"GET\"", |v| {
+                strings(v, |m| {
+                    (!m.is_empty() && m.chars().all(is_token_char)).then(|| m.to_string())
+                })
+            })?
+            .unwrap_or_default(),
+        path_prefixes: fields
+            .scalar("path_prefixes", "a list of paths starting with /", |v| {
+                strings(v, |p| p.starts_with('/').then(|| p.to_string()))
+            })?
+            .unwrap_or_default(),
+        headers: conditions,
+    })
 }
 
-scalar_field!(
-    ClusterName(String),
-    "cluster",
-    "a non-empty Envoy cluster name",
-    |v| {
-        v.as_str()
-            .filter(|s| !s.is_empty() && !s.contains(char::is_whitespace))
-            .map(String::from)
+fn header_condition(value: &Value, place: &str) -> Result<HeaderCondition, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `name` and `exact` or `present`",
+        &["name", "exact", "present"],
+    )?;
+    let name = fields.required_scalar("name", "a header name", |v| {
+        v.as_str().and_then(header_name)
+    })?;
+    let exact = fields.scalar("exact", "a string", |v| v.as_str().map(String::from))?;
+    let present = fields.scalar("present", "true or false", Value::as_bool)?;
+    match (exact, present) {
+        (Some(value), None) => Ok(HeaderCondition::Exact { name, value }),
+        (None, Some(present)) => Ok(HeaderCondition::Present { name, present }),
+        _ => Err(format!("{place}give exactly one of `exact` and `present`")),
     }
-);
+}
 
-scalar_field!(
-    TargetName(String),
-    "name",
-    "1 to 64 characters of [A-Za-z0-9_-]",
-    |v| {
-        v.as_str()
-            .filter(|s| (1..=MAX_NAME_LEN).contains(&s.len()) && s.chars().all(is_name_char))
-            .map(String::from)
+fn limits(value: &Value, place: &str) -> Result<(Option<f64>, Option<u32>), String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `max_per_second` and/or `max_in_flight`",
+        &["max_per_second", "max_in_flight"],
+    )?;
+    Ok((
+        fields.scalar(
+            "max_per_second",
+            "a number of copies per second above 0, at most 1000000",
+            |v| v.as_f64().filter(|r| *r > 0.0 && *r <= 1e6),
+        )?,
+        fields.scalar(
+            "max_in_flight",
+            "a whole number of copies from 1 to 1000000",
+            |v| {
+                whole_number(v)
+                    .filter(|n| (1..=1_000_000).contains(n))
+                    .and_then(|n| u32::try_from(n).ok())
+            },
+        )?,
+    ))
+}
+
+fn set_headers(value: &Value, place: &str) -> Result<Vec<(String, String)>, String> {
+    let entries = value.as_object().ok_or_else(|| {
+        format!(
+            "{place}must be an object of header names to values, got {}",
+            describe(value)
+        )
+    })?;
+    entries
+        .iter()
+        .map(|(name, value)| {
+            let settable = header_name(name).filter(|n| !UNSETTABLE_HEADERS.contains(&n.as_str()));
+            let name = settable.ok_or_else(|| {
+                format!(
+                    "{place}{name:?} cannot be set: give a header name other than {} (the \
+                     copy's host is `authority`)",
+                    UNSETTABLE_HEADERS.join(", ")
+                )
+            })?;
+            let value = value
+                .as_str()
+                .filter(|v| !v.contains(['\r', '\n', '\0']))
+                .map(String::from)
+                .ok_or_else(|| format!("{place}`{name}` must be a string without line breaks"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+fn redaction(value: &Value, place: &str) -> Result<Redaction, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `headers`, `query_params`, `json_fields` and/or `replacement`",
+        &["headers", "query_params", "json_fields", "replacement"],
+    )?;
+    let replacement = fields
+        .scalar("replacement", "a string without control characters", |v| {
+            v.as_str()
+                .filter(|s| !s.chars().any(char::is_control))
+                .map(String::from)
+        })?
+        .unwrap_or_else(|| DEFAULT_REPLACEMENT.to_string());
+    Ok(Redaction {
+        headers: fields
+            .scalar("headers", "a list of header names", |v| {
+                strings(v, header_name)
+            })?
+            .unwrap_or_else(|| DEFAULT_REDACTED_HEADERS.map(String::from).to_vec()),
+        query_params: fields
+            .scalar("query_params", "a list of parameter names", |v| {
+                strings(v, |p| (!p.is_empty()).then(|| p.to_string()))
+            })?
+            .unwrap_or_default(),
+        json_fields: fields
+            .scalar(
+                "json_fields",
+                "a list of dot paths such as \"card.number\" or \"users.*.ssn\"",
+                |v| strings(v, JsonPath::parse),
+            )?
+            .unwrap_or_default(),
+        json_replacement: Value::String(replacement.clone()).to_string(),
+        replacement,
+    })
+}
+
+fn body(value: &Value, place: &str) -> Result<BodyPolicy, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `mirror` and/or `max_bytes`",
+        &["mirror", "max_bytes"],
+    )?;
+    Ok(BodyPolicy {
+        mirror: fields
+            .scalar("mirror", "true or false", Value::as_bool)?
+            .unwrap_or(true),
+        max_bytes: fields
+            .scalar(
+                "max_bytes",
+                "a whole number of bytes from 0 to 67108864 (64 MiB)",
+                |v| {
+                    whole_number(v)
+                        .filter(|n| *n <= MAX_BODY_BYTES_LIMIT)
+                        .and_then(|n| usize::try_from(n).ok())
+                },
+            )?
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+    })
+}
+
+/// An object of the configuration, read field by field. Like serde's `deny_unknown_fields`,
+/// a field it does not know is an error; `null` counts as absent.
+struct Fields<'a> {
+    map: &'a serde_json::Map<String, Value>,
+    /// Where the object is, as an error prefix: "" or e.g. "targets[1]: limits: ".
+    place: &'a str,
+}
+
+impl<'a> Fields<'a> {
+    fn of(
+        value: &'a Value,
+        place: &'a str,
+        expecting: &str,
+        known: &[&str],
+    ) -> Result<Fields<'a>, String> {
+        let map = value.as_object().ok_or_else(|| {
+            format!(
+                "{place}invalid type: {}, expected {expecting}",
+                describe(value)
+            )
+        })?;
+        if let Some(unknown) = map.keys().find(|key| !known.contains(&key.as_str())) {
+            let known: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            return Err(format!(
+                "{place}unknown field `{unknown}`, expected one of {}",
+                known.join(", ")
+            ));
+        }
+        Ok(Fields { map, place })
     }
-);
 
-scalar_field!(
-    Percentage(SampleRate),
-    "percentage",
-    "a number from 0 to 100",
-    |v| v.as_f64().and_then(SampleRate::from_percentage)
-);
-
-scalar_field!(
-    TimeoutMs(Duration),
-    "timeout_ms",
-    "a whole number of milliseconds from 1 to 60000",
-    |v| whole_number(v)
-        .filter(|ms| (1..=MAX_TIMEOUT_MS).contains(ms))
-        .map(Duration::from_millis)
-);
-
-scalar_field!(
-    Authority(String),
-    "authority",
-    "a non-empty host or host:port without spaces",
-    |v| {
-        v.as_str()
-            .filter(|s| !s.is_empty() && !s.chars().any(|c| c.is_whitespace() || c.is_control()))
-            .map(String::from)
+    fn get(&self, name: &str) -> Option<&'a Value> {
+        self.map.get(name).filter(|value| !value.is_null())
     }
-);
 
-scalar_field!(
-    HostSuffix(String),
-    "host_suffix",
-    "a string of letters, digits, `.`, `-` and `_` (\"\" for none)",
-    |v| {
-        v.as_str()
-            .filter(|s| {
-                s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    fn required(&self, name: &str) -> Result<&'a Value, String> {
+        self.get(name)
+            .ok_or_else(|| format!("{}missing field `{name}`", self.place))
+    }
+
+    /// A scalar (or list) field checked by `parse`; the error names the field and what it
+    /// allows, e.g. "`percentage` must be a number from 0 to 100, got "50"".
+    fn scalar<T>(
+        &self,
+        name: &str,
+        allowed: &str,
+        parse: impl Fn(&Value) -> Option<T>,
+    ) -> Result<Option<T>, String> {
+        self.get(name)
+            .map(|value| {
+                parse(value).ok_or_else(|| {
+                    format!(
+                        "{}`{name}` must be {allowed}, got {}",
+                        self.place,
+                        describe(value)
+                    )
+                })
             })
-            .map(String::from)
+            .transpose()
     }
-);
 
-scalar_field!(
-    MarkerHeader(Option<String>),
-    "marker_header",
-    "a header name, or \"\" to turn the marker and the loop guard off",
-    |v| match v.as_str() {
-        Some("") => Some(None),
-        Some(name) => header_name(name).map(Some),
-        None => None,
+    fn required_scalar<T>(
+        &self,
+        name: &str,
+        allowed: &str,
+        parse: impl Fn(&Value) -> Option<T>,
+    ) -> Result<T, String> {
+        self.scalar(name, allowed, parse)?
+            .ok_or_else(|| format!("{}missing field `{name}`", self.place))
     }
-);
 
-scalar_field!(
-    HeaderNames(Vec<String>),
-    "headers",
-    "a list of header names",
-    |v| v
+    /// An object field, read by `read` with its place named in errors.
+    fn nested<T>(
+        &self,
+        name: &str,
+        read: impl FnOnce(&Value, &str) -> Result<T, String>,
+    ) -> Result<Option<T>, String> {
+        self.get(name)
+            .map(|value| read(value, &format!("{}{name}: ", self.place)))
+            .transpose()
+    }
+}
+
+/// A list of strings, each checked by `item`.
+fn strings<T>(value: &Value, item: impl Fn(&str) -> Option<T>) -> Option<Vec<T>> {
+    value
         .as_array()?
         .iter()
-        .map(|item| header_name(item.as_str()?))
+        .map(|v| item(v.as_str()?))
         .collect()
-);
-
-scalar_field!(MirrorBody(bool), "mirror", "true or false", Value::as_bool);
-
-scalar_field!(
-    MaxBytes(usize),
-    "max_bytes",
-    "a whole number of bytes from 0 to 67108864 (64 MiB)",
-    |v| {
-        whole_number(v)
-            .filter(|n| *n <= MAX_BODY_BYTES_LIMIT)
-            .and_then(|n| usize::try_from(n).ok())
-    }
-);
+}
 
 /// Istio hands `pluginConfig` over as a protobuf Struct, where every number is a double:
 /// `5000.0` has to mean 5000.
@@ -383,10 +666,13 @@ fn whole_number(value: &Value) -> Option<u64> {
     })
 }
 
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
+}
+
 /// Header names travel lower-case in Envoy (and must, in HTTP/2), so configured names are
 /// lower-cased once here instead of compared case-insensitively on every request.
 fn header_name(name: &str) -> Option<String> {
-    let is_token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
     (!name.is_empty() && name.chars().all(is_token_char)).then(|| name.to_ascii_lowercase())
 }
 
@@ -441,7 +727,7 @@ mod tests {
         assert_eq!(config.host_suffix, "");
         assert_eq!(config.marker_header.as_deref(), Some("x-traffic-mirror"));
         assert_eq!(
-            config.redacted_headers,
+            config.redaction.headers,
             [
                 "authorization",
                 "proxy-authorization",
@@ -490,7 +776,7 @@ mod tests {
         assert_eq!(config.targets[1].sample_rate, SampleRate::NEVER);
         assert_eq!(config.host_suffix, "-shadow");
         assert_eq!(config.marker_header.as_deref(), Some("x-mirror-of"));
-        assert_eq!(config.redacted_headers, ["authorization", "x-session"]);
+        assert_eq!(config.redaction.headers, ["authorization", "x-session"]);
         assert_eq!(
             config.body,
             BodyPolicy {
@@ -507,7 +793,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.marker_header, None);
-        assert!(config.redacted_headers.is_empty());
+        assert!(config.redaction.headers.is_empty());
     }
 
     #[test]
@@ -553,11 +839,11 @@ mod tests {
     fn target_list_must_hold_one_to_sixteen() {
         assert_error(
             r#"{"targets": []}"#,
-            &["`targets` must be a list of 1 to 16", "got []"],
+            &["targets: must be a list of 1 to 16", "got []"],
         );
         assert_error(
             r#"{"targets": {"cluster": "c"}}"#,
-            &["`targets` must be a list"],
+            &["targets: must be a list"],
         );
         let seventeen: Vec<String> = (0..17)
             .map(|i| format!(r#"{{"cluster": "c{i}"}}"#))
@@ -696,5 +982,223 @@ mod tests {
             r#"{{"targets": [{{"cluster": "c", "percentage": "{long}"}}]}}"#
         ));
         assert!(message.len() < 200, "{message}");
+    }
+
+    #[test]
+    fn production_controls_are_read_as_written() {
+        let config = parse(
+            r#"{
+              "match": {"path_prefixes": ["/api/"]},
+              "targets": [
+                {"service": "user-service.default.svc.cluster.local", "port": 8080, "subset": "canary",
+                 "percentage": 10,
+                 "sampling": {"key_header": "X-User-Id", "salt": "s1"},
+                 "match": {"methods": ["GET", "HEAD"], "path_prefixes": ["/api/"],
+                           "headers": [{"name": "x-env", "exact": "prod"}, {"name": "x-debug", "present": false}]},
+                 "limits": {"max_per_second": 200, "max_in_flight": 100},
+                 "set_headers": {"Authorization": "Bearer mirror-test-token"},
+                 "amplify": 3},
+                {"service": "user-service.default.svc.cluster.local", "port": 8080, "name": "all-subsets"}
+              ],
+              "redact": {"headers": ["authorization"], "query_params": ["token"],
+                         "json_fields": ["password", "users.*.ssn"], "replacement": "***"}
+            }"#,
+        )
+        .unwrap();
+        let target = &config.targets[0];
+        assert_eq!(
+            target.cluster,
+            "outbound|8080|canary|user-service.default.svc.cluster.local"
+        );
+        assert_eq!(
+            target.name,
+            "outbound_8080_canary_user-service_default_svc_cluster_local"
+        );
+        assert_eq!(
+            config.targets[1].cluster,
+            "outbound|8080||user-service.default.svc.cluster.local"
+        );
+        assert_eq!(
+            target.sampling_key,
+            Some(SamplingKey {
+                header: "x-user-id".into(),
+                salt: "s1".into()
+            })
+        );
+        let rule = target.request_match.as_ref().unwrap();
+        assert_eq!(rule.methods, ["GET", "HEAD"]);
+        assert_eq!(
+            rule.headers[0],
+            HeaderCondition::Exact {
+                name: "x-env".into(),
+                value: "prod".into()
+            }
+        );
+        assert_eq!(
+            rule.headers[1],
+            HeaderCondition::Present {
+                name: "x-debug".into(),
+                present: false
+            }
+        );
+        assert_eq!(
+            (target.max_per_second, target.max_in_flight, target.amplify),
+            (Some(200.0), Some(100), 3)
+        );
+        assert_eq!(
+            target.set_headers,
+            [(
+                "authorization".to_string(),
+                "Bearer mirror-test-token".to_string()
+            )]
+        );
+        assert_eq!(
+            config.request_match.as_ref().unwrap().path_prefixes,
+            ["/api/"]
+        );
+        assert_eq!(config.redaction.query_params, ["token"]);
+        assert_eq!(config.redaction.json_fields.len(), 2);
+        assert_eq!(
+            (
+                config.redaction.replacement.as_str(),
+                config.redaction.json_replacement.as_str()
+            ),
+            ("***", "\"***\"")
+        );
+        assert!(target.needs_headers(false) && config.targets[1].needs_headers(true));
+        assert!(!config.targets[1].needs_headers(false));
+    }
+
+    #[test]
+    fn production_control_defaults() {
+        let config = parse(r#"{"targets": [{"cluster": "c"}]}"#).unwrap();
+        let target = &config.targets[0];
+        assert_eq!(
+            (target.amplify, target.max_per_second, target.max_in_flight),
+            (1, None, None)
+        );
+        assert!(
+            target.sampling_key.is_none()
+                && target.request_match.is_none()
+                && target.set_headers.is_empty()
+        );
+        assert_eq!(config.redaction.replacement, "REDACTED");
+        assert!(
+            config.redaction.query_params.is_empty() && config.redaction.json_fields.is_empty()
+        );
+        assert_eq!(config.request_match, None);
+    }
+
+    #[test]
+    fn bad_production_controls_name_their_field() {
+        let t = |target: &str| format!(r#"{{"targets": [{target}]}}"#);
+        assert_error(
+            &t(r#"{"cluster": "c", "service": "s.ns", "port": 80}"#),
+            &["targets[0]", "not both"],
+        );
+        assert_error(&t(r#"{"service": "s.ns"}"#), &["`service` needs `port`"]);
+        assert_error(
+            &t(r#"{"port": 80}"#),
+            &["missing field `cluster` (or `service` with `port`)"],
+        );
+        assert_error(
+            &t(r#"{"service": "s.ns", "port": 70000}"#),
+            &["`port` must be a port number"],
+        );
+        assert_error(
+            &t(r#"{"service": "s ns", "port": 80}"#),
+            &["`service` must be"],
+        );
+        assert_error(
+            &t(r#"{"service": "s.ns", "port": 80, "subset": "a|b"}"#),
+            &["`subset` must be"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "sampling": {}}"#),
+            &["targets[0]: sampling: missing field `key_header`"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "sampling": {"key_header": "x y"}}"#),
+            &["sampling: `key_header` must be a header name"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "sampling": {"key_header": "k", "pepper": 1}}"#),
+            &["sampling: unknown field `pepper`"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "match": {"methods": "GET"}}"#),
+            &["match: `methods` must be a list of HTTP methods"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "match": {"path_prefixes": ["api"]}}"#),
+            &["`path_prefixes` must be a list of paths starting with /"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "match": {"headers": [{"name": "a"}]}}"#),
+            &["match: headers[0]: give exactly one of `exact` and `present`"],
+        );
+        assert_error(
+            &t(
+                r#"{"cluster": "c", "match": {"headers": [{"name": "a", "exact": "x", "present": true}]}}"#,
+            ),
+            &["exactly one"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "match": {"headers": [{"name": "a", "regex": "x"}]}}"#),
+            &["headers[0]: unknown field `regex`"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "limits": {"max_per_second": 0}}"#),
+            &["limits: `max_per_second` must be"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "limits": {"max_in_flight": 0.5}}"#),
+            &["limits: `max_in_flight` must be"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "limits": {"burst": 1}}"#),
+            &["limits: unknown field `burst`"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "amplify": 11}"#),
+            &["`amplify` must be a whole number from 1 to 10"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "amplify": 3, "limits": {"max_in_flight": 2}}"#),
+            &["at least `amplify` (3)"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "set_headers": {"content-length": "1"}}"#),
+            &["set_headers", "cannot be set"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "set_headers": {":path": "/x"}}"#),
+            &["cannot be set"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "set_headers": {"x-a": "1\r\nx-b: 2"}}"#),
+            &["`x-a` must be a string without line breaks"],
+        );
+        assert_error(
+            &t(r#"{"cluster": "c", "set_headers": ["x-a"]}"#),
+            &["set_headers: must be an object"],
+        );
+        let redact = |r: &str| format!(r#"{{"targets": [{{"cluster": "c"}}], "redact": {r}}}"#);
+        assert_error(
+            &redact(r#"{"json_fields": ["a..b"]}"#),
+            &["redact: `json_fields` must be a list of dot paths"],
+        );
+        assert_error(
+            &redact(r#"{"query_params": [""]}"#),
+            &["`query_params` must be"],
+        );
+        assert_error(
+            &redact(r#"{"replacement": "a\nb"}"#),
+            &["`replacement` must be"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c"}], "match": {"method": ["GET"]}}"#,
+            &["match: unknown field `method`"],
+        );
     }
 }

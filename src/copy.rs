@@ -3,22 +3,37 @@
 //! The original is never touched: everything here works on our own copy of its headers and
 //! body, taken while the original streams past.
 
-use crate::config::{Config, Target};
+use crate::config::{Config, Redaction, Target};
+use crate::metrics::Counter;
+use crate::redact::json::{is_json_content_type, redact_json};
+use crate::redact::query::redact_query;
 use crate::redact::removes_header;
 
-/// Why a request that was sampled in is not copied after all.
+/// Why a request that a target wanted is not copied after all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Skip {
-    /// It carries the marker header: it is itself a copy (the loop guard).
-    MarkedAsCopy,
     /// `:method`, `:path` or `:authority` is missing or unreadable, so no copy can be dispatched.
     Unroutable,
     /// Its body outgrew `body.max_bytes`: a truncated copy would lie to the target.
     BodyTooLarge,
+    /// Its JSON body must be redacted but is not valid JSON: never sent unredacted.
+    UnparseableBody,
     /// Envoy could not hand over its headers or part of its body.
     Unreadable,
     /// The client went away before the request was complete.
     Abandoned,
+}
+
+impl Skip {
+    pub fn counter(self) -> Counter {
+        match self {
+            // No usable request line: as a rule would, it matches nothing.
+            Skip::Unroutable => Counter::Unmatched,
+            Skip::BodyTooLarge => Counter::SkippedBodyTooLarge,
+            Skip::UnparseableBody => Counter::SkippedUnparseableBody,
+            Skip::Unreadable | Skip::Abandoned => Counter::Aborted,
+        }
+    }
 }
 
 /// Connection-level headers that describe one hop, not the request. `te` is kept when it is
@@ -46,17 +61,19 @@ pub struct CapturedRequest {
     /// Set once the request is complete, when the original declared a length or had a body.
     content_length: Option<String>,
     had_content_length: bool,
+    /// Whether the body is JSON (by `content-type`), for `redact.json_fields`.
+    json_body: bool,
     /// Headers left out because their value is not UTF-8: the SDK's dispatch takes `&str`.
     pub dropped_non_utf8: usize,
 }
 
-/// Reads the original's headers once: the loop guard, redaction and hop-by-hop filtering all
-/// happen in this single pass.
+/// Takes the original's headers over in one pass: redaction (headers and query) and
+/// hop-by-hop filtering. The loop guard has been applied already (see `decide`).
 pub fn capture_headers(
     raw: Vec<(String, Vec<u8>)>,
     config: &Config,
 ) -> Result<CapturedRequest, Skip> {
-    let marker = config.marker_header.as_deref();
+    let redaction = &config.redaction;
     let mut captured = CapturedRequest {
         headers: Vec::with_capacity(raw.len()),
         ..Default::default()
@@ -64,9 +81,6 @@ pub fn capture_headers(
     let mut authority = None;
     let mut connection_options = None;
     for (name, value) in raw {
-        if marker.is_some_and(|marker| name.eq_ignore_ascii_case(marker)) {
-            return Err(Skip::MarkedAsCopy);
-        }
         let Ok(value) = String::from_utf8(value) else {
             if name.starts_with(':') {
                 return Err(Skip::Unroutable);
@@ -76,12 +90,21 @@ pub fn capture_headers(
         };
         match name.as_str() {
             ":authority" => authority = Some(value),
-            ":method" | ":path" => captured.headers.push((name, value)),
+            ":path" => {
+                let redacted =
+                    redact_query(&value, &redaction.query_params, &redaction.replacement);
+                captured.headers.push((name, redacted.unwrap_or(value)));
+            }
+            ":method" => captured.headers.push((name, value)),
             "connection" => connection_options = Some(value),
             "content-length" => captured.had_content_length = true,
             "te" if value.eq_ignore_ascii_case("trailers") => captured.headers.push((name, value)),
             other if other.starts_with(':') || is_hop_by_hop(other) => {}
-            other if removes_header(&config.redacted_headers, other) => {}
+            other if removes_header(&redaction.headers, other) => {}
+            "content-type" => {
+                captured.json_body = is_json_content_type(value.as_bytes());
+                captured.headers.push((name, value));
+            }
             _ => captured.headers.push((name, value)),
         }
     }
@@ -133,24 +156,40 @@ impl CapturedRequest {
         Ok(())
     }
 
-    /// Called once the request is complete: the copy declares the length it really carries.
-    pub fn finish(&mut self) {
+    /// Called once the request is complete: redacts the JSON body's fields, and the copy
+    /// declares the length it really carries.
+    pub fn finish(&mut self, redaction: &Redaction) -> Result<(), Skip> {
+        if self.json_body && !self.body.is_empty() && !redaction.json_fields.is_empty() {
+            let redacted = redact_json(
+                &self.body,
+                &redaction.json_fields,
+                &redaction.json_replacement,
+            )
+            .map_err(|_| Skip::UnparseableBody)?;
+            if let Some(body) = redacted {
+                self.body = body;
+            }
+        }
         if self.had_content_length || !self.body.is_empty() {
             self.content_length = Some(self.body.len().to_string());
         }
+        Ok(())
     }
 
     /// The headers of the copy sent to `target`: the scrubbed originals, the target's
-    /// `:authority`, the marker and the length of the body the copy carries.
+    /// `:authority`, the marker, the target's `set_headers` (replacing originals of the same
+    /// name) and the length of the body the copy carries.
     pub fn headers_for<'a>(
         &'a self,
         target: &'a Target,
         marker_header: Option<&'a str>,
     ) -> Vec<(&'a str, &'a str)> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 3);
+        let mut headers = Vec::with_capacity(self.headers.len() + 3 + target.set_headers.len());
+        let replaced = |name: &str| target.set_headers.iter().any(|(set, _)| set == name);
         headers.extend(
             self.headers
                 .iter()
+                .filter(|(name, _)| !replaced(name))
                 .map(|(name, value)| (name.as_str(), value.as_str())),
         );
         headers.push((
@@ -160,6 +199,12 @@ impl CapturedRequest {
         if let Some(marker) = marker_header {
             headers.push((marker, target.name.as_str()));
         }
+        headers.extend(
+            target
+                .set_headers
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        );
         if let Some(length) = &self.content_length {
             headers.push(("content-length", length.as_str()));
         }
@@ -230,7 +275,7 @@ mod tests {
         captured
             .append_body(b"{\"a\": 1234}".to_vec(), 100)
             .unwrap();
-        captured.finish();
+        captured.finish(&config.redaction).unwrap();
         assert_eq!(
             copy_headers(&captured, &config),
             pairs(&[
@@ -256,7 +301,7 @@ mod tests {
         let mut headers = request_headers();
         headers.push(("X-CUSTOM".into(), b"shouting".to_vec()));
         let mut captured = capture_headers(headers, &config).unwrap();
-        captured.finish();
+        captured.finish(&config.redaction).unwrap();
         let names: Vec<String> = copy_headers(&captured, &config)
             .into_iter()
             .map(|(n, _)| n)
@@ -265,23 +310,6 @@ mod tests {
         assert!(names.contains(&"cookie".to_string()));
         assert!(!names.iter().any(|n| n.eq_ignore_ascii_case("x-custom")));
         assert!(!names.contains(&"x-traffic-mirror".to_string()));
-    }
-
-    #[test]
-    fn marker_header_means_the_request_is_a_copy() {
-        let config = default_config();
-        let mut headers = request_headers();
-        headers.push(("x-traffic-mirror".into(), b"other".to_vec()));
-        assert_eq!(capture_headers(headers, &config), Err(Skip::MarkedAsCopy));
-
-        let off = config_with_marker_off();
-        let mut headers = request_headers();
-        headers.push(("x-traffic-mirror".into(), b"other".to_vec()));
-        assert!(capture_headers(headers, &off).is_ok());
-    }
-
-    fn config_with_marker_off() -> Config {
-        parse(r#"{"targets": [{"cluster": "m"}], "marker_header": ""}"#)
     }
 
     #[test]
@@ -417,14 +445,14 @@ mod tests {
         let config = default_config();
         // No body captured (as with `body.mirror` off): the original declared 11 bytes, the copy none.
         let mut captured = capture_headers(request_headers(), &config).unwrap();
-        captured.finish();
+        captured.finish(&config.redaction).unwrap();
         assert!(copy_headers(&captured, &config).contains(&("content-length".into(), "0".into())));
         assert_eq!(captured.body(), None);
 
         // A GET without a length stays without one.
         let get = raw(&[(":method", b"GET"), (":path", b"/"), (":authority", b"h")]);
         let mut captured = capture_headers(get, &config).unwrap();
-        captured.finish();
+        captured.finish(&config.redaction).unwrap();
         assert!(!copy_headers(&captured, &config)
             .iter()
             .any(|(n, _)| n == "content-length"));
@@ -438,9 +466,98 @@ mod tests {
         ]);
         let mut captured = capture_headers(chunked, &config).unwrap();
         captured.append_body(vec![7; 300], 1000).unwrap();
-        captured.finish();
+        captured.finish(&config.redaction).unwrap();
         let headers = copy_headers(&captured, &config);
         assert!(headers.contains(&("content-length".into(), "300".into())));
         assert!(!headers.iter().any(|(n, _)| n == "transfer-encoding"));
+    }
+
+    #[test]
+    fn query_parameters_are_redacted_in_the_copy_path() {
+        let config = parse(
+            r#"{"targets": [{"cluster": "m"}], "redact": {"query_params": ["token"], "replacement": "X"}}"#,
+        );
+        let headers = raw(&[
+            (":method", b"GET"),
+            (":path", b"/a?token=s3cret&b=1"),
+            (":authority", b"h"),
+        ]);
+        let captured = capture_headers(headers, &config).unwrap();
+        assert!(
+            copy_headers(&captured, &config).contains(&(":path".into(), "/a?token=X&b=1".into()))
+        );
+    }
+
+    fn json_request(
+        config: &Config,
+        content_type: &[u8],
+        body: &str,
+    ) -> Result<CapturedRequest, Skip> {
+        let headers = raw(&[
+            (":method", b"POST"),
+            (":path", b"/"),
+            (":authority", b"h"),
+            ("content-type", content_type),
+        ]);
+        let mut captured = capture_headers(headers, config)?;
+        captured.append_body(body.as_bytes().to_vec(), 1 << 20)?;
+        captured.finish(&config.redaction)?;
+        Ok(captured)
+    }
+
+    #[test]
+    fn json_fields_are_redacted_and_content_length_follows() {
+        let config =
+            parse(r#"{"targets": [{"cluster": "m"}], "redact": {"json_fields": ["password"]}}"#);
+        let captured = json_request(
+            &config,
+            b"application/json",
+            r#"{"user":"a","password":"pw"}"#,
+        )
+        .unwrap();
+        let body = r#"{"user":"a","password":"REDACTED"}"#;
+        assert_eq!(captured.body(), Some(body.as_bytes()));
+        assert!(copy_headers(&captured, &config)
+            .contains(&("content-length".into(), body.len().to_string())));
+    }
+
+    #[test]
+    fn unparseable_json_is_never_sent_and_other_types_are_left_alone() {
+        let config =
+            parse(r#"{"targets": [{"cluster": "m"}], "redact": {"json_fields": ["password"]}}"#);
+        assert_eq!(
+            json_request(&config, b"application/json", r#"{"password": "#).err(),
+            Some(Skip::UnparseableBody)
+        );
+        let text = json_request(&config, b"text/plain", r#"{"password": "#).unwrap();
+        assert_eq!(
+            text.body(),
+            Some(&br#"{"password": "#[..]),
+            "not JSON by content-type: sent as is"
+        );
+        let no_fields = parse(r#"{"targets": [{"cluster": "m"}]}"#);
+        assert!(
+            json_request(&no_fields, b"application/json", "not json").is_ok(),
+            "nothing to redact"
+        );
+    }
+
+    #[test]
+    fn set_headers_replace_originals_after_redaction() {
+        let config = parse(
+            r#"{"targets": [{"cluster": "m", "name": "c", "set_headers": {"authorization": "Bearer test", "x-tenant": "mirror"}}]}"#,
+        );
+        let mut headers = request_headers();
+        headers.push(("x-tenant".into(), b"acme".to_vec()));
+        let captured = capture_headers(headers, &config).unwrap();
+        let copy = copy_headers(&captured, &config);
+        let values = |name: &str| {
+            copy.iter()
+                .filter(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(values("authorization"), ["Bearer test"]);
+        assert_eq!(values("x-tenant"), ["mirror"]);
     }
 }

@@ -2,10 +2,11 @@
 //! holding back or failing the original. Every callback returns `Continue`.
 
 use crate::copy::{capture_headers, CapturedRequest, Skip};
-use crate::decide::{sample_targets, TargetSet};
+use crate::decide::{Decisions, Refusal, TargetSet};
+use crate::matching::{RawHeaders, RequestHead};
 use crate::metrics::Counter;
 use crate::outbox::Outbox;
-use crate::root::{hand_over_counts, wake_root, Job};
+use crate::root::{hand_over_counts, now_ns, wake_root, Job};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
 use proxy_wasm::hostcalls;
@@ -16,7 +17,8 @@ use std::rc::Rc;
 enum Stage {
     /// No target wants this request, or its fate is already decided and counted.
     Idle,
-    /// Some targets want a copy: the request is being collected until it is complete.
+    /// Some targets want a copy (their copies are admitted by the limits): the request is
+    /// being collected until it is complete.
     Capturing {
         targets: TargetSet,
         request: CapturedRequest,
@@ -38,6 +40,47 @@ impl MirrorFilter {
         }
     }
 
+    /// Decides for every target; the wanted ones come back with their copies admitted, and
+    /// with the headers, which are read whenever some target wants the request.
+    fn decide(&self) -> Option<(TargetSet, RawHeaders)> {
+        let config = &self.settings.config;
+        let global_match = config.request_match.as_ref();
+        let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
+        let mut headers = Vec::new();
+        if decisions.needs_headers() {
+            let Ok(read) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
+                self.count(decisions.open(), Counter::Aborted);
+                self.count_refusals(&decisions);
+                return None;
+            };
+            headers = read;
+            let head = RequestHead::new(&headers);
+            let marker = config.marker_header.as_deref();
+            decisions.with_headers(&config.targets, global_match, marker, &head, random_draw);
+            let now = self
+                .settings
+                .limits_need_time(decisions.wanted)
+                .then(now_ns)
+                .unwrap_or(0);
+            decisions.apply_limits(|target| self.settings.admit(target, now));
+        }
+        self.count_refusals(&decisions);
+        Some((decisions.wanted, headers))
+    }
+
+    fn count_refusals(&self, decisions: &Decisions) {
+        for (refusal, targets) in decisions.refusals() {
+            let counter = match refusal {
+                Refusal::SampledOut => Counter::SampledOut,
+                Refusal::Unmatched => Counter::Unmatched,
+                Refusal::MarkedAsCopy => Counter::SkippedLoop,
+                Refusal::RateLimited => Counter::RateLimited,
+                Refusal::InFlightLimited => Counter::InFlightLimited,
+            };
+            self.count(targets, counter);
+        }
+    }
+
     /// Gives up the copy being captured, if any.
     fn skip(&mut self, skip: Skip) {
         if let Stage::Capturing { targets, .. } = std::mem::replace(&mut self.stage, Stage::Idle) {
@@ -47,7 +90,8 @@ impl MirrorFilter {
 
     fn count_skip(&self, targets: TargetSet, skip: Skip) {
         log::debug!("request not mirrored: {skip:?}");
-        self.count(targets, Counter::Skipped);
+        self.settings.release_unsent(targets);
+        self.count(targets, skip.counter());
     }
 
     fn count(&self, targets: TargetSet, counter: Counter) {
@@ -65,7 +109,9 @@ impl MirrorFilter {
         else {
             return;
         };
-        request.finish();
+        if let Err(skip) = request.finish(&self.settings.config.redaction) {
+            return self.count_skip(targets, skip);
+        }
         let job = Job {
             settings: Rc::clone(&self.settings),
             targets,
@@ -100,25 +146,23 @@ impl Context for MirrorFilter {
 
 impl HttpContext for MirrorFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let sampling = sample_targets(&self.settings.config.targets, random_draw);
-        self.count(sampling.sampled_out, Counter::SampledOut);
-        if sampling.wanted.is_empty() {
+        let Some((wanted, headers)) = self.decide() else {
+            return Action::Continue;
+        };
+        if wanted.is_empty() {
             return Action::Continue;
         }
-        let captured = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
-            .map_err(|_| Skip::Unreadable)
-            .and_then(|headers| capture_headers(headers, &self.settings.config));
-        match captured {
+        match capture_headers(headers, &self.settings.config) {
             Ok(request) => {
                 self.stage = Stage::Capturing {
-                    targets: sampling.wanted,
+                    targets: wanted,
                     request,
                 };
                 if end_of_stream {
                     self.complete();
                 }
             }
-            Err(skip) => self.count_skip(sampling.wanted, skip),
+            Err(skip) => self.count_skip(wanted, skip),
         }
         Action::Continue
     }

@@ -23,6 +23,8 @@ pub mod config;
 pub mod copy;
 pub mod decide;
 mod filter;
+pub mod limits;
+pub mod matching;
 pub mod metrics;
 pub mod outbox;
 pub mod outcome;
@@ -30,6 +32,7 @@ pub mod redact;
 mod root;
 pub mod sampling;
 mod settings;
+pub mod warnings;
 
 use proxy_wasm::traits::RootContext;
 use proxy_wasm::types::LogLevel;

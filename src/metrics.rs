@@ -1,7 +1,9 @@
-//! The plugin's counters: names defined once, ids cached at configure time.
+//! The plugin's metrics: names defined once, ids cached at configure time.
 //!
 //! Envoy shares a metric across its workers by name, so every worker's VM defines the same
-//! names and `/stats` shows their sum as `wasmcustom.traffic_mirror.<target>.<counter>`.
+//! names and `/stats` shows their sum as `wasmcustom.traffic_mirror.<target>.<metric>`.
+//! Counter and gauge changes are tallied in the VM and handed to the host in batches (see
+//! `flush`): a host call per change would cost more than the decision it counts.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{MetricType, Status};
@@ -9,24 +11,41 @@ use std::cell::Cell;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
-    /// Decision: a copy was handed to `dispatch_http_call`.
+    // The decision, exactly one per request and target.
     Mirrored,
-    /// Decision: the percentage said no.
     SampledOut,
-    /// Decision: loop guard, body over `max_bytes`, client gone before the request completed.
-    Skipped,
-    /// Result: a real upstream answered the copy.
-    Responded,
-    /// Result: no upstream answered (refused, connect failure, reset, timeout).
+    Unmatched,
+    SkippedLoop,
+    SkippedBodyTooLarge,
+    SkippedUnparseableBody,
+    Aborted,
+    RateLimited,
+    InFlightLimited,
+    // The result, exactly one per copy sent.
+    Responses2xx,
+    Responses3xx,
+    Responses4xx,
+    Responses5xx,
+    TimedOut,
     Failed,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 5] = [
+    pub const ALL: [Counter; 15] = [
         Counter::Mirrored,
         Counter::SampledOut,
-        Counter::Skipped,
-        Counter::Responded,
+        Counter::Unmatched,
+        Counter::SkippedLoop,
+        Counter::SkippedBodyTooLarge,
+        Counter::SkippedUnparseableBody,
+        Counter::Aborted,
+        Counter::RateLimited,
+        Counter::InFlightLimited,
+        Counter::Responses2xx,
+        Counter::Responses3xx,
+        Counter::Responses4xx,
+        Counter::Responses5xx,
+        Counter::TimedOut,
         Counter::Failed,
     ];
 
@@ -34,111 +53,129 @@ impl Counter {
         match self {
             Counter::Mirrored => "mirrored",
             Counter::SampledOut => "sampled_out",
-            Counter::Skipped => "skipped",
-            Counter::Responded => "responded",
+            Counter::Unmatched => "unmatched",
+            Counter::SkippedLoop => "skipped_loop",
+            Counter::SkippedBodyTooLarge => "skipped_body_too_large",
+            Counter::SkippedUnparseableBody => "skipped_unparseable_body",
+            Counter::Aborted => "aborted",
+            Counter::RateLimited => "rate_limited",
+            Counter::InFlightLimited => "in_flight_limited",
+            Counter::Responses2xx => "responses_2xx",
+            Counter::Responses3xx => "responses_3xx",
+            Counter::Responses4xx => "responses_4xx",
+            Counter::Responses5xx => "responses_5xx",
+            Counter::TimedOut => "timed_out",
             Counter::Failed => "failed",
         }
     }
 }
 
-pub fn metric_name(target: &str, counter: Counter) -> String {
-    format!("traffic_mirror.{target}.{}", counter.suffix())
+pub const IN_FLIGHT_GAUGE: &str = "in_flight";
+pub const LATENCY_HISTOGRAM: &str = "latency_ms";
+
+pub fn metric_name(target: &str, metric: &str) -> String {
+    format!("traffic_mirror.{target}.{metric}")
 }
 
-/// One counter: the host's id and the increments not yet handed to the host.
+/// One metric's host id and the change not yet handed to the host.
 #[derive(Debug, Default, PartialEq, Eq)]
 struct Tallied {
     id: u32,
-    pending: Cell<u64>,
+    pending: Cell<i64>,
 }
 
 impl Tallied {
-    fn new(id: u32) -> Tallied {
-        Tallied {
-            id,
-            pending: Cell::new(0),
-        }
+    fn add(&self, delta: i64) {
+        self.pending.set(self.pending.get().saturating_add(delta));
     }
 
-    /// Hands the pending increments to the host; true if there were any.
-    fn flush(&self, increment: &mut impl FnMut(u32, u64)) -> bool {
+    /// Hands the pending change to `increment(id, delta)`; true if there was one.
+    fn flush(&self, increment: &mut impl FnMut(u32, i64)) -> bool {
         let pending = self.pending.take();
-        if pending > 0 {
+        if pending != 0 {
             increment(self.id, pending);
         }
-        pending > 0
+        pending != 0
     }
 }
 
-/// One target's counters. Increments are tallied in the VM and handed to the host in batches
-/// (see `flush`): a host call per increment would cost more than the decision it counts.
+/// One target's metrics.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TargetCounters {
-    mirrored: Tallied,
-    sampled_out: Tallied,
-    skipped: Tallied,
-    responded: Tallied,
-    failed: Tallied,
+pub struct TargetMetrics {
+    counters: Vec<Tallied>,
+    /// Copies dispatched and not yet answered. A gauge moved by increments: workers share it.
+    in_flight: Tallied,
+    latency_ms: u32,
 }
 
-impl TargetCounters {
-    /// `define` turns a metric name into the host's id for it.
+impl TargetMetrics {
+    /// `define(type, name)` gives the host's id for a metric.
     pub fn define(
         target: &str,
-        mut define: impl FnMut(&str) -> Result<u32, Status>,
-    ) -> Result<TargetCounters, Status> {
-        let mut counter = |counter| define(&metric_name(target, counter)).map(Tallied::new);
-        Ok(TargetCounters {
-            mirrored: counter(Counter::Mirrored)?,
-            sampled_out: counter(Counter::SampledOut)?,
-            skipped: counter(Counter::Skipped)?,
-            responded: counter(Counter::Responded)?,
-            failed: counter(Counter::Failed)?,
+        mut define: impl FnMut(MetricType, &str) -> Result<u32, Status>,
+    ) -> Result<TargetMetrics, Status> {
+        let counters = Counter::ALL
+            .iter()
+            .map(|counter| {
+                let id = define(MetricType::Counter, &metric_name(target, counter.suffix()))?;
+                Ok(Tallied {
+                    id,
+                    pending: Cell::new(0),
+                })
+            })
+            .collect::<Result<_, Status>>()?;
+        let in_flight = define(MetricType::Gauge, &metric_name(target, IN_FLIGHT_GAUGE))?;
+        let latency_ms = define(
+            MetricType::Histogram,
+            &metric_name(target, LATENCY_HISTOGRAM),
+        )?;
+        Ok(TargetMetrics {
+            counters,
+            in_flight: Tallied {
+                id: in_flight,
+                pending: Cell::new(0),
+            },
+            latency_ms,
         })
     }
 
-    /// Defines the counters in the host (Envoy).
-    pub fn define_in_host(target: &str) -> Result<TargetCounters, Status> {
-        TargetCounters::define(target, |name| {
-            hostcalls::define_metric(MetricType::Counter, name)
-        })
-    }
-
-    fn tallied(&self, counter: Counter) -> &Tallied {
-        match counter {
-            Counter::Mirrored => &self.mirrored,
-            Counter::SampledOut => &self.sampled_out,
-            Counter::Skipped => &self.skipped,
-            Counter::Responded => &self.responded,
-            Counter::Failed => &self.failed,
-        }
-    }
-
-    pub fn id(&self, counter: Counter) -> u32 {
-        self.tallied(counter).id
+    /// Defines the metrics in the host (Envoy).
+    pub fn define_in_host(target: &str) -> Result<TargetMetrics, Status> {
+        TargetMetrics::define(target, hostcalls::define_metric)
     }
 
     /// Counts one, to be handed to the host by the next `flush`.
     pub fn add(&self, counter: Counter) {
-        let pending = &self.tallied(counter).pending;
-        pending.set(pending.get().saturating_add(1));
+        if let Some(tallied) = self.counters.get(counter as usize) {
+            tallied.add(1);
+        }
     }
 
-    /// Hands every pending increment to `increment(id, amount)`; true if there were any.
-    pub fn flush(&self, mut increment: impl FnMut(u32, u64)) -> bool {
-        let mut any = false;
-        for counter in Counter::ALL {
-            any |= self.tallied(counter).flush(&mut increment);
+    /// Moves the in-flight gauge by `delta`, with the next `flush`.
+    pub fn in_flight(&self, delta: i64) {
+        self.in_flight.add(delta);
+    }
+
+    /// Hands every pending change to `increment(id, delta)`; true if there were any.
+    pub fn flush(&self, mut increment: impl FnMut(u32, i64)) -> bool {
+        let mut any = self.in_flight.flush(&mut increment);
+        for tallied in &self.counters {
+            any |= tallied.flush(&mut increment);
         }
         any
     }
 
-    /// Hands every pending increment to the host.
+    /// Hands every pending change to the host.
     pub fn flush_to_host(&self) -> bool {
-        self.flush(|id, amount| {
-            // A counter that cannot move is not worth failing anything over.
-            let _ = hostcalls::increment_metric(id, i64::try_from(amount).unwrap_or(i64::MAX));
+        self.flush(|id, delta| {
+            // A metric that cannot move is not worth failing anything over.
+            let _ = hostcalls::increment_metric(id, delta);
         })
+    }
+
+    /// Records one copy's latency (dispatch to response) in the histogram, at once.
+    pub fn record_latency(&self, milliseconds: u64) {
+        let _ = hostcalls::record_metric(self.latency_ms, milliseconds);
     }
 }
 
@@ -146,65 +183,80 @@ impl TargetCounters {
 mod tests {
     use super::*;
 
+    fn defined() -> (TargetMetrics, Vec<(MetricType, String)>) {
+        let mut names = Vec::new();
+        let metrics = TargetMetrics::define("t", |kind, name| {
+            names.push((kind, name.to_string()));
+            Ok(names.len() as u32)
+        })
+        .unwrap();
+        (metrics, names)
+    }
+
     #[test]
     fn names_follow_the_documented_pattern() {
-        assert_eq!(
-            metric_name("canary", Counter::Mirrored),
-            "traffic_mirror.canary.mirrored"
-        );
-        assert_eq!(
-            metric_name("canary", Counter::SampledOut),
-            "traffic_mirror.canary.sampled_out"
-        );
-        assert_eq!(
-            metric_name("c-1", Counter::Failed),
-            "traffic_mirror.c-1.failed"
-        );
+        let (_, names) = defined();
+        let names: Vec<&str> = names.iter().map(|(_, n)| n.as_str()).collect();
+        assert_eq!(names.len(), Counter::ALL.len() + 2);
+        assert_eq!(names[0], "traffic_mirror.t.mirrored");
+        assert!(names.contains(&"traffic_mirror.t.skipped_unparseable_body"));
+        assert!(names.contains(&"traffic_mirror.t.responses_5xx"));
+        assert!(names.contains(&"traffic_mirror.t.in_flight"));
+        assert!(names.contains(&"traffic_mirror.t.latency_ms"));
     }
 
     #[test]
-    fn every_counter_gets_its_own_id() {
-        let mut defined = Vec::new();
-        let counters = TargetCounters::define("t", |name| {
-            defined.push(name.to_string());
-            Ok(defined.len() as u32)
-        })
-        .unwrap();
-        assert_eq!(defined.len(), Counter::ALL.len());
-        let ids: Vec<u32> = Counter::ALL.iter().map(|c| counters.id(*c)).collect();
-        assert_eq!(ids, [1, 2, 3, 4, 5]);
-        assert_eq!(defined[2], "traffic_mirror.t.skipped");
+    fn counters_are_listed_in_declaration_order() {
+        // `add` finds a counter's slot by its discriminant.
+        assert!(Counter::ALL.iter().enumerate().all(|(slot, counter)| *counter as usize == slot));
     }
 
     #[test]
-    fn increments_are_tallied_until_flushed() {
-        let mut next = 0;
-        let counters = TargetCounters::define("t", |_| {
-            next += 10;
-            Ok(next)
-        })
-        .unwrap();
+    fn metric_kinds_are_right() {
+        let (_, names) = defined();
+        let kind = |name: &str| {
+            names
+                .iter()
+                .find(|(_, n)| n.ends_with(name))
+                .map(|(k, _)| *k)
+        };
+        assert_eq!(kind(".failed"), Some(MetricType::Counter));
+        assert_eq!(kind(".in_flight"), Some(MetricType::Gauge));
+        assert_eq!(kind(".latency_ms"), Some(MetricType::Histogram));
+    }
+
+    #[test]
+    fn changes_are_tallied_until_flushed() {
+        let (metrics, _) = defined();
         let mut flushed = Vec::new();
         assert!(
-            !counters.flush(|id, n| flushed.push((id, n))),
+            !metrics.flush(|id, n| flushed.push((id, n))),
             "nothing pending yet"
         );
-        counters.add(Counter::Mirrored);
-        counters.add(Counter::Mirrored);
-        counters.add(Counter::Failed);
-        assert!(counters.flush(|id, n| flushed.push((id, n))));
-        assert_eq!(flushed, [(10, 2), (50, 1)]);
+        metrics.add(Counter::Mirrored);
+        metrics.add(Counter::Mirrored);
+        metrics.add(Counter::Failed);
+        metrics.in_flight(3);
+        metrics.in_flight(-1);
+        assert!(metrics.flush(|id, n| flushed.push((id, n))));
+        // Ids in definition order: counters 1..=15, gauge 16.
+        assert_eq!(flushed, [(16, 2), (1, 2), (15, 1)]);
         flushed.clear();
         assert!(
-            !counters.flush(|id, n| flushed.push((id, n))),
-            "each increment goes once"
+            !metrics.flush(|id, n| flushed.push((id, n))),
+            "each change goes once"
         );
-        assert!(flushed.is_empty());
+        metrics.in_flight(1);
+        metrics.in_flight(-1);
+        assert!(
+            !metrics.flush(|id, n| flushed.push((id, n))),
+            "no net change, no host call"
+        );
     }
 
     #[test]
     fn a_failed_definition_is_reported() {
-        let result = TargetCounters::define("t", |_| Err(Status::InternalFailure));
+        let result = TargetMetrics::define("t", |_, _| Err(Status::InternalFailure));
         assert_eq!(result, Err(Status::InternalFailure));
     }
 }

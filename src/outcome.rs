@@ -8,28 +8,46 @@ pub const UPSTREAM_TIME_HEADER: &str = "x-envoy-upstream-service-time";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// A real upstream answered, whatever its status.
-    Responded,
-    /// No upstream answered: dispatch refused, connect failure, reset or timeout.
+    /// A real upstream answered with this status.
+    Answered(u16),
+    /// Envoy gave up waiting (its own 504).
+    TimedOut,
+    /// No upstream answered: dispatch refused, connect failure, reset, anything else.
     Failed,
 }
 
-/// `response_headers` is the number of headers Envoy delivered with the call's response (0 when
-/// the call was reset); `from_upstream` whether they include [`UPSTREAM_TIME_HEADER`].
-pub fn classify(response_headers: usize, from_upstream: bool) -> Outcome {
-    if response_headers > 0 && from_upstream {
-        Outcome::Responded
-    } else {
-        Outcome::Failed
+/// What Envoy delivered for a copy: the response headers (empty when the call was reset).
+pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Outcome {
+    let mut status = None;
+    let mut from_upstream = false;
+    for (name, value) in headers {
+        match name {
+            ":status" => status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()),
+            UPSTREAM_TIME_HEADER => from_upstream = true,
+            _ => {}
+        }
+    }
+    match (status, from_upstream) {
+        (Some(status), true) => Outcome::Answered(status),
+        (Some(504), false) => Outcome::TimedOut,
+        _ => Outcome::Failed,
     }
 }
 
 impl Outcome {
     pub fn counter(self) -> Counter {
         match self {
-            Outcome::Responded => Counter::Responded,
+            Outcome::Answered(status) if status < 300 => Counter::Responses2xx,
+            Outcome::Answered(status) if status < 400 => Counter::Responses3xx,
+            Outcome::Answered(status) if status < 500 => Counter::Responses4xx,
+            Outcome::Answered(_) => Counter::Responses5xx,
+            Outcome::TimedOut => Counter::TimedOut,
             Outcome::Failed => Counter::Failed,
         }
+    }
+
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Outcome::Answered(_))
     }
 }
 
@@ -37,18 +55,39 @@ impl Outcome {
 mod tests {
     use super::*;
 
+    fn outcome(headers: &[(&str, &str)]) -> Outcome {
+        classify(headers.iter().map(|(n, v)| (*n, v.as_bytes())))
+    }
+
     #[test]
-    fn only_a_real_upstream_answer_counts_as_responded() {
-        assert_eq!(classify(4, true), Outcome::Responded);
+    fn a_real_upstream_answer_is_counted_by_status_class() {
+        let upstream =
+            |status| outcome(&[(":status", status), ("x-envoy-upstream-service-time", "3")]);
+        assert_eq!(upstream("200").counter(), Counter::Responses2xx);
+        assert_eq!(upstream("204").counter(), Counter::Responses2xx);
+        assert_eq!(upstream("302").counter(), Counter::Responses3xx);
+        assert_eq!(upstream("404").counter(), Counter::Responses4xx);
         assert_eq!(
-            classify(3, false),
-            Outcome::Failed,
-            "Envoy's own 503/504 reply"
+            upstream("503").counter(),
+            Counter::Responses5xx,
+            "a real 503 is an answer"
         );
+        assert_eq!(upstream("504").counter(), Counter::Responses5xx);
+        assert!(!upstream("500").is_failure());
+    }
+
+    #[test]
+    fn envoys_own_replies_are_timeouts_or_failures() {
         assert_eq!(
-            classify(0, false),
-            Outcome::Failed,
-            "reset: no headers at all"
+            outcome(&[(":status", "504"), ("content-length", "24")]),
+            Outcome::TimedOut
         );
+        assert_eq!(outcome(&[(":status", "503")]), Outcome::Failed);
+        assert_eq!(outcome(&[]), Outcome::Failed, "reset: no headers at all");
+        assert_eq!(
+            outcome(&[(":status", "oops"), ("x-envoy-upstream-service-time", "1")]),
+            Outcome::Failed
+        );
+        assert!(Outcome::TimedOut.is_failure());
     }
 }

@@ -6,14 +6,14 @@ use crate::decide::TargetSet;
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::metrics::Counter;
 use crate::outbox::Outbox;
-use crate::outcome::{classify, UPSTREAM_TIME_HEADER};
+use crate::outcome::{classify, Outcome};
 use crate::settings::Settings;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, MapType};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 /// How often the root wakes up while there is work: copies of requests completed within one
 /// period go out together, and counts tallied meanwhile are handed to Envoy in one go.
@@ -29,6 +29,7 @@ pub struct Job {
 struct InFlight {
     settings: Rc<Settings>,
     target: usize,
+    dispatched_ns: u64,
 }
 
 #[derive(Default)]
@@ -36,6 +37,9 @@ pub struct MirrorRoot {
     settings: Option<Rc<Settings>>,
     outbox: Rc<Outbox<Job>>,
     in_flight: HashMap<u32, InFlight>,
+    /// Envoy asked this root to finish (its configuration was replaced): it does once the
+    /// copies in flight are done.
+    finishing: bool,
 }
 
 /// Makes sure the root's timer runs: called by whoever leaves work (a job, counts) for it.
@@ -53,35 +57,62 @@ pub fn hand_over_counts(settings: &Settings, outbox: &Outbox<Job>) {
     }
 }
 
+/// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
+pub fn now_ns() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |since| {
+            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+        })
+}
+
 impl MirrorRoot {
-    fn dispatch(&mut self, job: &Job) {
-        let marker = job.settings.config.marker_header.as_deref();
-        for index in job.targets.iter() {
-            let Some(target) = job.settings.config.targets.get(index) else {
-                continue;
-            };
+    fn dispatch_all(&mut self, jobs: &[Job]) {
+        let now = if jobs.is_empty() { 0 } else { now_ns() };
+        for job in jobs {
+            for index in job.targets.iter() {
+                self.dispatch(job, index, now);
+            }
+        }
+    }
+
+    /// Sends a request's `amplify` copies to one target: one decision, one result per copy.
+    fn dispatch(&mut self, job: &Job, index: usize, now: u64) {
+        let Some((target, state)) = job.settings.target(index) else {
+            return;
+        };
+        state.metrics.add(Counter::Mirrored);
+        let headers = job
+            .request
+            .headers_for(target, job.settings.config.marker_header.as_deref());
+        for _ in 0..target.amplify {
             let call = hostcalls::dispatch_http_call(
                 &target.cluster,
-                job.request.headers_for(target, marker),
+                headers.clone(),
                 job.request.body(),
                 Vec::new(),
                 target.timeout,
             );
-            job.settings.count_one(index, Counter::Mirrored);
             match call {
                 Ok(token) => {
+                    state.metrics.in_flight(1);
                     let settings = Rc::clone(&job.settings);
                     self.in_flight.insert(
                         token,
                         InFlight {
                             settings,
                             target: index,
+                            dispatched_ns: now,
                         },
                     );
                 }
                 Err(status) => {
-                    log::debug!("copy to {} refused by Envoy: {status:?}", target.name);
-                    job.settings.count_one(index, Counter::Failed);
+                    let reason = format!(
+                        "Envoy refused the dispatch ({status:?}): does cluster {} exist?",
+                        target.cluster
+                    );
+                    record_result(&job.settings, index, Outcome::Failed, now, &reason);
                 }
             }
         }
@@ -91,6 +122,35 @@ impl MirrorRoot {
         self.settings
             .as_ref()
             .is_some_and(|current| Rc::ptr_eq(current, settings))
+    }
+
+    /// When this root was asked to finish, it does once nothing is queued or in flight.
+    fn finish_if_done(&mut self) -> bool {
+        let done = self.in_flight.is_empty();
+        if done {
+            self.settings.iter().for_each(|settings| {
+                settings.flush_counts();
+            });
+        }
+        done
+    }
+}
+
+/// Counts one copy's result, frees its slot, and warns (sparingly) when it failed.
+fn record_result(settings: &Settings, index: usize, outcome: Outcome, now: u64, reason: &str) {
+    let Some((target, state)) = settings.target(index) else {
+        return;
+    };
+    state.metrics.add(outcome.counter());
+    state.limiter.release(1);
+    if outcome.is_failure() {
+        if let Some(failures) = state.failures.record(now) {
+            log::warn!(
+                "target {}: {failures} cop{} failed or timed out since the last warning; latest: {reason}",
+                target.name,
+                if failures == 1 { "y" } else { "ies" }
+            );
+        }
     }
 }
 
@@ -105,21 +165,50 @@ impl Context for MirrorRoot {
         let Some(call) = self.in_flight.remove(&token) else {
             return;
         };
-        let from_upstream = headers > 0
-            && matches!(
-                hostcalls::get_map_value_bytes(
-                    MapType::HttpCallResponseHeaders,
-                    UPSTREAM_TIME_HEADER
-                ),
-                Ok(Some(_))
-            );
-        call.settings
-            .count_one(call.target, classify(headers, from_upstream).counter());
-        if self.is_current(&call.settings) {
+        let response = if headers > 0 {
+            hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        let outcome = classify(
+            response
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_slice())),
+        );
+        let now = now_ns();
+        if let Some((_, state)) = call.settings.target(call.target) {
+            state.metrics.in_flight(-1);
+            state
+                .metrics
+                .record_latency(now.saturating_sub(call.dispatched_ns) / 1_000_000);
+        }
+        let reason = match outcome {
+            Outcome::TimedOut => "no answer within timeout_ms",
+            _ => "no answer from the target (connection refused or reset, or no healthy host)",
+        };
+        record_result(&call.settings, call.target, outcome, now, reason);
+        if self.finishing {
+            call.settings.flush_counts();
+            if self.finish_if_done() {
+                let _ = hostcalls::done();
+            }
+        } else if self.is_current(&call.settings) {
             hand_over_counts(&call.settings, &self.outbox);
         } else {
             call.settings.flush_counts(); // a replaced configuration: no tick flushes it
         }
+    }
+
+    /// Envoy replaces this root (a new configuration) or shuts down: queued copies go out at
+    /// once, and copies in flight are waited for, so that none is lost or left uncounted.
+    fn on_done(&mut self) -> bool {
+        let jobs = self.outbox.take_jobs();
+        self.dispatch_all(&jobs);
+        for job in &jobs {
+            job.settings.flush_counts();
+        }
+        self.finishing = true;
+        self.finish_if_done()
     }
 }
 
@@ -168,9 +257,7 @@ impl RootContext for MirrorRoot {
 
     fn on_tick(&mut self) {
         let jobs = self.outbox.take_jobs();
-        for job in &jobs {
-            self.dispatch(job);
-        }
+        self.dispatch_all(&jobs);
         let mut busy = !jobs.is_empty();
         for job in jobs.iter().filter(|job| !self.is_current(&job.settings)) {
             job.settings.flush_counts();

@@ -1,33 +1,51 @@
-//! A validated configuration together with its counters: what requests are decided under.
+//! A validated configuration together with what each of its targets needs at run time: its
+//! metrics, its limits' state, its failure log. This is what requests are decided under.
 //!
 //! Jobs and in-flight copies hold on to the settings they started with, so a new
-//! configuration never re-labels or loses them.
+//! configuration never re-labels, re-limits or loses them.
 
-use crate::config::Config;
+use crate::config::{Config, Target};
 use crate::decide::TargetSet;
-use crate::metrics::{Counter, TargetCounters};
+use crate::limits::{Limited, Limiter};
+use crate::metrics::{Counter, TargetMetrics};
+use crate::warnings::FailureLog;
+
+pub struct TargetState {
+    pub metrics: TargetMetrics,
+    pub limiter: Limiter,
+    pub failures: FailureLog,
+}
 
 pub struct Settings {
     pub config: Config,
-    counters: Vec<TargetCounters>,
+    states: Vec<TargetState>,
 }
 
 impl Settings {
-    /// Defines every target's counters in the host.
+    /// Defines every target's metrics in the host.
     pub fn define(config: Config) -> Result<Settings, String> {
-        let counters = config
+        let states = config
             .targets
             .iter()
             .map(|target| {
-                TargetCounters::define_in_host(&target.name).map_err(|status| {
+                let metrics = TargetMetrics::define_in_host(&target.name).map_err(|status| {
                     format!(
                         "cannot define the metrics of target {}: {status:?}",
                         target.name
                     )
+                })?;
+                Ok(TargetState {
+                    metrics,
+                    limiter: Limiter::new(target.max_per_second, target.max_in_flight),
+                    failures: FailureLog::default(),
                 })
             })
-            .collect::<Result<_, _>>()?;
-        Ok(Settings { config, counters })
+            .collect::<Result<_, String>>()?;
+        Ok(Settings { config, states })
+    }
+
+    pub fn target(&self, index: usize) -> Option<(&Target, &TargetState)> {
+        Some((self.config.targets.get(index)?, self.states.get(index)?))
     }
 
     pub fn count(&self, targets: TargetSet, counter: Counter) {
@@ -37,16 +55,38 @@ impl Settings {
     }
 
     pub fn count_one(&self, target: usize, counter: Counter) {
-        if let Some(counters) = self.counters.get(target) {
-            counters.add(counter);
+        if let Some(state) = self.states.get(target) {
+            state.metrics.add(counter);
+        }
+    }
+
+    /// Whether admitting `targets` needs the time (a rate limit among them).
+    pub fn limits_need_time(&self, targets: TargetSet) -> bool {
+        targets
+            .iter()
+            .any(|i| self.states.get(i).is_some_and(|s| s.limiter.needs_time()))
+    }
+
+    /// Admits all of a target's copies of one request (its `amplify`), or none.
+    pub fn admit(&self, target: usize, now_ns: u64) -> Result<(), Limited> {
+        match self.target(target) {
+            Some((target, state)) => state.limiter.admit(now_ns, target.amplify),
+            None => Ok(()),
+        }
+    }
+
+    /// Gives back the in-flight slots of copies that will not be sent after all.
+    pub fn release_unsent(&self, targets: TargetSet) {
+        for (target, state) in targets.iter().filter_map(|index| self.target(index)) {
+            state.limiter.release(target.amplify);
         }
     }
 
     /// Hands the counts tallied so far to the host; true if there were any.
     pub fn flush_counts(&self) -> bool {
-        self.counters
+        self.states
             .iter()
-            .fold(false, |any, counters| counters.flush_to_host() | any)
+            .fold(false, |any, state| state.metrics.flush_to_host() | any)
     }
 }
 

@@ -31,7 +31,7 @@ fn each_kind_of_invalid_config_is_rejected_with_the_field_named() {
         (
             "empty targets",
             r#"{"targets": []}"#,
-            &["`targets` must be a list of 1 to 16"],
+            &["targets: must be a list of 1 to 16"],
         ),
         (
             "unknown top-level field",
@@ -89,8 +89,40 @@ fn each_kind_of_invalid_config_is_rejected_with_the_field_named() {
             &["`marker_header` must be"],
         ),
     ];
+    let production_controls: &[(&str, &str, &[&str])] = &[
+        (
+            "cluster and service together",
+            r#"{"targets": [{"cluster": "mirror", "service": "a.ns", "port": 80}]}"#,
+            &["targets[0]", "not both"],
+        ),
+        (
+            "bad key header",
+            r#"{"targets": [{"cluster": "mirror", "sampling": {"key_header": "x user"}}]}"#,
+            &["targets[0]: sampling: `key_header` must be a header name"],
+        ),
+        (
+            "ambiguous header condition",
+            r#"{"targets": [{"cluster": "mirror"}], "match": {"headers": [{"name": "x-env"}]}}"#,
+            &["match: headers[0]: give exactly one of `exact` and `present`"],
+        ),
+        (
+            "limits smaller than amplify",
+            r#"{"targets": [{"cluster": "mirror", "amplify": 5, "limits": {"max_per_second": 2}}]}"#,
+            &["targets[0]: limits", "at least `amplify` (5)"],
+        ),
+        (
+            "unsettable header",
+            r#"{"targets": [{"cluster": "mirror", "set_headers": {"host": "x"}}]}"#,
+            &["targets[0]: set_headers", "cannot be set"],
+        ),
+        (
+            "bad json path",
+            r#"{"targets": [{"cluster": "mirror"}], "redact": {"json_fields": ["card..number"]}}"#,
+            &["redact: `json_fields` must be a list of dot paths"],
+        ),
+    ];
     let mut failures = Vec::new();
-    for (kind, config, expected) in cases {
+    for (kind, config, expected) in cases.iter().chain(production_controls) {
         let output = rejection(config);
         let plugin_line = output
             .lines()

@@ -97,7 +97,9 @@ fn post_body_of_200_kb_is_copied_byte_exact() {
     let copy = &setup.mirror.wait_for(1, WAIT)[0];
     assert_eq!(copy.body.len(), body.len());
     assert!(copy.body == body, "copied body differs from the original");
-    setup.envoy.wait_for_counter("canary", "responded", 1, WAIT);
+    setup
+        .envoy
+        .wait_for_counter("canary", "responses_2xx", 1, WAIT);
 }
 
 #[test]
@@ -194,7 +196,7 @@ fn every_target_gets_its_own_copy_and_counters() {
         );
         assert!(copies.iter().all(|c| c.body.len() == 100));
         envoy.wait_for_counter(name, "mirrored", 5, WAIT);
-        envoy.wait_for_counter(name, "responded", 5, WAIT);
+        envoy.wait_for_counter(name, "responses_2xx", 5, WAIT);
     }
 }
 

@@ -27,7 +27,7 @@ fn percentages_zero_fifty_and_hundred_sample_as_configured() {
     }
     all.wait_for(REQUESTS as usize, WAIT);
     envoy.wait_for_counter("all", "mirrored", REQUESTS, WAIT);
-    envoy.wait_for_counter("all", "responded", REQUESTS, WAIT);
+    envoy.wait_for_counter("all", "responses_2xx", REQUESTS, WAIT);
     assert_eq!(envoy.counter("all", "sampled_out"), 0);
 
     assert_eq!(envoy.counter("zero", "sampled_out"), REQUESTS);
@@ -41,7 +41,7 @@ fn percentages_zero_fifty_and_hundred_sample_as_configured() {
         "50% mirrored {mirrored} of {REQUESTS}"
     );
     assert_eq!(mirrored + envoy.counter("half", "sampled_out"), REQUESTS);
-    envoy.wait_for_counter("half", "responded", mirrored, WAIT);
+    envoy.wait_for_counter("half", "responses_2xx", mirrored, WAIT);
     assert_eq!(half.count() as u64, mirrored);
 }
 
@@ -54,7 +54,7 @@ fn request_carrying_the_marker_is_never_mirrored_again() {
     } = Scenario::start(json!({"targets": [{"cluster": "mirror", "name": "canary"}]}));
     let mut client = Client::http1(envoy.listener());
     client.send(Request::get("/already-a-copy").header("x-traffic-mirror", "upstream-canary"));
-    envoy.wait_for_counter("canary", "skipped", 1, WAIT);
+    envoy.wait_for_counter("canary", "skipped_loop", 1, WAIT);
     client.send(Request::get("/fresh"));
     mirror.wait_for(1, WAIT);
 
@@ -84,7 +84,7 @@ fn custom_marker_header_is_set_and_guarded() {
     let copies = mirror.wait_for(1, WAIT);
     assert_eq!(copies[0].path, "/plain");
     assert_eq!(copies[0].header("x-shadowed-by"), Some("canary"));
-    envoy.wait_for_counter("canary", "skipped", 1, WAIT);
+    envoy.wait_for_counter("canary", "skipped_loop", 1, WAIT);
 }
 
 #[test]
@@ -103,7 +103,7 @@ fn empty_marker_turns_marker_and_guard_off() {
         Some("x"),
         "passed through as an ordinary header"
     );
-    assert_eq!(envoy.counter("canary", "skipped"), 0);
+    assert_eq!(envoy.counter("canary", "skipped_loop"), 0);
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn body_over_max_bytes_is_skipped_never_truncated() {
     );
 
     let copies = mirror.wait_for(1, WAIT);
-    envoy.wait_for_counter("canary", "skipped", 2, WAIT);
+    envoy.wait_for_counter("canary", "skipped_body_too_large", 2, WAIT);
     assert_eq!(copies[0].path, "/fits");
     assert_eq!(copies[0].body.len(), 1000);
     assert_eq!(envoy.counter("canary", "mirrored"), 1);

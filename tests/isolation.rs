@@ -40,7 +40,9 @@ fn slow_mirror_does_not_slow_the_original_and_every_copy_arrives_whole() {
         assert!(copy.body == *body, "copy {i} is not whole");
     }
     // The originals finished seconds ago; the copies' answers are still observed and counted.
-    setup.envoy.wait_for_counter("slow", "responded", 10, WAIT);
+    setup
+        .envoy
+        .wait_for_counter("slow", "responses_2xx", 10, WAIT);
     assert_eq!(setup.envoy.counter("slow", "failed"), 0);
     assert_eq!(setup.envoy.counter("slow", "mirrored"), 10);
 }
@@ -61,20 +63,29 @@ fn mirror_target_that_is_down_fails_every_copy_and_no_original() {
     assert_eq!(primary.count(), 20);
     envoy.wait_for_counter("down", "failed", 20, WAIT);
     assert_eq!(envoy.counter("down", "mirrored"), 20);
-    assert_eq!(envoy.counter("down", "responded"), 0);
+    assert_eq!(
+        envoy.counter("down", "responses_5xx"),
+        0,
+        "Envoy's own 503 is not a response"
+    );
 }
 
 #[test]
-fn copy_that_times_out_counts_as_failed() {
+fn copy_that_times_out_counts_as_timed_out() {
     let config = json!({"targets": [{"cluster": "mirror", "name": "late", "timeout_ms": 100}]});
     let setup = Scenario::with_mirror(config, Backend::slow(Duration::from_secs(2)));
     setup.get_ok("/", 3);
-    setup.envoy.wait_for_counter("late", "failed", 3, WAIT);
-    assert_eq!(setup.envoy.counter("late", "responded"), 0);
+    setup.envoy.wait_for_counter("late", "timed_out", 3, WAIT);
+    assert_eq!(
+        setup.envoy.counter("late", "responses_5xx"),
+        0,
+        "Envoy's own 504 is not a response"
+    );
+    assert_eq!(setup.envoy.counter("late", "failed"), 0);
 }
 
 #[test]
-fn mirror_answering_errors_counts_as_responded() {
+fn mirror_answering_errors_counts_as_a_5xx_response() {
     let failing = Backend::with(Behaviour {
         status: 503,
         ..Behaviour::default()
@@ -82,7 +93,9 @@ fn mirror_answering_errors_counts_as_responded() {
     let setup = Scenario::with_mirror(target("sad"), failing);
     setup.get_ok("/", 3);
     // A real upstream answered: that is a response (with a 5xx), not a failure to deliver.
-    setup.envoy.wait_for_counter("sad", "responded", 3, WAIT);
+    setup
+        .envoy
+        .wait_for_counter("sad", "responses_5xx", 3, WAIT);
     assert_eq!(setup.envoy.counter("sad", "failed"), 0);
 }
 
@@ -120,7 +133,7 @@ fn request_abandoned_by_its_client_is_never_copied() {
     let partial =
         b"POST /partial HTTP/1.1\r\nHost: app.test\r\nContent-Length: 1000\r\n\r\n0123456789";
     send_raw(setup.envoy.listener(), partial, Duration::from_millis(300));
-    setup.envoy.wait_for_counter("canary", "skipped", 1, WAIT);
+    setup.envoy.wait_for_counter("canary", "aborted", 1, WAIT);
 
     // A complete request afterwards is mirrored; it is the only copy the target ever sees.
     setup.client().send(Request::post("/complete", "whole"));

@@ -1,4 +1,8 @@
-//! Scrubbing secrets out of copies before they leave.
+//! Scrubbing secrets out of copies before they leave: headers here, the query string in
+//! `query`, JSON bodies in `json`.
+
+pub mod json;
+pub mod query;
 
 /// Whether a header (or trailer) named `name` must be left out of copies. Configured names are
 /// lower-case; the comparison ignores case anyway, so a host that keeps the client's spelling
