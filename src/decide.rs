@@ -228,7 +228,7 @@ mod tests {
         // Only the 50% target draws: 0% and 100% need no random number.
         let mut draws = vec![10u32].into_iter();
         let decisions = Decisions::before_headers(&targets, global.as_ref(), || {
-            draws.next().unwrap_or_else(|| no_draws())
+            draws.next().unwrap_or_else(no_draws)
         });
         assert_eq!(decisions.wanted, set(&[1, 2]));
         assert_eq!(refused(&decisions, Refusal::SampledOut), set(&[0]));

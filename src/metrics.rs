@@ -208,7 +208,10 @@ mod tests {
     #[test]
     fn counters_are_listed_in_declaration_order() {
         // `add` finds a counter's slot by its discriminant.
-        assert!(Counter::ALL.iter().enumerate().all(|(slot, counter)| *counter as usize == slot));
+        assert!(Counter::ALL
+            .iter()
+            .enumerate()
+            .all(|(slot, counter)| *counter as usize == slot));
     }
 
     #[test]

@@ -20,7 +20,7 @@ mod setup;
 use load::FixedRate;
 use load::{h2load_fixed_rate, wrk, Sample};
 use report::{Figures, Report, SlowTarget};
-use setup::{Backend, Front};
+use setup::{Backend, Front, CAPPED_IN_FLIGHT};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -206,11 +206,20 @@ fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> Slow
     }
     let copies_in_flight_at_end = backend.slow_copies_in_flight();
     let memory = sampler.stop();
+
+    println!("capped slow target: {RATE} req/s for {duration:?}, max_in_flight {CAPPED_IN_FLIGHT}");
+    let sampler = front.sample_memory_every(Duration::from_secs(2));
+    let capped = h2load_fixed_rate(front.listener("plugin_slow_capped"), RATE, duration);
+    let capped_memory = sampler.stop();
     SlowTarget {
         rate: RATE,
         healthy: FixedRate::of(&healthy),
         slow: FixedRate::of(&slow),
         memory_allocated_bytes: memory,
         copies_in_flight_at_end,
+        capped: FixedRate::of(&[capped]),
+        capped_memory_allocated_bytes: capped_memory,
+        capped_in_flight_limited: front.plugin_metric("bench_capped", "in_flight_limited"),
+        capped_in_flight_at_end: front.plugin_metric("bench_capped", "in_flight"),
     }
 }

@@ -164,6 +164,11 @@ pub struct SlowTarget {
     pub slow: FixedRate,
     pub memory_allocated_bytes: Vec<(u64, u64)>,
     pub copies_in_flight_at_end: u64,
+    /// The same slow target with `max_in_flight`: memory must level off at the cap.
+    pub capped: FixedRate,
+    pub capped_memory_allocated_bytes: Vec<(u64, u64)>,
+    pub capped_in_flight_limited: u64,
+    pub capped_in_flight_at_end: u64,
 }
 
 impl SlowTarget {
@@ -239,7 +244,16 @@ impl Report {
             slow.healthy.p50_ms,
             slow.healthy.failed,
             slow.slow.failed,
-            slow.memory_allocated_bytes.iter().map(|(s, b)| format!("{s}: {b}")).collect::<Vec<_>>().join(", ")
+            series(&slow.memory_allocated_bytes)
+        ));
+        out.push_str(&format!(
+            "capped slow target (max_in_flight {}): originals p99 {:.2} ms, {} copies refused as in flight, {} in \
+             flight at the end; allocated memory (s: bytes): {}\n",
+            crate::setup::CAPPED_IN_FLIGHT,
+            slow.capped.p99_ms,
+            slow.capped_in_flight_limited,
+            slow.capped_in_flight_at_end,
+            series(&slow.capped_memory_allocated_bytes)
         ));
         out
     }
@@ -291,6 +305,13 @@ impl Report {
                 "p99_ratio": round(slow.p99_ratio()),
                 "memory_allocated_bytes": slow.memory_allocated_bytes,
                 "copies_in_flight_at_end": slow.copies_in_flight_at_end,
+                "capped": {
+                    "max_in_flight": crate::setup::CAPPED_IN_FLIGHT,
+                    "originals": fixed_rate_json(&slow.capped),
+                    "memory_allocated_bytes": slow.capped_memory_allocated_bytes,
+                    "in_flight_limited": slow.capped_in_flight_limited,
+                    "in_flight_at_end": slow.capped_in_flight_at_end,
+                },
             },
             "rounds": self.rounds,
             "seconds_per_scenario": self.seconds,
@@ -305,6 +326,14 @@ impl Report {
         let text = serde_json::to_string_pretty(&self.json()).expect("json");
         std::fs::write(path, text + "\n").expect("write results");
     }
+}
+
+fn series(samples: &[(u64, u64)]) -> String {
+    samples
+        .iter()
+        .map(|(s, b)| format!("{s}: {b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn fixed_rate_json(run: &FixedRate) -> Value {

@@ -87,6 +87,14 @@ impl Front {
         Sample::new(run, cpu, copies)
     }
 
+    /// A counter or gauge of the plugin in the front Envoy.
+    pub fn plugin_metric(&self, target: &str, metric: &str) -> u64 {
+        stat(
+            &self.envoy,
+            &format!("wasmcustom.traffic_mirror.{target}.{metric}"),
+        )
+    }
+
     pub fn version(&self) -> String {
         let info: Value =
             serde_json::from_str(&self.envoy.admin_get("/server_info")).unwrap_or_default();
@@ -127,14 +135,18 @@ impl MemorySampler {
     }
 }
 
+/// `max_in_flight` of the capped slow-target scenario.
+pub const CAPPED_IN_FLIGHT: u32 = 50;
+
 /// The front's listeners for the throughput benchmark.
-const FRONT_LISTENERS: [&str; 6] = [
+const FRONT_LISTENERS: [&str; 7] = [
     "none",
     "empty_filter",
     "native_mirror",
     "plugin_mirror",
     "plugin_sampled_out",
     "plugin_slow_target",
+    "plugin_slow_capped",
 ];
 
 fn front_listeners() -> Vec<Value> {
@@ -177,6 +189,13 @@ pub fn front_listener(name: &str) -> Value {
         "plugin_slow_target" => (
             to_cluster("primary"),
             plugin(json!({"targets": [{"cluster": "slow_mirror", "name": "bench_slow"}]})),
+        ),
+        "plugin_slow_capped" => (
+            to_cluster("primary"),
+            plugin(
+                json!({"targets": [{"cluster": "slow_mirror", "name": "bench_capped",
+                                       "limits": {"max_in_flight": CAPPED_IN_FLIGHT}}]}),
+            ),
         ),
         other => panic!("no front listener {other}"),
     };

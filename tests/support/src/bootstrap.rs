@@ -13,10 +13,17 @@ pub fn socket(addr: SocketAddr) -> Value {
     json!({"socket_address": {"address": addr.ip().to_string(), "port_value": addr.port()}})
 }
 
-/// A bootstrap with an admin interface on an ephemeral port.
+/// The tag rule of envoy/envoy.yaml: it moves the target's name out of the plugin's metric
+/// names into a `mirror_target` tag, so Prometheus sees `traffic_mirror_mirrored{mirror_target="canary"}`.
+pub const MIRROR_TARGET_TAG_REGEX: &str = r"^wasmcustom\.traffic_mirror\.(([^.]+)\.)[a-z0-9_]+$";
+
+/// A bootstrap with an admin interface on an ephemeral port. Histograms reach `/stats` when
+/// Envoy flushes stats, every 5 s by default; 1 s keeps tests short.
 pub fn bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
     json!({
         "admin": {"address": socket(any_port())},
+        "stats_flush_interval": "1s",
+        "stats_config": {"stats_tags": [{"tag_name": "mirror_target", "regex": MIRROR_TARGET_TAG_REGEX}]},
         "static_resources": {"listeners": listeners, "clusters": clusters}
     })
 }
@@ -101,4 +108,33 @@ pub fn cluster(name: &str, addr: SocketAddr, http2: bool) -> Value {
         });
     }
     cluster
+}
+
+/// The identity Envoy needs to take any dynamic configuration.
+pub fn node() -> Value {
+    json!({"id": "traffic-mirror-test", "cluster": "traffic-mirror-test"})
+}
+
+/// An HTTP filter whose configuration comes by extension config discovery (ECDS) from a
+/// watched file, as istiod delivers a WasmPlugin; nothing passes until the first one arrives.
+pub fn ecds_filter(name: &str, path: &Path) -> Value {
+    json!({
+        "name": name,
+        "config_discovery": {
+            "config_source": {"path_config_source": {"path": path}, "resource_api_version": "V3"},
+            "type_urls": ["type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm"]
+        }
+    })
+}
+
+/// A discovery response carrying one filter configuration (`filter`, as in `http_filters`).
+pub fn ecds_response(name: &str, filter: &Value, version: u64) -> Value {
+    json!({
+        "version_info": version.to_string(),
+        "resources": [{
+            "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+            "name": name,
+            "typed_config": filter["typed_config"]
+        }]
+    })
 }

@@ -1,4 +1,6 @@
-use crate::bootstrap::{bootstrap, cluster, http_listener, plugin_filter, to_cluster};
+use crate::bootstrap::{
+    bootstrap, cluster, ecds_filter, ecds_response, http_listener, node, plugin_filter, to_cluster,
+};
 use crate::paths::envoy_binary;
 use crate::{eventually, Client, Request};
 use serde_json::Value;
@@ -36,6 +38,7 @@ pub struct EnvoyBuilder {
     clusters: Vec<(String, SocketAddr)>,
     concurrency: u32,
     http2_upstreams: bool,
+    from_ecds: bool,
 }
 
 impl EnvoyBuilder {
@@ -62,9 +65,20 @@ impl EnvoyBuilder {
         self
     }
 
+    /// Deliver the plugin by extension config discovery (ECDS) from a watched file, as istiod
+    /// does over xDS; [`Envoy::update_plugin_config`] then changes it while Envoy runs.
+    pub fn from_ecds(mut self) -> Self {
+        self.from_ecds = true;
+        self
+    }
+
     /// A bootstrap with one HTTP listener whose filter chain is the plugin and the router,
     /// sending originals to cluster `primary`.
     pub fn bootstrap(&self) -> Value {
+        self.bootstrap_in(Path::new("."))
+    }
+
+    fn bootstrap_in(&self, dir: &Path) -> Value {
         let primary = self.primary.unwrap_or_else(crate::closed_port);
         let http2 = self.http2_upstreams;
         let mut clusters = vec![cluster("primary", primary, http2)];
@@ -73,19 +87,29 @@ impl EnvoyBuilder {
                 .iter()
                 .map(|(name, addr)| cluster(name, *addr, http2)),
         );
-        let filters = vec![plugin_filter(&self.plugin_config)];
-        bootstrap(
+        let filters = if self.from_ecds {
+            vec![ecds_filter(PLUGIN_NAME, &dir.join(ECDS_FILE))]
+        } else {
+            vec![plugin_filter(&self.plugin_config)]
+        };
+        let mut bootstrap = bootstrap(
             vec![http_listener("front", to_cluster("primary"), filters)],
             clusters,
-        )
+        );
+        if self.from_ecds {
+            bootstrap["node"] = node();
+        }
+        bootstrap
     }
 
     pub fn start(&self) -> Envoy {
-        start_bootstrap(
-            &self.bootstrap(),
-            self.concurrency,
-            tempfile::tempdir().expect("temp dir"),
-        )
+        let dir = tempfile::tempdir().expect("temp dir");
+        if self.from_ecds {
+            write_ecds(dir.path(), &self.plugin_config, 1);
+        }
+        let mut envoy = start_bootstrap(&self.bootstrap_in(dir.path()), self.concurrency, dir);
+        envoy.ecds_version = self.from_ecds.then_some(1);
+        envoy
     }
 
     /// Runs Envoy's `--mode validate` (which also configures the plugin) on this bootstrap.
@@ -185,7 +209,25 @@ pub struct Envoy {
     admin: SocketAddr,
     listener: SocketAddr,
     log_path: PathBuf,
-    _dir: TempDir,
+    /// The version of the plugin's ECDS resource, when it is delivered that way.
+    ecds_version: Option<u64>,
+    dir: TempDir,
+}
+
+const PLUGIN_NAME: &str = "traffic-mirror";
+const ECDS_FILE: &str = "plugin-ecds.json";
+
+/// Writes the plugin's ECDS resource (a discovery response) atomically: Envoy watches the file
+/// and must never read it half written.
+fn write_ecds(dir: &Path, plugin_config: &str, version: u64) {
+    let response = ecds_response(PLUGIN_NAME, &plugin_filter(plugin_config), version);
+    let partial = dir.join(format!("{ECDS_FILE}.partial"));
+    std::fs::write(
+        &partial,
+        serde_json::to_vec_pretty(&response).expect("json"),
+    )
+    .expect("write ecds");
+    std::fs::rename(&partial, dir.join(ECDS_FILE)).expect("replace ecds");
 }
 
 impl Envoy {
@@ -197,6 +239,7 @@ impl Envoy {
             clusters: Vec::new(),
             concurrency: 1,
             http2_upstreams: false,
+            from_ecds: false,
         }
     }
 
@@ -249,7 +292,8 @@ impl Envoy {
             admin: unbound,
             listener: unbound,
             log_path,
-            _dir: dir,
+            ecds_version: None,
+            dir,
         };
         envoy.admin = envoy.wait_for_admin(&admin_path, launch.startup);
         envoy.listener = envoy.wait_until_ready(launch.startup);
@@ -286,6 +330,41 @@ impl Envoy {
         self.child.id()
     }
 
+    /// Delivers a new plugin configuration over ECDS (see [`EnvoyBuilder::from_ecds`]) and
+    /// waits until Envoy has processed it. Envoy counts an update whose plugin then refuses
+    /// its configuration as taken too (and keeps the previous filter): returns whether Envoy
+    /// counted it as taken; the log says whether the plugin accepted it.
+    pub fn update_plugin_config(&mut self, plugin_config: impl ToString) -> bool {
+        let version = self
+            .ecds_version
+            .expect("the plugin is not delivered by ECDS")
+            + 1;
+        let stat = |name: &str| -> u64 {
+            let full = format!("extension_config_discovery.http_filter.{PLUGIN_NAME}.{name}");
+            let text = self.admin_get(&format!("/stats?filter={full}"));
+            text.lines()
+                .find_map(|l| {
+                    l.strip_prefix(&full)?
+                        .strip_prefix(": ")?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0)
+        };
+        let (reloads, failures) = (stat("config_reload"), stat("config_fail"));
+        write_ecds(self.dir.path(), &plugin_config.to_string(), version);
+        let taken = eventually("Envoy to take or reject the ECDS update", STARTUP, || {
+            if stat("config_reload") > reloads {
+                Some(true)
+            } else {
+                (stat("config_fail") > failures).then_some(false)
+            }
+        });
+        self.ecds_version = Some(version);
+        taken
+    }
+
     pub fn admin(&self) -> SocketAddr {
         self.admin
     }
@@ -309,6 +388,16 @@ impl Envoy {
                 Some((name.to_string(), value.trim().parse().ok()?))
             })
             .collect()
+    }
+
+    /// The `/stats` line of one plugin metric (`wasmcustom.traffic_mirror.<target>.<metric>`),
+    /// whatever its kind: histograms read e.g. "P0(1,1) P25(...) ...".
+    pub fn metric_line(&self, target: &str, metric: &str) -> Option<String> {
+        let name = format!("wasmcustom.traffic_mirror.{target}.{metric}");
+        let stats = self.admin_get(&format!("/stats?filter={}", name.replace('|', "%7C")));
+        stats
+            .lines()
+            .find_map(|line| Some(line.strip_prefix(&name)?.strip_prefix(": ")?.to_string()))
     }
 
     /// `wasmcustom.traffic_mirror.<target>.<counter>`, 0 when absent.
