@@ -426,3 +426,12 @@ fn prometheus_shows_the_target_as_a_tag() {
         "envoy/envoy.yaml lacks {rule}"
     );
 }
+
+#[test]
+fn redirects_from_the_target_count_as_3xx() {
+    let redirecting = Backend::with(Behaviour { status: 302, ..Behaviour::default() });
+    let setup = Scenario::with_mirror(json!({"targets": [{"cluster": "mirror", "name": "moved"}]}), redirecting);
+    setup.get_ok("/old-place", 2);
+    setup.envoy.wait_for_counter("moved", "responses_3xx", 2, WAIT);
+    assert_eq!(setup.envoy.counter("moved", "failed"), 0);
+}
