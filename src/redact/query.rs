@@ -5,6 +5,9 @@
 /// (percent-encoded), or `None` when no parameter is named (the path goes as it is).
 /// Parameter names are compared after percent-decoding, so `%74oken` is `token` too.
 pub fn redact_query(path: &str, names: &[String], replacement: &str) -> Option<String> {
+    if names.is_empty() {
+        return None;
+    }
     let (before, query) = path.split_once('?')?;
     let mut redacted = false;
     let params: Vec<String> = query
