@@ -1,10 +1,12 @@
 //! traffic-mirror: a proxy-wasm HTTP filter that copies live requests to mirror clusters while
 //! the original request goes on untouched.
 //!
-//! The request path, module by module: `filter` (HTTP context) samples with `decide`, captures
-//! the request with `copy` (scrubbed by `redact`), and hands it through the `outbox` to `root`,
-//! which dispatches each copy and counts its `outcome` in `metrics`. Only `filter`, `root` and
-//! `metrics` talk to the host; the rest is plain Rust with native unit tests.
+//! The request path, module by module: `filter` (HTTP context) decides per target with `decide`
+//! (`sampling`, `matching`, `limits`), captures the request with `copy` (scrubbed by `redact`),
+//! and hands it through the `outbox` to `root`, which dispatches each copy and counts its
+//! `outcome` in `metrics` (with `warnings` for failing targets). `settings` holds a
+//! configuration with its run-time state. Only `filter`, `root` and `metrics` talk to the host;
+//! the rest is plain Rust with native unit tests.
 
 // A panic kills the VM and, fail-closed, turns every later request on that worker into a 503.
 #![cfg_attr(

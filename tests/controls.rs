@@ -429,9 +429,17 @@ fn prometheus_shows_the_target_as_a_tag() {
 
 #[test]
 fn redirects_from_the_target_count_as_3xx() {
-    let redirecting = Backend::with(Behaviour { status: 302, ..Behaviour::default() });
-    let setup = Scenario::with_mirror(json!({"targets": [{"cluster": "mirror", "name": "moved"}]}), redirecting);
+    let redirecting = Backend::with(Behaviour {
+        status: 302,
+        ..Behaviour::default()
+    });
+    let setup = Scenario::with_mirror(
+        json!({"targets": [{"cluster": "mirror", "name": "moved"}]}),
+        redirecting,
+    );
     setup.get_ok("/old-place", 2);
-    setup.envoy.wait_for_counter("moved", "responses_3xx", 2, WAIT);
+    setup
+        .envoy
+        .wait_for_counter("moved", "responses_3xx", 2, WAIT);
     assert_eq!(setup.envoy.counter("moved", "failed"), 0);
 }

@@ -140,7 +140,7 @@ impl Scanner<'_> {
         Ok(byte)
     }
 
-    fn expect(&mut self, wanted: u8) -> Result<(), Unparseable> {
+    fn consume(&mut self, wanted: u8) -> Result<(), Unparseable> {
         (self.next()? == wanted).then_some(()).ok_or(Unparseable)
     }
 
@@ -175,7 +175,7 @@ impl Scanner<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<(), Unparseable> {
-        self.expect(b'{')?;
+        self.consume(b'{')?;
         self.whitespace();
         if self.peek() == Some(b'}') {
             self.at += 1;
@@ -185,7 +185,7 @@ impl Scanner<'_> {
             self.whitespace();
             let key = self.string(self.tracking())?;
             self.whitespace();
-            self.expect(b':')?;
+            self.consume(b':')?;
             self.path.push(Step::Key(key));
             self.value(depth + 1)?;
             self.path.pop();
@@ -199,7 +199,7 @@ impl Scanner<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Result<(), Unparseable> {
-        self.expect(b'[')?;
+        self.consume(b'[')?;
         self.whitespace();
         if self.peek() == Some(b']') {
             self.at += 1;
@@ -226,7 +226,7 @@ impl Scanner<'_> {
 
     /// Reads a string; decodes it only when `decode` (object keys that a path may name).
     fn string(&mut self, decode: bool) -> Result<String, Unparseable> {
-        self.expect(b'"')?;
+        self.consume(b'"')?;
         let mut decoded = Vec::new();
         loop {
             match self.next()? {

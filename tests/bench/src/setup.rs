@@ -222,7 +222,12 @@ pub fn start_front(
         .iter()
         .map(|name| cluster(name, backend.address(name), false))
         .collect();
-    start_bootstrap_with(&bench_bootstrap(listeners, clusters), workers, temp_dir(), launch)
+    start_bootstrap_with(
+        &bench_bootstrap(listeners, clusters),
+        workers,
+        temp_dir(),
+        launch,
+    )
 }
 
 /// Allocated bytes of a 2-worker Envoy with the plugin on its only listener, minus the same
