@@ -28,6 +28,7 @@ fn start_keyed(percentage: f64, mirror: &Backend, primary: &Backend) -> Envoy {
 /// returns the users whose requests the mirror received.
 fn mirrored_users(envoy: &Envoy, mirror: &Backend, users: usize) -> BTreeSet<String> {
     let before = mirror.count();
+    let decided_before = decided(envoy);
     for chunk in (0..users).collect::<Vec<_>>().chunks(50) {
         let mut client = Client::http1(envoy.listener());
         for user in chunk {
@@ -36,7 +37,12 @@ fn mirrored_users(envoy: &Envoy, mirror: &Backend, users: usize) -> BTreeSet<Str
             assert_eq!(response.status, 200);
         }
     }
-    envoy.wait_for_counter("users", "mirrored", mirror_expected(envoy), WAIT);
+    // Every request decided, and every copy answered, before the copies are read.
+    mirror_harness::eventually("every request decided", WAIT, || {
+        (decided(envoy) == decided_before + users as u64).then_some(())
+    });
+    let mirrored = envoy.counter("users", "mirrored");
+    envoy.wait_for_counter("users", "responses_2xx", mirrored, WAIT);
     let received = mirror.received();
     received[before..]
         .iter()
@@ -44,14 +50,8 @@ fn mirrored_users(envoy: &Envoy, mirror: &Backend, users: usize) -> BTreeSet<Str
         .collect()
 }
 
-fn mirror_expected(envoy: &Envoy) -> u64 {
-    // Whatever was decided so far: the copies are awaited by their result counter below.
-    let mirrored = envoy.counter("users", "mirrored");
-    let deadline = Instant::now() + WAIT;
-    while envoy.counter("users", "responses_2xx") < mirrored && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    mirrored
+fn decided(envoy: &Envoy) -> u64 {
+    envoy.counter("users", "mirrored") + envoy.counter("users", "sampled_out")
 }
 
 #[test]
