@@ -13,6 +13,8 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Istio's CRD schemas, for validating envoy/istio/ (absent: that check says so and skips).
 ISTIO_CRDS ?= ../shared/istio
 PYYAML_STAMP := $(VENV)/.pyyaml
+OCI_TAG := 0.1.0
+OCI_LAYOUT := target/oci/traffic-mirror
 # The proxy-wasm callbacks the plugin implements. The SDK exports every callback of the ABI,
 # and Envoy calls every exported one on every request (response headers, response body, log),
 # so `make wasm` removes the others from the module's exports (tests/tools/prune-exports).
@@ -22,7 +24,7 @@ PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_all
 	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
 	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio clean
+.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio oci oci-tools oci-check clean
 
 all: wasm
 
@@ -66,7 +68,7 @@ unit:
 integration: deps wasm
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration istio bench-smoke
+test: deps wasm lint unit integration istio oci-check bench-smoke
 
 # Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
 run: deps wasm
@@ -82,6 +84,25 @@ istio: $(PYYAML_STAMP)
 	cargo build --quiet -p mirror-harness --bin check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
+
+# The plugin as an OCI image Istio can pull (one gzip tar layer holding plugin.wasm), in an
+# OCI layout under target/oci, reproducibly; prints the digest to pin in a WasmPlugin.
+oci: wasm
+	rm -rf $(OCI_LAYOUT) && mkdir -p $(dir $(OCI_LAYOUT))
+	@digest=$$($(PYTHON) tests/tools/oci_image.py $(WASM) $(OCI_LAYOUT) $(OCI_TAG)) && \
+	  echo "$$digest" > target/oci/digest && \
+	  echo "built oci:$(OCI_LAYOUT):$(OCI_TAG), digest $$digest" && \
+	  echo "push: skopeo copy oci:$(OCI_LAYOUT):$(OCI_TAG) docker://<registry>/traffic-mirror:$(OCI_TAG)" && \
+	  echo "pin in the WasmPlugin: sha256: $${digest#sha256:}"
+
+oci-tools:
+	@command -v docker-registry >/dev/null && command -v skopeo >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq docker-registry skopeo >/dev/null; }
+
+# Pushes the image to a registry on loopback, pulls it back, compares plugin.wasm and digest.
+oci-check: oci oci-tools
+	$(PYTHON) tests/oci/roundtrip.py $(WASM) $(OCI_LAYOUT) $(OCI_TAG) $$(cat target/oci/digest)
 
 # Load generators of the benchmark, from Debian: wrk (throughput), h2load (fixed rate).
 bench-tools:
