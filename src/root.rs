@@ -207,6 +207,9 @@ impl Context for MirrorRoot {
         for job in &jobs {
             job.settings.flush_counts();
         }
+        // No more ticks: from now on, counts go to Envoy as they are made.
+        let _ = hostcalls::set_tick_period(Duration::ZERO);
+        self.outbox.disarmed();
         self.finishing = true;
         self.finish_if_done()
     }
