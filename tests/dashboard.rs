@@ -1,0 +1,69 @@
+//! The Grafana dashboard (envoy/grafana-dashboard.json) only queries metrics the plugin
+//! defines, under the names Prometheus shows them (the `mirror_target` tag rule applied).
+
+use std::collections::BTreeSet;
+use traffic_mirror::metrics::{Counter, IN_FLIGHT_GAUGE, LATENCY_HISTOGRAM};
+
+fn exprs(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                match (key.as_str(), item.as_str()) {
+                    ("expr", Some(expr)) => found.push(expr.to_string()),
+                    _ => exprs(item, found),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| exprs(item, found)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_queried_metric_is_one_the_plugin_defines() {
+    let path = mirror_harness::repo_root().join("envoy/grafana-dashboard.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("dashboard")).expect("json");
+    let mut queries = Vec::new();
+    exprs(&dashboard, &mut queries);
+    assert!(queries.len() >= 5, "{queries:?}");
+
+    let mut defined: BTreeSet<String> = Counter::ALL
+        .iter()
+        .map(|c| format!("traffic_mirror_{}", c.suffix()))
+        .collect();
+    defined.insert(format!("traffic_mirror_{IN_FLIGHT_GAUGE}"));
+    for series in ["bucket", "sum", "count"] {
+        defined.insert(format!("traffic_mirror_{LATENCY_HISTOGRAM}_{series}"));
+    }
+    let mut used = BTreeSet::new();
+    for query in &queries {
+        for (start, _) in query.match_indices("traffic_mirror_") {
+            let name: String = query[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                defined.contains(&name),
+                "the dashboard queries {name}, which the plugin does not define"
+            );
+            used.insert(name);
+        }
+        assert!(
+            query.contains("mirror_target") || !query.contains("by ("),
+            "{query}"
+        );
+    }
+    for needed in [
+        "traffic_mirror_responses_2xx",
+        "traffic_mirror_failed",
+        "traffic_mirror_timed_out",
+        "traffic_mirror_latency_ms_bucket",
+        "traffic_mirror_in_flight",
+    ] {
+        assert!(
+            used.contains(needed),
+            "the dashboard does not show {needed}"
+        );
+    }
+}
