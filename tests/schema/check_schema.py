@@ -1,0 +1,190 @@
+"""Keeps envoy/plugin-config.schema.json honest:
+- every example configuration in the repository (envoy/envoy.yaml's, each Istio manifest's
+  pluginConfig, the README's JSON examples) passes the schema and the plugin;
+- on a set of valid and invalid samples, the schema accepts exactly what the plugin accepts
+  (the plugin's own parser, check-config);
+- the rules between fields that a JSON Schema cannot state (README) are refused by the plugin
+  and listed here, outside that comparison.
+
+Usage: check_schema.py <repo root> <check-config binary>
+"""
+
+import copy
+import json
+import os
+import re
+import subprocess
+import sys
+
+import jsonschema
+import yaml
+
+BASE = {"targets": [{"cluster": "mirror"}]}
+
+
+def with_target(**fields):
+    config = copy.deepcopy(BASE)
+    config["targets"][0].update(fields)
+    return config
+
+
+def with_top(**fields):
+    config = copy.deepcopy(BASE)
+    config.update(fields)
+    return config
+
+
+# (what, config, valid?)
+SAMPLES = [
+    ("minimal", BASE, True),
+    ("empty object", {}, False),
+    ("not an object", [], False),
+    ("targets empty", {"targets": []}, False),
+    ("16 targets", {"targets": [{"cluster": f"c{i}"} for i in range(16)]}, True),
+    ("17 targets", {"targets": [{"cluster": f"c{i}"} for i in range(17)]}, False),
+    ("unknown top field", with_top(sample=1), False),
+    ("unknown target field", with_target(weight=1), False),
+    ("null field", with_target(percentage=None), False),
+    ("cluster empty", {"targets": [{"cluster": ""}]}, False),
+    ("cluster with space", {"targets": [{"cluster": "a b"}]}, False),
+    ("istio names", {"targets": [{"service": "s.ns.svc.cluster.local", "port": 8080, "subset": "canary"}]}, True),
+    ("istio without subset", {"targets": [{"service": "s.ns", "port": 80}]}, True),
+    ("service without port", {"targets": [{"service": "s.ns"}]}, False),
+    ("cluster and service", with_target(service="s.ns", port=80), False),
+    ("port only", {"targets": [{"port": 80}]}, False),
+    ("port 0", {"targets": [{"service": "s", "port": 0}]}, False),
+    ("port 65536", {"targets": [{"service": "s", "port": 65536}]}, False),
+    ("subset with bar", {"targets": [{"service": "s", "port": 1, "subset": "a|b"}]}, False),
+    ("name ok", with_target(name="canary-1_a"), True),
+    ("name 64", with_target(name="n" * 64), True),
+    ("name 65", with_target(name="n" * 65), False),
+    ("name with dot", with_target(name="a.b"), False),
+    ("percentage 0", with_target(percentage=0), True),
+    ("percentage 12.5", with_target(percentage=12.5), True),
+    ("percentage 100.5", with_target(percentage=100.5), False),
+    ("percentage string", with_target(percentage="50"), False),
+    ("timeout 1", with_target(timeout_ms=1), True),
+    ("timeout 60000", with_target(timeout_ms=60000), True),
+    ("timeout 0", with_target(timeout_ms=0), False),
+    ("timeout 1.5", with_target(timeout_ms=1.5), False),
+    ("timeout 250.0", with_target(timeout_ms=250.0), True),
+    ("authority", with_target(authority="canary:8080"), True),
+    ("authority with space", with_target(authority="a b"), False),
+    ("sampling", with_target(sampling={"key_header": "X-User-Id", "salt": "s"}), True),
+    ("sampling no key", with_target(sampling={"salt": "s"}), False),
+    ("sampling bad key", with_target(sampling={"key_header": "x user"}), False),
+    ("match all kinds", with_target(match={"methods": ["GET"], "path_prefixes": ["/api/"],
+                                           "headers": [{"name": "x-env", "exact": "prod"},
+                                                       {"name": "x-debug", "present": False}]}), True),
+    ("match bad prefix", with_target(match={"path_prefixes": ["api"]}), False),
+    ("match bad method", with_target(match={"methods": ["GE T"]}), False),
+    ("header condition neither", with_target(match={"headers": [{"name": "a"}]}), False),
+    ("header condition both", with_target(match={"headers": [{"name": "a", "exact": "x", "present": True}]}), False),
+    ("header condition unknown", with_target(match={"headers": [{"name": "a", "regex": "x"}]}), False),
+    ("top match", with_top(match={"methods": ["GET"]}), True),
+    ("limits", with_target(limits={"max_per_second": 1.5, "max_in_flight": 1}), True),
+    ("limits rate below 1", with_target(limits={"max_per_second": 0.5}), False),
+    ("limits in flight 0", with_target(limits={"max_in_flight": 0}), False),
+    ("limits unknown", with_target(limits={"burst": 1}), False),
+    ("set headers", with_target(set_headers={"Authorization": "Bearer t", "x-tenant": "mirror"}), True),
+    ("set host", with_target(set_headers={"host": "x"}), False),
+    ("set Content-Length", with_target(set_headers={"Content-Length": "1"}), False),
+    ("set pseudo header", with_target(set_headers={":path": "/x"}), False),
+    ("set header line break", with_target(set_headers={"x-a": "1\r\nx-b: 2"}), False),
+    ("set header number", with_target(set_headers={"x-a": 1}), False),
+    ("amplify 10", with_target(amplify=10), True),
+    ("amplify 11", with_target(amplify=11), False),
+    ("amplify 0", with_target(amplify=0), False),
+    ("host suffix", with_top(host_suffix="-shadow"), True),
+    ("host suffix colon", with_top(host_suffix="-sh:adow"), False),
+    ("marker off", with_top(marker_header=""), True),
+    ("marker bad", with_top(marker_header="x mirror"), False),
+    ("redact all", with_top(redact={"headers": [], "query_params": ["token"], "json_fields": ["a.*.b", "c"],
+                                    "replacement": "***"}), True),
+    ("redact bad path", with_top(redact={"json_fields": ["a..b"]}), False),
+    ("redact empty param", with_top(redact={"query_params": [""]}), False),
+    ("redact control in replacement", with_top(redact={"replacement": "a\nb"}), False),
+    ("redact unknown", with_top(redact={"header": []}), False),
+    ("body", with_top(body={"mirror": False, "max_bytes": 0}), True),
+    ("body too big", with_top(body={"max_bytes": 67108865}), False),
+    ("body mirror string", with_top(body={"mirror": "yes"}), False),
+]
+
+# Rules between fields: the plugin refuses these, the schema cannot say so (README).
+CROSS_FIELD = [
+    ("duplicate names", {"targets": [{"cluster": "a", "name": "x"}, {"cluster": "b", "name": "x"}]}),
+    ("duplicate derived names", {"targets": [{"cluster": "a|b"}, {"cluster": "a.b"}]}),
+    ("derived name over 64 characters", {"targets": [{"cluster": "c" * 70}]}),
+    ("limits below amplify", with_target(amplify=3, limits={"max_in_flight": 2})),
+]
+
+
+def plugin_accepts(config, check_config):
+    result = subprocess.run([check_config], input=json.dumps(config).encode(), capture_output=True)
+    return result.returncode == 0, result.stdout.decode().strip()
+
+
+def examples(root):
+    """(where, config) for every example configuration in the repository."""
+    with open(os.path.join(root, "envoy", "envoy.yaml")) as file:
+        envoy = yaml.safe_load(file)
+    for listener in envoy["static_resources"]["listeners"]:
+        for chain in listener["filter_chains"]:
+            for network_filter in chain["filters"]:
+                for http_filter in network_filter["typed_config"].get("http_filters", []):
+                    value = http_filter["typed_config"].get("config", {}).get("configuration", {}).get("value")
+                    if value:
+                        yield "envoy/envoy.yaml", json.loads(value)
+    istio = os.path.join(root, "envoy", "istio")
+    for name in sorted(os.listdir(istio)):
+        with open(os.path.join(istio, name)) as file:
+            for doc in yaml.safe_load_all(file):
+                spec = (doc or {}).get("spec", {})
+                for holder in (spec, spec.get("wasm", {})):
+                    if "pluginConfig" in holder:
+                        yield f"envoy/istio/{name}", holder["pluginConfig"]
+    with open(os.path.join(root, "README.md")) as file:
+        for index, block in enumerate(re.findall(r"```json\n(.*?)```", file.read(), re.S)):
+            config = json.loads(block)
+            if "targets" in config:
+                yield f"README.md json block {index}", config
+
+
+def main(root, check_config):
+    with open(os.path.join(root, "envoy", "plugin-config.schema.json")) as file:
+        schema = json.load(file)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+
+    count = 0
+    for where, config in examples(root):
+        count += 1
+        errors = [e.message for e in validator.iter_errors(config)]
+        accepted, message = plugin_accepts(config, check_config)
+        if errors or not accepted:
+            problems.append(f"{where}: schema {errors or 'ok'}; plugin: {message}")
+    if count < 4:
+        problems.append(f"only {count} example configurations found")
+
+    for what, config, valid in SAMPLES:
+        by_schema = validator.is_valid(config)
+        by_plugin, message = plugin_accepts(config, check_config)
+        if by_schema != valid or by_plugin != valid:
+            problems.append(f"sample {what!r}: expected {'valid' if valid else 'invalid'}, "
+                            f"schema says {by_schema}, plugin says {by_plugin} ({message})")
+
+    for what, config in CROSS_FIELD:
+        if not validator.is_valid(config) or plugin_accepts(config, check_config)[0]:
+            problems.append(f"cross-field {what!r}: expected the schema to accept and the plugin to refuse")
+
+    if problems:
+        print("\n".join(problems))
+        return 1
+    print(f"plugin-config.schema.json: {count} examples valid; schema and plugin agree on "
+          f"{len(SAMPLES)} samples; {len(CROSS_FIELD)} cross-field rules refused by the plugin only")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))
