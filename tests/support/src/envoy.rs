@@ -39,6 +39,7 @@ pub struct EnvoyBuilder {
     concurrency: u32,
     http2_upstreams: bool,
     from_ecds: bool,
+    raw_clusters: Vec<Value>,
 }
 
 impl EnvoyBuilder {
@@ -51,6 +52,12 @@ impl EnvoyBuilder {
     /// Adds a cluster copies can be sent to.
     pub fn cluster(mut self, name: &str, addr: SocketAddr) -> Self {
         self.clusters.push((name.into(), addr));
+        self
+    }
+
+    /// Adds a cluster given whole (as Envoy JSON), e.g. one that speaks TLS.
+    pub fn raw_cluster(mut self, cluster: Value) -> Self {
+        self.raw_clusters.push(cluster);
         self
     }
 
@@ -87,6 +94,7 @@ impl EnvoyBuilder {
                 .iter()
                 .map(|(name, addr)| cluster(name, *addr, http2)),
         );
+        clusters.extend(self.raw_clusters.iter().cloned());
         let filters = if self.from_ecds {
             vec![ecds_filter(PLUGIN_NAME, &dir.join(ECDS_FILE))]
         } else {
@@ -240,6 +248,7 @@ impl Envoy {
             concurrency: 1,
             http2_upstreams: false,
             from_ecds: false,
+            raw_clusters: Vec::new(),
         }
     }
 

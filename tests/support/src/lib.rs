@@ -17,6 +17,7 @@ pub use envoy::{
 };
 pub use paths::{envoy_binary, repo_root, wasm_path};
 pub use scenario::Scenario;
+pub use tempfile;
 
 use std::time::{Duration, Instant};
 
