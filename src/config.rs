@@ -4,6 +4,7 @@
 //! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
+use crate::copy::{is_hop_by_hop, HOP_BY_HOP};
 use crate::matching::{HeaderCondition, Match};
 use crate::redact::json::JsonPath;
 use crate::sampling::SampleRate;
@@ -28,19 +29,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
 pub const MAX_BODY_BYTES_LIMIT: u64 = 64 << 20;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 pub const MAX_AMPLIFY: u64 = 10;
-/// Headers a copy cannot be given with `set_headers`: the plugin or Envoy sets them per copy.
-const UNSETTABLE_HEADERS: [&str; 10] = [
-    "host",
-    "content-length",
-    "transfer-encoding",
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "upgrade",
-    "te",
-    "trailer",
-    "http2-settings",
-];
+/// Headers a copy cannot be given with `set_headers`: the plugin sets these per copy, and
+/// hop-by-hop headers (`copy::HOP_BY_HOP`) describe a connection, not the request.
+const SET_PER_COPY: [&str; 2] = ["host", "content-length"];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -484,12 +475,14 @@ fn set_headers(value: &Value, place: &str) -> Result<Vec<(String, String)>, Stri
     entries
         .iter()
         .map(|(name, value)| {
-            let settable = header_name(name).filter(|n| !UNSETTABLE_HEADERS.contains(&n.as_str()));
+            let settable = header_name(name)
+                .filter(|n| !SET_PER_COPY.contains(&n.as_str()) && !is_hop_by_hop(n));
             let name = settable.ok_or_else(|| {
                 format!(
-                    "{place}{name:?} cannot be set: give a header name other than {} (the \
+                    "{place}{name:?} cannot be set: give a header name other than {}, {} (the \
                      copy's host is `authority`)",
-                    UNSETTABLE_HEADERS.join(", ")
+                    SET_PER_COPY.join(", "),
+                    HOP_BY_HOP.join(", ")
                 )
             })?;
             let value = value

@@ -38,7 +38,7 @@ impl Skip {
 
 /// Connection-level headers that describe one hop, not the request. `te` is kept when it is
 /// exactly `trailers`, which gRPC servers require.
-const HOP_BY_HOP: [&str; 8] = [
+pub const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-connection",
@@ -124,7 +124,7 @@ pub fn capture_headers(
     Ok(captured)
 }
 
-fn is_hop_by_hop(name: &str) -> bool {
+pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
 }
 

@@ -68,7 +68,9 @@ impl MirrorFilter {
         Some((decisions.wanted, headers))
     }
 
+    /// Tallies every refusal, then hands the counts over once.
     fn count_refusals(&self, decisions: &Decisions) {
+        let mut any = false;
         for (refusal, targets) in decisions.refusals() {
             let counter = match refusal {
                 Refusal::SampledOut => Counter::SampledOut,
@@ -77,7 +79,11 @@ impl MirrorFilter {
                 Refusal::RateLimited => Counter::RateLimited,
                 Refusal::InFlightLimited => Counter::InFlightLimited,
             };
-            self.count(targets, counter);
+            self.settings.count(targets, counter);
+            any |= !targets.is_empty();
+        }
+        if any {
+            hand_over_counts(&self.settings, &self.outbox);
         }
     }
 
