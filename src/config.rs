@@ -5,8 +5,8 @@
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
 use crate::copy::{is_hop_by_hop, HOP_BY_HOP};
+use crate::json_path::JsonPath;
 use crate::matching::{HeaderCondition, Match};
-use crate::redact::json::JsonPath;
 use crate::sampling::SampleRate;
 use serde_json::Value;
 use std::fmt;

@@ -25,6 +25,7 @@ pub mod config;
 pub mod copy;
 pub mod decide;
 mod filter;
+pub mod json_path;
 pub mod limits;
 pub mod matching;
 pub mod metrics;
