@@ -4,7 +4,7 @@
 //! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
-use crate::copy::{is_hop_by_hop, HOP_BY_HOP};
+use crate::http::{header_name, is_hop_by_hop, is_token_char, HOP_BY_HOP};
 use crate::json_path::JsonPath;
 use crate::matching::{HeaderCondition, Match};
 use crate::sampling::SampleRate;
@@ -30,7 +30,7 @@ pub const MAX_BODY_BYTES_LIMIT: u64 = 64 << 20;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 pub const MAX_AMPLIFY: u64 = 10;
 /// Headers a copy cannot be given with `set_headers`: the plugin sets these per copy, and
-/// hop-by-hop headers (`copy::HOP_BY_HOP`) describe a connection, not the request.
+/// hop-by-hop headers (`http::HOP_BY_HOP`) describe a connection, not the request.
 const SET_PER_COPY: [&str; 2] = ["host", "content-length"];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -658,16 +658,6 @@ fn whole_number(value: &Value) -> Option<u64> {
         let exact = float.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&float);
         exact.then_some(float as u64)
     })
-}
-
-fn is_token_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c)
-}
-
-/// Header names travel lower-case in Envoy (and must, in HTTP/2), so configured names are
-/// lower-cased once here instead of compared case-insensitively on every request.
-fn header_name(name: &str) -> Option<String> {
-    (!name.is_empty() && name.chars().all(is_token_char)).then(|| name.to_ascii_lowercase())
 }
 
 /// The offending value, as JSON and short enough for one log line.

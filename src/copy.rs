@@ -4,7 +4,7 @@
 //! body, taken while the original streams past.
 
 use crate::config::{Config, Redaction, Target};
-use crate::metrics::Counter;
+use crate::http::{is_hop_by_hop, RawHeaders};
 use crate::redact::json::{is_json_content_type, redact_json};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
@@ -23,31 +23,6 @@ pub enum Skip {
     /// The client went away before the request was complete.
     Abandoned,
 }
-
-impl Skip {
-    pub fn counter(self) -> Counter {
-        match self {
-            // No usable request line: as a rule would, it matches nothing.
-            Skip::Unroutable => Counter::Unmatched,
-            Skip::BodyTooLarge => Counter::SkippedBodyTooLarge,
-            Skip::UnparseableBody => Counter::SkippedUnparseableBody,
-            Skip::Unreadable | Skip::Abandoned => Counter::Aborted,
-        }
-    }
-}
-
-/// Connection-level headers that describe one hop, not the request. `te` is kept when it is
-/// exactly `trailers`, which gRPC servers require.
-pub const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "trailer",
-    "http2-settings",
-    "te",
-];
 
 /// What every copy of one request shares: its scrubbed headers and its body. Request trailers
 /// are not kept: Envoy's `http_call` sends headers and body only and drops trailers.
@@ -69,10 +44,7 @@ pub struct CapturedRequest {
 
 /// Takes the original's headers over in one pass: redaction (headers and query) and
 /// hop-by-hop filtering. The loop guard has been applied already (see `decide`).
-pub fn capture_headers(
-    raw: Vec<(String, Vec<u8>)>,
-    config: &Config,
-) -> Result<CapturedRequest, Skip> {
+pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedRequest, Skip> {
     let redaction = &config.redaction;
     let mut captured = CapturedRequest {
         headers: Vec::with_capacity(raw.len()),
@@ -122,10 +94,6 @@ pub fn capture_headers(
         });
     }
     Ok(captured)
-}
-
-pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
 }
 
 /// Appends `suffix` to the host, before any port, as Envoy's native mirroring does:

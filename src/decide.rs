@@ -7,45 +7,12 @@
 //! rules and consistent sampling. Limits come last: tokens are spent only on copies that will
 //! go out.
 
-use crate::config::{Target, MAX_TARGETS};
+use crate::config::Target;
+use crate::http::RequestHead;
 use crate::limits::Limited;
-use crate::matching::{Match, RequestHead};
+use crate::matching::Match;
 use crate::sampling::keyed_draw;
-
-/// A set of target indexes. Config allows at most 16 targets, so a bitmask does it without
-/// allocating on the request path.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct TargetSet(u16);
-
-const _: () = assert!(MAX_TARGETS <= u16::BITS as usize);
-
-impl TargetSet {
-    pub fn is_empty(self) -> bool {
-        self.0 == 0
-    }
-
-    pub fn len(self) -> usize {
-        self.0.count_ones() as usize
-    }
-
-    pub fn insert(&mut self, index: usize) {
-        if index < MAX_TARGETS {
-            self.0 |= 1 << index;
-        }
-    }
-
-    pub fn contains(self, index: usize) -> bool {
-        index < MAX_TARGETS && self.0 & (1 << index) != 0
-    }
-
-    pub fn iter(self) -> impl Iterator<Item = usize> {
-        (0..MAX_TARGETS).filter(move |&index| self.contains(index))
-    }
-
-    fn union(self, other: TargetSet) -> TargetSet {
-        TargetSet(self.0 | other.0)
-    }
-}
+use crate::targets::TargetSet;
 
 /// Why a target does not get a copy of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,7 +124,7 @@ impl Decisions {
                 Err(Limited::InFlight) => &mut self.in_flight_limited,
             };
             refused.insert(index);
-            self.wanted.0 &= !(1 << index);
+            self.wanted.remove(index);
         }
     }
 
@@ -206,18 +173,6 @@ mod tests {
 
     fn no_draws() -> u32 {
         panic!("no random draw expected")
-    }
-
-    #[test]
-    fn set_holds_exactly_what_was_inserted() {
-        let mut set = TargetSet::default();
-        assert!(set.is_empty());
-        set.insert(0);
-        set.insert(15);
-        set.insert(16); // out of range: ignored rather than wrapping onto another target
-        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 15]);
-        assert_eq!(set.len(), 2);
-        assert!(set.contains(15) && !set.contains(1) && !set.contains(16));
     }
 
     #[test]

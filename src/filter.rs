@@ -2,13 +2,14 @@
 //! holding back or failing the original. Every callback returns `Continue`.
 
 use crate::copy::{capture_headers, CapturedRequest, Skip};
-use crate::decide::{Decisions, Refusal, TargetSet};
-use crate::matching::{RawHeaders, RequestHead};
+use crate::decide::Decisions;
+use crate::host::{Envoy, Host};
+use crate::http::{RawHeaders, RequestHead};
 use crate::metrics::Counter;
-use crate::outbox::Outbox;
-use crate::root::{hand_over_counts, now_ns, wake_root, Job};
+use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
+use crate::targets::TargetSet;
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -27,12 +28,12 @@ enum Stage {
 
 pub struct MirrorFilter {
     settings: Rc<Settings>,
-    outbox: Rc<Outbox<Job>>,
+    outbox: Rc<Outbox>,
     stage: Stage,
 }
 
 impl MirrorFilter {
-    pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox<Job>>) -> MirrorFilter {
+    pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox>) -> MirrorFilter {
         MirrorFilter {
             settings,
             outbox,
@@ -57,11 +58,11 @@ impl MirrorFilter {
             let head = RequestHead::new(&headers);
             let marker = config.marker_header.as_deref();
             decisions.with_headers(&config.targets, global_match, marker, &head, random_draw);
-            let now = self
-                .settings
-                .limits_need_time(decisions.wanted)
-                .then(now_ns)
-                .unwrap_or(0);
+            let now = if self.settings.limits_need_time(decisions.wanted) {
+                Envoy.now_ns()
+            } else {
+                0
+            };
             decisions.apply_limits(|target| self.settings.admit(target, now));
         }
         self.count_refusals(&decisions);
@@ -72,18 +73,11 @@ impl MirrorFilter {
     fn count_refusals(&self, decisions: &Decisions) {
         let mut any = false;
         for (refusal, targets) in decisions.refusals() {
-            let counter = match refusal {
-                Refusal::SampledOut => Counter::SampledOut,
-                Refusal::Unmatched => Counter::Unmatched,
-                Refusal::MarkedAsCopy => Counter::SkippedLoop,
-                Refusal::RateLimited => Counter::RateLimited,
-                Refusal::InFlightLimited => Counter::InFlightLimited,
-            };
-            self.settings.count(targets, counter);
+            self.settings.count(targets, Counter::from(refusal));
             any |= !targets.is_empty();
         }
         if any {
-            hand_over_counts(&self.settings, &self.outbox);
+            self.outbox.hand_over_counts(&self.settings);
         }
     }
 
@@ -97,13 +91,13 @@ impl MirrorFilter {
     fn count_skip(&self, targets: TargetSet, skip: Skip) {
         log::debug!("request not mirrored: {skip:?}");
         self.settings.release_unsent(targets);
-        self.count(targets, skip.counter());
+        self.count(targets, Counter::from(skip));
     }
 
     fn count(&self, targets: TargetSet, counter: Counter) {
         if !targets.is_empty() {
             self.settings.count(targets, counter);
-            hand_over_counts(&self.settings, &self.outbox);
+            self.outbox.hand_over_counts(&self.settings);
         }
     }
 
@@ -123,8 +117,7 @@ impl MirrorFilter {
             targets,
             request,
         };
-        self.outbox.push(job);
-        wake_root(&self.outbox);
+        self.outbox.send(job, &Envoy);
     }
 
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {

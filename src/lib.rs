@@ -25,6 +25,8 @@ pub mod config;
 pub mod copy;
 pub mod decide;
 mod filter;
+pub mod host;
+pub mod http;
 pub mod json_path;
 pub mod limits;
 pub mod matching;
@@ -35,6 +37,7 @@ pub mod redact;
 mod root;
 pub mod sampling;
 mod settings;
+pub mod targets;
 pub mod warnings;
 
 use proxy_wasm::traits::RootContext;

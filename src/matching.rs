@@ -1,35 +1,6 @@
 //! Match rules: which requests a target (or the whole plugin) copies at all.
 
-/// Headers as the SDK hands them over: lower-case names, values as bytes.
-pub type RawHeaders = Vec<(String, Vec<u8>)>;
-
-/// The request's headers as Envoy handed them over (names lower-case, values as bytes), for
-/// the decisions that need them.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
-    headers: &'a [(String, Vec<u8>)],
-}
-
-impl<'a> RequestHead<'a> {
-    pub fn new(headers: &'a [(String, Vec<u8>)]) -> RequestHead<'a> {
-        RequestHead { headers }
-    }
-
-    /// The first value of the header `name` (configured names are lower-case, as Envoy's).
-    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.as_slice())
-    }
-
-    fn values(&self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, value)| value.as_slice())
-    }
-}
+use crate::http::RequestHead;
 
 /// All given conditions must hold; an empty list does not constrain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -5,7 +5,10 @@
 //! Counter and gauge changes are tallied in the VM and handed to the host in batches (see
 //! `flush`): a host call per change would cost more than the decision it counts.
 
-use proxy_wasm::hostcalls;
+use crate::copy::Skip;
+use crate::decide::Refusal;
+use crate::host::MetricHost;
+use crate::outcome::Outcome;
 use proxy_wasm::types::{MetricType, Status};
 use std::cell::Cell;
 
@@ -70,6 +73,46 @@ impl Counter {
     }
 }
 
+/// Why a target refused a request: each reason has its decision counter.
+impl From<Refusal> for Counter {
+    fn from(refusal: Refusal) -> Counter {
+        match refusal {
+            Refusal::SampledOut => Counter::SampledOut,
+            Refusal::Unmatched => Counter::Unmatched,
+            Refusal::MarkedAsCopy => Counter::SkippedLoop,
+            Refusal::RateLimited => Counter::RateLimited,
+            Refusal::InFlightLimited => Counter::InFlightLimited,
+        }
+    }
+}
+
+/// Why a wanted request was not copied after all.
+impl From<Skip> for Counter {
+    fn from(skip: Skip) -> Counter {
+        match skip {
+            // No usable request line: as a rule would, it matches nothing.
+            Skip::Unroutable => Counter::Unmatched,
+            Skip::BodyTooLarge => Counter::SkippedBodyTooLarge,
+            Skip::UnparseableBody => Counter::SkippedUnparseableBody,
+            Skip::Unreadable | Skip::Abandoned => Counter::Aborted,
+        }
+    }
+}
+
+/// How a copy ended: the result family, exactly one per copy sent.
+impl From<Outcome> for Counter {
+    fn from(outcome: Outcome) -> Counter {
+        match outcome {
+            Outcome::Answered(status) if status < 300 => Counter::Responses2xx,
+            Outcome::Answered(status) if status < 400 => Counter::Responses3xx,
+            Outcome::Answered(status) if status < 500 => Counter::Responses4xx,
+            Outcome::Answered(_) => Counter::Responses5xx,
+            Outcome::TimedOut => Counter::TimedOut,
+            Outcome::Failed => Counter::Failed,
+        }
+    }
+}
+
 pub const IN_FLIGHT_GAUGE: &str = "in_flight";
 pub const LATENCY_HISTOGRAM: &str = "latency_ms";
 
@@ -100,48 +143,39 @@ impl Tallied {
 }
 
 /// One target's metrics.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct TargetMetrics {
     counters: Vec<Tallied>,
     /// Copies dispatched and not yet answered. A gauge moved by increments: workers share it.
     in_flight: Tallied,
     latency_ms: u32,
+    host: MetricHost,
 }
 
 impl TargetMetrics {
-    /// `define(type, name)` gives the host's id for a metric.
-    pub fn define(
-        target: &str,
-        mut define: impl FnMut(MetricType, &str) -> Result<u32, Status>,
-    ) -> Result<TargetMetrics, Status> {
+    /// Defines the target's metrics in the host.
+    pub fn define(target: &str, host: MetricHost) -> Result<TargetMetrics, Status> {
+        let tallied = |kind, metric: &str| {
+            (host.define)(kind, &metric_name(target, metric)).map(|id| Tallied {
+                id,
+                pending: Cell::new(0),
+            })
+        };
         let counters = Counter::ALL
             .iter()
-            .map(|counter| {
-                let id = define(MetricType::Counter, &metric_name(target, counter.suffix()))?;
-                Ok(Tallied {
-                    id,
-                    pending: Cell::new(0),
-                })
-            })
+            .map(|counter| tallied(MetricType::Counter, counter.suffix()))
             .collect::<Result<_, Status>>()?;
-        let in_flight = define(MetricType::Gauge, &metric_name(target, IN_FLIGHT_GAUGE))?;
-        let latency_ms = define(
+        let in_flight = tallied(MetricType::Gauge, IN_FLIGHT_GAUGE)?;
+        let latency_ms = (host.define)(
             MetricType::Histogram,
             &metric_name(target, LATENCY_HISTOGRAM),
         )?;
         Ok(TargetMetrics {
             counters,
-            in_flight: Tallied {
-                id: in_flight,
-                pending: Cell::new(0),
-            },
+            in_flight,
             latency_ms,
+            host,
         })
-    }
-
-    /// Defines the metrics in the host (Envoy).
-    pub fn define_in_host(target: &str) -> Result<TargetMetrics, Status> {
-        TargetMetrics::define(target, hostcalls::define_metric)
     }
 
     /// Counts one, to be handed to the host by the next `flush`.
@@ -156,8 +190,9 @@ impl TargetMetrics {
         self.in_flight.add(delta);
     }
 
-    /// Hands every pending change to `increment(id, delta)`; true if there were any.
-    pub fn flush(&self, mut increment: impl FnMut(u32, i64)) -> bool {
+    /// Hands every pending change to the host; true if there were any.
+    pub fn flush(&self) -> bool {
+        let mut increment = |id, delta| (self.host.increment)(id, delta);
         let mut any = self.in_flight.flush(&mut increment);
         for tallied in &self.counters {
             any |= tallied.flush(&mut increment);
@@ -165,17 +200,16 @@ impl TargetMetrics {
         any
     }
 
-    /// Hands every pending change to the host.
-    pub fn flush_to_host(&self) -> bool {
-        self.flush(|id, delta| {
-            // A metric that cannot move is not worth failing anything over.
-            let _ = hostcalls::increment_metric(id, delta);
-        })
-    }
-
     /// Records one copy's latency (dispatch to response) in the histogram, at once.
     pub fn record_latency(&self, milliseconds: u64) {
-        let _ = hostcalls::record_metric(self.latency_ms, milliseconds);
+        (self.host.record)(self.latency_ms, milliseconds);
+    }
+}
+
+impl Drop for TargetMetrics {
+    /// The last job or copy of a replaced configuration is done: its counts still go out.
+    fn drop(&mut self) {
+        self.flush();
     }
 }
 
@@ -183,14 +217,11 @@ impl TargetMetrics {
 mod tests {
     use super::*;
 
+    use crate::host::recording;
+
     fn defined() -> (TargetMetrics, Vec<(MetricType, String)>) {
-        let mut names = Vec::new();
-        let metrics = TargetMetrics::define("t", |kind, name| {
-            names.push((kind, name.to_string()));
-            Ok(names.len() as u32)
-        })
-        .unwrap();
-        (metrics, names)
+        let metrics = TargetMetrics::define("t", recording::METRICS).unwrap();
+        (metrics, recording::defined())
     }
 
     #[test]
@@ -231,35 +262,65 @@ mod tests {
     #[test]
     fn changes_are_tallied_until_flushed() {
         let (metrics, _) = defined();
-        let mut flushed = Vec::new();
-        assert!(
-            !metrics.flush(|id, n| flushed.push((id, n))),
-            "nothing pending yet"
-        );
+        assert!(!metrics.flush(), "nothing pending yet");
+        assert!(recording::take_increments().is_empty());
         metrics.add(Counter::Mirrored);
         metrics.add(Counter::Mirrored);
         metrics.add(Counter::Failed);
         metrics.in_flight(3);
         metrics.in_flight(-1);
-        assert!(metrics.flush(|id, n| flushed.push((id, n))));
+        assert!(metrics.flush());
         // Ids in definition order: counters 1..=15, gauge 16.
-        assert_eq!(flushed, [(16, 2), (1, 2), (15, 1)]);
-        flushed.clear();
-        assert!(
-            !metrics.flush(|id, n| flushed.push((id, n))),
-            "each change goes once"
-        );
+        assert_eq!(recording::take_increments(), [(16, 2), (1, 2), (15, 1)]);
+        assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);
-        assert!(
-            !metrics.flush(|id, n| flushed.push((id, n))),
-            "no net change, no host call"
-        );
+        assert!(!metrics.flush(), "no net change, no host call");
+        assert!(recording::take_increments().is_empty());
+    }
+
+    #[test]
+    fn counts_still_pending_go_out_when_the_metrics_are_dropped() {
+        let (metrics, _) = defined();
+        metrics.add(Counter::Mirrored);
+        drop(metrics);
+        assert_eq!(recording::take_increments(), [(1, 1)]);
+    }
+
+    #[test]
+    fn answers_count_by_status_class_and_envoys_own_replies_do_not() {
+        assert_eq!(Counter::from(Outcome::Answered(200)), Counter::Responses2xx);
+        assert_eq!(Counter::from(Outcome::Answered(204)), Counter::Responses2xx);
+        assert_eq!(Counter::from(Outcome::Answered(302)), Counter::Responses3xx);
+        assert_eq!(Counter::from(Outcome::Answered(404)), Counter::Responses4xx);
+        assert_eq!(Counter::from(Outcome::Answered(503)), Counter::Responses5xx);
+        assert_eq!(Counter::from(Outcome::TimedOut), Counter::TimedOut);
+        assert_eq!(Counter::from(Outcome::Failed), Counter::Failed);
+    }
+
+    #[test]
+    fn every_refusal_and_skip_has_a_decision_counter() {
+        assert_eq!(Counter::from(Refusal::MarkedAsCopy), Counter::SkippedLoop);
+        assert_eq!(Counter::from(Skip::Unroutable), Counter::Unmatched);
+        assert_eq!(Counter::from(Skip::Abandoned), Counter::Aborted);
+        let results = [Counter::Responses2xx, Counter::TimedOut, Counter::Failed];
+        for refusal in [
+            Refusal::SampledOut,
+            Refusal::Unmatched,
+            Refusal::RateLimited,
+            Refusal::InFlightLimited,
+        ] {
+            assert!(!results.contains(&Counter::from(refusal)));
+        }
     }
 
     #[test]
     fn a_failed_definition_is_reported() {
-        let result = TargetMetrics::define("t", |_, _| Err(Status::InternalFailure));
-        assert_eq!(result, Err(Status::InternalFailure));
+        let refusing = MetricHost {
+            define: |_, _| Err(Status::InternalFailure),
+            ..recording::METRICS
+        };
+        let result = TargetMetrics::define("t", refusing);
+        assert_eq!(result.err(), Some(Status::InternalFailure));
     }
 }

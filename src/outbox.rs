@@ -1,4 +1,4 @@
-//! The hand-over from HTTP contexts to the root context.
+//! The hand-over from HTTP contexts to the root context: complete requests (jobs) and counts.
 //!
 //! Copies are dispatched by the root context, never by the request's own context: Envoy cancels
 //! a context's outstanding calls when its stream ends, and the SDK drops a call's response when
@@ -10,82 +10,69 @@
 //! each time and could starve the timer. While there is work the timer keeps ticking; the
 //! root disarms it after a tick that finds nothing to do.
 
+use crate::copy::CapturedRequest;
+use crate::host::Host;
+use crate::settings::Settings;
+use crate::targets::TargetSet;
 use std::cell::Cell;
+use std::rc::Rc;
+use std::time::Duration;
 
-pub struct Outbox<Job> {
+/// How often the root wakes up while there is work: copies of requests completed within one
+/// period go out together, and counts tallied meanwhile are handed to Envoy in one go.
+pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
+
+/// A complete request, scrubbed, with the targets that want a copy of it, under the
+/// settings it was decided with.
+pub struct Job {
+    pub settings: Rc<Settings>,
+    pub targets: TargetSet,
+    pub request: CapturedRequest,
+}
+
+#[derive(Default)]
+pub struct Outbox {
     // `Cell` rather than `RefCell`: nothing here can fail a borrow and panic.
     jobs: Cell<Vec<Job>>,
     wake_up_armed: Cell<bool>,
 }
 
-impl<Job> Default for Outbox<Job> {
-    fn default() -> Self {
-        Outbox {
-            jobs: Cell::new(Vec::new()),
-            wake_up_armed: Cell::new(false),
-        }
-    }
-}
-
-impl<Job> Outbox<Job> {
-    /// Queues a job; the caller then makes sure the root's wake-up is armed.
-    pub fn push(&self, job: Job) {
+impl Outbox {
+    /// Queues a job and makes sure the root wakes up for it.
+    pub fn send(&self, job: Job, host: &impl Host) {
         let mut jobs = self.jobs.take();
         jobs.push(job);
         self.jobs.set(jobs);
+        self.wake_root(host);
     }
 
-    /// Work (a job, counts to hand over) waits for the root. Returns true when the caller must
-    /// arm the root's wake-up: it was idle.
-    #[must_use]
-    pub fn claim_wake_up(&self) -> bool {
-        !self.wake_up_armed.replace(true)
+    /// Makes sure the root's timer runs: called by whoever leaves work (a job, counts) for it.
+    /// Arms the timer only when the root was idle.
+    pub fn wake_root(&self, host: &impl Host) {
+        let was_armed = self.wake_up_armed.replace(true);
+        if !was_armed && !host.set_tick_period(WAKE_UP_PERIOD) {
+            // Not armed after all: the next piece of work tries again.
+            self.wake_up_armed.set(false);
+        }
     }
 
-    /// Whether the root's timer is running (so it will tick again soon).
-    pub fn wake_up_armed(&self) -> bool {
-        self.wake_up_armed.get()
+    /// Counts go to Envoy with the next tick when the root is ticking anyway (copies are
+    /// flowing), and at once otherwise: arming the timer just for them would cost more than
+    /// they do.
+    pub fn hand_over_counts(&self, settings: &Settings) {
+        if !self.wake_up_armed.get() {
+            settings.flush_counts();
+        }
     }
 
-    /// The wake-up is off: it could not be armed, or the root disarmed it when idle.
-    pub fn disarmed(&self) {
+    /// Stops the root's timer: nothing is waiting for it.
+    pub fn sleep(&self, host: &impl Host) {
+        host.set_tick_period(Duration::ZERO);
         self.wake_up_armed.set(false);
     }
 
     /// Everything queued so far.
     pub fn take_jobs(&self) -> Vec<Job> {
         self.jobs.take()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_work_arriving_while_idle_arms_the_wake_up() {
-        let outbox = Outbox::default();
-        outbox.push(1);
-        assert!(!outbox.wake_up_armed());
-        assert!(outbox.claim_wake_up());
-        assert!(outbox.wake_up_armed());
-        outbox.push(2);
-        assert!(!outbox.claim_wake_up());
-        assert_eq!(outbox.take_jobs(), [1, 2]);
-        // Still armed: the root keeps ticking while there is work.
-        outbox.push(3);
-        assert!(!outbox.claim_wake_up());
-        assert_eq!(outbox.take_jobs(), [3]);
-        assert!(outbox.take_jobs().is_empty());
-        outbox.disarmed();
-        assert!(outbox.claim_wake_up());
-    }
-
-    #[test]
-    fn a_failed_arming_is_retried_by_the_next_claim() {
-        let outbox: Outbox<()> = Outbox::default();
-        assert!(outbox.claim_wake_up());
-        outbox.disarmed();
-        assert!(outbox.claim_wake_up());
     }
 }

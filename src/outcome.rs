@@ -1,7 +1,5 @@
 //! How a dispatched copy ended.
 
-use crate::metrics::Counter;
-
 /// The header a response from a real upstream always carries. Envoy's own replies, a 503 when
 /// it cannot connect or a 504 when the copy times out, come without it.
 pub const UPSTREAM_TIME_HEADER: &str = "x-envoy-upstream-service-time";
@@ -35,17 +33,6 @@ pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> O
 }
 
 impl Outcome {
-    pub fn counter(self) -> Counter {
-        match self {
-            Outcome::Answered(status) if status < 300 => Counter::Responses2xx,
-            Outcome::Answered(status) if status < 400 => Counter::Responses3xx,
-            Outcome::Answered(status) if status < 500 => Counter::Responses4xx,
-            Outcome::Answered(_) => Counter::Responses5xx,
-            Outcome::TimedOut => Counter::TimedOut,
-            Outcome::Failed => Counter::Failed,
-        }
-    }
-
     pub fn is_failure(self) -> bool {
         !matches!(self, Outcome::Answered(_))
     }
@@ -60,19 +47,17 @@ mod tests {
     }
 
     #[test]
-    fn a_real_upstream_answer_is_counted_by_status_class() {
+    fn a_real_upstream_answer_is_an_answer_whatever_its_status() {
         let upstream =
             |status| outcome(&[(":status", status), ("x-envoy-upstream-service-time", "3")]);
-        assert_eq!(upstream("200").counter(), Counter::Responses2xx);
-        assert_eq!(upstream("204").counter(), Counter::Responses2xx);
-        assert_eq!(upstream("302").counter(), Counter::Responses3xx);
-        assert_eq!(upstream("404").counter(), Counter::Responses4xx);
+        assert_eq!(upstream("200"), Outcome::Answered(200));
+        assert_eq!(upstream("302"), Outcome::Answered(302));
         assert_eq!(
-            upstream("503").counter(),
-            Counter::Responses5xx,
+            upstream("503"),
+            Outcome::Answered(503),
             "a real 503 is an answer"
         );
-        assert_eq!(upstream("504").counter(), Counter::Responses5xx);
+        assert_eq!(upstream("504"), Outcome::Answered(504));
         assert!(!upstream("500").is_failure());
     }
 

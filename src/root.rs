@@ -1,31 +1,21 @@
 //! The root context: configuration, the dispatch of every copy, its outcome, and the counters.
+//!
+//! Every host call goes through `Host`, so this bookkeeping (current, replaced and finishing
+//! configurations; counts handed over exactly once) is unit-tested natively below.
 
 use crate::config::Config;
-use crate::copy::CapturedRequest;
-use crate::decide::TargetSet;
 use crate::filter::{MirrorFilter, PassThrough};
+use crate::host::{Envoy, Host};
 use crate::metrics::Counter;
-use crate::outbox::Outbox;
+use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, Outcome};
 use crate::settings::Settings;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{BufferType, ContextType, MapType};
+use proxy_wasm::types::ContextType;
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
 
-/// How often the root wakes up while there is work: copies of requests completed within one
-/// period go out together, and counts tallied meanwhile are handed to Envoy in one go.
-const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
-
-/// A complete request, scrubbed, with the targets that want a copy of it.
-pub struct Job {
-    pub settings: Rc<Settings>,
-    pub targets: TargetSet,
-    pub request: CapturedRequest,
-}
-
+/// A copy dispatched and not yet answered.
 struct InFlight {
     settings: Rc<Settings>,
     target: usize,
@@ -33,43 +23,23 @@ struct InFlight {
 }
 
 #[derive(Default)]
-pub struct MirrorRoot {
+pub struct MirrorRoot<H: Host = Envoy> {
+    host: H,
     settings: Option<Rc<Settings>>,
-    outbox: Rc<Outbox<Job>>,
+    outbox: Rc<Outbox>,
     in_flight: HashMap<u32, InFlight>,
     /// Envoy asked this root to finish (its configuration was replaced): it does once the
     /// copies in flight are done.
     finishing: bool,
 }
 
-/// Makes sure the root's timer runs: called by whoever leaves work (a job, counts) for it.
-pub fn wake_root(outbox: &Outbox<Job>) {
-    if outbox.claim_wake_up() && hostcalls::set_tick_period(WAKE_UP_PERIOD).is_err() {
-        outbox.disarmed();
-    }
-}
-
-/// Counts go to Envoy with the next tick when the root is ticking anyway (copies are flowing),
-/// and at once otherwise: arming the timer just for them would cost more than they do.
-pub fn hand_over_counts(settings: &Settings, outbox: &Outbox<Job>) {
-    if !outbox.wake_up_armed() {
-        settings.flush_counts();
-    }
-}
-
-/// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
-pub fn now_ns() -> u64 {
-    hostcalls::get_current_time()
-        .ok()
-        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |since| {
-            u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-        })
-}
-
-impl MirrorRoot {
+impl<H: Host> MirrorRoot<H> {
     fn dispatch_all(&mut self, jobs: &[Job]) {
-        let now = if jobs.is_empty() { 0 } else { now_ns() };
+        let now = if jobs.is_empty() {
+            0
+        } else {
+            self.host.now_ns()
+        };
         for job in jobs {
             for index in job.targets.iter() {
                 self.dispatch(job, index, now);
@@ -87,11 +57,10 @@ impl MirrorRoot {
             .request
             .headers_for(target, job.settings.config.marker_header.as_deref());
         for _ in 0..target.amplify {
-            let call = hostcalls::dispatch_http_call(
+            let call = self.host.dispatch(
                 &target.cluster,
                 headers.clone(),
                 job.request.body(),
-                Vec::new(),
                 target.timeout,
             );
             match call {
@@ -141,7 +110,7 @@ fn record_result(settings: &Settings, index: usize, outcome: Outcome, now: u64, 
     let Some((target, state)) = settings.target(index) else {
         return;
     };
-    state.metrics.add(outcome.counter());
+    state.metrics.add(Counter::from(outcome));
     state.limiter.release(1);
     if outcome.is_failure() {
         if let Some(failures) = state.failures.record(now) {
@@ -154,7 +123,7 @@ fn record_result(settings: &Settings, index: usize, outcome: Outcome, now: u64, 
     }
 }
 
-impl Context for MirrorRoot {
+impl<H: Host> Context for MirrorRoot<H> {
     fn on_http_call_response(
         &mut self,
         token: u32,
@@ -166,7 +135,7 @@ impl Context for MirrorRoot {
             return;
         };
         let response = if headers > 0 {
-            hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+            self.host.call_response_headers()
         } else {
             Vec::new()
         };
@@ -175,7 +144,7 @@ impl Context for MirrorRoot {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_slice())),
         );
-        let now = now_ns();
+        let now = self.host.now_ns();
         if let Some((_, state)) = call.settings.target(call.target) {
             state.metrics.in_flight(-1);
             state
@@ -190,10 +159,10 @@ impl Context for MirrorRoot {
         if self.finishing {
             call.settings.flush_counts();
             if self.finish_if_done() {
-                let _ = hostcalls::done();
+                self.host.done();
             }
         } else if self.is_current(&call.settings) {
-            hand_over_counts(&call.settings, &self.outbox);
+            self.outbox.hand_over_counts(&call.settings);
         } else {
             call.settings.flush_counts(); // a replaced configuration: no tick flushes it
         }
@@ -208,22 +177,18 @@ impl Context for MirrorRoot {
             job.settings.flush_counts();
         }
         // No more ticks: from now on, counts go to Envoy as they are made.
-        let _ = hostcalls::set_tick_period(Duration::ZERO);
-        self.outbox.disarmed();
+        self.outbox.sleep(&self.host);
         self.finishing = true;
         self.finish_if_done()
     }
 }
 
-impl RootContext for MirrorRoot {
+impl<H: Host + 'static> RootContext for MirrorRoot<H> {
     fn on_configure(&mut self, configuration_size: usize) -> bool {
-        let json = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, configuration_size)
-            .ok()
-            .flatten()
-            .unwrap_or_default();
+        let json = self.host.plugin_configuration(configuration_size);
         let settings = Config::parse(&json)
             .map_err(|error| format!("invalid plugin configuration: {error}"))
-            .and_then(Settings::define);
+            .and_then(|config| Settings::define(config, self.host.metrics()));
         match settings {
             Ok(settings) => {
                 let names: Vec<&str> = settings
@@ -270,8 +235,208 @@ impl RootContext for MirrorRoot {
         }
         if !busy {
             // Nothing came in since the last tick: sleep until new work arms the timer again.
-            let _ = hostcalls::set_tick_period(Duration::ZERO);
-            self.outbox.disarmed();
+            self.outbox.sleep(&self.host);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::copy::capture_headers;
+    use crate::host::{recording, FakeHost};
+    use crate::targets::TargetSet;
+
+    const CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}]}"#;
+    const UPSTREAM_200: [(&str, &str); 2] =
+        [(":status", "200"), ("x-envoy-upstream-service-time", "1")];
+
+    fn total(metric: &str) -> i64 {
+        recording::take_total(&format!("traffic_mirror.c.{metric}"))
+    }
+
+    fn configured(json: &str) -> MirrorRoot<FakeHost> {
+        let mut root = MirrorRoot::<FakeHost>::default();
+        *root.host.configuration.borrow_mut() = json.as_bytes().to_vec();
+        assert!(root.on_configure(json.len()));
+        root
+    }
+
+    fn job(settings: &Rc<Settings>) -> Job {
+        let raw = [(":method", "GET"), (":path", "/x"), (":authority", "shop")]
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        let mut request = capture_headers(raw, &settings.config).unwrap();
+        request.finish(&settings.config.redaction).unwrap();
+        let mut targets = TargetSet::default();
+        targets.insert(0);
+        Job {
+            settings: Rc::clone(settings),
+            targets,
+            request,
+        }
+    }
+
+    fn send_one(root: &MirrorRoot<FakeHost>) {
+        let settings = root.settings.clone().unwrap();
+        root.outbox.send(job(&settings), &root.host);
+    }
+
+    fn answer(root: &mut MirrorRoot<FakeHost>, token: u32, headers: &[(&str, &str)]) {
+        root.host.answer(headers);
+        root.on_http_call_response(token, headers.len(), 0, 0);
+    }
+
+    #[test]
+    fn an_invalid_configuration_is_refused() {
+        let mut root = MirrorRoot::<FakeHost>::default();
+        *root.host.configuration.borrow_mut() = br#"{"targets": []}"#.to_vec();
+        assert!(!root.on_configure(15));
+        assert!(root.settings.is_none());
+    }
+
+    #[test]
+    fn work_arms_the_timer_once_and_an_idle_tick_stops_it() {
+        let mut root = configured(CONFIG);
+        send_one(&root);
+        send_one(&root);
+        assert_eq!(root.host.tick_periods.borrow().len(), 1, "armed once");
+        assert!(root.host.timer_running());
+        root.on_tick();
+        assert_eq!(root.host.tokens(), [1, 2], "both copies go out on one tick");
+        let (_, cluster, headers) = root.host.dispatched.borrow()[0].clone();
+        assert_eq!(cluster, "canary");
+        assert!(headers.contains(&("x-traffic-mirror".into(), "c".into())));
+        assert!(root.host.timer_running(), "busy tick: keeps ticking");
+        root.on_tick();
+        assert!(!root.host.timer_running(), "idle tick: sleeps");
+        send_one(&root);
+        assert!(root.host.timer_running(), "new work wakes it again");
+    }
+
+    #[test]
+    fn a_refused_arming_is_retried_by_the_next_piece_of_work() {
+        let root = configured(CONFIG);
+        root.host.refuse_timer.set(true);
+        send_one(&root);
+        root.host.refuse_timer.set(false);
+        send_one(&root);
+        assert_eq!(root.host.tick_periods.borrow().len(), 2);
+    }
+
+    #[test]
+    fn counts_wait_for_a_running_timer_and_go_at_once_when_idle() {
+        let root = configured(CONFIG);
+        let settings = root.settings.clone().unwrap();
+        settings.count_one(0, Counter::SampledOut);
+        root.outbox.hand_over_counts(&settings);
+        assert_eq!(total("sampled_out"), 1, "idle: handed over at once");
+        send_one(&root);
+        settings.count_one(0, Counter::SampledOut);
+        root.outbox.hand_over_counts(&settings);
+        assert_eq!(total("sampled_out"), 0, "ticking: waits for the tick");
+        let mut root = root;
+        root.on_tick();
+        assert_eq!(total("sampled_out"), 1);
+    }
+
+    #[test]
+    fn every_copy_ends_in_exactly_one_result_and_the_gauge_returns_to_zero() {
+        let mut root = configured(CONFIG);
+        for _ in 0..3 {
+            send_one(&root);
+        }
+        root.on_tick();
+        answer(&mut root, 1, &UPSTREAM_200);
+        answer(&mut root, 2, &[(":status", "504")]);
+        answer(&mut root, 3, &[]);
+        answer(&mut root, 3, &UPSTREAM_200); // a token already answered: ignored
+        answer(&mut root, 99, &UPSTREAM_200); // never dispatched: ignored
+        root.on_tick();
+        assert_eq!(total("mirrored"), 3);
+        assert_eq!(total("responses_2xx"), 1);
+        assert_eq!(total("timed_out"), 1);
+        assert_eq!(total("failed"), 1);
+        assert_eq!(total("in_flight"), 0);
+        assert!(root.in_flight.is_empty());
+    }
+
+    #[test]
+    fn a_refused_dispatch_counts_mirrored_and_failed() {
+        let mut root = configured(CONFIG);
+        root.host
+            .refusing_clusters
+            .borrow_mut()
+            .push("canary".into());
+        send_one(&root);
+        root.on_tick();
+        root.on_tick();
+        assert_eq!((total("mirrored"), total("failed")), (1, 1));
+        assert!(root.in_flight.is_empty());
+    }
+
+    #[test]
+    fn copies_of_a_replaced_configuration_are_counted_under_it_once() {
+        let mut root = configured(CONFIG);
+        send_one(&root);
+        root.on_tick();
+        *root.host.configuration.borrow_mut() =
+            br#"{"targets": [{"cluster": "canary", "name": "c", "percentage": 50}]}"#.to_vec();
+        assert!(root.on_configure(0));
+        let old_ids: Vec<u32> = recording::defined()
+            .iter()
+            .take(17)
+            .enumerate()
+            .map(|(i, _)| i as u32 + 1)
+            .collect();
+        recording::take_increments();
+        answer(&mut root, 1, &UPSTREAM_200);
+        let handed: Vec<(u32, i64)> = recording::take_increments();
+        assert!(
+            handed.iter().all(|(id, _)| old_ids.contains(id)),
+            "counted under the old configuration's metrics: {handed:?}"
+        );
+        assert_eq!(
+            handed.len(),
+            2,
+            "in_flight -1 and responses_2xx +1, at once"
+        );
+        root.on_tick();
+        root.on_tick();
+        assert!(recording::take_increments().is_empty(), "and never again");
+    }
+
+    #[test]
+    fn a_finishing_root_sends_what_is_queued_and_is_done_after_the_last_answer() {
+        let mut root = configured(CONFIG);
+        send_one(&root);
+        root.on_tick();
+        send_one(&root); // queued, not yet dispatched
+        assert!(!root.on_done(), "copies in flight: not done yet");
+        assert_eq!(
+            root.host.tokens(),
+            [1, 2],
+            "the queued copy went out at once"
+        );
+        assert!(!root.host.timer_running());
+        assert_eq!(total("mirrored"), 2, "counts go out at once when finishing");
+        answer(&mut root, 1, &UPSTREAM_200);
+        assert_eq!(total("responses_2xx"), 1);
+        assert_eq!(root.host.done_calls.get(), 0);
+        answer(&mut root, 2, &UPSTREAM_200);
+        assert_eq!(total("responses_2xx"), 1);
+        assert_eq!(
+            root.host.done_calls.get(),
+            1,
+            "done once the last copy is answered"
+        );
+    }
+
+    #[test]
+    fn an_idle_root_finishes_at_once() {
+        let mut root = configured(CONFIG);
+        assert!(root.on_done());
+        assert_eq!(root.host.done_calls.get(), 0, "returning true is enough");
     }
 }

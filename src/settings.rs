@@ -2,12 +2,14 @@
 //! metrics, its limits' state, its failure log. This is what requests are decided under.
 //!
 //! Jobs and in-flight copies hold on to the settings they started with, so a new
-//! configuration never re-labels, re-limits or loses them.
+//! configuration never re-labels, re-limits or loses them; when the last of them is done, the
+//! settings' metrics hand over what they still hold (see `TargetMetrics`' `Drop`).
 
 use crate::config::{Config, Target};
-use crate::decide::TargetSet;
+use crate::host::MetricHost;
 use crate::limits::{Limited, Limiter};
 use crate::metrics::{Counter, TargetMetrics};
+use crate::targets::TargetSet;
 use crate::warnings::FailureLog;
 
 pub struct TargetState {
@@ -23,12 +25,12 @@ pub struct Settings {
 
 impl Settings {
     /// Defines every target's metrics in the host.
-    pub fn define(config: Config) -> Result<Settings, String> {
+    pub fn define(config: Config, host: MetricHost) -> Result<Settings, String> {
         let states = config
             .targets
             .iter()
             .map(|target| {
-                let metrics = TargetMetrics::define_in_host(&target.name).map_err(|status| {
+                let metrics = TargetMetrics::define(&target.name, host).map_err(|status| {
                     format!(
                         "cannot define the metrics of target {}: {status:?}",
                         target.name
@@ -86,13 +88,6 @@ impl Settings {
     pub fn flush_counts(&self) -> bool {
         self.states
             .iter()
-            .fold(false, |any, state| state.metrics.flush_to_host() | any)
-    }
-}
-
-impl Drop for Settings {
-    /// The last job or copy of a replaced configuration is done: its counts still go out.
-    fn drop(&mut self) {
-        self.flush_counts();
+            .fold(false, |any, state| state.metrics.flush() | any)
     }
 }

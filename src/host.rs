@@ -1,0 +1,261 @@
+//! The host calls the plugin makes besides reading the request (which the HTTP context does
+//! itself): the clock, the root's timer, dispatching copies, reading a copy's response, and
+//! metrics. They sit behind the `Host` trait so that the root's bookkeeping (current, replaced
+//! and finishing configurations; counts handed over exactly once) runs in native unit tests
+//! with a recording host instead of Envoy.
+
+use crate::http::RawHeaders;
+use proxy_wasm::hostcalls;
+use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
+use std::time::{Duration, UNIX_EPOCH};
+
+pub trait Host {
+    /// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
+    fn now_ns(&self) -> u64;
+    /// Starts (a period above zero) or stops the root's timer; false if the host refused.
+    fn set_tick_period(&self, period: Duration) -> bool;
+    /// Sends one copy; the token names it in the response callback.
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: Vec<(&str, &str)>,
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<u32, Status>;
+    /// The headers of the copy's response being delivered (empty when it was reset).
+    fn call_response_headers(&self) -> RawHeaders;
+    /// The plugin configuration Envoy hands to `on_configure`.
+    fn plugin_configuration(&self, size: usize) -> Vec<u8>;
+    /// Tells the host that a finishing root is done.
+    fn done(&self);
+    /// Where metrics are defined and moved.
+    fn metrics(&self) -> MetricHost;
+}
+
+/// How metrics reach the host. Plain function pointers rather than a trait object, so a
+/// metric handle can keep them and hand its last counts over when it is dropped.
+#[derive(Debug, Clone, Copy)]
+pub struct MetricHost {
+    pub define: fn(MetricType, &str) -> Result<u32, Status>,
+    pub increment: fn(u32, i64),
+    pub record: fn(u32, u64),
+}
+
+/// Envoy, through the SDK's `hostcalls` (never its panicking convenience wrappers).
+#[derive(Default)]
+pub struct Envoy;
+
+/// A metric that cannot move is not worth failing anything over.
+fn increment_metric(id: u32, delta: i64) {
+    let _ = hostcalls::increment_metric(id, delta);
+}
+
+fn record_metric(id: u32, value: u64) {
+    let _ = hostcalls::record_metric(id, value);
+}
+
+pub const ENVOY_METRICS: MetricHost = MetricHost {
+    define: hostcalls::define_metric,
+    increment: increment_metric,
+    record: record_metric,
+};
+
+impl Host for Envoy {
+    fn now_ns(&self) -> u64 {
+        hostcalls::get_current_time()
+            .ok()
+            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |since| {
+                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+            })
+    }
+
+    fn set_tick_period(&self, period: Duration) -> bool {
+        hostcalls::set_tick_period(period).is_ok()
+    }
+
+    fn dispatch(
+        &self,
+        cluster: &str,
+        headers: Vec<(&str, &str)>,
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<u32, Status> {
+        hostcalls::dispatch_http_call(cluster, headers, body, Vec::new(), timeout)
+    }
+
+    fn call_response_headers(&self) -> RawHeaders {
+        hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+    }
+
+    fn plugin_configuration(&self, size: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn done(&self) {
+        let _ = hostcalls::done();
+    }
+
+    fn metrics(&self) -> MetricHost {
+        ENVOY_METRICS
+    }
+}
+
+/// A host for native tests: metrics and host calls recorded per thread (the test harness
+/// runs each test on its own thread).
+#[cfg(test)]
+pub mod recording {
+    use super::*;
+    use std::cell::RefCell;
+
+    thread_local! {
+        static DEFINED: RefCell<Vec<(MetricType, String)>> = const { RefCell::new(Vec::new()) };
+        static INCREMENTS: RefCell<Vec<(u32, i64)>> = const { RefCell::new(Vec::new()) };
+        static RECORDED: RefCell<Vec<(u32, u64)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// Ids are 1, 2, 3... in the order of definition, on this thread.
+    fn define(kind: MetricType, name: &str) -> Result<u32, Status> {
+        DEFINED.with_borrow_mut(|defined| {
+            defined.push((kind, name.to_string()));
+            Ok(defined.len() as u32)
+        })
+    }
+
+    pub const METRICS: MetricHost = MetricHost {
+        define,
+        increment: |id, delta| INCREMENTS.with_borrow_mut(|all| all.push((id, delta))),
+        record: |id, value| RECORDED.with_borrow_mut(|all| all.push((id, value))),
+    };
+
+    pub fn defined() -> Vec<(MetricType, String)> {
+        DEFINED.with_borrow(Clone::clone)
+    }
+
+    /// The increments handed to the host since the last call.
+    pub fn take_increments() -> Vec<(u32, i64)> {
+        INCREMENTS.with_borrow_mut(std::mem::take)
+    }
+
+    /// The increments of one metric, by name, handed to the host since the last call.
+    pub fn take_total(name: &str) -> i64 {
+        let ids: Vec<u32> = defined()
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, defined))| defined == name)
+            .map(|(index, _)| index as u32 + 1)
+            .collect();
+        let mut total = 0;
+        INCREMENTS.with_borrow_mut(|all| {
+            all.retain(|(id, delta)| {
+                let ours = ids.contains(id);
+                total += if ours { *delta } else { 0 };
+                !ours
+            })
+        });
+        total
+    }
+}
+
+#[cfg(test)]
+pub use fake::FakeHost;
+
+/// A host whose calls are recorded, for native tests of the root and the outbox.
+#[cfg(test)]
+mod fake {
+    use super::*;
+    use std::cell::{Cell, RefCell};
+
+    /// A dispatched copy: its token, cluster and headers.
+    pub type Dispatched = (u32, String, Vec<(String, String)>);
+
+    #[derive(Default)]
+    pub struct FakeHost {
+        pub now_ns: Cell<u64>,
+        /// Every period the timer was set to, in order.
+        pub tick_periods: RefCell<Vec<Duration>>,
+        pub refuse_timer: Cell<bool>,
+        /// Clusters that refuse dispatches (as Envoy does for an unknown cluster).
+        pub refusing_clusters: RefCell<Vec<String>>,
+        /// (token, cluster, headers) of every dispatched copy.
+        pub dispatched: RefCell<Vec<Dispatched>>,
+        /// What `call_response_headers` returns.
+        pub response: RefCell<RawHeaders>,
+        pub configuration: RefCell<Vec<u8>>,
+        pub done_calls: Cell<u32>,
+    }
+
+    impl FakeHost {
+        pub fn timer_running(&self) -> bool {
+            self.tick_periods
+                .borrow()
+                .last()
+                .is_some_and(|period| !period.is_zero())
+        }
+
+        pub fn tokens(&self) -> Vec<u32> {
+            self.dispatched
+                .borrow()
+                .iter()
+                .map(|(t, _, _)| *t)
+                .collect()
+        }
+
+        pub fn answer(&self, headers: &[(&str, &str)]) {
+            *self.response.borrow_mut() = headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect();
+        }
+    }
+
+    impl Host for FakeHost {
+        fn now_ns(&self) -> u64 {
+            self.now_ns.get()
+        }
+
+        fn set_tick_period(&self, period: Duration) -> bool {
+            self.tick_periods.borrow_mut().push(period);
+            !self.refuse_timer.get()
+        }
+
+        fn dispatch(
+            &self,
+            cluster: &str,
+            headers: Vec<(&str, &str)>,
+            _body: Option<&[u8]>,
+            _timeout: Duration,
+        ) -> Result<u32, Status> {
+            if self.refusing_clusters.borrow().iter().any(|c| c == cluster) {
+                return Err(Status::BadArgument);
+            }
+            let mut dispatched = self.dispatched.borrow_mut();
+            let token = dispatched.len() as u32 + 1;
+            let headers = headers
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect();
+            dispatched.push((token, cluster.to_string(), headers));
+            Ok(token)
+        }
+
+        fn call_response_headers(&self) -> RawHeaders {
+            self.response.borrow().clone()
+        }
+
+        fn plugin_configuration(&self, _size: usize) -> Vec<u8> {
+            self.configuration.borrow().clone()
+        }
+
+        fn done(&self) {
+            self.done_calls.set(self.done_calls.get() + 1);
+        }
+
+        fn metrics(&self) -> MetricHost {
+            super::recording::METRICS
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! Sets of targets: which of a configuration's targets a request, a decision or a copy
+//! concerns.
+
+use crate::config::MAX_TARGETS;
+
+/// A set of target indexes. Config allows at most 16 targets, so a bitmask does it without
+/// allocating on the request path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TargetSet(u16);
+
+const _: () = assert!(MAX_TARGETS <= u16::BITS as usize);
+
+impl TargetSet {
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    pub fn len(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    pub fn insert(&mut self, index: usize) {
+        if index < MAX_TARGETS {
+            self.0 |= 1 << index;
+        }
+    }
+
+    pub fn contains(self, index: usize) -> bool {
+        index < MAX_TARGETS && self.0 & (1 << index) != 0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        (0..MAX_TARGETS).filter(move |&index| self.contains(index))
+    }
+
+    pub fn remove(&mut self, index: usize) {
+        if index < MAX_TARGETS {
+            self.0 &= !(1 << index);
+        }
+    }
+
+    pub fn union(self, other: TargetSet) -> TargetSet {
+        TargetSet(self.0 | other.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_holds_exactly_what_was_inserted() {
+        let mut set = TargetSet::default();
+        assert!(set.is_empty());
+        set.insert(0);
+        set.insert(15);
+        set.insert(16); // out of range: ignored rather than wrapping onto another target
+        assert_eq!(set.iter().collect::<Vec<_>>(), [0, 15]);
+        assert_eq!(set.len(), 2);
+        assert!(set.contains(15) && !set.contains(1) && !set.contains(16));
+    }
+}
