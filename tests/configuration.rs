@@ -89,7 +89,7 @@ fn each_kind_of_invalid_config_is_rejected_with_the_field_named() {
             &["`marker_header` must be"],
         ),
     ];
-    let production_controls: &[(&str, &str, &[&str])] = &[
+    let target_controls: &[(&str, &str, &[&str])] = &[
         (
             "cluster and service together",
             r#"{"targets": [{"cluster": "mirror", "service": "a.ns", "port": 80}]}"#,
@@ -122,7 +122,7 @@ fn each_kind_of_invalid_config_is_rejected_with_the_field_named() {
         ),
     ];
     let mut failures = Vec::new();
-    for (kind, config, expected) in cases.iter().chain(production_controls) {
+    for (kind, config, expected) in cases.iter().chain(target_controls) {
         let output = rejection(config);
         let plugin_line = output
             .lines()

@@ -214,7 +214,7 @@ fn body_mirroring_off_sends_headers_only() {
 }
 
 #[test]
-fn request_ending_in_trailers_is_copied_with_them() {
+fn request_ending_in_trailers_is_copied_without_its_trailers() {
     let primary = Backend::start();
     let mirror = Backend::start();
     let envoy = Envoy::builder(canary())

@@ -4,7 +4,7 @@
 pub mod json;
 pub mod query;
 
-/// Whether a header (or trailer) named `name` must be left out of copies. Configured names are
+/// Whether a header named `name` must be left out of copies. Configured names are
 /// lower-case; the comparison ignores case anyway, so a host that keeps the client's spelling
 /// still cannot leak a secret.
 pub fn removes_header(redacted: &[String], name: &str) -> bool {
