@@ -82,6 +82,7 @@ lint: wasm-target $(TOOLS_BIN)/actionlint ## formatting, clippy, module cycles, 
 # Native unit tests of the host-independent logic.
 unit: ## native unit tests of the host-independent logic
 	cargo test -p traffic-mirror --lib
+	cargo test -p check-config
 
 # A real Envoy with the built wasm, real backends on loopback.
 integration: deps wasm ## the real-Envoy integration suite
