@@ -8,4 +8,6 @@
 //! `metrics` (the counters' names). The proxy-wasm glue feeds them and moves their output to
 //! the host.
 
+pub mod inflate;
+pub mod response;
 pub mod spec;
