@@ -4,6 +4,10 @@
 //! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
+use crate::compare::spec::{
+    BodyMode, CompareSpec, Reference, MAX_BODY_BYTES_LIMIT as MAX_COMPARE_BODY_BYTES,
+    MAX_COMPARED_HEADERS, MAX_LOG_MISMATCHES_PER_MINUTE, MAX_SUMMARY_INTERVAL_S,
+};
 use crate::http::{header_name, is_hop_by_hop, is_token_char, HOP_BY_HOP};
 use crate::json_path::JsonPath;
 use crate::matching::{HeaderCondition, Match};
@@ -62,6 +66,8 @@ pub struct Target {
     pub set_headers: Vec<(String, String)>,
     /// How many copies of each sampled request are sent.
     pub amplify: u32,
+    /// Shadow verification: this target is a candidate whose responses are compared.
+    pub compare: Option<CompareSpec>,
 }
 
 impl Target {
@@ -203,7 +209,206 @@ fn targets(value: &Value) -> Result<Vec<Target>, String> {
         }
         targets.push(target);
     }
+    // `compare` names other targets, so it is read once every name is known.
+    let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
+    let mut specs = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let place = format!("targets[{index}]: compare: ");
+        specs.push(match item.get("compare") {
+            Some(value) => Some(compare(value, &place, &names, index)?),
+            None => None,
+        });
+    }
+    for (index, spec) in specs.iter().enumerate() {
+        if let Some(spec) = spec {
+            references_compare_nothing(spec, &specs, &names, index)?;
+        }
+    }
+    for (target, spec) in targets.iter_mut().zip(specs) {
+        target.compare = spec;
+    }
     Ok(targets)
+}
+
+fn compare(
+    value: &Value,
+    place: &str,
+    names: &[&str],
+    candidate: usize,
+) -> Result<CompareSpec, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `against`, `status`, `headers`, `body`, ...",
+        &[
+            "against",
+            "status",
+            "headers",
+            "body",
+            "ignore_json_fields",
+            "max_body_bytes",
+            "noise_baseline",
+            "noise_relative_threshold",
+            "noise_absolute_threshold",
+            "log_mismatches_per_minute",
+            "summary_interval_s",
+        ],
+    )?;
+    let defaults = CompareSpec::new();
+    let others: Vec<String> = names
+        .iter()
+        .enumerate()
+        .filter(|(index, _)| *index != candidate)
+        .map(|(_, name)| format!("\"{name}\""))
+        .collect();
+    let other_target = |v: &Value| {
+        let name = v.as_str()?;
+        names
+            .iter()
+            .position(|n| *n == name)
+            .filter(|index| *index != candidate)
+    };
+    let against = fields.scalar(
+        "against",
+        &format!(
+            "\"original\" or the name of another target ({})",
+            if others.is_empty() {
+                "there is none".to_string()
+            } else {
+                others.join(", ")
+            }
+        ),
+        |v| match v.as_str() {
+            Some("original") => Some(Reference::Original),
+            _ => other_target(v).map(Reference::Target),
+        },
+    )?;
+    let noise_baseline = fields.scalar(
+        "noise_baseline",
+        &format!(
+            "the name of another target running the current version ({})",
+            if others.is_empty() {
+                "there is none".to_string()
+            } else {
+                others.join(", ")
+            }
+        ),
+        other_target,
+    )?;
+    let against = against.unwrap_or(defaults.against);
+    if noise_baseline.is_some() && Some(against) == noise_baseline.map(Reference::Target) {
+        return Err(format!(
+            "{place}`noise_baseline` must be a third target, not the one named by `against`: \
+             the noise is what two instances of the current version disagree on"
+        ));
+    }
+    let body = fields
+        .scalar("body", "\"none\", \"exact\" or \"json\"", |v| {
+            match v.as_str()? {
+                "none" => Some(BodyMode::None),
+                "exact" => Some(BodyMode::Exact),
+                "json" => Some(BodyMode::Json),
+                _ => None,
+            }
+        })?
+        .unwrap_or(defaults.body);
+    let ignore_json_fields = fields
+        .scalar(
+            "ignore_json_fields",
+            "a list of dot paths such as \"timestamp\" or \"items.*.updated_at\"",
+            |v| strings(v, JsonPath::parse),
+        )?
+        .unwrap_or_default();
+    if !ignore_json_fields.is_empty() && body != BodyMode::Json {
+        return Err(format!(
+            "{place}`ignore_json_fields` needs `body` \"json\" (the body is not compared as JSON)"
+        ));
+    }
+    let percent = |v: &Value| v.as_f64().filter(|p| (0.0..=100.0).contains(p));
+    Ok(CompareSpec {
+        against,
+        status: fields
+            .scalar("status", "true or false", Value::as_bool)?
+            .unwrap_or(defaults.status),
+        headers: fields
+            .scalar(
+                "headers",
+                &format!("a list of at most {MAX_COMPARED_HEADERS} header names"),
+                |v| strings(v, header_name).filter(|names| names.len() <= MAX_COMPARED_HEADERS),
+            )?
+            .unwrap_or_default(),
+        body,
+        ignore_json_fields,
+        max_body_bytes: fields
+            .scalar(
+                "max_body_bytes",
+                "a whole number of bytes from 0 to 67108864 (64 MiB)",
+                |v| {
+                    whole_number(v)
+                        .filter(|n| *n <= MAX_COMPARE_BODY_BYTES)
+                        .and_then(|n| usize::try_from(n).ok())
+                },
+            )?
+            .unwrap_or(defaults.max_body_bytes),
+        noise_baseline,
+        noise_relative_threshold: fields
+            .scalar(
+                "noise_relative_threshold",
+                "a percentage from 0 to 100",
+                percent,
+            )?
+            .unwrap_or(defaults.noise_relative_threshold),
+        noise_absolute_threshold: fields
+            .scalar(
+                "noise_absolute_threshold",
+                "a percentage from 0 to 100",
+                percent,
+            )?
+            .unwrap_or(defaults.noise_absolute_threshold),
+        log_mismatches_per_minute: fields
+            .scalar(
+                "log_mismatches_per_minute",
+                "a whole number from 0 (no mismatch lines) to 10000",
+                |v| {
+                    whole_number(v)
+                        .filter(|n| *n <= MAX_LOG_MISMATCHES_PER_MINUTE)
+                        .and_then(|n| u32::try_from(n).ok())
+                },
+            )?
+            .unwrap_or(defaults.log_mismatches_per_minute),
+        summary_interval: fields
+            .scalar(
+                "summary_interval_s",
+                "a whole number of seconds from 0 (no summary) to 86400",
+                |v| {
+                    whole_number(v)
+                        .filter(|n| *n <= MAX_SUMMARY_INTERVAL_S)
+                        .map(|s| (s > 0).then(|| Duration::from_secs(s)))
+                },
+            )?
+            .unwrap_or(defaults.summary_interval),
+    })
+}
+
+/// A reference target serves the candidate's comparison: if it compared too, its own copies
+/// would need references in turn, and who is compared with whom would stop being obvious.
+fn references_compare_nothing(
+    spec: &CompareSpec,
+    specs: &[Option<CompareSpec>],
+    names: &[&str],
+    candidate: usize,
+) -> Result<(), String> {
+    for reference in spec.reference_targets() {
+        if specs.get(reference).is_some_and(Option::is_some) {
+            return Err(format!(
+                "targets[{candidate}]: compare: the reference target \"{}\" (targets[{reference}]) \
+                 must not have a `compare` block itself: `against` and `noise_baseline` name \
+                 targets that receive the candidate's copies and compare nothing",
+                names.get(reference).copied().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn target(value: &Value, place: &str) -> Result<Target, String> {
@@ -225,6 +430,7 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
             "limits",
             "set_headers",
             "amplify",
+            "compare",
         ],
     )?;
     let cluster = fields.scalar("cluster", "a non-empty Envoy cluster name", |v| {
@@ -343,6 +549,8 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
             .nested("set_headers", set_headers)?
             .unwrap_or_default(),
         amplify,
+        // Read by `targets`, which knows the other targets' names.
+        compare: None,
     })
 }
 
@@ -1184,6 +1392,142 @@ mod tests {
             r#"{"targets": [{"cluster": "c"}], "match": {"method": ["GET"]}}"#,
             &["match: unknown field `method`"],
         );
+    }
+
+    #[test]
+    fn compare_defaults_follow_the_issue() {
+        let config =
+            parse(r#"{"targets": [{"cluster": "c", "compare": {}}, {"cluster": "d"}]}"#).unwrap();
+        assert_eq!(config.targets[0].compare, Some(CompareSpec::new()));
+        assert_eq!(config.targets[1].compare, None);
+        let spec = CompareSpec::new();
+        assert_eq!(
+            (spec.against, spec.status, spec.body, spec.max_body_bytes),
+            (Reference::Original, true, BodyMode::None, 65_536)
+        );
+        assert_eq!(
+            (
+                spec.noise_relative_threshold,
+                spec.noise_absolute_threshold,
+                spec.log_mismatches_per_minute,
+                spec.summary_interval
+            ),
+            (20.0, 0.03, 10, Some(Duration::from_secs(60)))
+        );
+    }
+
+    #[test]
+    fn compare_block_is_read_as_written() {
+        let config = parse(
+            r#"{"targets": [
+              {"cluster": "canary", "compare": {
+                "against": "baseline", "status": false, "headers": ["Content-Type"],
+                "body": "json", "ignore_json_fields": ["timestamp", "items.*.updated_at"],
+                "max_body_bytes": 67108864, "noise_baseline": "noise",
+                "noise_relative_threshold": 50, "noise_absolute_threshold": 0.5,
+                "log_mismatches_per_minute": 0, "summary_interval_s": 0}},
+              {"cluster": "baseline"},
+              {"cluster": "noise"}
+            ]}"#,
+        )
+        .unwrap();
+        let spec = config.targets[0].compare.as_ref().unwrap();
+        assert_eq!(spec.against, Reference::Target(1));
+        assert_eq!(spec.noise_baseline, Some(2));
+        assert!(!spec.status);
+        assert_eq!(spec.headers, ["content-type"]);
+        assert_eq!(spec.body, BodyMode::Json);
+        assert_eq!(spec.ignore_json_fields.len(), 2);
+        assert_eq!(spec.max_body_bytes, 64 << 20);
+        assert_eq!(
+            (spec.noise_relative_threshold, spec.noise_absolute_threshold),
+            (50.0, 0.5)
+        );
+        assert_eq!(spec.log_mismatches_per_minute, 0);
+        assert_eq!(spec.summary_interval, None, "0 turns the summary off");
+        assert_eq!(spec.reference_targets().collect::<Vec<_>>(), [1, 2]);
+        assert!(!spec.needs_original());
+    }
+
+    #[test]
+    fn bad_compare_fields_name_field_and_allowed_values() {
+        let t = |compare: &str| {
+            format!(
+                r#"{{"targets": [{{"cluster": "c", "compare": {compare}}}, {{"cluster": "b"}}]}}"#
+            )
+        };
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"against": "nope"}"#, &["targets[0]: compare: `against` must be \"original\" or the name of another target (\"b\")", "got \"nope\""]),
+            (r#"{"against": "c"}"#, &["`against`", "another target"]),
+            (r#"{"against": 1}"#, &["`against`"]),
+            (r#"{"status": "yes"}"#, &["`status` must be true or false"]),
+            (r#"{"headers": ["a b"]}"#, &["`headers` must be a list of at most 32 header names"]),
+            (r#"{"headers": "content-type"}"#, &["`headers`"]),
+            (r#"{"body": "text"}"#, &["`body` must be \"none\", \"exact\" or \"json\"", "got \"text\""]),
+            (r#"{"body": "json", "ignore_json_fields": ["a..b"]}"#, &["`ignore_json_fields` must be a list of dot paths"]),
+            (r#"{"ignore_json_fields": ["a"]}"#, &["`ignore_json_fields` needs `body` \"json\""]),
+            (r#"{"max_body_bytes": 67108865}"#, &["`max_body_bytes` must be a whole number of bytes from 0 to 67108864"]),
+            (r#"{"max_body_bytes": -1}"#, &["`max_body_bytes`"]),
+            (r#"{"noise_baseline": "c"}"#, &["`noise_baseline` must be the name of another target"]),
+            (r#"{"noise_baseline": "zz"}"#, &["`noise_baseline`", "(\"b\")"]),
+            (r#"{"noise_relative_threshold": 101}"#, &["`noise_relative_threshold` must be a percentage from 0 to 100"]),
+            (r#"{"noise_absolute_threshold": -0.1}"#, &["`noise_absolute_threshold`"]),
+            (r#"{"log_mismatches_per_minute": 1.5}"#, &["`log_mismatches_per_minute` must be a whole number from 0"]),
+            (r#"{"log_mismatches_per_minute": 10001}"#, &["`log_mismatches_per_minute`"]),
+            (r#"{"summary_interval_s": 86401}"#, &["`summary_interval_s` must be a whole number of seconds from 0"]),
+            (r#"{"summary_interval": 5}"#, &["compare: unknown field `summary_interval`", "`summary_interval_s`"]),
+            (r#"[]"#, &["targets[0]: compare: invalid type"]),
+            (r#"null"#, &["compare"]),
+        ];
+        for (compare, parts) in cases {
+            assert_error(&t(compare), parts);
+        }
+        let too_many: Vec<String> = (0..33).map(|i| format!(r#""h{i}""#)).collect();
+        assert_error(
+            &t(&format!(r#"{{"headers": [{}]}}"#, too_many.join(","))),
+            &["at most 32"],
+        );
+    }
+
+    #[test]
+    fn reference_targets_must_be_others_that_compare_nothing() {
+        assert_error(
+            r#"{"targets": [{"cluster": "c", "compare": {"against": "b", "noise_baseline": "b"}},
+                            {"cluster": "b"}]}"#,
+            &["targets[0]: compare: `noise_baseline` must be a third target"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c", "compare": {"against": "b"}},
+                            {"cluster": "b", "compare": {}}]}"#,
+            &["targets[0]: compare: the reference target \"b\" (targets[1]) must not have a `compare` block"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c", "compare": {"noise_baseline": "b"}},
+                            {"cluster": "b", "compare": {"against": "c"}}]}"#,
+            &["must not have a `compare` block"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c", "compare": {"against": "x"}}]}"#,
+            &["another target (there is none)"],
+        );
+        // Two candidates may share their references; a noise baseline beside the original.
+        let config = parse(
+            r#"{"targets": [{"cluster": "c1", "compare": {"against": "b", "noise_baseline": "n"}},
+                            {"cluster": "c2", "compare": {"against": "b", "noise_baseline": "n"}},
+                            {"cluster": "b"}, {"cluster": "n"},
+                            {"cluster": "c3", "compare": {"noise_baseline": "n"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            config.targets[1].compare.as_ref().unwrap().against,
+            Reference::Target(2)
+        );
+        let c3 = config.targets[4].compare.as_ref().unwrap();
+        assert_eq!(
+            (c3.against, c3.noise_baseline),
+            (Reference::Original, Some(3))
+        );
+        assert!(c3.needs_original());
     }
 
     #[test]

@@ -21,6 +21,7 @@
     )
 )]
 
+pub mod compare;
 pub mod config;
 pub mod copy;
 pub mod decide;

@@ -108,6 +108,28 @@ SAMPLES = [
     ("body", with_top(body={"mirror": False, "max_bytes": 0}), True),
     ("body too big", with_top(body={"max_bytes": 67108865}), False),
     ("body mirror string", with_top(body={"mirror": "yes"}), False),
+    ("compare defaults", with_target(compare={}), True),
+    ("compare all fields", {"targets": [
+        {"cluster": "canary", "compare": {
+            "against": "baseline", "status": True, "headers": ["content-type"], "body": "json",
+            "ignore_json_fields": ["timestamp", "items.*.updated_at"], "max_body_bytes": 65536,
+            "noise_baseline": "noise", "noise_relative_threshold": 20,
+            "noise_absolute_threshold": 0.03, "log_mismatches_per_minute": 10,
+            "summary_interval_s": 60}},
+        {"cluster": "baseline"}, {"cluster": "noise"}]}, True),
+    ("compare exact body", with_target(compare={"body": "exact", "max_body_bytes": 67108864}), True),
+    ("compare unknown body", with_target(compare={"body": "text"}), False),
+    ("compare unknown field", with_target(compare={"summary_interval": 5}), False),
+    ("compare body too big", with_target(compare={"max_body_bytes": 67108865}), False),
+    ("compare bad header", with_target(compare={"headers": ["a b"]}), False),
+    ("compare 33 headers", with_target(compare={"headers": [f"h{i}" for i in range(33)]}), False),
+    ("compare bad ignore path", with_target(compare={"body": "json", "ignore_json_fields": ["a..b"]}), False),
+    ("compare threshold 101", with_target(compare={"noise_relative_threshold": 101}), False),
+    ("compare log budget 1.5", with_target(compare={"log_mismatches_per_minute": 1.5}), False),
+    ("compare log budget 0", with_target(compare={"log_mismatches_per_minute": 0}), True),
+    ("compare summary off", with_target(compare={"summary_interval_s": 0}), True),
+    ("compare summary a day and more", with_target(compare={"summary_interval_s": 86401}), False),
+    ("compare status string", with_target(compare={"status": "yes"}), False),
 ]
 
 # Rules between fields: the plugin refuses these, the schema cannot say so (README).
@@ -116,6 +138,13 @@ CROSS_FIELD = [
     ("duplicate derived names", {"targets": [{"cluster": "a|b"}, {"cluster": "a.b"}]}),
     ("derived name over 64 characters", {"targets": [{"cluster": "c" * 70}]}),
     ("limits below amplify", with_target(amplify=3, limits={"max_in_flight": 2})),
+    ("compare against an unknown target", with_target(compare={"against": "nobody"})),
+    ("compare against itself", with_target(compare={"against": "mirror"})),
+    ("compare noise baseline is against", {"targets": [
+        {"cluster": "c", "compare": {"against": "b", "noise_baseline": "b"}}, {"cluster": "b"}]}),
+    ("compare reference compares", {"targets": [
+        {"cluster": "c", "compare": {"against": "b"}}, {"cluster": "b", "compare": {}}]}),
+    ("compare ignored fields without json body", with_target(compare={"ignore_json_fields": ["a"]})),
 ]
 
 

@@ -1,0 +1,564 @@
+//! What a response is reduced to for comparison, built as it streams past: status, gRPC
+//! status, the listed headers' values, and the body as the `compare.body` mode needs it (a
+//! hash, or bytes up to `max_body_bytes`, decompressed). Only that is kept, never more than
+//! the cap, whatever the response.
+
+use super::inflate::{Encoding, Inflater};
+use super::spec::{BodyMode, CompareSpec};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+use std::mem::size_of;
+
+/// A `grpc-status` that is not a number (still different from every real code and from 0).
+pub const GRPC_STATUS_UNREADABLE: u32 = u32::MAX;
+
+/// Why a body was left out of a comparison (status and headers are still compared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCompared {
+    /// Over `max_body_bytes` (after decompression), or too many JSON values.
+    TooLarge,
+    /// An encoding other than gzip or deflate, or a corrupt compressed stream.
+    Encoding,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    /// `body: "none"`.
+    NotKept,
+    /// `body: "exact"`: the (decompressed) body's length and hash.
+    Hash {
+        len: u64,
+        hash: u64,
+    },
+    /// `body: "json"`: the (decompressed) bytes.
+    Bytes(Vec<u8>),
+    NotCompared(NotCompared),
+}
+
+/// A response, reduced to what its comparison needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// `None` when `:status` was missing or not a number.
+    pub status: Option<u16>,
+    /// For `application/grpc*` responses: from the trailers, or the headers of a
+    /// trailers-only response; `None` when absent (or not gRPC).
+    pub grpc_status: Option<u32>,
+    /// One entry per `compare.headers` name, in that order: the values joined by `, `.
+    pub headers: Vec<Option<Vec<u8>>>,
+    pub body: Body,
+}
+
+impl Summary {
+    /// Memory this summary holds (for the memory budget).
+    pub fn bytes_held(&self) -> usize {
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|value| size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::capacity))
+            .sum();
+        let body = match &self.body {
+            Body::Bytes(bytes) => bytes.capacity(),
+            _ => 0,
+        };
+        size_of::<Summary>() + headers + body
+    }
+}
+
+/// A response being captured: fed headers, body chunks and trailers, then `finish`ed.
+pub struct Capture {
+    mode: BodyMode,
+    max_body_bytes: usize,
+    summary: Summary,
+    grpc: bool,
+    body: BodyState,
+}
+
+enum BodyState {
+    /// Nothing to keep (mode "none", or not compared any more: see `summary.body`).
+    Ignored,
+    Plain(Sink),
+    Inflating(Box<Inflater>, Sink),
+}
+
+/// Where body bytes go: a running hash, or a buffer that never grows past the cap.
+enum Sink {
+    Hash { hasher: DefaultHasher, len: usize },
+    Bytes(Vec<u8>),
+}
+
+impl Sink {
+    fn len(&self) -> usize {
+        match self {
+            Sink::Hash { len, .. } => *len,
+            Sink::Bytes(bytes) => bytes.len(),
+        }
+    }
+
+    /// False when `bytes` would take the body over `cap` (nothing is kept then).
+    fn write(&mut self, bytes: &[u8], cap: usize) -> bool {
+        let Some(total) = self.len().checked_add(bytes.len()).filter(|t| *t <= cap) else {
+            return false;
+        };
+        match self {
+            Sink::Hash { hasher, len } => {
+                hasher.write(bytes);
+                *len = total;
+            }
+            Sink::Bytes(buffer) => {
+                if total > buffer.capacity() {
+                    // Doubling keeps the copying linear; the cap keeps the allocation bounded.
+                    let wanted = total.max(buffer.capacity().saturating_mul(2)).min(cap);
+                    buffer.reserve_exact(wanted - buffer.len());
+                }
+                buffer.extend_from_slice(bytes);
+            }
+        }
+        true
+    }
+
+    fn into_body(self) -> Body {
+        match self {
+            Sink::Hash { hasher, len } => Body::Hash {
+                len: len as u64,
+                hash: hasher.finish(),
+            },
+            Sink::Bytes(bytes) => Body::Bytes(bytes),
+        }
+    }
+}
+
+impl Capture {
+    pub fn new(spec: &CompareSpec) -> Capture {
+        Capture {
+            mode: spec.body,
+            max_body_bytes: spec.max_body_bytes,
+            summary: Summary {
+                status: None,
+                grpc_status: None,
+                headers: Vec::new(),
+                body: Body::NotKept,
+            },
+            grpc: false,
+            body: BodyState::Ignored,
+        }
+    }
+
+    /// The response headers (lower-case names). Call once, first.
+    pub fn headers(&mut self, spec: &CompareSpec, headers: &[(String, Vec<u8>)]) {
+        let value = |name: &str| joined_values(headers, name);
+        self.summary.status =
+            value(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
+        self.grpc = value("content-type").is_some_and(|ct| is_grpc(&ct));
+        if self.grpc {
+            // A trailers-only response carries its status here; real trailers replace it.
+            self.summary.grpc_status = value("grpc-status").map(|s| grpc_status(&s));
+        }
+        self.summary.headers = spec.headers.iter().map(|name| value(name)).collect();
+        let sink = match self.mode {
+            BodyMode::None => return,
+            BodyMode::Exact => Sink::Hash {
+                hasher: DefaultHasher::new(),
+                len: 0,
+            },
+            BodyMode::Json => Sink::Bytes(Vec::new()),
+        };
+        self.summary.body = Body::Bytes(Vec::new());
+        self.body = match Encoding::from_header(value("content-encoding").as_deref()) {
+            Ok(None) => BodyState::Plain(sink),
+            Ok(Some(encoding)) => BodyState::Inflating(Box::new(Inflater::new(encoding)), sink),
+            Err(_) => self.give_up(NotCompared::Encoding),
+        };
+    }
+
+    /// Whether body chunks are still wanted: false when the body is not compared (mode
+    /// "none", over the cap, an unknown encoding), so the caller need not read them.
+    pub fn wants_body(&self) -> bool {
+        !matches!(self.body, BodyState::Ignored)
+    }
+
+    /// The next piece of the body.
+    pub fn body_chunk(&mut self, chunk: &[u8]) {
+        let cap = self.max_body_bytes;
+        let outcome = match &mut self.body {
+            BodyState::Ignored => return,
+            BodyState::Plain(sink) => sink
+                .write(chunk, cap)
+                .then_some(())
+                .ok_or(NotCompared::TooLarge),
+            BodyState::Inflating(inflater, sink) => {
+                let mut fits = true;
+                let fed = inflater.feed(chunk, &mut |piece| {
+                    fits = sink.write(piece, cap);
+                    fits
+                });
+                match (fed, fits) {
+                    (Err(_), _) => Err(NotCompared::Encoding),
+                    (Ok(()), false) => Err(NotCompared::TooLarge),
+                    (Ok(()), true) => Ok(()),
+                }
+            }
+        };
+        if let Err(reason) = outcome {
+            self.body = self.give_up(reason);
+        }
+    }
+
+    /// The response trailers (lower-case names).
+    pub fn trailers(&mut self, trailers: &[(String, Vec<u8>)]) {
+        if self.grpc {
+            if let Some(status) = joined_values(trailers, "grpc-status") {
+                self.summary.grpc_status = Some(grpc_status(&status));
+            }
+        }
+    }
+
+    /// Memory held now (for the memory budget).
+    pub fn bytes_held(&self) -> usize {
+        let body = match &self.body {
+            BodyState::Ignored => 0,
+            BodyState::Plain(sink) => sink.held(),
+            BodyState::Inflating(_, sink) => Inflater::BYTES_HELD + sink.held(),
+        };
+        size_of::<Capture>() - size_of::<Summary>() + self.summary.bytes_held() + body
+    }
+
+    /// The summary of the complete response.
+    pub fn finish(mut self) -> Summary {
+        match std::mem::replace(&mut self.body, BodyState::Ignored) {
+            BodyState::Ignored => {}
+            BodyState::Plain(sink) => self.summary.body = sink.into_body(),
+            BodyState::Inflating(inflater, sink) => {
+                self.summary.body = if inflater.finished() {
+                    sink.into_body()
+                } else {
+                    // A compressed stream cut short: its bytes say nothing certain.
+                    Body::NotCompared(NotCompared::Encoding)
+                };
+            }
+        }
+        self.summary
+    }
+
+    /// Drops whatever the body held; the comparison goes on without it.
+    fn give_up(&mut self, reason: NotCompared) -> BodyState {
+        self.summary.body = Body::NotCompared(reason);
+        BodyState::Ignored
+    }
+}
+
+impl Sink {
+    fn held(&self) -> usize {
+        match self {
+            Sink::Hash { .. } => 0,
+            Sink::Bytes(bytes) => bytes.capacity(),
+        }
+    }
+}
+
+/// All values of `name`, joined by `, ` (HTTP's meaning of a repeated header).
+fn joined_values(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+    let mut joined: Option<Vec<u8>> = None;
+    for (_, value) in headers.iter().filter(|(n, _)| n == name) {
+        match &mut joined {
+            None => joined = Some(value.clone()),
+            Some(joined) => {
+                joined.extend_from_slice(b", ");
+                joined.extend_from_slice(value);
+            }
+        }
+    }
+    joined
+}
+
+/// `application/grpc`, `application/grpc+proto`, `application/grpc-web...`.
+fn is_grpc(content_type: &[u8]) -> bool {
+    content_type
+        .get(..16)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"application/grpc"))
+}
+
+fn grpc_status(value: &[u8]) -> u32 {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(GRPC_STATUS_UNREADABLE)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use miniz_oxide::deflate::{compress_to_vec, compress_to_vec_zlib};
+
+    fn spec(body: BodyMode, max_body_bytes: usize) -> CompareSpec {
+        CompareSpec {
+            body,
+            max_body_bytes,
+            headers: vec!["content-type".into(), "x-version".into()],
+            ..CompareSpec::new()
+        }
+    }
+
+    fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
+        list.iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    fn capture(spec: &CompareSpec, head: &[(&str, &str)], chunks: &[&[u8]]) -> Summary {
+        let mut capture = Capture::new(spec);
+        capture.headers(spec, &headers(head));
+        for chunk in chunks {
+            capture.body_chunk(chunk);
+        }
+        capture.finish()
+    }
+
+    /// A gzip member with every optional header field, so the header parser meets them all.
+    fn gzip(data: &[u8], level: u8) -> Vec<u8> {
+        let flags = 2 | 4 | 8 | 16;
+        let mut out = vec![0x1f, 0x8b, 8, flags, 0, 0, 0, 0, 0, 255];
+        out.extend_from_slice(&[3, 0, b'a', b'b', b'c']); // FEXTRA
+        out.extend_from_slice(b"name.json\0");
+        out.extend_from_slice(b"a comment\0");
+        out.extend_from_slice(&[0x12, 0x34]); // FHCRC (not checked)
+        out.extend_from_slice(&compress_to_vec(data, level));
+        out.extend_from_slice(&[0; 8]); // CRC32 and ISIZE (not checked)
+        out
+    }
+
+    #[test]
+    fn status_listed_headers_and_grpc_status_are_kept() {
+        let s = spec(BodyMode::None, 100);
+        let summary = capture(
+            &s,
+            &[
+                (":status", "200"),
+                ("content-type", "text/plain"),
+                ("x-version", "1"),
+                ("x-version", "2"),
+                ("grpc-status", "13"),
+            ],
+            &[b"ignored"],
+        );
+        assert_eq!(summary.status, Some(200));
+        assert_eq!(summary.grpc_status, None, "not a gRPC response");
+        assert_eq!(
+            summary.headers,
+            [Some(b"text/plain".to_vec()), Some(b"1, 2".to_vec())]
+        );
+        assert_eq!(summary.body, Body::NotKept);
+        let missing = capture(&s, &[(":status", "abc")], &[]);
+        assert_eq!(
+            (missing.status, missing.headers.clone()),
+            (None, vec![None, None])
+        );
+    }
+
+    #[test]
+    fn grpc_status_comes_from_trailers_or_a_trailers_only_response() {
+        let s = spec(BodyMode::None, 100);
+        let mut capture = Capture::new(&s);
+        capture.headers(
+            &s,
+            &headers(&[
+                (":status", "200"),
+                ("content-type", "application/grpc+proto"),
+            ]),
+        );
+        capture.trailers(&headers(&[("grpc-status", "13"), ("grpc-message", "boom")]));
+        assert_eq!(capture.finish().grpc_status, Some(13));
+        let trailers_only = capture_grpc(&[("grpc-status", "0")], &[]);
+        assert_eq!(trailers_only, Some(0));
+        assert_eq!(
+            capture_grpc(&[("grpc-status", "0")], &[("grpc-status", "14")]),
+            Some(14)
+        );
+        assert_eq!(
+            capture_grpc(&[], &[("grpc-status", "x")]),
+            Some(GRPC_STATUS_UNREADABLE)
+        );
+        assert_eq!(capture_grpc(&[], &[]), None);
+    }
+
+    fn capture_grpc(head: &[(&str, &str)], trailers: &[(&str, &str)]) -> Option<u32> {
+        let s = spec(BodyMode::None, 100);
+        let mut capture = Capture::new(&s);
+        let mut all = vec![(":status", "200"), ("content-type", "application/grpc")];
+        all.extend_from_slice(head);
+        capture.headers(&s, &headers(&all));
+        capture.trailers(&headers(trailers));
+        capture.finish().grpc_status
+    }
+
+    #[test]
+    fn json_bodies_are_kept_up_to_the_cap_and_dropped_beyond() {
+        let s = spec(BodyMode::Json, 10);
+        let kept = capture(&s, &[(":status", "200")], &[b"{\"a\":", b"1}"]);
+        assert_eq!(kept.body, Body::Bytes(b"{\"a\":1}".to_vec()));
+        let exact_fit = capture(&s, &[], &[b"0123456789"]);
+        assert_eq!(exact_fit.body, Body::Bytes(b"0123456789".to_vec()));
+        let mut over = Capture::new(&s);
+        over.headers(&s, &[]);
+        over.body_chunk(b"01234");
+        over.body_chunk(b"567890");
+        assert!(!over.wants_body(), "nothing more to read once over the cap");
+        assert!(
+            over.bytes_held() < size_of::<Capture>() + 64,
+            "the bytes are dropped"
+        );
+        over.body_chunk(b"more");
+        assert_eq!(over.finish().body, Body::NotCompared(NotCompared::TooLarge));
+    }
+
+    #[test]
+    fn the_buffer_never_grows_past_the_cap() {
+        let cap = 1000;
+        let s = spec(BodyMode::Json, cap);
+        let mut capture = Capture::new(&s);
+        capture.headers(&s, &[]);
+        let empty = capture.bytes_held();
+        for _ in 0..cap {
+            capture.body_chunk(b"x");
+            assert!(capture.bytes_held() <= empty + cap);
+        }
+        match capture.finish().body {
+            Body::Bytes(bytes) => assert!(bytes.len() == cap && bytes.capacity() <= cap),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn exact_mode_keeps_a_hash_independent_of_chunking() {
+        let s = spec(BodyMode::Exact, 100);
+        let whole = capture(&s, &[], &[b"hello world"]);
+        let pieces = capture(&s, &[], &[b"hel", b"", b"lo w", b"orld"]);
+        let other = capture(&s, &[], &[b"hello worle"]);
+        assert_eq!(whole.body, pieces.body);
+        assert_ne!(whole.body, other.body);
+        assert!(matches!(whole.body, Body::Hash { len: 11, .. }));
+        let mut big = Capture::new(&s);
+        big.headers(&s, &[]);
+        big.body_chunk(&[b'x'; 100]);
+        assert!(
+            big.bytes_held() < size_of::<Capture>() + 64,
+            "a hash, not the body"
+        );
+        big.body_chunk(b"!");
+        assert_eq!(big.finish().body, Body::NotCompared(NotCompared::TooLarge));
+    }
+
+    #[test]
+    fn gzip_bodies_of_equal_content_are_equal_whatever_their_compression() {
+        let json = br#"{"items": [1, 2, 3], "name": "widget"}"#.repeat(20);
+        let s = spec(BodyMode::Json, json.len());
+        let fast = gzip(&json, 1);
+        let best = gzip(&json, 9);
+        assert_ne!(fast, best);
+        let gz = [(":status", "200"), ("content-encoding", "gzip")];
+        let a = capture(&s, &gz, &[&fast]);
+        // Byte by byte: the header parser and the inflater resume at every boundary.
+        let pieces: Vec<&[u8]> = best.chunks(1).collect();
+        let b = capture(&s, &gz, &pieces);
+        assert_eq!(a.body, Body::Bytes(json.clone()));
+        assert_eq!(a.body, b.body);
+        let exact = spec(BodyMode::Exact, json.len());
+        let plain = capture(&exact, &[], &[&json]);
+        assert_eq!(
+            capture(&exact, &[("content-encoding", "x-gzip")], &[&best]).body,
+            plain.body
+        );
+    }
+
+    #[test]
+    fn deflate_is_read_zlib_wrapped_or_raw() {
+        let data = b"{\"a\": [true, false, null]}".repeat(10);
+        let s = spec(BodyMode::Json, 1000);
+        let deflate = [("content-encoding", "Deflate")];
+        for encoded in [compress_to_vec_zlib(&data, 6), compress_to_vec(&data, 6)] {
+            assert_eq!(
+                capture(&s, &deflate, &[&encoded]).body,
+                Body::Bytes(data.clone())
+            );
+        }
+    }
+
+    #[test]
+    fn other_encodings_and_corrupt_streams_are_not_compared() {
+        let s = spec(BodyMode::Json, 1000);
+        for encoding in ["br", "zstd", "gzip, br", "compress"] {
+            let mut capture = Capture::new(&s);
+            capture.headers(&s, &headers(&[("content-encoding", encoding)]));
+            assert!(!capture.wants_body(), "{encoding}");
+            assert_eq!(
+                capture.finish().body,
+                Body::NotCompared(NotCompared::Encoding)
+            );
+        }
+        let identity = capture(&s, &[("content-encoding", "identity")], &[b"x"]);
+        assert_eq!(identity.body, Body::Bytes(b"x".to_vec()));
+        let gz = [("content-encoding", "gzip")];
+        let good = gzip(b"{\"a\": 1}", 6);
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("not gzip at all", b"{\"a\": 1}".to_vec()),
+            ("reserved flag", {
+                let mut g = good.clone();
+                g[3] |= 0x80;
+                g
+            }),
+            ("wrong method", {
+                let mut g = good.clone();
+                g[2] = 7;
+                g
+            }),
+            ("cut short", good[..good.len() - 12].to_vec()),
+            ("header only", good[..12].to_vec()),
+            ("garbage deflate", {
+                let mut g = good[..10].to_vec();
+                g.extend_from_slice(&[0xff; 40]);
+                g
+            }),
+        ];
+        for (what, body) in cases {
+            let summary = capture(&spec(BodyMode::Json, 1000), &gz, &[&body]);
+            assert_eq!(
+                summary.body,
+                Body::NotCompared(NotCompared::Encoding),
+                "{what}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_zip_bomb_costs_at_most_the_cap() {
+        let bomb = gzip(&vec![0u8; 20 << 20], 9);
+        assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+        let cap = 64 << 10;
+        for mode in [BodyMode::Json, BodyMode::Exact] {
+            let s = spec(mode, cap);
+            let mut capture = Capture::new(&s);
+            capture.headers(&s, &headers(&[("content-encoding", "gzip")]));
+            let mut most_held = 0;
+            for chunk in bomb.chunks(4096) {
+                capture.body_chunk(chunk);
+                most_held = most_held.max(capture.bytes_held());
+            }
+            assert!(
+                most_held <= size_of::<Capture>() + Inflater::BYTES_HELD + cap + 64,
+                "{most_held}"
+            );
+            assert!(!capture.wants_body());
+            assert_eq!(
+                capture.finish().body,
+                Body::NotCompared(NotCompared::TooLarge)
+            );
+        }
+    }
+
+    #[test]
+    fn summaries_count_what_they_hold() {
+        let s = spec(BodyMode::Json, 1 << 20);
+        let small = capture(&s, &[], &[b"x"]);
+        let large = capture(&s, &[("x-version", "v")], &[&[b'y'; 5000]]);
+        assert!(large.bytes_held() >= small.bytes_held() + 5000);
+    }
+}
