@@ -12,7 +12,7 @@ use crate::http::RequestHead;
 use crate::limits::Limited;
 use crate::matching::Match;
 use crate::sampling::keyed_draw;
-use crate::targets::TargetSet;
+use crate::targets::{Copies, TargetSet};
 
 /// Why a target does not get a copy of a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,9 @@ pub enum Refusal {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Decisions {
     pub wanted: TargetSet,
+    /// Wanted only to serve a candidate's comparison (a reference target): one copy each,
+    /// whatever the target's `amplify`.
+    pub carried: TargetSet,
     undecided: TargetSet,
     sampled_out: TargetSet,
     unmatched: TargetSet,
@@ -125,6 +128,49 @@ impl Decisions {
             };
             refused.insert(index);
             self.wanted.remove(index);
+        }
+    }
+
+    /// After the limits: the reference targets (`compare.against`, `compare.noise_baseline`) of
+    /// every wanted candidate receive the same request ("carried"), whatever their own match
+    /// rules and percentage decided; their limits still apply, to one copy each.
+    pub fn carry_references(
+        &mut self,
+        targets: &[Target],
+        mut admit_one: impl FnMut(usize) -> Result<(), Limited>,
+    ) {
+        let references = self
+            .wanted
+            .iter()
+            .filter_map(|index| targets.get(index)?.compare.as_ref());
+        let mut needed = TargetSet::default();
+        references
+            .flat_map(|spec| spec.reference_targets())
+            .for_each(|index| needed.insert(index));
+        for index in needed.iter() {
+            let refused_by_own_rules =
+                self.sampled_out.contains(index) || self.unmatched.contains(index);
+            if !refused_by_own_rules {
+                continue; // wanted already, or refused by its limits: decided
+            }
+            self.sampled_out.remove(index);
+            self.unmatched.remove(index);
+            match admit_one(index) {
+                Ok(()) => {
+                    self.wanted.insert(index);
+                    self.carried.insert(index);
+                }
+                Err(Limited::Rate) => self.rate_limited.insert(index),
+                Err(Limited::InFlight) => self.in_flight_limited.insert(index),
+            }
+        }
+    }
+
+    /// The targets that get copies, and how many.
+    pub fn copies(&self) -> Copies {
+        Copies {
+            targets: self.wanted,
+            carried: self.carried,
         }
     }
 

@@ -9,10 +9,11 @@ use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
-use crate::targets::TargetSet;
+use crate::targets::{Copies, TargetSet};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
+use std::cell::OnceCell;
 use std::rc::Rc;
 
 enum Stage {
@@ -21,7 +22,7 @@ enum Stage {
     /// Some targets want a copy (their copies are admitted by the limits): the request is
     /// being collected until it is complete.
     Capturing {
-        targets: TargetSet,
+        copies: Copies,
         request: CapturedRequest,
     },
 }
@@ -43,7 +44,7 @@ impl MirrorFilter {
 
     /// Decides for every target; the wanted ones come back with their copies admitted, and
     /// with the headers, which are read whenever some target wants the request.
-    fn decide(&self) -> Option<(TargetSet, RawHeaders)> {
+    fn decide(&self) -> Option<(Copies, RawHeaders)> {
         let config = &self.settings.config;
         let global_match = config.request_match.as_ref();
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
@@ -58,15 +59,18 @@ impl MirrorFilter {
             let head = RequestHead::new(&headers);
             let marker = config.marker_header.as_deref();
             decisions.with_headers(&config.targets, global_match, marker, &head, random_draw);
-            let now = if self.settings.limits_need_time(decisions.wanted) {
-                Envoy.now_ns()
-            } else {
-                0
-            };
-            decisions.apply_limits(|target| self.settings.admit(target, now));
+            // The clock is read once, and only if a rate limit needs it.
+            let now = OnceCell::new();
+            let clock = || *now.get_or_init(|| Envoy.now_ns());
+            let targets = &config.targets;
+            decisions.apply_limits(|index| {
+                let copies = targets.get(index).map_or(1, |target| target.amplify);
+                self.settings.admit(index, copies, clock)
+            });
+            decisions.carry_references(targets, |index| self.settings.admit(index, 1, clock));
         }
         self.count_refusals(&decisions);
-        Some((decisions.wanted, headers))
+        Some((decisions.copies(), headers))
     }
 
     /// Tallies every refusal, then hands the counts over once.
@@ -83,15 +87,15 @@ impl MirrorFilter {
 
     /// Gives up the copy being captured, if any.
     fn skip(&mut self, skip: Skip) {
-        if let Stage::Capturing { targets, .. } = std::mem::replace(&mut self.stage, Stage::Idle) {
-            self.count_skip(targets, skip);
+        if let Stage::Capturing { copies, .. } = std::mem::replace(&mut self.stage, Stage::Idle) {
+            self.count_skip(copies, skip);
         }
     }
 
-    fn count_skip(&self, targets: TargetSet, skip: Skip) {
+    fn count_skip(&self, copies: Copies, skip: Skip) {
         log::debug!("request not mirrored: {skip:?}");
-        self.settings.release_unsent(targets);
-        self.count(targets, Counter::from(skip));
+        self.settings.release_unsent(copies);
+        self.count(copies.targets, Counter::from(skip));
     }
 
     fn count(&self, targets: TargetSet, counter: Counter) {

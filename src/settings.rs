@@ -9,7 +9,7 @@ use crate::config::{Config, Target};
 use crate::host::MetricHost;
 use crate::limits::{Limited, Limiter};
 use crate::metrics::{Counter, TargetMetrics};
-use crate::targets::TargetSet;
+use crate::targets::{Copies, TargetSet};
 use crate::warnings::FailureLog;
 
 pub struct TargetState {
@@ -69,18 +69,20 @@ impl Settings {
             .any(|i| self.states.get(i).is_some_and(|s| s.limiter.needs_time()))
     }
 
-    /// Admits all of a target's copies of one request (its `amplify`), or none.
-    pub fn admit(&self, target: usize, now_ns: u64) -> Result<(), Limited> {
-        match self.target(target) {
-            Some((target, state)) => state.limiter.admit(now_ns, target.amplify),
+    /// Admits all of a target's `copies` of one request, or none.
+    pub fn admit(&self, target: usize, copies: u32, now_ns: u64) -> Result<(), Limited> {
+        match self.states.get(target) {
+            Some(state) => state.limiter.admit(now_ns, copies),
             None => Ok(()),
         }
     }
 
     /// Gives back the in-flight slots of copies that will not be sent after all.
-    pub fn release_unsent(&self, targets: TargetSet) {
-        for (target, state) in targets.iter().filter_map(|index| self.target(index)) {
-            state.limiter.release(target.amplify);
+    pub fn release_unsent(&self, copies: Copies) {
+        for index in copies.targets.iter() {
+            if let Some((target, state)) = self.target(index) {
+                state.limiter.release(copies.count(index, target.amplify));
+            }
         }
     }
 

@@ -44,6 +44,25 @@ impl TargetSet {
     }
 }
 
+/// The targets that get copies of one request, and how many: each its `amplify`, except the
+/// carried ones (reference targets of a comparison), which get one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Copies {
+    pub targets: TargetSet,
+    /// A subset of `targets`.
+    pub carried: TargetSet,
+}
+
+impl Copies {
+    pub fn count(self, index: usize, amplify: u32) -> u32 {
+        if self.carried.contains(index) {
+            1
+        } else {
+            amplify
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

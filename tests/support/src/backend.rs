@@ -1,6 +1,6 @@
+use crate::frames::Frames;
 use crate::runtime::runtime;
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -90,6 +90,60 @@ impl Default for Behaviour {
     }
 }
 
+/// A response decided per request, for backends whose answers a test controls.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub body: Vec<u8>,
+    pub trailers: Vec<(String, Vec<u8>)>,
+    /// Held after the whole request has arrived, before answering.
+    pub delay: Duration,
+    /// After `body`, the response never ends.
+    pub never_ends: bool,
+}
+
+impl Reply {
+    pub fn new(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+            trailers: Vec::new(),
+            delay: Duration::ZERO,
+            never_ends: false,
+        }
+    }
+
+    /// A JSON body with its content type.
+    pub fn json(status: u16, body: &str) -> Reply {
+        Reply::new(status, body).header("content-type", "application/json")
+    }
+
+    pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Reply {
+        self.headers.push((name.into(), value.as_ref().to_vec()));
+        self
+    }
+
+    pub fn trailer(mut self, name: &str, value: &str) -> Reply {
+        self.trailers.push((name.into(), value.as_bytes().to_vec()));
+        self
+    }
+
+    pub fn delayed(mut self, delay: Duration) -> Reply {
+        self.delay = delay;
+        self
+    }
+
+    pub fn never_ending(mut self) -> Reply {
+        self.never_ends = true;
+        self
+    }
+}
+
+/// How a backend that replies per request decides its answer.
+pub type Replier = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
+
 /// A recording HTTP server (HTTP/1.1 and HTTP/2 cleartext) on loopback.
 pub struct Backend {
     addr: SocketAddr,
@@ -114,12 +168,26 @@ impl Backend {
         Backend::bind("127.0.0.1:0".parse().expect("address"), behaviour).expect("bind backend")
     }
 
+    /// A backend whose answer to each request is `reply(request)`.
+    pub fn replying(reply: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Backend {
+        Backend::serve_with("127.0.0.1:0".parse().expect("address"), Arc::new(reply))
+            .expect("bind backend")
+    }
+
     pub fn bind(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<Backend> {
+        let replier: Replier = Arc::new(move |_: &Received| Reply {
+            delay: behaviour.delay,
+            ..Reply::new(behaviour.status, behaviour.reply)
+        });
+        Backend::serve_with(addr, replier)
+    }
+
+    fn serve_with(addr: SocketAddr, replier: Replier) -> std::io::Result<Backend> {
         let listener = TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let log = Arc::new(Mutex::new(Vec::new()));
-        let task = runtime().spawn(serve(listener, behaviour, Arc::clone(&log)));
+        let task = runtime().spawn(serve(listener, replier, Arc::clone(&log)));
         Ok(Backend { addr, log, task })
     }
 
@@ -156,17 +224,17 @@ pub fn closed_port() -> SocketAddr {
     listener.local_addr().expect("addr")
 }
 
-async fn serve(listener: TcpListener, behaviour: Behaviour, log: Arc<Mutex<Vec<Received>>>) {
+async fn serve(listener: TcpListener, replier: Replier, log: Arc<Mutex<Vec<Received>>>) {
     let listener = tokio::net::TcpListener::from_std(listener).expect("tokio listener");
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let behaviour = behaviour.clone();
+        let replier = Arc::clone(&replier);
         let log = Arc::clone(&log);
         tokio::spawn(async move {
             let service =
-                service_fn(move |request| answer(request, behaviour.clone(), Arc::clone(&log)));
+                service_fn(move |request| answer(request, Arc::clone(&replier), Arc::clone(&log)));
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(stream), service)
                 .await;
@@ -176,9 +244,9 @@ async fn serve(listener: TcpListener, behaviour: Behaviour, log: Arc<Mutex<Vec<R
 
 async fn answer(
     request: hyper::Request<Incoming>,
-    behaviour: Behaviour,
+    replier: Replier,
     log: Arc<Mutex<Vec<Received>>>,
-) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+) -> Result<hyper::Response<Frames>, hyper::Error> {
     let (parts, body) = request.into_parts();
     let collected = body.collect().await?;
     let trailers = collected.trailers().map(header_pairs).unwrap_or_default();
@@ -194,7 +262,7 @@ async fn answer(
             ("host".to_string(), authority.as_str().as_bytes().to_vec()),
         );
     }
-    log.lock().expect("backend log").push(Received {
+    let received = Received {
         method: parts.method.to_string(),
         path: parts
             .uri
@@ -206,12 +274,19 @@ async fn answer(
         body: collected.to_bytes().to_vec(),
         trailers,
         at: Instant::now(),
-    });
-    tokio::time::sleep(behaviour.delay).await;
-    Ok(hyper::Response::builder()
-        .status(behaviour.status)
-        .body(Full::new(Bytes::from_static(behaviour.reply.as_bytes())))
-        .expect("response"))
+    };
+    let reply = replier(&received);
+    log.lock().expect("backend log").push(received);
+    tokio::time::sleep(reply.delay).await;
+    let mut response = hyper::Response::builder().status(reply.status);
+    for (name, value) in &reply.headers {
+        response = response.header(name.as_str(), value.as_slice());
+    }
+    let mut body = Frames::new(reply.body, &reply.trailers);
+    if reply.never_ends {
+        body = body.open_ended();
+    }
+    Ok(response.body(body).expect("response"))
 }
 
 fn header_pairs(headers: &hyper::HeaderMap) -> Vec<(String, Vec<u8>)> {

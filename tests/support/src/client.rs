@@ -1,15 +1,10 @@
+use crate::frames::Frames;
 use crate::runtime::runtime;
-use bytes::Bytes;
 use http_body_util::BodyExt;
-use hyper::body::{Body, Frame, SizeHint};
 use hyper::client::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// The authority requests carry unless a test sets another.
@@ -170,55 +165,9 @@ fn build(request: Request, http2: bool) -> hyper::Request<Frames> {
     for (name, value) in &request.headers {
         builder = builder.header(name.as_str(), value.as_slice());
     }
-    let mut frames = VecDeque::new();
-    if !request.body.is_empty() {
-        frames.push_back(Frame::data(Bytes::from(request.body)));
-    }
-    if !request.trailers.is_empty() {
-        let mut trailers = hyper::HeaderMap::new();
-        for (name, value) in &request.trailers {
-            trailers.append(
-                hyper::header::HeaderName::from_bytes(name.as_bytes()).expect("trailer name"),
-                hyper::header::HeaderValue::from_bytes(value).expect("trailer value"),
-            );
-        }
-        frames.push_back(Frame::trailers(trailers));
-    }
-    builder.body(Frames(frames)).expect("valid request")
-}
-
-/// A request body of prepared frames: data, then optionally trailers.
-pub struct Frames(VecDeque<Frame<Bytes>>);
-
-impl Body for Frames {
-    type Data = Bytes;
-    type Error = Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        Poll::Ready(self.0.pop_front().map(Ok))
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        let length: usize = self
-            .0
-            .iter()
-            .filter_map(Frame::data_ref)
-            .map(Bytes::len)
-            .sum();
-        if self.0.iter().any(Frame::is_trailers) {
-            // Trailers need a chunked HTTP/1.1 body: declare no length.
-            SizeHint::default()
-        } else {
-            SizeHint::with_exact(length as u64)
-        }
-    }
+    builder
+        .body(Frames::new(request.body, &request.trailers))
+        .expect("valid request")
 }
 
 /// Writes `bytes` on a fresh connection and returns what comes back within `wait`

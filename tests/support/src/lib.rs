@@ -6,11 +6,12 @@ mod backend;
 pub mod bootstrap;
 mod client;
 mod envoy;
+mod frames;
 mod paths;
 mod runtime;
 mod scenario;
 
-pub use backend::{closed_port, Backend, Behaviour, Received};
+pub use backend::{closed_port, Backend, Behaviour, Received, Reply};
 pub use client::{send_raw, Client, Request, Response};
 pub use envoy::{
     start_bootstrap, start_bootstrap_with, validate_file, Envoy, EnvoyBuilder, Launch,
