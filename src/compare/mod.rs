@@ -9,5 +9,6 @@
 //! the host.
 
 pub mod inflate;
+pub mod json;
 pub mod response;
 pub mod spec;
