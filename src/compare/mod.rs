@@ -12,3 +12,4 @@ pub mod inflate;
 pub mod json;
 pub mod response;
 pub mod spec;
+pub mod verdict;
