@@ -9,5 +9,7 @@
 //! the host.
 
 pub mod inflate;
+pub mod json;
 pub mod response;
 pub mod spec;
+pub mod verdict;

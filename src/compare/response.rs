@@ -43,18 +43,30 @@ pub struct Summary {
     /// For `application/grpc*` responses: from the trailers, or the headers of a
     /// trailers-only response; `None` when absent (or not gRPC).
     pub grpc_status: Option<u32>,
-    /// One entry per `compare.headers` name, in that order: the values joined by `, `.
-    pub headers: Vec<Option<Vec<u8>>>,
+    /// Each captured header name with its values joined by `, ` (`None`: absent).
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
     pub body: Body,
 }
 
 impl Summary {
+    /// The value of a captured header (`None`: absent, or not captured).
+    pub fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, value)| value.as_deref())
+    }
+
     /// Memory this summary holds (for the memory budget).
     pub fn bytes_held(&self) -> usize {
         let headers: usize = self
             .headers
             .iter()
-            .map(|value| size_of::<Option<Vec<u8>>>() + value.as_ref().map_or(0, Vec::capacity))
+            .map(|(name, value)| {
+                size_of::<(String, Option<Vec<u8>>)>()
+                    + name.capacity()
+                    + value.as_ref().map_or(0, Vec::capacity)
+            })
             .sum();
         let body = match &self.body {
             Body::Bytes(bytes) => bytes.capacity(),
@@ -64,10 +76,56 @@ impl Summary {
     }
 }
 
+/// What to capture of a response: one candidate's needs, or several candidates' together
+/// (a response that serves several comparisons: the original's, a shared reference's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Needs {
+    pub body: BodyMode,
+    pub max_body_bytes: usize,
+    pub headers: Vec<String>,
+}
+
+impl Needs {
+    pub fn of(spec: &CompareSpec) -> Needs {
+        Needs {
+            body: spec.body,
+            max_body_bytes: spec.max_body_bytes,
+            headers: spec.headers.clone(),
+        }
+    }
+
+    /// Enough for every one of `specs`: the widest body mode (bytes serve an exact
+    /// comparison too), the largest cap (each comparison applies its own), every header.
+    pub fn union<'a>(specs: impl IntoIterator<Item = &'a CompareSpec>) -> Needs {
+        let mut needs = Needs {
+            body: BodyMode::None,
+            max_body_bytes: 0,
+            headers: Vec::new(),
+        };
+        for spec in specs {
+            needs.body = match (needs.body, spec.body) {
+                (BodyMode::Json, _) | (_, BodyMode::Json) => BodyMode::Json,
+                (BodyMode::Exact, _) | (_, BodyMode::Exact) => BodyMode::Exact,
+                _ => BodyMode::None,
+            };
+            if spec.body != BodyMode::None {
+                needs.max_body_bytes = needs.max_body_bytes.max(spec.max_body_bytes);
+            }
+            for name in &spec.headers {
+                if !needs.headers.contains(name) {
+                    needs.headers.push(name.clone());
+                }
+            }
+        }
+        needs
+    }
+}
+
 /// A response being captured: fed headers, body chunks and trailers, then `finish`ed.
 pub struct Capture {
     mode: BodyMode,
     max_body_bytes: usize,
+    headers: Vec<String>,
     summary: Summary,
     grpc: bool,
     body: BodyState,
@@ -128,10 +186,11 @@ impl Sink {
 }
 
 impl Capture {
-    pub fn new(spec: &CompareSpec) -> Capture {
+    pub fn new(needs: Needs) -> Capture {
         Capture {
-            mode: spec.body,
-            max_body_bytes: spec.max_body_bytes,
+            mode: needs.body,
+            max_body_bytes: needs.max_body_bytes,
+            headers: needs.headers,
             summary: Summary {
                 status: None,
                 grpc_status: None,
@@ -144,7 +203,7 @@ impl Capture {
     }
 
     /// The response headers (lower-case names). Call once, first.
-    pub fn headers(&mut self, spec: &CompareSpec, headers: &[(String, Vec<u8>)]) {
+    pub fn headers(&mut self, headers: &[(String, Vec<u8>)]) {
         let value = |name: &str| joined_values(headers, name);
         self.summary.status =
             value(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
@@ -153,7 +212,13 @@ impl Capture {
             // A trailers-only response carries its status here; real trailers replace it.
             self.summary.grpc_status = value("grpc-status").map(|s| grpc_status(&s));
         }
-        self.summary.headers = spec.headers.iter().map(|name| value(name)).collect();
+        self.summary.headers = std::mem::take(&mut self.headers)
+            .into_iter()
+            .map(|name| {
+                let found = value(&name);
+                (name, found)
+            })
+            .collect();
         let sink = match self.mode {
             BodyMode::None => return,
             BodyMode::Exact => Sink::Hash {
@@ -219,7 +284,8 @@ impl Capture {
             BodyState::Plain(sink) => sink.held(),
             BodyState::Inflating(_, sink) => Inflater::BYTES_HELD + sink.held(),
         };
-        size_of::<Capture>() - size_of::<Summary>() + self.summary.bytes_held() + body
+        let names: usize = self.headers.iter().map(String::capacity).sum();
+        size_of::<Capture>() - size_of::<Summary>() + self.summary.bytes_held() + names + body
     }
 
     /// The summary of the complete response.
@@ -305,8 +371,8 @@ mod tests {
     }
 
     fn capture(spec: &CompareSpec, head: &[(&str, &str)], chunks: &[&[u8]]) -> Summary {
-        let mut capture = Capture::new(spec);
-        capture.headers(spec, &headers(head));
+        let mut capture = Capture::new(Needs::of(spec));
+        capture.headers(&headers(head));
         for chunk in chunks {
             capture.body_chunk(chunk);
         }
@@ -342,29 +408,29 @@ mod tests {
         );
         assert_eq!(summary.status, Some(200));
         assert_eq!(summary.grpc_status, None, "not a gRPC response");
-        assert_eq!(
-            summary.headers,
-            [Some(b"text/plain".to_vec()), Some(b"1, 2".to_vec())]
-        );
+        assert_eq!(summary.header("content-type"), Some(&b"text/plain"[..]));
+        assert_eq!(summary.header("x-version"), Some(&b"1, 2"[..]));
+        assert_eq!(summary.header("server"), None, "not captured");
         assert_eq!(summary.body, Body::NotKept);
         let missing = capture(&s, &[(":status", "abc")], &[]);
+        assert_eq!(missing.status, None);
         assert_eq!(
-            (missing.status, missing.headers.clone()),
-            (None, vec![None, None])
+            missing.headers,
+            [
+                ("content-type".to_string(), None),
+                ("x-version".to_string(), None)
+            ]
         );
     }
 
     #[test]
     fn grpc_status_comes_from_trailers_or_a_trailers_only_response() {
         let s = spec(BodyMode::None, 100);
-        let mut capture = Capture::new(&s);
-        capture.headers(
-            &s,
-            &headers(&[
-                (":status", "200"),
-                ("content-type", "application/grpc+proto"),
-            ]),
-        );
+        let mut capture = Capture::new(Needs::of(&s));
+        capture.headers(&headers(&[
+            (":status", "200"),
+            ("content-type", "application/grpc+proto"),
+        ]));
         capture.trailers(&headers(&[("grpc-status", "13"), ("grpc-message", "boom")]));
         assert_eq!(capture.finish().grpc_status, Some(13));
         let trailers_only = capture_grpc(&[("grpc-status", "0")], &[]);
@@ -382,10 +448,10 @@ mod tests {
 
     fn capture_grpc(head: &[(&str, &str)], trailers: &[(&str, &str)]) -> Option<u32> {
         let s = spec(BodyMode::None, 100);
-        let mut capture = Capture::new(&s);
+        let mut capture = Capture::new(Needs::of(&s));
         let mut all = vec![(":status", "200"), ("content-type", "application/grpc")];
         all.extend_from_slice(head);
-        capture.headers(&s, &headers(&all));
+        capture.headers(&headers(&all));
         capture.trailers(&headers(trailers));
         capture.finish().grpc_status
     }
@@ -397,15 +463,13 @@ mod tests {
         assert_eq!(kept.body, Body::Bytes(b"{\"a\":1}".to_vec()));
         let exact_fit = capture(&s, &[], &[b"0123456789"]);
         assert_eq!(exact_fit.body, Body::Bytes(b"0123456789".to_vec()));
-        let mut over = Capture::new(&s);
-        over.headers(&s, &[]);
+        let mut over = Capture::new(Needs::of(&s));
+        over.headers(&[]);
+        let empty = over.bytes_held();
         over.body_chunk(b"01234");
         over.body_chunk(b"567890");
         assert!(!over.wants_body(), "nothing more to read once over the cap");
-        assert!(
-            over.bytes_held() < size_of::<Capture>() + 64,
-            "the bytes are dropped"
-        );
+        assert!(over.bytes_held() <= empty, "the bytes are dropped");
         over.body_chunk(b"more");
         assert_eq!(over.finish().body, Body::NotCompared(NotCompared::TooLarge));
     }
@@ -414,8 +478,8 @@ mod tests {
     fn the_buffer_never_grows_past_the_cap() {
         let cap = 1000;
         let s = spec(BodyMode::Json, cap);
-        let mut capture = Capture::new(&s);
-        capture.headers(&s, &[]);
+        let mut capture = Capture::new(Needs::of(&s));
+        capture.headers(&[]);
         let empty = capture.bytes_held();
         for _ in 0..cap {
             capture.body_chunk(b"x");
@@ -436,13 +500,11 @@ mod tests {
         assert_eq!(whole.body, pieces.body);
         assert_ne!(whole.body, other.body);
         assert!(matches!(whole.body, Body::Hash { len: 11, .. }));
-        let mut big = Capture::new(&s);
-        big.headers(&s, &[]);
+        let mut big = Capture::new(Needs::of(&s));
+        big.headers(&[]);
+        let empty = big.bytes_held();
         big.body_chunk(&[b'x'; 100]);
-        assert!(
-            big.bytes_held() < size_of::<Capture>() + 64,
-            "a hash, not the body"
-        );
+        assert!(big.bytes_held() == empty, "a hash, not the body");
         big.body_chunk(b"!");
         assert_eq!(big.finish().body, Body::NotCompared(NotCompared::TooLarge));
     }
@@ -486,8 +548,8 @@ mod tests {
     fn other_encodings_and_corrupt_streams_are_not_compared() {
         let s = spec(BodyMode::Json, 1000);
         for encoding in ["br", "zstd", "gzip, br", "compress"] {
-            let mut capture = Capture::new(&s);
-            capture.headers(&s, &headers(&[("content-encoding", encoding)]));
+            let mut capture = Capture::new(Needs::of(&s));
+            capture.headers(&headers(&[("content-encoding", encoding)]));
             assert!(!capture.wants_body(), "{encoding}");
             assert_eq!(
                 capture.finish().body,
@@ -535,8 +597,8 @@ mod tests {
         let cap = 64 << 10;
         for mode in [BodyMode::Json, BodyMode::Exact] {
             let s = spec(mode, cap);
-            let mut capture = Capture::new(&s);
-            capture.headers(&s, &headers(&[("content-encoding", "gzip")]));
+            let mut capture = Capture::new(Needs::of(&s));
+            capture.headers(&headers(&[("content-encoding", "gzip")]));
             let mut most_held = 0;
             for chunk in bomb.chunks(4096) {
                 capture.body_chunk(chunk);
@@ -552,6 +614,29 @@ mod tests {
                 Body::NotCompared(NotCompared::TooLarge)
             );
         }
+    }
+
+    #[test]
+    fn one_capture_serves_several_comparisons() {
+        let a = CompareSpec {
+            body: BodyMode::Exact,
+            max_body_bytes: 10,
+            headers: vec!["a".into(), "b".into()],
+            ..CompareSpec::new()
+        };
+        let b = CompareSpec {
+            body: BodyMode::Json,
+            max_body_bytes: 5,
+            headers: vec!["b".into(), "c".into()],
+            ..CompareSpec::new()
+        };
+        let none = CompareSpec::new();
+        let needs = Needs::union([&a, &b, &none]);
+        assert_eq!(needs.body, BodyMode::Json);
+        assert_eq!(needs.max_body_bytes, 10);
+        assert_eq!(needs.headers, ["a", "b", "c"]);
+        assert_eq!(Needs::union([&none, &a]).body, BodyMode::Exact);
+        assert_eq!(Needs::union([&none]).body, BodyMode::None);
     }
 
     #[test]

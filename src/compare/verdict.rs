@@ -1,0 +1,406 @@
+//! One comparison: the candidate's response summary against the reference's, per the
+//! candidate's `compare` block, with the noise baseline's summary when there is one.
+
+use super::json::{self, Differences, JsonDiff, Unreadable, ROOT_PATH};
+use super::response::{Body, NotCompared, Summary};
+use super::spec::{BodyMode, CompareSpec};
+use std::collections::hash_map::DefaultHasher;
+use std::hash::Hasher;
+
+/// What differed; a comparison can differ in several aspects.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Aspects {
+    pub status: bool,
+    pub headers: bool,
+    pub body: bool,
+}
+
+impl Aspects {
+    pub fn any(self) -> bool {
+        self.status || self.headers || self.body
+    }
+
+    /// The names of the aspects that differ, for the log.
+    pub fn names(self) -> Vec<&'static str> {
+        [
+            (self.status, "status"),
+            (self.headers, "headers"),
+            (self.body, "body"),
+        ]
+        .into_iter()
+        .filter_map(|(differs, name)| differs.then_some(name))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub mismatched: Aspects,
+    /// The body was left out (status and headers were compared).
+    pub body_not_compared: Option<NotCompared>,
+    /// Candidate-vs-reference body differences, noise marked (empty when the body was not
+    /// compared or is compared as a whole: then `$` names it).
+    pub body: Differences,
+    /// Paths where the reference and the noise baseline differ (for the window's noise rate).
+    pub baseline_paths: Vec<String>,
+    pub candidate_status: Option<u16>,
+    pub reference_status: Option<u16>,
+}
+
+impl Verdict {
+    pub fn matched(&self) -> bool {
+        !self.mismatched.any()
+    }
+
+    /// Differing paths cancelled as noise.
+    pub fn noise_fields(&self) -> u32 {
+        self.body.noise
+    }
+}
+
+/// Compares `candidate` with `reference` as `spec` asks; `noise` is the noise baseline's
+/// summary, when the spec names one and its copy was answered.
+pub fn compare(
+    spec: &CompareSpec,
+    candidate: &Summary,
+    reference: &Summary,
+    noise: Option<&Summary>,
+) -> Verdict {
+    let mut verdict = Verdict {
+        mismatched: Aspects {
+            status: spec.status
+                && (candidate.status != reference.status
+                    || candidate.grpc_status != reference.grpc_status),
+            headers: spec
+                .headers
+                .iter()
+                .any(|name| candidate.header(name) != reference.header(name)),
+            body: false,
+        },
+        body_not_compared: None,
+        body: Differences::default(),
+        baseline_paths: Vec::new(),
+        candidate_status: candidate.status,
+        reference_status: reference.status,
+    };
+    match compare_bodies(spec, candidate, reference, noise) {
+        Ok(diff) => {
+            verdict.mismatched.body = diff.candidate.real > 0;
+            verdict.body = diff.candidate;
+            verdict.baseline_paths = diff.baseline_paths;
+        }
+        Err(reason) => verdict.body_not_compared = reason,
+    }
+    verdict
+}
+
+/// `Err(Some(reason))`: not compared, and counted; `Err(None)`: not compared (mode "none").
+fn compare_bodies(
+    spec: &CompareSpec,
+    candidate: &Summary,
+    reference: &Summary,
+    noise: Option<&Summary>,
+) -> Result<JsonDiff, Option<NotCompared>> {
+    if spec.body == BodyMode::None {
+        return Err(None);
+    }
+    let c = view(&candidate.body, spec)?;
+    let r = view(&reference.body, spec)?;
+    // A baseline whose body cannot be read this way is left out, not held against anyone.
+    let n = noise.and_then(|n| view(&n.body, spec).ok());
+    match (c, r) {
+        (View::Json(c), View::Json(r)) => {
+            let n = match n {
+                Some(View::Json(n)) => Some(n),
+                _ => None,
+            };
+            // (`diff` compares what is not JSON as bytes: only too many values is an error.)
+            json::diff(c, r, n, &spec.ignore_json_fields).map_err(|unreadable| match unreadable {
+                Unreadable::TooComplex | Unreadable::NotJson => Some(NotCompared::TooLarge),
+            })
+        }
+        (View::Hash(c), View::Hash(r)) => {
+            Ok(whole_body_diff(c != r, n.map(|n| n != View::Hash(r))))
+        }
+        // Summaries of one spec's needs never mix the two; if they did, nothing is certain.
+        _ => Err(None),
+    }
+}
+
+/// A difference of the whole body, at `$`.
+fn whole_body_diff(differs: bool, baseline_differs: Option<bool>) -> JsonDiff {
+    let mut diff = JsonDiff::default();
+    let noise = baseline_differs.unwrap_or(false);
+    if differs {
+        diff.candidate.paths.push((ROOT_PATH.to_string(), noise));
+        if noise {
+            diff.candidate.noise = 1;
+        } else {
+            diff.candidate.real = 1;
+        }
+    }
+    if noise {
+        diff.baseline_paths.push(ROOT_PATH.to_string());
+    }
+    diff
+}
+
+/// A body as the spec compares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum View<'a> {
+    /// Length and hash.
+    Hash((u64, u64)),
+    Json(&'a [u8]),
+}
+
+/// The body as `spec` compares it: its own cap applies (a summary may have been captured for
+/// several comparisons, with the largest cap), and bytes serve an exact comparison too.
+fn view<'a>(body: &'a Body, spec: &CompareSpec) -> Result<View<'a>, Option<NotCompared>> {
+    let cap = spec.max_body_bytes as u64;
+    match body {
+        Body::NotCompared(reason) => return Err(Some(*reason)),
+        Body::Hash { len, .. } if *len > cap => return Err(Some(NotCompared::TooLarge)),
+        Body::Bytes(bytes) if bytes.len() as u64 > cap => return Err(Some(NotCompared::TooLarge)),
+        _ => {}
+    }
+    match (body, spec.body) {
+        (Body::Hash { len, hash }, BodyMode::Exact) => Ok(View::Hash((*len, *hash))),
+        (Body::Bytes(bytes), BodyMode::Exact) => {
+            let mut hasher = DefaultHasher::new();
+            hasher.write(bytes);
+            Ok(View::Hash((bytes.len() as u64, hasher.finish())))
+        }
+        (Body::Bytes(bytes), BodyMode::Json) => Ok(View::Json(bytes)),
+        _ => Err(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_path::JsonPath;
+
+    fn summary(status: u16, headers: &[(&str, &str)], body: Body) -> Summary {
+        Summary {
+            status: Some(status),
+            grpc_status: None,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), Some(v.as_bytes().to_vec())))
+                .collect(),
+            body,
+        }
+    }
+
+    fn json(text: &str) -> Body {
+        Body::Bytes(text.as_bytes().to_vec())
+    }
+
+    fn json_spec() -> CompareSpec {
+        CompareSpec {
+            body: BodyMode::Json,
+            headers: vec!["content-type".into()],
+            ..CompareSpec::new()
+        }
+    }
+
+    #[test]
+    fn equal_responses_match() {
+        let a = summary(
+            200,
+            &[("content-type", "application/json")],
+            json(r#"{"a": 1, "b": 2}"#),
+        );
+        let b = summary(
+            200,
+            &[("content-type", "application/json")],
+            json(r#"{"b":2.0,"a":1}"#),
+        );
+        let verdict = compare(&json_spec(), &a, &b, None);
+        assert!(verdict.matched(), "{verdict:?}");
+        assert_eq!(verdict.body_not_compared, None);
+    }
+
+    #[test]
+    fn each_aspect_is_told_apart() {
+        let spec = json_spec();
+        let base = summary(
+            200,
+            &[("content-type", "application/json")],
+            json(r#"{"a": 1}"#),
+        );
+        let status = summary(
+            500,
+            &[("content-type", "application/json")],
+            json(r#"{"a": 1}"#),
+        );
+        let header = summary(200, &[("content-type", "text/plain")], json(r#"{"a": 1}"#));
+        let body = summary(
+            200,
+            &[("content-type", "application/json")],
+            json(r#"{"a": 2}"#),
+        );
+        let all = summary(404, &[], json(r#"{"a": 2}"#));
+        let aspects = |s: &Summary| compare(&spec, s, &base, None).mismatched;
+        assert_eq!(
+            aspects(&status),
+            Aspects {
+                status: true,
+                ..Aspects::default()
+            }
+        );
+        assert_eq!(
+            aspects(&header),
+            Aspects {
+                headers: true,
+                ..Aspects::default()
+            }
+        );
+        assert_eq!(
+            aspects(&body),
+            Aspects {
+                body: true,
+                ..Aspects::default()
+            }
+        );
+        assert_eq!(aspects(&all).names(), ["status", "headers", "body"]);
+        let verdict = compare(&spec, &body, &base, None);
+        assert_eq!(verdict.body.real_paths().collect::<Vec<_>>(), ["a"]);
+        assert_eq!(
+            (verdict.candidate_status, verdict.reference_status),
+            (Some(200), Some(200))
+        );
+        // Aspects the spec does not ask for are not compared.
+        let lenient = CompareSpec {
+            status: false,
+            headers: vec![],
+            body: BodyMode::None,
+            ..CompareSpec::new()
+        };
+        assert!(compare(&lenient, &all, &base, None).matched());
+    }
+
+    #[test]
+    fn a_grpc_error_under_http_200_is_a_status_mismatch() {
+        let ok = Summary {
+            grpc_status: Some(0),
+            ..summary(200, &[], Body::NotKept)
+        };
+        let internal = Summary {
+            grpc_status: Some(13),
+            ..ok.clone()
+        };
+        let spec = CompareSpec::new();
+        assert!(compare(&spec, &internal, &ok, None).mismatched.status);
+        assert!(compare(&spec, &ok, &ok.clone(), None).matched());
+    }
+
+    #[test]
+    fn headers_absent_on_both_sides_are_equal() {
+        let spec = CompareSpec {
+            headers: vec!["etag".into()],
+            ..CompareSpec::new()
+        };
+        let a = Summary {
+            headers: vec![("etag".into(), None)],
+            ..summary(200, &[], Body::NotKept)
+        };
+        assert!(compare(&spec, &a, &a.clone(), None).matched());
+        let b = summary(200, &[("etag", "x")], Body::NotKept);
+        assert!(compare(&spec, &a, &b, None).mismatched.headers);
+    }
+
+    #[test]
+    fn bodies_left_out_are_counted_with_their_reason_and_the_rest_compared() {
+        let spec = CompareSpec {
+            max_body_bytes: 8,
+            ..json_spec()
+        };
+        let small = summary(200, &[], json("{}"));
+        let big = summary(200, &[], json(r#"{"long": "value"}"#));
+        let verdict = compare(&spec, &big, &small, None);
+        assert_eq!(
+            verdict.body_not_compared,
+            Some(NotCompared::TooLarge),
+            "the spec's own cap"
+        );
+        assert!(verdict.matched());
+        let encoded = summary(500, &[], Body::NotCompared(NotCompared::Encoding));
+        let verdict = compare(&spec, &small, &encoded, None);
+        assert_eq!(verdict.body_not_compared, Some(NotCompared::Encoding));
+        assert!(verdict.mismatched.status && !verdict.mismatched.body);
+        let many = format!("[{}0]", "0,".repeat(json::MAX_VALUES));
+        let complex = summary(200, &[], json(&many));
+        let spec = CompareSpec {
+            max_body_bytes: 1 << 20,
+            ..json_spec()
+        };
+        assert_eq!(
+            compare(&spec, &complex, &complex.clone(), None).body_not_compared,
+            Some(NotCompared::TooLarge)
+        );
+    }
+
+    #[test]
+    fn exact_bodies_compare_by_hash_or_by_bytes_captured_for_json() {
+        let spec = CompareSpec {
+            body: BodyMode::Exact,
+            ..CompareSpec::new()
+        };
+        let hash = |text: &str| {
+            let mut hasher = DefaultHasher::new();
+            hasher.write(text.as_bytes());
+            Body::Hash {
+                len: text.len() as u64,
+                hash: hasher.finish(),
+            }
+        };
+        let a = summary(200, &[], hash("{\"a\":1}"));
+        let same_bytes = summary(200, &[], json("{\"a\":1}"));
+        let reordered = summary(200, &[], json("{\"a\": 1}"));
+        assert!(compare(&spec, &a, &same_bytes, None).matched());
+        let verdict = compare(&spec, &a, &reordered, None);
+        assert!(verdict.mismatched.body);
+        assert_eq!(verdict.body.real_paths().collect::<Vec<_>>(), ["$"]);
+        let noise = summary(200, &[], hash("other"));
+        let verdict = compare(&spec, &a, &reordered, Some(&noise));
+        assert!(verdict.matched(), "the baseline differs too: noise");
+        assert_eq!(verdict.noise_fields(), 1);
+        assert_eq!(verdict.baseline_paths, ["$"]);
+    }
+
+    #[test]
+    fn noise_from_the_baseline_is_cancelled_and_real_changes_remain() {
+        let spec = CompareSpec {
+            noise_baseline: Some(2),
+            ..json_spec()
+        };
+        let candidate = summary(200, &[], json(r#"{"ts": 3, "price": 11}"#));
+        let reference = summary(200, &[], json(r#"{"ts": 1, "price": 10}"#));
+        let baseline = summary(200, &[], json(r#"{"ts": 2, "price": 10}"#));
+        let verdict = compare(&spec, &candidate, &reference, Some(&baseline));
+        assert!(verdict.mismatched.body);
+        assert_eq!(verdict.body.real_paths().collect::<Vec<_>>(), ["price"]);
+        assert_eq!(verdict.noise_fields(), 1);
+        assert_eq!(verdict.baseline_paths, ["ts"]);
+        let only_noise = summary(200, &[], json(r#"{"ts": 3, "price": 10}"#));
+        let verdict = compare(&spec, &only_noise, &reference, Some(&baseline));
+        assert!(verdict.matched());
+        assert_eq!(verdict.noise_fields(), 1);
+        // A baseline whose body was not captured is left out.
+        let unread = summary(200, &[], Body::NotCompared(NotCompared::TooLarge));
+        let verdict = compare(&spec, &only_noise, &reference, Some(&unread));
+        assert!(verdict.mismatched.body && verdict.body_not_compared.is_none());
+    }
+
+    #[test]
+    fn ignored_fields_are_not_compared() {
+        let spec = CompareSpec {
+            ignore_json_fields: vec![JsonPath::parse("timestamp").unwrap()],
+            ..json_spec()
+        };
+        let a = summary(200, &[], json(r#"{"timestamp": 1, "a": 1}"#));
+        let b = summary(200, &[], json(r#"{"timestamp": 2, "a": 1}"#));
+        assert!(compare(&spec, &a, &b, None).matched());
+    }
+}
