@@ -1,6 +1,9 @@
-//! The HTTP context: moves the original request's data from Envoy into a copy, never altering,
-//! holding back or failing the original. Every callback returns `Continue`.
+//! The HTTP context: moves the original request's data from Envoy into a copy, and, for
+//! requests whose copies are compared, the original's response into a summary for the root;
+//! never altering, holding back or failing either. Every callback returns `Continue`, and the
+//! response callbacks return at once for a request that is not compared.
 
+use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
 use crate::decide::Decisions;
 use crate::host::{Envoy, Host};
@@ -27,10 +30,20 @@ enum Stage {
     },
 }
 
+/// The original's response, observed for the comparisons of this request.
+struct Observed {
+    pairing: u64,
+    capture: Capture,
+}
+
 pub struct MirrorFilter {
     settings: Rc<Settings>,
     outbox: Rc<Outbox>,
     stage: Stage,
+    /// Set while the original's response is captured for a comparison.
+    original: Option<Observed>,
+    /// Names this request's comparisons (root-side pairing), when any target compares.
+    pairing: Option<u64>,
 }
 
 impl MirrorFilter {
@@ -39,6 +52,8 @@ impl MirrorFilter {
             settings,
             outbox,
             stage: Stage::Idle,
+            original: None,
+            pairing: None,
         }
     }
 
@@ -92,8 +107,11 @@ impl MirrorFilter {
         }
     }
 
-    fn count_skip(&self, copies: Copies, skip: Skip) {
+    fn count_skip(&mut self, copies: Copies, skip: Skip) {
         log::debug!("request not mirrored: {skip:?}");
+        // No copy goes out, so no comparison starts: the response is none of our business.
+        self.original = None;
+        self.pairing = None;
         self.settings.release_unsent(copies);
         self.count(copies.targets, Counter::from(skip));
     }
@@ -107,21 +125,55 @@ impl MirrorFilter {
 
     fn complete(&mut self) {
         let Stage::Capturing {
-            targets,
+            copies,
             mut request,
         } = std::mem::replace(&mut self.stage, Stage::Idle)
         else {
             return;
         };
         if let Err(skip) = request.finish(&self.settings.config.redaction) {
-            return self.count_skip(targets, skip);
+            return self.count_skip(copies, skip);
         }
         let job = Job {
             settings: Rc::clone(&self.settings),
-            targets,
+            copies,
             request,
+            pairing: self.pairing,
         };
         self.outbox.send(job, &Envoy);
+    }
+
+    /// Prepares the comparisons of a request that some candidates' copies will be made of:
+    /// a pairing id, and a capture of the original's response when a candidate compares
+    /// with it.
+    fn prepare_comparisons(&mut self, copies: Copies) {
+        let config = &self.settings.config;
+        let specs = || {
+            copies
+                .targets
+                .iter()
+                .filter_map(|index| config.targets.get(index)?.compare.as_ref())
+        };
+        if specs().next().is_none() {
+            return;
+        }
+        let pairing = self.outbox.next_pairing_id();
+        self.pairing = Some(pairing);
+        if specs().any(|spec| spec.needs_original()) {
+            let needs = Needs::union(specs().filter(|spec| spec.needs_original()));
+            self.original = Some(Observed {
+                pairing,
+                capture: Capture::new(needs),
+            });
+        }
+    }
+
+    /// The original's response is complete (or will never be): its summary goes to the root.
+    fn hand_over_original(&mut self, complete: bool) {
+        if let Some(observed) = self.original.take() {
+            let summary = complete.then(|| observed.capture.finish());
+            self.outbox.send_original(observed.pairing, summary, &Envoy);
+        }
     }
 
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {
@@ -143,29 +195,29 @@ impl Context for MirrorFilter {
     fn on_done(&mut self) -> bool {
         // Still capturing when the stream ends: the client went away mid-request.
         self.skip(Skip::Abandoned);
+        // Still observing the response: the client went away before it was complete.
+        self.hand_over_original(false);
         true
     }
 }
 
 impl HttpContext for MirrorFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some((wanted, headers)) = self.decide() else {
+        let Some((copies, headers)) = self.decide() else {
             return Action::Continue;
         };
-        if wanted.is_empty() {
+        if copies.targets.is_empty() {
             return Action::Continue;
         }
         match capture_headers(headers, &self.settings.config) {
             Ok(request) => {
-                self.stage = Stage::Capturing {
-                    targets: wanted,
-                    request,
-                };
+                self.stage = Stage::Capturing { copies, request };
+                self.prepare_comparisons(copies);
                 if end_of_stream {
                     self.complete();
                 }
             }
-            Err(skip) => self.count_skip(wanted, skip),
+            Err(skip) => self.count_skip(copies, skip),
         }
         Action::Continue
     }
@@ -182,6 +234,57 @@ impl HttpContext for MirrorFilter {
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
         // Trailers end the request: with them, the body callback never sees end of stream.
         self.complete();
+        Action::Continue
+    }
+
+    fn on_http_response_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
+        let Some(observed) = &mut self.original else {
+            return Action::Continue;
+        };
+        match hostcalls::get_map_bytes(MapType::HttpResponseHeaders) {
+            Ok(headers) => observed.capture.headers(&headers),
+            // Nothing to compare with: as if the response never completed.
+            Err(_) => return self.abandon_original(),
+        }
+        if end_of_stream {
+            self.hand_over_original(true);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let Some(observed) = &mut self.original else {
+            return Action::Continue;
+        };
+        if observed.capture.wants_body() && body_size > 0 {
+            match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
+                Ok(chunk) => observed.capture.body_chunk(&chunk.unwrap_or_default()),
+                Err(_) => return self.abandon_original(),
+            }
+        }
+        if end_of_stream {
+            self.hand_over_original(true);
+        }
+        Action::Continue
+    }
+
+    fn on_http_response_trailers(&mut self, _trailers: usize) -> Action {
+        let Some(observed) = &mut self.original else {
+            return Action::Continue;
+        };
+        // gRPC's status comes in the trailers, which end the response.
+        if let Ok(trailers) = hostcalls::get_map_bytes(MapType::HttpResponseTrailers) {
+            observed.capture.trailers(&trailers);
+        }
+        self.hand_over_original(true);
+        Action::Continue
+    }
+}
+
+impl MirrorFilter {
+    /// The original's response cannot be read: its comparisons are skipped as incomplete.
+    fn abandon_original(&mut self) -> Action {
+        self.hand_over_original(false);
         Action::Continue
     }
 }

@@ -10,10 +10,11 @@
 //! each time and could starve the timer. While there is work the timer keeps ticking; the
 //! root disarms it after a tick that finds nothing to do.
 
+use crate::compare::response::Summary;
 use crate::copy::CapturedRequest;
 use crate::host::Host;
 use crate::settings::Settings;
-use crate::targets::TargetSet;
+use crate::targets::Copies;
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
@@ -26,15 +27,26 @@ pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
 /// settings it was decided with.
 pub struct Job {
     pub settings: Rc<Settings>,
-    pub targets: TargetSet,
+    pub copies: Copies,
     pub request: CapturedRequest,
+    /// Names the request's comparisons, when some of its copies are compared.
+    pub pairing: Option<u64>,
+}
+
+/// The original's response for the comparisons named `pairing`; `None` when it never
+/// completed (the client went away, or it could not be read).
+pub struct OriginalResponse {
+    pub pairing: u64,
+    pub summary: Option<Summary>,
 }
 
 #[derive(Default)]
 pub struct Outbox {
     // `Cell` rather than `RefCell`: nothing here can fail a borrow and panic.
     jobs: Cell<Vec<Job>>,
+    originals: Cell<Vec<OriginalResponse>>,
     wake_up_armed: Cell<bool>,
+    last_pairing_id: Cell<u64>,
 }
 
 impl Outbox {
@@ -44,6 +56,21 @@ impl Outbox {
         jobs.push(job);
         self.jobs.set(jobs);
         self.wake_root(host);
+    }
+
+    /// Hands the original's response over for its comparisons.
+    pub fn send_original(&self, pairing: u64, summary: Option<Summary>, host: &impl Host) {
+        let mut originals = self.originals.take();
+        originals.push(OriginalResponse { pairing, summary });
+        self.originals.set(originals);
+        self.wake_root(host);
+    }
+
+    /// A name for one request's comparisons, unique in this worker.
+    pub fn next_pairing_id(&self) -> u64 {
+        let id = self.last_pairing_id.get().wrapping_add(1);
+        self.last_pairing_id.set(id);
+        id
     }
 
     /// Makes sure the root's timer runs: called by whoever leaves work (a job, counts) for it.
@@ -71,8 +98,13 @@ impl Outbox {
         self.wake_up_armed.set(false);
     }
 
-    /// Everything queued so far.
+    /// Every job queued so far.
     pub fn take_jobs(&self) -> Vec<Job> {
         self.jobs.take()
+    }
+
+    /// Every original's response handed over so far.
+    pub fn take_originals(&self) -> Vec<OriginalResponse> {
+        self.originals.take()
     }
 }

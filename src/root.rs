@@ -41,7 +41,7 @@ impl<H: Host> MirrorRoot<H> {
             self.host.now_ns()
         };
         for job in jobs {
-            for index in job.targets.iter() {
+            for index in job.copies.targets.iter() {
                 self.dispatch(job, index, now);
             }
         }
@@ -56,7 +56,7 @@ impl<H: Host> MirrorRoot<H> {
         let headers = job
             .request
             .headers_for(target, job.settings.config.marker_header.as_deref());
-        for _ in 0..target.amplify {
+        for _ in 0..job.copies.count(index, target.amplify) {
             let call = self.host.dispatch(
                 &target.cluster,
                 headers.clone(),
@@ -245,7 +245,7 @@ mod tests {
     use super::*;
     use crate::copy::capture_headers;
     use crate::host::{recording, FakeHost};
-    use crate::targets::TargetSet;
+    use crate::targets::{Copies, TargetSet};
 
     const CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}]}"#;
     const UPSTREAM_200: [(&str, &str); 2] =
@@ -273,8 +273,12 @@ mod tests {
         targets.insert(0);
         Job {
             settings: Rc::clone(settings),
-            targets,
+            copies: Copies {
+                targets,
+                carried: TargetSet::default(),
+            },
             request,
+            pairing: None,
         }
     }
 

@@ -62,17 +62,19 @@ impl Settings {
         }
     }
 
-    /// Whether admitting `targets` needs the time (a rate limit among them).
-    pub fn limits_need_time(&self, targets: TargetSet) -> bool {
-        targets
-            .iter()
-            .any(|i| self.states.get(i).is_some_and(|s| s.limiter.needs_time()))
-    }
-
-    /// Admits all of a target's `copies` of one request, or none.
-    pub fn admit(&self, target: usize, copies: u32, now_ns: u64) -> Result<(), Limited> {
+    /// Admits all of a target's `copies` of one request, or none; `clock` is read only when
+    /// the target has a rate limit.
+    pub fn admit(
+        &self,
+        target: usize,
+        copies: u32,
+        clock: impl Fn() -> u64,
+    ) -> Result<(), Limited> {
         match self.states.get(target) {
-            Some(state) => state.limiter.admit(now_ns, copies),
+            Some(state) => {
+                let now = if state.limiter.needs_time() { clock() } else { 0 };
+                state.limiter.admit(now, copies)
+            }
             None => Ok(()),
         }
     }
