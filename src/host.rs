@@ -24,6 +24,10 @@ pub trait Host {
     ) -> Result<u32, Status>;
     /// The headers of the copy's response being delivered (empty when it was reset).
     fn call_response_headers(&self) -> RawHeaders;
+    /// The body of the copy's response being delivered (`size` bytes, as Envoy announced).
+    fn call_response_body(&self, size: usize) -> Vec<u8>;
+    /// The trailers of the copy's response being delivered.
+    fn call_response_trailers(&self) -> RawHeaders;
     /// The plugin configuration Envoy hands to `on_configure`.
     fn plugin_configuration(&self, size: usize) -> Vec<u8>;
     /// Tells the host that a finishing root is done.
@@ -86,6 +90,17 @@ impl Host for Envoy {
 
     fn call_response_headers(&self) -> RawHeaders {
         hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+    }
+
+    fn call_response_body(&self, size: usize) -> Vec<u8> {
+        hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, size)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn call_response_trailers(&self) -> RawHeaders {
+        hostcalls::get_map_bytes(MapType::HttpCallResponseTrailers).unwrap_or_default()
     }
 
     fn plugin_configuration(&self, size: usize) -> Vec<u8> {
@@ -182,8 +197,10 @@ mod fake {
         pub refusing_clusters: RefCell<Vec<String>>,
         /// (token, cluster, headers) of every dispatched copy.
         pub dispatched: RefCell<Vec<Dispatched>>,
-        /// What `call_response_headers` returns.
+        /// What `call_response_headers`, `_body` and `_trailers` return.
         pub response: RefCell<RawHeaders>,
+        pub response_body: RefCell<Vec<u8>>,
+        pub response_trailers: RefCell<RawHeaders>,
         pub configuration: RefCell<Vec<u8>>,
         pub done_calls: Cell<u32>,
     }
@@ -244,6 +261,14 @@ mod fake {
 
         fn call_response_headers(&self) -> RawHeaders {
             self.response.borrow().clone()
+        }
+
+        fn call_response_body(&self, _size: usize) -> Vec<u8> {
+            self.response_body.borrow().clone()
+        }
+
+        fn call_response_trailers(&self) -> RawHeaders {
+            self.response_trailers.borrow().clone()
         }
 
         fn plugin_configuration(&self, _size: usize) -> Vec<u8> {

@@ -125,6 +125,11 @@ impl Reply {
         self
     }
 
+    pub fn with_body(mut self, body: Vec<u8>) -> Reply {
+        self.body = body;
+        self
+    }
+
     pub fn trailer(mut self, name: &str, value: &str) -> Reply {
         self.trailers.push((name.into(), value.as_bytes().to_vec()));
         self

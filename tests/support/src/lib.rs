@@ -18,6 +18,7 @@ pub use envoy::{
 };
 pub use paths::{envoy_binary, newer_source, repo_root, wasm_path};
 pub use scenario::Scenario;
+pub use flate2;
 pub use tempfile;
 
 use std::time::{Duration, Instant};
