@@ -10,6 +10,7 @@
 
 pub mod inflate;
 pub mod json;
+pub mod pairing;
 pub mod response;
 pub mod spec;
 pub mod verdict;

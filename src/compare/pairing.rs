@@ -1,0 +1,726 @@
+//! Responses waiting for their counterparts: the original's (or a reference target's) and
+//! each candidate copy's, paired by an id the root context gives each compared request.
+//!
+//! Either side may arrive first; neither waits for the other. A candidate is compared as soon
+//! as its own response, its reference's and its noise baseline's are in (or known missing),
+//! and every comparison started ends in exactly one `Outcome`: compared (matched or
+//! mismatched), or skipped with its reason. Time is passed in (`now_ns`), so expiry is plain
+//! data, tested without a clock.
+//!
+//! Memory is bounded twice over: at most `max_entries` pending requests (a comparison started
+//! at the cap is skipped at once, `Skipped::Full`), and at most `max_bytes` of summaries (a
+//! response arriving past that keeps its status and headers but not its body, which is then
+//! counted `body_not_compared_too_large`).
+
+use super::response::{Body, NotCompared, Summary};
+use super::spec::{CompareSpec, Reference};
+use super::verdict::{self, Verdict};
+use std::collections::{BTreeSet, HashMap};
+use std::mem::size_of;
+use std::rc::Rc;
+
+/// Added to the copy's timeout: the copy's answer (or Envoy's 504) comes at the timeout, and
+/// the original's response may still be streaming past.
+pub const EXPIRY_MARGIN_NS: u64 = 1_000_000_000;
+/// Pending compared requests per worker. With `max_in_flight` and timeouts of seconds, more
+/// means a target is not answering; beyond it, new comparisons are skipped and counted.
+pub const MAX_PENDING: usize = 1024;
+/// Summaries held per worker (bodies are at most `max_body_bytes` each).
+pub const MAX_PENDING_BYTES: usize = 32 << 20;
+
+/// Whose response: the original request's, or a target's copy's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Original,
+    Target(usize),
+}
+
+/// A candidate target compared for a request.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub target: usize,
+    pub spec: Rc<CompareSpec>,
+}
+
+impl Candidate {
+    fn reference(&self) -> Side {
+        match self.spec.against {
+            Reference::Original => Side::Original,
+            Reference::Target(index) => Side::Target(index),
+        }
+    }
+
+    /// Every side this candidate's comparison needs.
+    fn sides(&self) -> impl Iterator<Item = Side> + '_ {
+        [Side::Target(self.target), self.reference()]
+            .into_iter()
+            .chain(self.spec.noise_baseline.map(Side::Target))
+    }
+}
+
+/// Why a side will never arrive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Missing {
+    /// The original's response never completed (the client went away, or it failed).
+    Incomplete,
+    /// The copy got no upstream answer: refused, failed, timed out.
+    NoAnswer,
+}
+
+/// Why a comparison was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skipped {
+    /// The original's response never completed.
+    Incomplete,
+    /// A side never arrived in time.
+    Expired,
+    /// The candidate's copy, or the reference target's, got no upstream answer.
+    NoAnswer,
+    /// The table was full (`MAX_PENDING`).
+    Full,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Compared {
+        verdict: Verdict,
+        /// The noise baseline's copy was refused, failed or timed out: compared without it.
+        without_reference: bool,
+    },
+    Skipped(Skipped),
+}
+
+/// One candidate's comparison, ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub id: u64,
+    pub target: usize,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug)]
+enum State {
+    Waiting,
+    /// Boxed: a waiting side then takes a few bytes, not a summary's.
+    Arrived(Box<Summary>),
+    Missing(Missing),
+}
+
+#[derive(Debug)]
+struct Entry {
+    deadline_ns: u64,
+    /// Candidates not resolved yet.
+    candidates: Vec<Candidate>,
+    sides: Vec<(Side, State)>,
+    bytes: usize,
+}
+
+impl Entry {
+    fn state(&self, side: Side) -> Option<&State> {
+        self.sides
+            .iter()
+            .find(|(s, _)| *s == side)
+            .map(|(_, state)| state)
+    }
+
+    fn overhead(&self) -> usize {
+        size_of::<(u64, Entry)>()
+            + size_of::<(u64, u64)>()
+            + self.candidates.capacity() * size_of::<Candidate>()
+            + self.sides.capacity() * size_of::<(Side, State)>()
+    }
+}
+
+#[derive(Debug)]
+pub struct Pairing {
+    entries: HashMap<u64, Entry>,
+    /// (deadline, id), soonest first.
+    deadlines: BTreeSet<(u64, u64)>,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+}
+
+impl Default for Pairing {
+    fn default() -> Self {
+        Pairing::new(MAX_PENDING, MAX_PENDING_BYTES)
+    }
+}
+
+impl Pairing {
+    pub fn new(max_entries: usize, max_bytes: usize) -> Pairing {
+        Pairing {
+            entries: HashMap::new(),
+            deadlines: BTreeSet::new(),
+            bytes: 0,
+            max_entries,
+            max_bytes,
+        }
+    }
+
+    /// Starts comparing `candidates` for request `id`, whose copies were just dispatched with
+    /// `timeout_ns` (the longest of the copies'). At the cap, or for an id already pending,
+    /// each candidate ends at once as `Skipped::Full`.
+    pub fn start(
+        &mut self,
+        id: u64,
+        now_ns: u64,
+        timeout_ns: u64,
+        candidates: Vec<Candidate>,
+    ) -> Vec<Resolved> {
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        if self.entries.len() >= self.max_entries || self.entries.contains_key(&id) {
+            return candidates
+                .iter()
+                .map(|c| Resolved {
+                    id,
+                    target: c.target,
+                    outcome: Outcome::Skipped(Skipped::Full),
+                })
+                .collect();
+        }
+        let mut sides: Vec<(Side, State)> = Vec::new();
+        for side in candidates.iter().flat_map(Candidate::sides) {
+            if !sides.iter().any(|(s, _)| *s == side) {
+                sides.push((side, State::Waiting));
+            }
+        }
+        let deadline_ns = now_ns
+            .saturating_add(timeout_ns)
+            .saturating_add(EXPIRY_MARGIN_NS);
+        let mut entry = Entry {
+            deadline_ns,
+            candidates,
+            sides,
+            bytes: 0,
+        };
+        entry.bytes = entry.overhead();
+        self.bytes += entry.bytes;
+        self.deadlines.insert((deadline_ns, id));
+        self.entries.insert(id, entry);
+        Vec::new()
+    }
+
+    /// Whether request `id` still waits for `side`'s response (if not, the caller need not
+    /// capture it).
+    pub fn wants(&self, id: u64, side: Side) -> bool {
+        self.entries
+            .get(&id)
+            .and_then(|entry| entry.state(side))
+            .is_some_and(|state| matches!(state, State::Waiting))
+    }
+
+    /// `side`'s response for request `id` is complete. Unknown ids and sides already in are
+    /// ignored (with `amplify`, only the first copy is compared).
+    pub fn arrive(&mut self, id: u64, side: Side, mut summary: Summary) -> Vec<Resolved> {
+        if !self.wants(id, side) {
+            return Vec::new();
+        }
+        if self.bytes.saturating_add(summary.bytes_held()) > self.max_bytes {
+            if let Body::Bytes(_) = summary.body {
+                summary.body = Body::NotCompared(NotCompared::TooLarge);
+            }
+        }
+        let held = summary.bytes_held();
+        self.set(id, side, State::Arrived(Box::new(summary)), held)
+    }
+
+    /// `side`'s response for request `id` will never come.
+    pub fn missing(&mut self, id: u64, side: Side, why: Missing) -> Vec<Resolved> {
+        if !self.wants(id, side) {
+            return Vec::new();
+        }
+        self.set(id, side, State::Missing(why), 0)
+    }
+
+    /// Ends every comparison whose time is up: what has not arrived by now never will.
+    pub fn expire(&mut self, now_ns: u64) -> Vec<Resolved> {
+        let mut resolved = Vec::new();
+        while let Some(&(deadline, id)) = self.deadlines.first() {
+            if deadline > now_ns {
+                break;
+            }
+            self.deadlines.remove(&(deadline, id));
+            if let Some(entry) = self.entries.remove(&id) {
+                self.bytes = self.bytes.saturating_sub(entry.bytes);
+                for candidate in &entry.candidates {
+                    resolved.push(Resolved {
+                        id,
+                        target: candidate.target,
+                        outcome: resolve(&entry, candidate, true)
+                            .unwrap_or(Outcome::Skipped(Skipped::Expired)),
+                    });
+                }
+            }
+        }
+        resolved
+    }
+
+    /// When the next entry expires, if any (to schedule the next `expire`).
+    pub fn next_deadline(&self) -> Option<u64> {
+        self.deadlines.first().map(|(deadline, _)| *deadline)
+    }
+
+    /// Pending compared requests.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Memory held by pending entries and their summaries.
+    pub fn bytes_held(&self) -> usize {
+        self.bytes
+    }
+
+    fn set(&mut self, id: u64, side: Side, state: State, held: usize) -> Vec<Resolved> {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Vec::new();
+        };
+        if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+            *slot = state;
+        }
+        entry.bytes += held;
+        self.bytes += held;
+        let mut resolved = Vec::new();
+        let mut index = 0;
+        while let Some(candidate) = entry.candidates.get(index) {
+            match resolve(entry, candidate, false) {
+                Some(outcome) => {
+                    resolved.push(Resolved {
+                        id,
+                        target: candidate.target,
+                        outcome,
+                    });
+                    entry.candidates.swap_remove(index);
+                }
+                None => index += 1,
+            }
+        }
+        if entry.candidates.is_empty() {
+            let deadline = entry.deadline_ns;
+            self.bytes = self.bytes.saturating_sub(entry.bytes);
+            self.entries.remove(&id);
+            self.deadlines.remove(&(deadline, id));
+        }
+        resolved
+    }
+}
+
+/// The candidate's outcome if its sides are in; `expiring`: sides still waiting never come.
+fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Outcome> {
+    let own = entry.state(Side::Target(candidate.target))?;
+    let reference = entry.state(candidate.reference())?;
+    let noise = match candidate.spec.noise_baseline {
+        Some(baseline) => Some(entry.state(Side::Target(baseline))?),
+        None => None,
+    };
+    let skipped = |why| Some(Outcome::Skipped(why));
+    match (own, reference) {
+        (State::Missing(_), _) => return skipped(Skipped::NoAnswer),
+        (_, State::Missing(Missing::Incomplete)) => return skipped(Skipped::Incomplete),
+        (_, State::Missing(Missing::NoAnswer)) => return skipped(Skipped::NoAnswer),
+        (State::Waiting, _) | (_, State::Waiting) => {
+            return expiring.then_some(Outcome::Skipped(Skipped::Expired))
+        }
+        _ => {}
+    }
+    let (State::Arrived(own), State::Arrived(reference)) = (own, reference) else {
+        return None;
+    };
+    let (noise, without_reference) = match noise {
+        None => (None, false),
+        Some(State::Arrived(summary)) => (Some(&**summary), false),
+        Some(State::Missing(_)) => (None, true),
+        Some(State::Waiting) if expiring => (None, true),
+        Some(State::Waiting) => return None,
+    };
+    Some(Outcome::Compared {
+        verdict: verdict::compare(&candidate.spec, own, reference, noise),
+        without_reference,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::spec::BodyMode;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn spec(against: Reference, noise: Option<usize>) -> Rc<CompareSpec> {
+        Rc::new(CompareSpec {
+            against,
+            noise_baseline: noise,
+            body: BodyMode::Json,
+            ..CompareSpec::new()
+        })
+    }
+
+    fn candidate(target: usize, spec: &Rc<CompareSpec>) -> Candidate {
+        Candidate {
+            target,
+            spec: Rc::clone(spec),
+        }
+    }
+
+    fn summary(status: u16, body: &str) -> Summary {
+        Summary {
+            status: Some(status),
+            grpc_status: None,
+            headers: Vec::new(),
+            body: Body::Bytes(body.as_bytes().to_vec()),
+        }
+    }
+
+    fn matched(resolved: &[Resolved]) -> Vec<(usize, bool)> {
+        resolved
+            .iter()
+            .map(|r| match &r.outcome {
+                Outcome::Compared { verdict, .. } => (r.target, verdict.matched()),
+                other => panic!("not compared: {other:?}"),
+            })
+            .collect()
+    }
+
+    fn skipped(resolved: &[Resolved]) -> Vec<(usize, Skipped)> {
+        resolved
+            .iter()
+            .map(|r| match r.outcome {
+                Outcome::Skipped(why) => (r.target, why),
+                ref other => panic!("not skipped: {other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn either_side_may_arrive_first() {
+        let original = spec(Reference::Original, None);
+        for original_first in [true, false] {
+            let mut table = Pairing::default();
+            assert!(table
+                .start(1, 0, SECOND, vec![candidate(0, &original)])
+                .is_empty());
+            assert!(table.wants(1, Side::Original) && table.wants(1, Side::Target(0)));
+            let original_side = (Side::Original, summary(200, r#"{"a": 1}"#));
+            let copy_side = (Side::Target(0), summary(200, r#"{"a": 2}"#));
+            let (x, y) = if original_first {
+                (original_side, copy_side)
+            } else {
+                (copy_side, original_side)
+            };
+            assert!(
+                table.arrive(1, x.0, x.1).is_empty(),
+                "waits for the other side"
+            );
+            let resolved = table.arrive(1, y.0, y.1);
+            assert_eq!(matched(&resolved), [(0, false)]);
+            assert!(table.is_empty() && table.bytes_held() == 0);
+            assert_eq!(table.next_deadline(), None);
+        }
+    }
+
+    #[test]
+    fn a_missing_side_ends_the_comparison_with_its_reason() {
+        let original = spec(Reference::Original, None);
+        let against_target = spec(Reference::Target(1), None);
+        let cases = [
+            (
+                &original,
+                Side::Original,
+                Missing::Incomplete,
+                Skipped::Incomplete,
+            ),
+            (
+                &original,
+                Side::Target(0),
+                Missing::NoAnswer,
+                Skipped::NoAnswer,
+            ),
+            (
+                &against_target,
+                Side::Target(1),
+                Missing::NoAnswer,
+                Skipped::NoAnswer,
+            ),
+        ];
+        for (spec, side, why, expected) in cases {
+            let mut table = Pairing::default();
+            table.start(7, 0, SECOND, vec![candidate(0, spec)]);
+            let resolved = table.missing(7, side, why);
+            assert_eq!(skipped(&resolved), [(0, expected)], "{side:?}");
+            assert!(table.is_empty());
+            assert!(
+                table
+                    .arrive(7, Side::Target(0), summary(200, ""))
+                    .is_empty(),
+                "ended once"
+            );
+        }
+    }
+
+    #[test]
+    fn a_missing_noise_baseline_means_compared_without_it() {
+        let with_noise = spec(Reference::Target(1), Some(2));
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &with_noise)]);
+        table.arrive(1, Side::Target(0), summary(200, r#"{"ts": 1}"#));
+        assert!(
+            table
+                .arrive(1, Side::Target(1), summary(200, r#"{"ts": 2}"#))
+                .is_empty(),
+            "waits for the baseline"
+        );
+        assert!(
+            !table.wants(1, Side::Original),
+            "the original is not needed"
+        );
+        let resolved = table.missing(1, Side::Target(2), Missing::NoAnswer);
+        match &resolved[..] {
+            [Resolved {
+                outcome:
+                    Outcome::Compared {
+                        verdict,
+                        without_reference: true,
+                    },
+                ..
+            }] => {
+                assert!(verdict.mismatched.body, "no noise to cancel ts");
+            }
+            other => panic!("{other:?}"),
+        }
+        // With the baseline in, the same difference is noise.
+        table.start(2, 0, SECOND, vec![candidate(0, &with_noise)]);
+        table.arrive(2, Side::Target(0), summary(200, r#"{"ts": 1}"#));
+        table.arrive(2, Side::Target(2), summary(200, r#"{"ts": 3}"#));
+        let resolved = table.arrive(2, Side::Target(1), summary(200, r#"{"ts": 2}"#));
+        assert_eq!(matched(&resolved), [(0, true)]);
+    }
+
+    #[test]
+    fn candidates_sharing_a_request_are_resolved_each_when_ready() {
+        let original = spec(Reference::Original, None);
+        let against_target = spec(Reference::Target(2), None);
+        let mut table = Pairing::default();
+        table.start(
+            1,
+            0,
+            SECOND,
+            vec![candidate(0, &original), candidate(1, &against_target)],
+        );
+        table.arrive(1, Side::Target(1), summary(200, "{}"));
+        assert_eq!(
+            matched(&table.arrive(1, Side::Target(2), summary(200, "{}"))),
+            [(1, true)]
+        );
+        assert_eq!(table.len(), 1, "candidate 0 still waits");
+        assert!(!table.wants(1, Side::Target(2)));
+        table.arrive(1, Side::Original, summary(200, "{}"));
+        assert_eq!(
+            matched(&table.arrive(1, Side::Target(0), summary(500, "{}"))),
+            [(0, false)]
+        );
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn repeated_arrivals_are_ignored() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &original)]);
+        table.arrive(1, Side::Target(0), summary(200, "1"));
+        let held = table.bytes_held();
+        assert!(table
+            .arrive(1, Side::Target(0), summary(500, "2"))
+            .is_empty());
+        assert_eq!(table.bytes_held(), held);
+        assert_eq!(
+            matched(&table.arrive(1, Side::Original, summary(200, "1"))),
+            [(0, true)]
+        );
+        assert!(
+            table
+                .arrive(99, Side::Original, summary(200, "1"))
+                .is_empty(),
+            "unknown id"
+        );
+    }
+
+    #[test]
+    fn entries_expire_with_the_timeout_plus_a_margin() {
+        let original = spec(Reference::Original, None);
+        let with_noise = spec(Reference::Original, Some(3));
+        let mut table = Pairing::default();
+        table.start(1, 10, 2 * SECOND, vec![candidate(0, &original)]);
+        table.start(2, 20, SECOND, vec![candidate(1, &with_noise)]);
+        table.arrive(2, Side::Original, summary(200, "{}"));
+        table.arrive(2, Side::Target(1), summary(200, "{}"));
+        assert_eq!(table.next_deadline(), Some(20 + SECOND + EXPIRY_MARGIN_NS));
+        assert!(table.expire(20 + SECOND + EXPIRY_MARGIN_NS - 1).is_empty());
+        let resolved = table.expire(20 + SECOND + EXPIRY_MARGIN_NS);
+        match &resolved[..] {
+            [Resolved {
+                id: 2,
+                outcome:
+                    Outcome::Compared {
+                        without_reference: true,
+                        verdict,
+                    },
+                ..
+            }] => {
+                assert!(verdict.matched())
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(table.len(), 1);
+        let resolved = table.expire(u64::MAX);
+        assert_eq!(skipped(&resolved), [(0, Skipped::Expired)]);
+        assert!(table.is_empty() && table.bytes_held() == 0);
+        assert!(
+            table
+                .arrive(1, Side::Original, summary(200, "{}"))
+                .is_empty(),
+            "too late"
+        );
+    }
+
+    #[test]
+    fn at_the_cap_new_comparisons_are_skipped_and_counted() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::new(2, MAX_PENDING_BYTES);
+        table.start(1, 0, SECOND, vec![candidate(0, &original)]);
+        table.start(2, 0, SECOND, vec![candidate(0, &original)]);
+        let refused = table.start(
+            3,
+            0,
+            SECOND,
+            vec![candidate(0, &original), candidate(1, &original)],
+        );
+        assert_eq!(skipped(&refused), [(0, Skipped::Full), (1, Skipped::Full)]);
+        assert!(
+            !table.wants(3, Side::Original),
+            "nothing is captured for it"
+        );
+        assert_eq!(
+            skipped(&table.start(2, 0, SECOND, vec![candidate(0, &original)])),
+            [(0, Skipped::Full)]
+        );
+        table.missing(1, Side::Target(0), Missing::NoAnswer);
+        assert!(
+            table
+                .start(3, 0, SECOND, vec![candidate(0, &original)])
+                .is_empty(),
+            "room again"
+        );
+    }
+
+    #[test]
+    fn summaries_past_the_byte_budget_keep_status_and_headers_only() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::new(MAX_PENDING, 4096);
+        table.start(1, 0, SECOND, vec![candidate(0, &original)]);
+        table.arrive(1, Side::Original, summary(200, &"x".repeat(3000)));
+        let held = table.bytes_held();
+        assert!((3000..=4096).contains(&held), "{held}");
+        let resolved = table.arrive(1, Side::Target(0), summary(200, &"x".repeat(3000)));
+        match &resolved[..] {
+            [Resolved {
+                outcome: Outcome::Compared { verdict, .. },
+                ..
+            }] => {
+                assert_eq!(verdict.body_not_compared, Some(NotCompared::TooLarge));
+                assert!(verdict.matched());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(table.bytes_held(), 0);
+    }
+
+    #[test]
+    fn bytes_per_pending_entry() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &original)]);
+        let empty = table.bytes_held();
+        table.arrive(1, Side::Original, summary(200, ""));
+        let with_one = table.bytes_held();
+        // The figures the README gives (native, 64-bit; wasm32's are smaller).
+        println!(
+            "entry {empty} B, + {} B per empty summary",
+            with_one - empty
+        );
+        assert!(empty <= 300, "{empty}");
+        assert!(with_one - empty <= 120, "{}", with_one - empty);
+    }
+
+    /// Whatever happens, in whatever order: every comparison started ends exactly once.
+    #[test]
+    fn every_started_comparison_ends_in_exactly_one_outcome() {
+        let specs = [
+            spec(Reference::Original, None),
+            spec(Reference::Target(3), None),
+            spec(Reference::Original, Some(4)),
+        ];
+        for seed in 0..20 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let mut table = Pairing::new(8, 1 << 20);
+            let mut started = 0usize;
+            let mut ended: HashMap<(u64, usize), usize> = HashMap::new();
+            let mut now = 0u64;
+            let mut record = |resolved: Vec<Resolved>| {
+                for r in resolved {
+                    *ended.entry((r.id, r.target)).or_default() += 1;
+                }
+            };
+            for step in 0..2000u64 {
+                now += rng.u64(0..SECOND / 4);
+                let id = rng.u64(0..40);
+                let side = match rng.usize(0..6) {
+                    0 => Side::Original,
+                    n => Side::Target(n - 1),
+                };
+                match rng.usize(0..10) {
+                    0..=1 => {
+                        let id = 1000 + step;
+                        let chosen: Vec<Candidate> = (0..3)
+                            .filter(|_| rng.bool())
+                            .map(|i| candidate(i, &specs[i]))
+                            .collect();
+                        started += chosen.len();
+                        record(table.start(id, now, rng.u64(1..3) * SECOND, chosen));
+                    }
+                    2..=6 => {
+                        let id = 1000 + step.saturating_sub(rng.u64(0..20));
+                        let body = if rng.bool() {
+                            "{\"a\": 1}"
+                        } else {
+                            "{\"a\": 2}"
+                        };
+                        record(table.arrive(id, side, summary(200, body)));
+                    }
+                    7..=8 => {
+                        let why = if rng.bool() {
+                            Missing::Incomplete
+                        } else {
+                            Missing::NoAnswer
+                        };
+                        record(table.missing(1000 + step.saturating_sub(id % 20), side, why));
+                    }
+                    _ => record(table.expire(now)),
+                }
+                assert!(table.len() <= 8);
+            }
+            record(table.expire(u64::MAX));
+            assert!(table.is_empty() && table.bytes_held() == 0);
+            assert_eq!(ended.values().sum::<usize>(), started, "seed {seed}");
+            assert!(
+                ended.values().all(|n| *n == 1),
+                "seed {seed}: one outcome each"
+            );
+        }
+    }
+}
