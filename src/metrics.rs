@@ -5,6 +5,8 @@
 //! Counter and gauge changes are tallied in the VM and handed to the host in batches (see
 //! `flush`): a host call per change would cost more than the decision it counts.
 
+use crate::compare::pairing::Skipped;
+use crate::compare::response::NotCompared;
 use crate::copy::Skip;
 use crate::decide::Refusal;
 use crate::host::MetricHost;
@@ -29,12 +31,15 @@ pub enum Counter {
     Responses3xx,
     Responses4xx,
     Responses5xx,
+    /// Answered with HTTP 2xx, but a gRPC status other than 0: a canary that fails every RPC
+    /// must not look healthy.
+    ResponsesGrpcError,
     TimedOut,
     Failed,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
@@ -48,6 +53,7 @@ impl Counter {
         Counter::Responses3xx,
         Counter::Responses4xx,
         Counter::Responses5xx,
+        Counter::ResponsesGrpcError,
         Counter::TimedOut,
         Counter::Failed,
     ];
@@ -67,6 +73,7 @@ impl Counter {
             Counter::Responses3xx => "responses_3xx",
             Counter::Responses4xx => "responses_4xx",
             Counter::Responses5xx => "responses_5xx",
+            Counter::ResponsesGrpcError => "responses_grpc_error",
             Counter::TimedOut => "timed_out",
             Counter::Failed => "failed",
         }
@@ -113,8 +120,88 @@ impl From<Outcome> for Counter {
     }
 }
 
+/// The counters of a candidate target's comparisons (defined only for targets that compare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareCounter {
+    // The verdict, exactly one per comparison started (a candidate's copy dispatched).
+    Matched,
+    Mismatched,
+    SkippedIncomplete,
+    SkippedExpired,
+    SkippedNoAnswer,
+    SkippedFull,
+    // Details beside the verdict: a comparison may count in several, or none.
+    MismatchedStatus,
+    MismatchedHeaders,
+    MismatchedBody,
+    BodyNotComparedTooLarge,
+    BodyNotComparedEncoding,
+    ComparedWithoutReference,
+    NoiseFields,
+}
+
+impl CompareCounter {
+    pub const ALL: [CompareCounter; 13] = [
+        CompareCounter::Matched,
+        CompareCounter::Mismatched,
+        CompareCounter::SkippedIncomplete,
+        CompareCounter::SkippedExpired,
+        CompareCounter::SkippedNoAnswer,
+        CompareCounter::SkippedFull,
+        CompareCounter::MismatchedStatus,
+        CompareCounter::MismatchedHeaders,
+        CompareCounter::MismatchedBody,
+        CompareCounter::BodyNotComparedTooLarge,
+        CompareCounter::BodyNotComparedEncoding,
+        CompareCounter::ComparedWithoutReference,
+        CompareCounter::NoiseFields,
+    ];
+
+    pub fn suffix(self) -> &'static str {
+        match self {
+            CompareCounter::Matched => "matched",
+            CompareCounter::Mismatched => "mismatched",
+            CompareCounter::SkippedIncomplete => "compare_skipped_incomplete",
+            CompareCounter::SkippedExpired => "compare_skipped_expired",
+            CompareCounter::SkippedNoAnswer => "compare_skipped_no_answer",
+            CompareCounter::SkippedFull => "compare_skipped_full",
+            CompareCounter::MismatchedStatus => "mismatched_status",
+            CompareCounter::MismatchedHeaders => "mismatched_headers",
+            CompareCounter::MismatchedBody => "mismatched_body",
+            CompareCounter::BodyNotComparedTooLarge => "body_not_compared_too_large",
+            CompareCounter::BodyNotComparedEncoding => "body_not_compared_encoding",
+            CompareCounter::ComparedWithoutReference => "compared_without_reference",
+            CompareCounter::NoiseFields => "noise_fields",
+        }
+    }
+}
+
+/// Why a comparison was not made: its verdict counter.
+impl From<Skipped> for CompareCounter {
+    fn from(skipped: Skipped) -> CompareCounter {
+        match skipped {
+            Skipped::Incomplete => CompareCounter::SkippedIncomplete,
+            Skipped::Expired => CompareCounter::SkippedExpired,
+            Skipped::NoAnswer => CompareCounter::SkippedNoAnswer,
+            Skipped::Full => CompareCounter::SkippedFull,
+        }
+    }
+}
+
+/// Why a body was left out of a comparison.
+impl From<NotCompared> for CompareCounter {
+    fn from(reason: NotCompared) -> CompareCounter {
+        match reason {
+            NotCompared::TooLarge => CompareCounter::BodyNotComparedTooLarge,
+            NotCompared::Encoding => CompareCounter::BodyNotComparedEncoding,
+        }
+    }
+}
+
 pub const IN_FLIGHT_GAUGE: &str = "in_flight";
 pub const LATENCY_HISTOGRAM: &str = "latency_ms";
+/// Comparisons of a candidate waiting for a side (a gauge moved by increments).
+pub const COMPARE_PENDING_GAUGE: &str = "compare_pending";
 
 pub fn metric_name(target: &str, metric: &str) -> String {
     format!("traffic_mirror.{target}.{metric}")
@@ -146,6 +233,9 @@ impl Tallied {
 #[derive(Debug)]
 pub struct TargetMetrics {
     counters: Vec<Tallied>,
+    /// Empty for a target that does not compare: its comparison metrics are not defined.
+    compare: Vec<Tallied>,
+    compare_pending: Option<Tallied>,
     /// Copies dispatched and not yet answered. A gauge moved by increments: workers share it.
     in_flight: Tallied,
     latency_ms: u32,
@@ -153,8 +243,12 @@ pub struct TargetMetrics {
 }
 
 impl TargetMetrics {
-    /// Defines the target's metrics in the host.
-    pub fn define(target: &str, host: MetricHost) -> Result<TargetMetrics, Status> {
+    /// Defines the target's metrics in the host; its comparison metrics when it `compares`.
+    pub fn define(
+        target: &str,
+        compares: bool,
+        host: MetricHost,
+    ) -> Result<TargetMetrics, Status> {
         let tallied = |kind, metric: &str| {
             (host.define)(kind, &metric_name(target, metric)).map(|id| Tallied {
                 id,
@@ -166,12 +260,24 @@ impl TargetMetrics {
             .map(|counter| tallied(MetricType::Counter, counter.suffix()))
             .collect::<Result<_, Status>>()?;
         let in_flight = tallied(MetricType::Gauge, IN_FLIGHT_GAUGE)?;
+        let compare = match compares {
+            true => CompareCounter::ALL
+                .iter()
+                .map(|counter| tallied(MetricType::Counter, counter.suffix()))
+                .collect::<Result<_, Status>>()?,
+            false => Vec::new(),
+        };
+        let compare_pending = compares
+            .then(|| tallied(MetricType::Gauge, COMPARE_PENDING_GAUGE))
+            .transpose()?;
         let latency_ms = (host.define)(
             MetricType::Histogram,
             &metric_name(target, LATENCY_HISTOGRAM),
         )?;
         Ok(TargetMetrics {
             counters,
+            compare,
+            compare_pending,
             in_flight,
             latency_ms,
             host,
@@ -185,6 +291,20 @@ impl TargetMetrics {
         }
     }
 
+    /// Counts `n` of a comparison counter (nothing for a target that does not compare).
+    pub fn add_compare(&self, counter: CompareCounter, n: u32) {
+        if let Some(tallied) = self.compare.get(counter as usize) {
+            tallied.add(i64::from(n));
+        }
+    }
+
+    /// Moves the pending-comparisons gauge by `delta`, with the next `flush`.
+    pub fn compare_pending(&self, delta: i64) {
+        if let Some(gauge) = &self.compare_pending {
+            gauge.add(delta);
+        }
+    }
+
     /// Moves the in-flight gauge by `delta`, with the next `flush`.
     pub fn in_flight(&self, delta: i64) {
         self.in_flight.add(delta);
@@ -194,7 +314,8 @@ impl TargetMetrics {
     pub fn flush(&self) -> bool {
         let mut increment = |id, delta| (self.host.increment)(id, delta);
         let mut any = self.in_flight.flush(&mut increment);
-        for tallied in &self.counters {
+        let gauges = self.compare_pending.iter();
+        for tallied in self.counters.iter().chain(&self.compare).chain(gauges) {
             any |= tallied.flush(&mut increment);
         }
         any
@@ -220,7 +341,7 @@ mod tests {
     use crate::host::recording;
 
     fn defined() -> (TargetMetrics, Vec<(MetricType, String)>) {
-        let metrics = TargetMetrics::define("t", recording::METRICS).unwrap();
+        let metrics = TargetMetrics::define("t", false, recording::METRICS).unwrap();
         (metrics, recording::defined())
     }
 
@@ -234,6 +355,27 @@ mod tests {
         assert!(names.contains(&"traffic_mirror.t.responses_5xx"));
         assert!(names.contains(&"traffic_mirror.t.in_flight"));
         assert!(names.contains(&"traffic_mirror.t.latency_ms"));
+    }
+
+    #[test]
+    fn comparison_metrics_exist_only_for_targets_that_compare() {
+        let plain = TargetMetrics::define("plain", false, recording::METRICS).unwrap();
+        let compared = TargetMetrics::define("canary", true, recording::METRICS).unwrap();
+        let names: Vec<String> = recording::defined().into_iter().map(|(_, n)| n).collect();
+        assert!(names.contains(&"traffic_mirror.canary.matched".to_string()));
+        assert!(names.contains(&"traffic_mirror.canary.compare_pending".to_string()));
+        assert!(!names.iter().any(|n| n.starts_with("traffic_mirror.plain.match")));
+        plain.add_compare(CompareCounter::Matched, 1);
+        plain.compare_pending(1);
+        assert!(!plain.flush(), "nothing to count for a target that does not compare");
+        compared.add_compare(CompareCounter::NoiseFields, 3);
+        compared.compare_pending(1);
+        assert!(compared.flush());
+        assert_eq!(recording::take_increments().len(), 2);
+        assert!(CompareCounter::ALL
+            .iter()
+            .enumerate()
+            .all(|(slot, counter)| *counter as usize == slot));
     }
 
     #[test]
@@ -270,8 +412,8 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush());
-        // Ids in definition order: counters 1..=15, gauge 16.
-        assert_eq!(recording::take_increments(), [(16, 2), (1, 2), (15, 1)]);
+        // Ids in definition order: counters 1..=16, gauge 17.
+        assert_eq!(recording::take_increments(), [(17, 2), (1, 2), (16, 1)]);
         assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);
@@ -320,7 +462,7 @@ mod tests {
             define: |_, _| Err(Status::InternalFailure),
             ..recording::METRICS
         };
-        let result = TargetMetrics::define("t", refusing);
+        let result = TargetMetrics::define("t", false, refusing);
         assert_eq!(result.err(), Some(Status::InternalFailure));
     }
 }

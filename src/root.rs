@@ -390,7 +390,7 @@ mod tests {
         assert!(root.on_configure(0));
         let old_ids: Vec<u32> = recording::defined()
             .iter()
-            .take(17)
+            .take(Counter::ALL.len() + 2) // the first configuration's metrics
             .enumerate()
             .map(|(i, _)| i as u32 + 1)
             .collect();

@@ -30,7 +30,7 @@ impl Settings {
             .targets
             .iter()
             .map(|target| {
-                let metrics = TargetMetrics::define(&target.name, host).map_err(|status| {
+                let metrics = TargetMetrics::define(&target.name, target.compare.is_some(), host).map_err(|status| {
                     format!(
                         "cannot define the metrics of target {}: {status:?}",
                         target.name
