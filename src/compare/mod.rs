@@ -11,6 +11,7 @@
 pub mod inflate;
 pub mod json;
 pub mod pairing;
+pub mod report;
 pub mod response;
 pub mod spec;
 pub mod verdict;

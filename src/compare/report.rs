@@ -1,0 +1,598 @@
+//! What comparisons tell an operator: counts per window, the periodic summary line with the
+//! paths that differed most often (Diffy's rule applied against the noise baseline), and the
+//! mismatch log line, within its per-minute budget. Lines never carry a header or body value:
+//! those may be secrets. Everything is per target and per worker.
+
+use super::pairing::{Outcome, Resolved, Skipped};
+use super::response::NotCompared;
+use super::spec::CompareSpec;
+use super::verdict::Verdict;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Differing paths a mismatch line names.
+pub const MAX_LOGGED_PATHS: usize = 10;
+/// Paths the summary names.
+pub const MAX_SUMMARY_PATHS: usize = 10;
+/// Distinct paths counted per window; differences at further paths are counted together
+/// (`other_paths`), so a body with ever-new keys cannot grow the window.
+pub const MAX_WINDOW_PATHS: usize = 256;
+/// A request path longer than this is cut in the log line.
+pub const MAX_LOGGED_REQUEST_PATH: usize = 256;
+const MINUTE_NS: u64 = 60_000_000_000;
+
+/// The request a comparison belongs to, as the mismatch line names it. `path` is the copy's
+/// (query redaction applied), not the original's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestInfo {
+    pub request_id: Option<String>,
+    pub method: String,
+    pub path: String,
+}
+
+impl RequestInfo {
+    pub fn new(request_id: Option<&str>, method: &str, redacted_path: &str) -> RequestInfo {
+        RequestInfo {
+            request_id: request_id.map(|id| cut(id, MAX_LOGGED_REQUEST_PATH)),
+            method: cut(method, 32),
+            path: cut(redacted_path, MAX_LOGGED_REQUEST_PATH),
+        }
+    }
+
+    pub fn bytes_held(&self) -> usize {
+        std::mem::size_of::<RequestInfo>()
+            + self.request_id.as_ref().map_or(0, String::capacity)
+            + self.method.capacity()
+            + self.path.capacity()
+    }
+}
+
+fn cut(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
+        None => text.to_string(),
+    }
+}
+
+/// Counts of one window.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Counts {
+    matched: u64,
+    mismatched: u64,
+    mismatched_status: u64,
+    mismatched_headers: u64,
+    mismatched_body: u64,
+    skipped_incomplete: u64,
+    skipped_expired: u64,
+    skipped_no_answer: u64,
+    skipped_full: u64,
+    body_not_compared_too_large: u64,
+    body_not_compared_encoding: u64,
+    compared_without_reference: u64,
+    noise_fields: u64,
+    lines_suppressed: u64,
+}
+
+/// Per path: how often the candidate differed from the reference (noise or not), and how
+/// often the reference differed from the noise baseline.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct PathCounts {
+    raw: u64,
+    noise: u64,
+}
+
+/// One candidate target's report.
+#[derive(Debug)]
+pub struct TargetReport {
+    window_start_ns: u64,
+    counts: Counts,
+    paths: HashMap<String, PathCounts>,
+    other_paths: u64,
+    minute_start_ns: u64,
+    lines_this_minute: u32,
+}
+
+impl TargetReport {
+    pub fn new(now_ns: u64) -> TargetReport {
+        TargetReport {
+            window_start_ns: now_ns,
+            counts: Counts::default(),
+            paths: HashMap::new(),
+            other_paths: 0,
+            minute_start_ns: now_ns,
+            lines_this_minute: 0,
+        }
+    }
+
+    /// Counts an ended comparison; returns the mismatch log line (`warn` level) if it was a
+    /// mismatch and the minute's budget allows one.
+    pub fn record(
+        &mut self,
+        spec: &CompareSpec,
+        target: &str,
+        resolved: &Resolved,
+        now_ns: u64,
+    ) -> Option<String> {
+        let c = &mut self.counts;
+        let (verdict, without_reference) = match &resolved.outcome {
+            Outcome::Skipped(why) => {
+                *match why {
+                    Skipped::Incomplete => &mut c.skipped_incomplete,
+                    Skipped::Expired => &mut c.skipped_expired,
+                    Skipped::NoAnswer => &mut c.skipped_no_answer,
+                    Skipped::Full => &mut c.skipped_full,
+                } += 1;
+                return None;
+            }
+            Outcome::Compared {
+                verdict,
+                without_reference,
+            } => (verdict, *without_reference),
+        };
+        let aspects = verdict.mismatched;
+        c.matched += u64::from(verdict.matched());
+        c.mismatched += u64::from(!verdict.matched());
+        c.mismatched_status += u64::from(aspects.status);
+        c.mismatched_headers += u64::from(aspects.headers);
+        c.mismatched_body += u64::from(aspects.body);
+        c.compared_without_reference += u64::from(without_reference);
+        c.noise_fields += u64::from(verdict.noise_fields());
+        match verdict.body_not_compared {
+            Some(NotCompared::TooLarge) => c.body_not_compared_too_large += 1,
+            Some(NotCompared::Encoding) => c.body_not_compared_encoding += 1,
+            None => {}
+        }
+        for (path, _) in &verdict.body.paths {
+            self.count_path(path, |counts| counts.raw += 1);
+        }
+        for path in &verdict.baseline_paths {
+            self.count_path(path, |counts| counts.noise += 1);
+        }
+        if verdict.matched() {
+            return None;
+        }
+        if !self.within_budget(spec.log_mismatches_per_minute, now_ns) {
+            self.counts.lines_suppressed += 1;
+            return None;
+        }
+        Some(mismatch_line(target, &resolved.request, verdict))
+    }
+
+    fn count_path(&mut self, path: &str, add: impl FnOnce(&mut PathCounts)) {
+        if let Some(counts) = self.paths.get_mut(path) {
+            add(counts);
+        } else if self.paths.len() < MAX_WINDOW_PATHS {
+            let mut counts = PathCounts::default();
+            add(&mut counts);
+            self.paths.insert(path.to_string(), counts);
+        } else {
+            self.other_paths += 1;
+        }
+    }
+
+    /// A fixed one-minute window: at most `per_minute` lines in each.
+    fn within_budget(&mut self, per_minute: u32, now_ns: u64) -> bool {
+        if now_ns.saturating_sub(self.minute_start_ns) >= MINUTE_NS {
+            self.minute_start_ns = now_ns;
+            self.lines_this_minute = 0;
+        }
+        if self.lines_this_minute >= per_minute {
+            return false;
+        }
+        self.lines_this_minute += 1;
+        true
+    }
+
+    /// The summary line (`info` level) when `summary_interval_s` has passed since the window
+    /// began and there were comparisons in it; each call past the interval starts a new window.
+    pub fn summary(&mut self, spec: &CompareSpec, target: &str, now_ns: u64) -> Option<String> {
+        let interval = spec.summary_interval?;
+        let elapsed = now_ns.saturating_sub(self.window_start_ns);
+        if u128::from(elapsed) < interval.as_nanos() {
+            return None;
+        }
+        let counts = std::mem::take(&mut self.counts);
+        let paths = std::mem::take(&mut self.paths);
+        let other_paths = std::mem::take(&mut self.other_paths);
+        self.window_start_ns = now_ns;
+        let c = &counts;
+        let started = c.matched
+            + c.mismatched
+            + c.skipped_incomplete
+            + c.skipped_expired
+            + c.skipped_no_answer
+            + c.skipped_full;
+        if started == 0 {
+            return None;
+        }
+        let compared = c.matched + c.mismatched;
+        let top = top_paths(spec, &paths, compared);
+        let line = json!({
+            "compare_summary": {
+                "target": target,
+                "window_s": elapsed / 1_000_000_000,
+                "compared": compared,
+                "matched": c.matched,
+                "mismatched": c.mismatched,
+                "mismatched_status": c.mismatched_status,
+                "mismatched_headers": c.mismatched_headers,
+                "mismatched_body": c.mismatched_body,
+                "compare_skipped_incomplete": c.skipped_incomplete,
+                "compare_skipped_expired": c.skipped_expired,
+                "compare_skipped_no_answer": c.skipped_no_answer,
+                "compare_skipped_full": c.skipped_full,
+                "body_not_compared_too_large": c.body_not_compared_too_large,
+                "body_not_compared_encoding": c.body_not_compared_encoding,
+                "compared_without_reference": c.compared_without_reference,
+                "noise_fields": c.noise_fields,
+                "mismatch_lines_suppressed": c.lines_suppressed,
+                "differing_paths": top,
+                "other_paths": other_paths,
+            }
+        });
+        Some(line.to_string())
+    }
+}
+
+/// The paths that differed most often (ties by name), those that are noise by Diffy's rule
+/// left out when there is a noise baseline.
+fn top_paths(spec: &CompareSpec, paths: &HashMap<String, PathCounts>, compared: u64) -> Vec<Value> {
+    let mut listed: Vec<(&String, &PathCounts)> = paths
+        .iter()
+        .filter(|(_, counts)| counts.raw > 0)
+        .filter(|(_, counts)| {
+            spec.noise_baseline.is_none() || significant(spec, **counts, compared)
+        })
+        .collect();
+    listed.sort_by(|(a, x), (b, y)| y.raw.cmp(&x.raw).then_with(|| a.cmp(b)));
+    listed
+        .into_iter()
+        .take(MAX_SUMMARY_PATHS)
+        .map(|(path, counts)| {
+            if spec.noise_baseline.is_some() {
+                json!({"path": path, "differed": counts.raw, "noise": counts.noise})
+            } else {
+                json!({"path": path, "differed": counts.raw})
+            }
+        })
+        .collect()
+}
+
+/// Diffy's rule: the candidate's difference rate at a path exceeds the noise rate there, by
+/// more than `noise_relative_threshold` (|raw - noise| / (raw + noise)) and
+/// `noise_absolute_threshold` (|raw - noise| / compared), both in percent.
+fn significant(spec: &CompareSpec, counts: PathCounts, compared: u64) -> bool {
+    let difference = counts.raw.abs_diff(counts.noise) as f64;
+    let total = (counts.raw + counts.noise) as f64;
+    if total == 0.0 || compared == 0 {
+        return false;
+    }
+    let relative = 100.0 * difference / total;
+    let absolute = 100.0 * difference / compared as f64;
+    relative > spec.noise_relative_threshold && absolute > spec.noise_absolute_threshold
+}
+
+/// The mismatch line: which request, which aspects, which paths; never a value.
+fn mismatch_line(target: &str, request: &RequestInfo, verdict: &Verdict) -> String {
+    let paths: Vec<&str> = verdict.body.real_paths().take(MAX_LOGGED_PATHS).collect();
+    json!({
+        "compare_mismatch": {
+            "target": target,
+            "x_request_id": request.request_id,
+            "method": request.method,
+            "path": request.path,
+            "status": verdict.candidate_status,
+            "reference_status": verdict.reference_status,
+            "aspects": verdict.mismatched.names(),
+            "json_paths": paths,
+        }
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::json::Differences;
+    use crate::compare::verdict::Aspects;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    const SECOND: u64 = 1_000_000_000;
+
+    fn spec() -> CompareSpec {
+        CompareSpec {
+            log_mismatches_per_minute: 3,
+            summary_interval: Some(Duration::from_secs(10)),
+            ..CompareSpec::new()
+        }
+    }
+
+    fn verdict(aspects: Aspects, paths: &[(&str, bool)], baseline: &[&str]) -> Verdict {
+        Verdict {
+            mismatched: aspects,
+            body_not_compared: None,
+            body: Differences {
+                paths: paths.iter().map(|(p, n)| (p.to_string(), *n)).collect(),
+                real: paths.iter().filter(|(_, n)| !n).count() as u32,
+                noise: paths.iter().filter(|(_, n)| *n).count() as u32,
+            },
+            baseline_paths: baseline.iter().map(|p| p.to_string()).collect(),
+            candidate_status: Some(500),
+            reference_status: Some(200),
+        }
+    }
+
+    fn compared(verdict: Verdict) -> Resolved {
+        Resolved {
+            id: 1,
+            target: 0,
+            outcome: Outcome::Compared {
+                verdict,
+                without_reference: false,
+            },
+            request: Rc::new(RequestInfo::new(
+                Some("req-42"),
+                "POST",
+                "/pay?card=REDACTED",
+            )),
+        }
+    }
+
+    fn body_mismatch(paths: &[&str]) -> Resolved {
+        let listed: Vec<(&str, bool)> = paths.iter().map(|p| (*p, false)).collect();
+        compared(verdict(
+            Aspects {
+                body: true,
+                ..Aspects::default()
+            },
+            &listed,
+            &[],
+        ))
+    }
+
+    fn skipped(why: Skipped) -> Resolved {
+        Resolved {
+            outcome: Outcome::Skipped(why),
+            ..compared(verdict(Aspects::default(), &[], &[]))
+        }
+    }
+
+    fn summary_json(report: &mut TargetReport, spec: &CompareSpec, now: u64) -> Value {
+        let line = report.summary(spec, "canary", now).expect("a summary");
+        serde_json::from_str::<Value>(&line).unwrap()["compare_summary"].clone()
+    }
+
+    #[test]
+    fn the_mismatch_line_names_the_request_and_paths_but_no_value() {
+        let mut report = TargetReport::new(0);
+        let paths: Vec<String> = (0..15).map(|i| format!("items.{i}.price")).collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let line = report
+            .record(&spec(), "canary", &body_mismatch(&refs), 0)
+            .unwrap();
+        let value: Value = serde_json::from_str(&line).unwrap();
+        let m = &value["compare_mismatch"];
+        assert_eq!(m["target"], "canary");
+        assert_eq!(m["x_request_id"], "req-42");
+        assert_eq!(
+            (m["method"].as_str(), m["path"].as_str()),
+            (Some("POST"), Some("/pay?card=REDACTED"))
+        );
+        assert_eq!(
+            (m["status"].as_u64(), m["reference_status"].as_u64()),
+            (Some(500), Some(200))
+        );
+        assert_eq!(m["aspects"], json!(["body"]));
+        assert_eq!(m["json_paths"].as_array().unwrap().len(), MAX_LOGGED_PATHS);
+        assert_eq!(m["json_paths"][0], "items.0.price");
+        assert_eq!(
+            m.as_object().unwrap().len(),
+            8,
+            "nothing else: no header or body value"
+        );
+        assert!(
+            report
+                .record(
+                    &spec(),
+                    "canary",
+                    &compared(verdict(Aspects::default(), &[], &[])),
+                    0
+                )
+                .is_none(),
+            "a match logs nothing"
+        );
+    }
+
+    #[test]
+    fn mismatch_lines_keep_to_the_budget_per_minute() {
+        let mut report = TargetReport::new(0);
+        let s = spec();
+        let lines = |report: &mut TargetReport, at: u64| {
+            (0..5)
+                .filter(|_| report.record(&s, "c", &body_mismatch(&["a"]), at).is_some())
+                .count()
+        };
+        assert_eq!(lines(&mut report, SECOND), 3);
+        assert_eq!(lines(&mut report, 59 * SECOND), 0, "same minute");
+        assert_eq!(lines(&mut report, 61 * SECOND), 3, "a new minute");
+        let none = CompareSpec {
+            log_mismatches_per_minute: 0,
+            ..spec()
+        };
+        assert_eq!(
+            (0..5)
+                .filter(|_| report
+                    .record(&none, "c", &body_mismatch(&["a"]), 999 * SECOND)
+                    .is_some())
+                .count(),
+            0
+        );
+        let summary = summary_json(&mut report, &s, 1000 * SECOND);
+        assert_eq!(summary["mismatch_lines_suppressed"], 2 + 5 + 2 + 5);
+    }
+
+    #[test]
+    fn the_summary_counts_the_window_and_names_the_most_frequent_paths() {
+        let s = spec();
+        let mut report = TargetReport::new(0);
+        for _ in 0..3 {
+            report.record(
+                &s,
+                "canary",
+                &body_mismatch(&["price", "items.0.id"]),
+                SECOND,
+            );
+        }
+        report.record(&s, "canary", &body_mismatch(&["price"]), SECOND);
+        report.record(&s, "canary", &body_mismatch(&["b"]), SECOND);
+        report.record(
+            &s,
+            "canary",
+            &compared(verdict(
+                Aspects {
+                    status: true,
+                    ..Aspects::default()
+                },
+                &[],
+                &[],
+            )),
+            SECOND,
+        );
+        report.record(
+            &s,
+            "canary",
+            &compared(verdict(Aspects::default(), &[], &[])),
+            SECOND,
+        );
+        report.record(&s, "canary", &skipped(Skipped::Expired), SECOND);
+        report.record(&s, "canary", &skipped(Skipped::Incomplete), SECOND);
+        assert_eq!(
+            report.summary(&s, "canary", 9 * SECOND),
+            None,
+            "the interval has not passed"
+        );
+        let summary = summary_json(&mut report, &s, 10 * SECOND);
+        assert_eq!(summary["target"], "canary");
+        assert_eq!(summary["window_s"], 10);
+        assert_eq!(
+            (summary["compared"].as_u64(), summary["matched"].as_u64()),
+            (Some(7), Some(1))
+        );
+        assert_eq!(
+            (
+                summary["mismatched"].as_u64(),
+                summary["mismatched_body"].as_u64()
+            ),
+            (Some(6), Some(5))
+        );
+        assert_eq!(summary["mismatched_status"], 1);
+        assert_eq!(
+            (
+                summary["compare_skipped_expired"].as_u64(),
+                summary["compare_skipped_incomplete"].as_u64()
+            ),
+            (Some(1), Some(1))
+        );
+        assert_eq!(
+            summary["differing_paths"],
+            json!([{"path": "price", "differed": 4}, {"path": "items.0.id", "differed": 3}, {"path": "b", "differed": 1}])
+        );
+        assert_eq!(
+            report.summary(&s, "canary", 25 * SECOND),
+            None,
+            "an empty window says nothing"
+        );
+        let off = CompareSpec {
+            summary_interval: None,
+            ..spec()
+        };
+        report.record(&off, "canary", &body_mismatch(&["a"]), 30 * SECOND);
+        assert_eq!(report.summary(&off, "canary", 1000 * SECOND), None);
+    }
+
+    #[test]
+    fn with_a_noise_baseline_only_paths_beyond_the_noise_are_reported() {
+        let s = CompareSpec {
+            noise_baseline: Some(2),
+            ..spec()
+        };
+        let mut report = TargetReport::new(0);
+        for i in 0..100 {
+            // `ts` differs everywhere, always as noise; `flaky` is noisy one time in ten but
+            // differs for the candidate half the time; `price` differs for the candidate only.
+            let mut paths = vec![("ts", true)];
+            let mut baseline = vec!["ts"];
+            if i % 10 == 0 {
+                baseline.push("flaky");
+            }
+            if i % 2 == 0 {
+                paths.push(("flaky", i % 10 == 0));
+            }
+            if i < 5 {
+                paths.push(("price", false));
+            }
+            let aspects = Aspects {
+                body: paths.iter().any(|(_, noise)| !noise),
+                ..Aspects::default()
+            };
+            report.record(
+                &s,
+                "canary",
+                &compared(verdict(aspects, &paths, &baseline)),
+                SECOND,
+            );
+        }
+        let summary = summary_json(&mut report, &s, 10 * SECOND);
+        assert_eq!(
+            summary["differing_paths"],
+            json!([{"path": "flaky", "differed": 50, "noise": 10}, {"path": "price", "differed": 5, "noise": 0}])
+        );
+        assert_eq!(summary["noise_fields"], 110);
+        // The absolute threshold: 5 of 100 is 5%; at 6% `price` is not named.
+        let strict = CompareSpec {
+            noise_absolute_threshold: 6.0,
+            ..s.clone()
+        };
+        let mut report = TargetReport::new(0);
+        for i in 0..100 {
+            let paths: &[(&str, bool)] = if i < 5 { &[("price", false)] } else { &[] };
+            report.record(
+                &strict,
+                "c",
+                &compared(verdict(Aspects::default(), paths, &[])),
+                SECOND,
+            );
+        }
+        assert_eq!(
+            summary_json(&mut report, &strict, 10 * SECOND)["differing_paths"],
+            json!([])
+        );
+    }
+
+    #[test]
+    fn the_window_counts_a_bounded_number_of_paths() {
+        let s = spec();
+        let mut report = TargetReport::new(0);
+        for i in 0..MAX_WINDOW_PATHS + 50 {
+            report.record(&s, "c", &body_mismatch(&[&format!("k{i}")]), SECOND);
+        }
+        assert_eq!(report.paths.len(), MAX_WINDOW_PATHS);
+        assert_eq!(
+            summary_json(&mut report, &s, 10 * SECOND)["other_paths"],
+            50
+        );
+    }
+
+    #[test]
+    fn long_request_fields_are_cut() {
+        let info = RequestInfo::new(
+            Some(&"i".repeat(1000)),
+            "GET",
+            &format!("/{}", "p".repeat(1000)),
+        );
+        assert_eq!(info.path.chars().count(), MAX_LOGGED_REQUEST_PATH + 3);
+        assert!(info.request_id.unwrap().len() < 300);
+        assert_eq!(RequestInfo::new(None, "GET", "/é").path, "/é");
+    }
+}
