@@ -14,6 +14,7 @@ use crate::matching::{HeaderCondition, Match};
 use crate::sampling::SampleRate;
 use serde_json::Value;
 use std::fmt;
+use std::rc::Rc;
 use std::time::Duration;
 
 pub const MAX_TARGETS: usize = 16;
@@ -67,7 +68,8 @@ pub struct Target {
     /// How many copies of each sampled request are sent.
     pub amplify: u32,
     /// Shadow verification: this target is a candidate whose responses are compared.
-    pub compare: Option<CompareSpec>,
+    /// Shared with the comparisons pending for this target (one allocation per configuration).
+    pub compare: Option<Rc<CompareSpec>>,
 }
 
 impl Target {
@@ -225,7 +227,7 @@ fn targets(value: &Value) -> Result<Vec<Target>, String> {
         }
     }
     for (target, spec) in targets.iter_mut().zip(specs) {
-        target.compare = spec;
+        target.compare = spec.map(Rc::new);
     }
     Ok(targets)
 }
@@ -1398,7 +1400,10 @@ mod tests {
     fn compare_defaults_follow_the_issue() {
         let config =
             parse(r#"{"targets": [{"cluster": "c", "compare": {}}, {"cluster": "d"}]}"#).unwrap();
-        assert_eq!(config.targets[0].compare, Some(CompareSpec::new()));
+        assert_eq!(
+            config.targets[0].compare.as_deref(),
+            Some(&CompareSpec::new())
+        );
         assert_eq!(config.targets[1].compare, None);
         let spec = CompareSpec::new();
         assert_eq!(

@@ -179,6 +179,14 @@ impl CapturedRequest {
         headers
     }
 
+    /// The first value of a header the copy carries (`:method` and `:path` included).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, value)| value.as_str())
+    }
+
     pub fn body(&self) -> Option<&[u8]> {
         (!self.body.is_empty()).then_some(self.body.as_slice())
     }

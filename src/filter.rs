@@ -152,7 +152,7 @@ impl MirrorFilter {
             copies
                 .targets
                 .iter()
-                .filter_map(|index| config.targets.get(index)?.compare.as_ref())
+                .filter_map(|index| config.targets.get(index)?.compare.as_deref())
         };
         if specs().next().is_none() {
             return;

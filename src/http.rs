@@ -34,6 +34,31 @@ pub fn header_name(name: &str) -> Option<String> {
     (!name.is_empty() && name.chars().all(is_token_char)).then(|| name.to_ascii_lowercase())
 }
 
+/// A `grpc-status` that is not a number (still different from every real code and from 0).
+pub const GRPC_STATUS_UNREADABLE: u32 = u32::MAX;
+
+/// `application/grpc`, `application/grpc+proto`, `application/grpc-web...`.
+pub fn is_grpc_content_type(content_type: &[u8]) -> bool {
+    content_type
+        .get(..16)
+        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"application/grpc"))
+}
+
+/// A `grpc-status` value as its code.
+pub fn grpc_status(value: &[u8]) -> u32 {
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(GRPC_STATUS_UNREADABLE)
+}
+
+/// Whether a response is gRPC, by its headers.
+pub fn is_grpc(headers: &[(String, Vec<u8>)]) -> bool {
+    headers
+        .iter()
+        .any(|(name, value)| name == "content-type" && is_grpc_content_type(value))
+}
+
 /// The request's headers as Envoy handed them over, for the decisions that need them.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {

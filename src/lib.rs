@@ -22,6 +22,7 @@
 )]
 
 pub mod compare;
+pub mod comparisons;
 pub mod config;
 pub mod copy;
 pub mod decide;

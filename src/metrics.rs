@@ -114,6 +114,7 @@ impl From<Outcome> for Counter {
             Outcome::Answered(status) if status < 400 => Counter::Responses3xx,
             Outcome::Answered(status) if status < 500 => Counter::Responses4xx,
             Outcome::Answered(_) => Counter::Responses5xx,
+            Outcome::GrpcError(_) => Counter::ResponsesGrpcError,
             Outcome::TimedOut => Counter::TimedOut,
             Outcome::Failed => Counter::Failed,
         }
@@ -244,11 +245,7 @@ pub struct TargetMetrics {
 
 impl TargetMetrics {
     /// Defines the target's metrics in the host; its comparison metrics when it `compares`.
-    pub fn define(
-        target: &str,
-        compares: bool,
-        host: MetricHost,
-    ) -> Result<TargetMetrics, Status> {
+    pub fn define(target: &str, compares: bool, host: MetricHost) -> Result<TargetMetrics, Status> {
         let tallied = |kind, metric: &str| {
             (host.define)(kind, &metric_name(target, metric)).map(|id| Tallied {
                 id,
@@ -364,10 +361,15 @@ mod tests {
         let names: Vec<String> = recording::defined().into_iter().map(|(_, n)| n).collect();
         assert!(names.contains(&"traffic_mirror.canary.matched".to_string()));
         assert!(names.contains(&"traffic_mirror.canary.compare_pending".to_string()));
-        assert!(!names.iter().any(|n| n.starts_with("traffic_mirror.plain.match")));
+        assert!(!names
+            .iter()
+            .any(|n| n.starts_with("traffic_mirror.plain.match")));
         plain.add_compare(CompareCounter::Matched, 1);
         plain.compare_pending(1);
-        assert!(!plain.flush(), "nothing to count for a target that does not compare");
+        assert!(
+            !plain.flush(),
+            "nothing to count for a target that does not compare"
+        );
         compared.add_compare(CompareCounter::NoiseFields, 3);
         compared.compare_pending(1);
         assert!(compared.flush());

@@ -22,6 +22,20 @@ use std::time::Duration;
 /// How often the root wakes up while there is work: copies of requests completed within one
 /// period go out together, and counts tallied meanwhile are handed to Envoy in one go.
 pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
+/// How often the root wakes up while it only waits: comparisons pending (to expire them) or a
+/// summary due. Often enough for expiry and summaries, rarely enough to cost nothing.
+pub const WAITING_PERIOD: Duration = Duration::from_millis(100);
+
+/// The root's timer, as last set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Timer {
+    #[default]
+    Off,
+    /// `WAKE_UP_PERIOD`: work is flowing.
+    Fast,
+    /// `WAITING_PERIOD`: only waiting.
+    Slow,
+}
 
 /// A complete request, scrubbed, with the targets that want a copy of it, under the
 /// settings it was decided with.
@@ -45,7 +59,7 @@ pub struct Outbox {
     // `Cell` rather than `RefCell`: nothing here can fail a borrow and panic.
     jobs: Cell<Vec<Job>>,
     originals: Cell<Vec<OriginalResponse>>,
-    wake_up_armed: Cell<bool>,
+    timer: Cell<Timer>,
     last_pairing_id: Cell<u64>,
 }
 
@@ -73,13 +87,21 @@ impl Outbox {
         id
     }
 
-    /// Makes sure the root's timer runs: called by whoever leaves work (a job, counts) for it.
-    /// Arms the timer only when the root was idle.
+    /// Makes sure the root's timer runs at the working pace: called by whoever leaves work (a
+    /// job, an original's response) for it. Sets the timer only when it was not at that pace.
     pub fn wake_root(&self, host: &impl Host) {
-        let was_armed = self.wake_up_armed.replace(true);
-        if !was_armed && !host.set_tick_period(WAKE_UP_PERIOD) {
-            // Not armed after all: the next piece of work tries again.
-            self.wake_up_armed.set(false);
+        self.set_timer(Timer::Fast, WAKE_UP_PERIOD, host);
+    }
+
+    /// Nothing to send, but comparisons wait: the root wakes up at the waiting pace.
+    pub fn slow_down(&self, host: &impl Host) {
+        self.set_timer(Timer::Slow, WAITING_PERIOD, host);
+    }
+
+    fn set_timer(&self, timer: Timer, period: Duration, host: &impl Host) {
+        // Not set when the host refuses: the next call tries again.
+        if self.timer.get() != timer && host.set_tick_period(period) {
+            self.timer.set(timer);
         }
     }
 
@@ -87,7 +109,7 @@ impl Outbox {
     /// flowing), and at once otherwise: arming the timer just for them would cost more than
     /// they do.
     pub fn hand_over_counts(&self, settings: &Settings) {
-        if !self.wake_up_armed.get() {
+        if self.timer.get() == Timer::Off {
             settings.flush_counts();
         }
     }
@@ -95,7 +117,7 @@ impl Outbox {
     /// Stops the root's timer: nothing is waiting for it.
     pub fn sleep(&self, host: &impl Host) {
         host.set_tick_period(Duration::ZERO);
-        self.wake_up_armed.set(false);
+        self.timer.set(Timer::Off);
     }
 
     /// Every job queued so far.

@@ -1,5 +1,7 @@
 //! How a dispatched copy ended.
 
+use crate::http::grpc_status;
+
 /// The header a response from a real upstream always carries. Envoy's own replies, a 503 when
 /// it cannot connect or a 504 when the copy times out, come without it.
 pub const UPSTREAM_TIME_HEADER: &str = "x-envoy-upstream-service-time";
@@ -8,6 +10,8 @@ pub const UPSTREAM_TIME_HEADER: &str = "x-envoy-upstream-service-time";
 pub enum Outcome {
     /// A real upstream answered with this status.
     Answered(u16),
+    /// A real upstream answered a gRPC call with HTTP 2xx, but with this `grpc-status` (not 0).
+    GrpcError(u32),
     /// Envoy gave up waiting (its own 504).
     TimedOut,
     /// No upstream answered: dispatch refused, connect failure, reset, anything else.
@@ -34,7 +38,34 @@ pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> O
 
 impl Outcome {
     pub fn is_failure(self) -> bool {
-        !matches!(self, Outcome::Answered(_))
+        !self.is_answer()
+    }
+
+    /// Whether a real upstream answered (whatever it said).
+    pub fn is_answer(self) -> bool {
+        matches!(self, Outcome::Answered(_) | Outcome::GrpcError(_))
+    }
+}
+
+/// A gRPC call answered with HTTP 2xx has really failed when its `grpc-status` (in the
+/// trailers, or in the headers of a trailers-only response) is not 0.
+pub fn with_grpc_status(
+    outcome: Outcome,
+    grpc: bool,
+    headers: &[(String, Vec<u8>)],
+    trailers: &[(String, Vec<u8>)],
+) -> Outcome {
+    let Outcome::Answered(200..=299) = outcome else {
+        return outcome;
+    };
+    let status = trailers
+        .iter()
+        .chain(headers)
+        .find(|(name, _)| name == "grpc-status")
+        .map(|(_, value)| grpc_status(value));
+    match status {
+        Some(code) if grpc && code != 0 => Outcome::GrpcError(code),
+        _ => outcome,
     }
 }
 

@@ -3,12 +3,15 @@
 //! Every host call goes through `Host`, so this bookkeeping (current, replaced and finishing
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
+use crate::compare::response::{Capture, Needs, Summary};
+use crate::comparisons::Comparisons;
 use crate::config::Config;
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
+use crate::http::is_grpc;
 use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
-use crate::outcome::{classify, Outcome};
+use crate::outcome::{classify, with_grpc_status, Outcome};
 use crate::settings::Settings;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::ContextType;
@@ -20,6 +23,8 @@ struct InFlight {
     settings: Rc<Settings>,
     target: usize,
     dispatched_ns: u64,
+    /// The first copy of a compared request's side: its pairing id and response capture.
+    compared: Option<(u64, Capture)>,
 }
 
 #[derive(Default)]
@@ -28,6 +33,8 @@ pub struct MirrorRoot<H: Host = Envoy> {
     settings: Option<Rc<Settings>>,
     outbox: Rc<Outbox>,
     in_flight: HashMap<u32, InFlight>,
+    /// Shadow verification under the current settings (when some target compares).
+    comparisons: Option<Comparisons>,
     /// Envoy asked this root to finish (its configuration was replaced): it does once the
     /// copies in flight are done.
     finishing: bool,
@@ -41,14 +48,36 @@ impl<H: Host> MirrorRoot<H> {
             self.host.now_ns()
         };
         for job in jobs {
+            let mut captures = self.start_comparisons(job, now);
             for index in job.copies.targets.iter() {
-                self.dispatch(job, index, now);
+                let capture = captures
+                    .iter()
+                    .position(|(target, _)| *target == index)
+                    .map(|at| captures.swap_remove(at).1);
+                self.dispatch(job, index, now, capture);
             }
         }
     }
 
-    /// Sends a request's `amplify` copies to one target: one decision, one result per copy.
-    fn dispatch(&mut self, job: &Job, index: usize, now: u64) {
+    /// The comparisons of a job's request start as its copies go out; the targets whose
+    /// first copy's response they need come back with what to keep of it.
+    fn start_comparisons(&mut self, job: &Job, now: u64) -> Vec<(usize, Needs)> {
+        match &mut self.comparisons {
+            Some(comparisons)
+                if self
+                    .settings
+                    .as_ref()
+                    .is_some_and(|s| Rc::ptr_eq(s, &job.settings)) =>
+            {
+                comparisons.start(&job.settings, job, now)
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Sends a request's copies to one target (its `amplify`, or one when carried): one
+    /// decision, one result per copy. With `needs`, the first copy's response is compared.
+    fn dispatch(&mut self, job: &Job, index: usize, now: u64, needs: Option<Needs>) {
         let Some((target, state)) = job.settings.target(index) else {
             return;
         };
@@ -56,6 +85,9 @@ impl<H: Host> MirrorRoot<H> {
         let headers = job
             .request
             .headers_for(target, job.settings.config.marker_header.as_deref());
+        let mut compared = needs
+            .zip(job.pairing)
+            .map(|(needs, id)| (id, Capture::new(needs)));
         for _ in 0..job.copies.count(index, target.amplify) {
             let call = self.host.dispatch(
                 &target.cluster,
@@ -73,6 +105,7 @@ impl<H: Host> MirrorRoot<H> {
                             settings,
                             target: index,
                             dispatched_ns: now,
+                            compared: compared.take(),
                         },
                     );
                 }
@@ -82,9 +115,38 @@ impl<H: Host> MirrorRoot<H> {
                         target.cluster
                     );
                     record_result(&job.settings, index, Outcome::Failed, now, &reason);
+                    if let Some((id, _)) = compared.take() {
+                        self.copy_compared(&job.settings, id, index, None, now);
+                    }
                 }
             }
         }
+    }
+
+    /// Hands a compared copy's response (`None`: no upstream answer) to the comparisons.
+    fn copy_compared(
+        &mut self,
+        settings: &Settings,
+        id: u64,
+        target: usize,
+        summary: Option<Summary>,
+        now: u64,
+    ) {
+        if let Some(comparisons) = &mut self.comparisons {
+            comparisons.copy_answered(settings, id, target, summary, now);
+        }
+    }
+
+    /// The originals' responses handed over by HTTP contexts, and the comparisons' timing.
+    fn advance_comparisons(&mut self, now: u64) {
+        let originals = self.outbox.take_originals();
+        let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) else {
+            return;
+        };
+        for original in originals {
+            comparisons.original(settings, original, now);
+        }
+        comparisons.tick(settings, now);
     }
 
     fn is_current(&self, settings: &Rc<Settings>) -> bool {
@@ -93,10 +155,15 @@ impl<H: Host> MirrorRoot<H> {
             .is_some_and(|current| Rc::ptr_eq(current, settings))
     }
 
-    /// When this root was asked to finish, it does once nothing is queued or in flight.
+    /// When this root was asked to finish, it does once nothing is queued or in flight; the
+    /// comparisons still waiting then (for an original that never ends) end as expired.
     fn finish_if_done(&mut self) -> bool {
         let done = self.in_flight.is_empty();
         if done {
+            let now = self.host.now_ns();
+            if let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) {
+                comparisons.expire_all(settings, now);
+            }
             self.settings.iter().for_each(|settings| {
                 settings.flush_counts();
             });
@@ -128,10 +195,10 @@ impl<H: Host> Context for MirrorRoot<H> {
         &mut self,
         token: u32,
         headers: usize,
-        _body: usize,
-        _trailers: usize,
+        body_size: usize,
+        trailers: usize,
     ) {
-        let Some(call) = self.in_flight.remove(&token) else {
+        let Some(mut call) = self.in_flight.remove(&token) else {
             return;
         };
         let response = if headers > 0 {
@@ -144,7 +211,26 @@ impl<H: Host> Context for MirrorRoot<H> {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_slice())),
         );
+        // Trailers are read only for a gRPC answer (its status) or a compared copy.
+        let grpc = is_grpc(&response);
+        let trailers = if trailers > 0 && (grpc || call.compared.is_some()) {
+            self.host.call_response_trailers()
+        } else {
+            Vec::new()
+        };
+        let outcome = with_grpc_status(outcome, grpc, &response, &trailers);
         let now = self.host.now_ns();
+        if let Some((id, mut capture)) = call.compared.take() {
+            let summary = outcome.is_answer().then(|| {
+                capture.headers(&response);
+                if capture.wants_body() && body_size > 0 {
+                    capture.body_chunk(&self.host.call_response_body(body_size));
+                }
+                capture.trailers(&trailers);
+                capture.finish()
+            });
+            self.copy_compared(&call.settings, id, call.target, summary, now);
+        }
         if let Some((_, state)) = call.settings.target(call.target) {
             state.metrics.in_flight(-1);
             state
@@ -173,6 +259,8 @@ impl<H: Host> Context for MirrorRoot<H> {
     fn on_done(&mut self) -> bool {
         let jobs = self.outbox.take_jobs();
         self.dispatch_all(&jobs);
+        let now = self.host.now_ns();
+        self.advance_comparisons(now);
         for job in &jobs {
             job.settings.flush_counts();
         }
@@ -191,6 +279,12 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
             .and_then(|config| Settings::define(config, self.host.metrics()));
         match settings {
             Ok(settings) => {
+                let now = self.host.now_ns();
+                if let (Some(comparisons), Some(old)) = (&mut self.comparisons, &self.settings) {
+                    comparisons.expire_all(old, now);
+                }
+                let compares = settings.config.targets.iter().any(|t| t.compare.is_some());
+                self.comparisons = compares.then(|| Comparisons::new(&settings, now));
                 let names: Vec<&str> = settings
                     .config
                     .targets
@@ -227,13 +321,26 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
         let jobs = self.outbox.take_jobs();
         self.dispatch_all(&jobs);
         let mut busy = !jobs.is_empty();
+        if self.comparisons.is_some() {
+            self.advance_comparisons(self.host.now_ns());
+        }
         for job in jobs.iter().filter(|job| !self.is_current(&job.settings)) {
             job.settings.flush_counts();
         }
         if let Some(settings) = &self.settings {
             busy |= settings.flush_counts();
         }
-        if !busy {
+        if busy {
+            return;
+        }
+        let waiting = match (&self.comparisons, &self.settings) {
+            (Some(comparisons), Some(settings)) => comparisons.waiting(settings),
+            _ => false,
+        };
+        if waiting {
+            // Comparisons to expire or a summary due: wake up now and then for them.
+            self.outbox.slow_down(&self.host);
+        } else {
             // Nothing came in since the last tick: sleep until new work arms the timer again.
             self.outbox.sleep(&self.host);
         }

@@ -30,7 +30,8 @@ impl Settings {
             .targets
             .iter()
             .map(|target| {
-                let metrics = TargetMetrics::define(&target.name, target.compare.is_some(), host).map_err(|status| {
+                let metrics = TargetMetrics::define(&target.name, target.compare.is_some(), host)
+                    .map_err(|status| {
                     format!(
                         "cannot define the metrics of target {}: {status:?}",
                         target.name
@@ -72,7 +73,11 @@ impl Settings {
     ) -> Result<(), Limited> {
         match self.states.get(target) {
             Some(state) => {
-                let now = if state.limiter.needs_time() { clock() } else { 0 };
+                let now = if state.limiter.needs_time() {
+                    clock()
+                } else {
+                    0
+                };
                 state.limiter.admit(now, copies)
             }
             None => Ok(()),

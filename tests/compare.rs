@@ -58,7 +58,11 @@ fn get(path: &str, id: &str) -> Request {
 fn send_all(envoy: &Envoy, requests: Vec<Request>) {
     let mut client = Client::http1(envoy.listener());
     for request in requests {
-        assert_eq!(client.send(request).status, 200, "the original is untouched");
+        assert_eq!(
+            client.send(request).status,
+            200,
+            "the original is untouched"
+        );
     }
 }
 
@@ -72,8 +76,15 @@ fn equal_json_matches_whatever_key_order_whitespace_and_number_spelling() {
     let canary = json_reply(
         "{ \"tags\": [\"a\", \"b\"],\n \"big\": 1.2345678901234567890e19, \"price\": 1.0, \"id\": 7 }",
     );
-    let envoy = start(candidate(json!({"body": "json"})), &primary, &[("canary", &canary)]);
-    send_all(&envoy, (0..5).map(|i| get("/item", &format!("r{i}"))).collect());
+    let envoy = start(
+        candidate(json!({"body": "json"})),
+        &primary,
+        &[("canary", &canary)],
+    );
+    send_all(
+        &envoy,
+        (0..5).map(|i| get("/item", &format!("r{i}"))).collect(),
+    );
     assert_eq!(verdicts(&envoy, "canary", 5), [("matched", 5)]);
 }
 
@@ -91,7 +102,10 @@ fn a_different_status_header_or_json_value_is_a_mismatch_of_that_aspect() {
     let config = candidate(json!({"body": "json", "headers": ["content-type"]}));
     let envoy = start(config, &primary, &[("canary", &canary)]);
     let paths = ["/status", "/header", "/value", "/extra", "/order", "/same"];
-    send_all(&envoy, paths.iter().map(|p| get(p, &format!("id{p}"))).collect());
+    send_all(
+        &envoy,
+        paths.iter().map(|p| get(p, &format!("id{p}"))).collect(),
+    );
     assert_eq!(
         verdicts(&envoy, "canary", 6),
         [("matched", 1), ("mismatched", 5)]
@@ -105,7 +119,11 @@ fn a_different_status_header_or_json_value_is_a_mismatch_of_that_aspect() {
 fn the_mismatch_log_names_request_and_json_paths_but_never_values() {
     let primary = json_reply(r#"{"user":{"email":"ann@example.com","plan":"free"}}"#);
     let canary = json_reply(r#"{"user":{"email":"bob@example.com","plan":"free"}}"#);
-    let envoy = start(candidate(json!({"body": "json"})), &primary, &[("canary", &canary)]);
+    let envoy = start(
+        candidate(json!({"body": "json"})),
+        &primary,
+        &[("canary", &canary)],
+    );
     send_all(
         &envoy,
         vec![get("/account?token=s3cr3t", "req-42").header("x-secret", "hunter2")],
@@ -121,21 +139,33 @@ fn the_mismatch_log_names_request_and_json_paths_but_never_values() {
     assert!(line.contains("user.email"), "{line}");
     assert!(line.contains("/account"), "{line}");
     for secret in ["ann@example.com", "bob@example.com", "hunter2", "free"] {
-        assert!(!line.contains(secret), "a value leaked into the log: {line}");
+        assert!(
+            !line.contains(secret),
+            "a value leaked into the log: {line}"
+        );
     }
 }
 
 #[test]
 fn ignored_json_fields_do_not_count() {
     let primary = Backend::replying(|r: &Received| {
-        Reply::json(200, format!(r#"{{"timestamp":"{:?}","ok":true}}"#, r.at).leak())
+        Reply::json(
+            200,
+            format!(r#"{{"timestamp":"{:?}","ok":true}}"#, r.at).leak(),
+        )
     });
     let canary = Backend::replying(|r: &Received| {
-        Reply::json(200, format!(r#"{{"ok":true,"timestamp":"{:?}x"}}"#, r.at).leak())
+        Reply::json(
+            200,
+            format!(r#"{{"ok":true,"timestamp":"{:?}x"}}"#, r.at).leak(),
+        )
     });
     let config = candidate(json!({"body": "json", "ignore_json_fields": ["timestamp"]}));
     let envoy = start(config, &primary, &[("canary", &canary)]);
-    send_all(&envoy, (0..3).map(|i| get("/t", &format!("t{i}"))).collect());
+    send_all(
+        &envoy,
+        (0..3).map(|i| get("/t", &format!("t{i}"))).collect(),
+    );
     assert_eq!(verdicts(&envoy, "canary", 3), [("matched", 3)]);
 }
 
@@ -148,16 +178,25 @@ fn gzip(body: &[u8], level: u32) -> Vec<u8> {
 #[test]
 fn gzip_bodies_of_equal_json_match_though_their_bytes_differ() {
     let document = br#"{"items":[{"id":1,"name":"book"},{"id":2,"name":"pen"}],"total":2}"#;
-    let spaced = br#"{ "total": 2, "items": [ {"name": "book", "id": 1}, {"name": "pen", "id": 2} ] }"#;
+    let spaced =
+        br#"{ "total": 2, "items": [ {"name": "book", "id": 1}, {"name": "pen", "id": 2} ] }"#;
     let (fast, best) = (gzip(document, 1), gzip(spaced, 9));
     assert_ne!(fast, best);
     let primary = Backend::replying(move |_| {
-        Reply::json(200, "").header("content-encoding", "gzip").with_body(fast.clone())
+        Reply::json(200, "")
+            .header("content-encoding", "gzip")
+            .with_body(fast.clone())
     });
     let canary = Backend::replying(move |_| {
-        Reply::json(200, "").header("content-encoding", "gzip").with_body(best.clone())
+        Reply::json(200, "")
+            .header("content-encoding", "gzip")
+            .with_body(best.clone())
     });
-    let envoy = start(candidate(json!({"body": "json"})), &primary, &[("canary", &canary)]);
+    let envoy = start(
+        candidate(json!({"body": "json"})),
+        &primary,
+        &[("canary", &canary)],
+    );
     send_all(&envoy, vec![get("/gz", "gz1"), get("/gz", "gz2")]);
     assert_eq!(verdicts(&envoy, "canary", 2), [("matched", 2)]);
     assert_eq!(envoy.counter("canary", "body_not_compared_encoding"), 0);
@@ -187,7 +226,11 @@ fn a_grpc_canary_failing_in_its_trailers_is_a_status_mismatch_and_a_grpc_error()
     assert_eq!(verdicts(&envoy, "canary", 1), [("mismatched", 1)]);
     assert_eq!(envoy.counter("canary", "mismatched_status"), 1);
     assert_eq!(envoy.counter("canary", "responses_grpc_error"), 1);
-    assert_eq!(envoy.counter("canary", "responses_2xx"), 0, "a failing RPC is not healthy");
+    assert_eq!(
+        envoy.counter("canary", "responses_2xx"),
+        0,
+        "a failing RPC is not healthy"
+    );
 }
 
 #[test]
@@ -226,7 +269,11 @@ fn hang_up_after(envoy: &Envoy, path: &str, wait: Duration) {
 fn a_client_hanging_up_before_the_original_response_ends_skips_the_comparison() {
     let primary = Backend::replying(|_| Reply::json(200, r#"{"part":"#).never_ending());
     let canary = json_reply(r#"{"part":1}"#);
-    let envoy = start(candidate(json!({"body": "json"})), &primary, &[("canary", &canary)]);
+    let envoy = start(
+        candidate(json!({"body": "json"})),
+        &primary,
+        &[("canary", &canary)],
+    );
     hang_up_after(&envoy, "/stream", Duration::from_millis(500));
     assert_eq!(
         verdicts(&envoy, "canary", 1),
@@ -243,7 +290,10 @@ fn an_original_that_never_ends_expires_and_memory_is_given_back() {
     let envoy = start(config, &primary, &[("canary", &canary)]);
     // The client stays connected far longer than the copy's timeout and margin.
     hang_up_after(&envoy, "/stream", Duration::from_secs(4));
-    assert_eq!(verdicts(&envoy, "canary", 1), [("compare_skipped_expired", 1)]);
+    assert_eq!(
+        verdicts(&envoy, "canary", 1),
+        [("compare_skipped_expired", 1)]
+    );
     assert_eq!(envoy.counter("canary", "compare_pending"), 0);
 }
 
@@ -256,7 +306,10 @@ fn a_copy_without_an_upstream_answer_is_skipped() {
         .cluster("canary", mirror_harness::closed_port())
         .start();
     send_all(&envoy, vec![get("/down", "d1")]);
-    assert_eq!(verdicts(&envoy, "canary", 1), [("compare_skipped_no_answer", 1)]);
+    assert_eq!(
+        verdicts(&envoy, "canary", 1),
+        [("compare_skipped_no_answer", 1)]
+    );
 }
 
 fn stamped(tag: &'static str, price: u32) -> Backend {
@@ -278,13 +331,28 @@ fn the_noise_baseline_cancels_a_field_that_always_differs_and_keeps_a_real_chang
         {"cluster": "canary", "name": "canary",
          "compare": {"body": "json", "noise_baseline": "baseline", "summary_interval_s": 1}},
         {"cluster": "baseline", "name": "baseline", "percentage": 0}]});
-    let envoy = start(config, &primary, &[("canary", &canary), ("baseline", &baseline)]);
-    send_all(&envoy, (0..4).map(|i| get("/book", &format!("n{i}"))).collect());
+    let envoy = start(
+        config,
+        &primary,
+        &[("canary", &canary), ("baseline", &baseline)],
+    );
+    send_all(
+        &envoy,
+        (0..4).map(|i| get("/book", &format!("n{i}"))).collect(),
+    );
     assert_eq!(verdicts(&envoy, "canary", 4), [("mismatched", 4)]);
     assert_eq!(envoy.counter("canary", "mismatched_body"), 4);
-    assert_eq!(envoy.counter("canary", "noise_fields"), 4, "served_at, per request");
+    assert_eq!(
+        envoy.counter("canary", "noise_fields"),
+        4,
+        "served_at, per request"
+    );
     envoy.wait_for_counter("baseline", "mirrored", 4, WAIT);
-    assert_eq!(envoy.counter("baseline", "sampled_out"), 0, "carried, not sampled out");
+    assert_eq!(
+        envoy.counter("baseline", "sampled_out"),
+        0,
+        "carried, not sampled out"
+    );
     let summary = mirror_harness::eventually("a summary line naming price", WAIT, || {
         envoy
             .log()
@@ -292,10 +360,19 @@ fn the_noise_baseline_cancels_a_field_that_always_differs_and_keeps_a_real_chang
             .find(|l| l.contains("summary") && l.contains("price"))
             .map(String::from)
     });
-    assert!(!summary.contains("served_at"), "noise is not reported: {summary}");
+    assert!(
+        !summary.contains("served_at"),
+        "noise is not reported: {summary}"
+    );
     let mismatch = envoy.log();
-    let line = mismatch.lines().find(|l| l.contains("n0")).expect("mismatch line");
-    assert!(line.contains("price") && !line.contains("served_at"), "{line}");
+    let line = mismatch
+        .lines()
+        .find(|l| l.contains("n0"))
+        .expect("mismatch line");
+    assert!(
+        line.contains("price") && !line.contains("served_at"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -303,7 +380,10 @@ fn against_a_baseline_a_copy_that_lost_its_credentials_is_compared_fairly() {
     let authorizing = |tag: &'static str| {
         Backend::replying(move |r: &Received| match r.header("authorization") {
             Some(_) => Reply::json(200, r#"{"ok":true}"#),
-            None => Reply::json(401, format!(r#"{{"error":"no credentials","by":"{tag}"}}"#).leak()),
+            None => Reply::json(
+                401,
+                format!(r#"{{"error":"no credentials","by":"{tag}"}}"#).leak(),
+            ),
         })
     };
     let (primary, canary, baseline) = (
@@ -315,7 +395,11 @@ fn against_a_baseline_a_copy_that_lost_its_credentials_is_compared_fairly() {
         {"cluster": "canary", "name": "canary",
          "compare": {"against": "baseline", "body": "json"}},
         {"cluster": "baseline", "name": "baseline", "percentage": 0}]});
-    let envoy = start(config, &primary, &[("canary", &canary), ("baseline", &baseline)]);
+    let envoy = start(
+        config,
+        &primary,
+        &[("canary", &canary), ("baseline", &baseline)],
+    );
     let request = get("/me", "auth1").header("authorization", "Bearer live");
     send_all(&envoy, vec![request]);
     assert_eq!(canary.wait_for(1, WAIT)[0].header("authorization"), None);
@@ -336,5 +420,8 @@ fn requests_that_are_not_compared_read_no_response() {
     send_all(&envoy, vec![get("/compared", "c1"), get("/plain", "p1")]);
     assert_eq!(verdicts(&envoy, "canary", 1), [("mismatched", 1)]);
     envoy.wait_for_counter("other", "responses_2xx", 2, WAIT);
-    assert!(envoy.metric_line("other", "matched").is_none(), "no comparison metrics");
+    assert!(
+        envoy.metric_line("other", "matched").is_none(),
+        "no comparison metrics"
+    );
 }

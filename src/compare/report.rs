@@ -104,6 +104,11 @@ impl TargetReport {
         }
     }
 
+    /// Whether the current window has counts (a summary will be due).
+    pub fn has_counts(&self) -> bool {
+        self.counts != Counts::default()
+    }
+
     /// Counts an ended comparison; returns the mismatch log line (`warn` level) if it was a
     /// mismatch and the minute's budget allows one.
     pub fn record(

@@ -5,12 +5,10 @@
 
 use super::inflate::{Encoding, Inflater};
 use super::spec::{BodyMode, CompareSpec};
+use crate::http::{grpc_status, is_grpc_content_type};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::mem::size_of;
-
-/// A `grpc-status` that is not a number (still different from every real code and from 0).
-pub const GRPC_STATUS_UNREADABLE: u32 = u32::MAX;
 
 /// Why a body was left out of a comparison (status and headers are still compared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -207,7 +205,7 @@ impl Capture {
         let value = |name: &str| joined_values(headers, name);
         self.summary.status =
             value(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
-        self.grpc = value("content-type").is_some_and(|ct| is_grpc(&ct));
+        self.grpc = value("content-type").is_some_and(|ct| is_grpc_content_type(&ct));
         if self.grpc {
             // A trailers-only response carries its status here; real trailers replace it.
             self.summary.grpc_status = value("grpc-status").map(|s| grpc_status(&s));
@@ -336,23 +334,10 @@ fn joined_values(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
     joined
 }
 
-/// `application/grpc`, `application/grpc+proto`, `application/grpc-web...`.
-fn is_grpc(content_type: &[u8]) -> bool {
-    content_type
-        .get(..16)
-        .is_some_and(|prefix| prefix.eq_ignore_ascii_case(b"application/grpc"))
-}
-
-fn grpc_status(value: &[u8]) -> u32 {
-    std::str::from_utf8(value)
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(GRPC_STATUS_UNREADABLE)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::GRPC_STATUS_UNREADABLE;
     use miniz_oxide::deflate::{compress_to_vec, compress_to_vec_zlib};
 
     fn spec(body: BodyMode, max_body_bytes: usize) -> CompareSpec {

@@ -16,9 +16,9 @@ pub use client::{send_raw, Client, Request, Response};
 pub use envoy::{
     start_bootstrap, start_bootstrap_with, validate_file, Envoy, EnvoyBuilder, Launch,
 };
+pub use flate2;
 pub use paths::{envoy_binary, newer_source, repo_root, wasm_path};
 pub use scenario::Scenario;
-pub use flate2;
 pub use tempfile;
 
 use std::time::{Duration, Instant};

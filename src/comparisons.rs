@@ -1,0 +1,236 @@
+//! The root's side of shadow verification: the comparisons pending in this worker, what ends
+//! them, and the counters, log lines and summaries they end in. Plain Rust over the
+//! `compare` modules; the root context feeds it what the host delivers.
+
+use crate::compare::pairing::{Candidate, Missing, Outcome, Pairing, Resolved, Side};
+use crate::compare::report::{RequestInfo, TargetReport};
+use crate::compare::response::{Needs, Summary};
+use crate::config::Target;
+use crate::metrics::CompareCounter;
+use crate::outbox::{Job, OriginalResponse};
+use crate::settings::Settings;
+use std::rc::Rc;
+
+pub struct Comparisons {
+    pairing: Pairing,
+    /// Per target of the settings: the report of a candidate (`None` for the others).
+    reports: Vec<Option<TargetReport>>,
+}
+
+impl Comparisons {
+    pub fn new(settings: &Settings, now_ns: u64) -> Comparisons {
+        let reports = settings
+            .config
+            .targets
+            .iter()
+            .map(|target| target.compare.as_ref().map(|_| TargetReport::new(now_ns)))
+            .collect();
+        Comparisons {
+            pairing: Pairing::default(),
+            reports,
+        }
+    }
+
+    /// A job's copies are about to go out: starts the comparison of each candidate among
+    /// them, and says which targets' first copy must be captured, with what.
+    pub fn start(&mut self, settings: &Settings, job: &Job, now_ns: u64) -> Vec<(usize, Needs)> {
+        let Some(id) = job.pairing else {
+            return Vec::new();
+        };
+        let targets = &settings.config.targets;
+        let candidates: Vec<Candidate> = job
+            .copies
+            .targets
+            .iter()
+            .filter_map(|index| {
+                let spec = targets.get(index)?.compare.as_ref()?;
+                Some(Candidate {
+                    target: index,
+                    spec: Rc::clone(spec),
+                })
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let timeout_ns = job
+            .copies
+            .targets
+            .iter()
+            .filter_map(|index| targets.get(index))
+            .map(|target| u64::try_from(target.timeout.as_nanos()).unwrap_or(u64::MAX))
+            .max()
+            .unwrap_or(0);
+        let request = Rc::new(RequestInfo::new(
+            job.request.header("x-request-id"),
+            job.request.header(":method").unwrap_or_default(),
+            job.request.header(":path").unwrap_or_default(),
+        ));
+        let captured = captures(&candidates);
+        for candidate in &candidates {
+            if let Some((_, state)) = settings.target(candidate.target) {
+                state.metrics.compare_pending(1);
+            }
+        }
+        let resolved = self
+            .pairing
+            .start(id, now_ns, timeout_ns, candidates, request);
+        self.settle(settings, resolved, now_ns);
+        captured
+            .into_iter()
+            .filter(|(index, _)| self.pairing.wants(id, Side::Target(*index)))
+            .collect()
+    }
+
+    /// The original's response for request `pairing`, or the news that it never completed.
+    pub fn original(&mut self, settings: &Settings, original: OriginalResponse, now_ns: u64) {
+        let resolved = match original.summary {
+            Some(summary) => self
+                .pairing
+                .arrive(original.pairing, Side::Original, summary),
+            None => self
+                .pairing
+                .missing(original.pairing, Side::Original, Missing::Incomplete),
+        };
+        self.settle(settings, resolved, now_ns);
+    }
+
+    /// A compared copy's response (`None`: it got no upstream answer).
+    pub fn copy_answered(
+        &mut self,
+        settings: &Settings,
+        pairing: u64,
+        target: usize,
+        summary: Option<Summary>,
+        now_ns: u64,
+    ) {
+        let side = Side::Target(target);
+        let resolved = match summary {
+            Some(summary) => self.pairing.arrive(pairing, side, summary),
+            None => self.pairing.missing(pairing, side, Missing::NoAnswer),
+        };
+        self.settle(settings, resolved, now_ns);
+    }
+
+    /// Ends the comparisons whose time is up, and writes the summaries that are due.
+    pub fn tick(&mut self, settings: &Settings, now_ns: u64) {
+        let resolved = self.pairing.expire(now_ns);
+        self.settle(settings, resolved, now_ns);
+        for (index, report) in self.reports.iter_mut().enumerate() {
+            let (Some(report), Some((target, _))) = (report, settings.target(index)) else {
+                continue;
+            };
+            let Some(spec) = &target.compare else {
+                continue;
+            };
+            if let Some(line) = report.summary(spec, &target.name, now_ns) {
+                log::info!("{line}");
+            }
+        }
+    }
+
+    /// Ends every pending comparison now (the settings are being retired).
+    pub fn expire_all(&mut self, settings: &Settings, now_ns: u64) {
+        let resolved = self.pairing.expire(u64::MAX);
+        self.settle(settings, resolved, now_ns);
+    }
+
+    /// Whether the root must keep waking up: comparisons wait for a side (to expire them),
+    /// or a window has counts whose summary is not written yet.
+    pub fn waiting(&self, settings: &Settings) -> bool {
+        let summary_due = |(report, target): (&Option<TargetReport>, &Target)| {
+            let summarizes = target
+                .compare
+                .as_ref()
+                .is_some_and(|spec| spec.summary_interval.is_some());
+            summarizes && report.as_ref().is_some_and(TargetReport::has_counts)
+        };
+        !self.pairing.is_empty()
+            || self
+                .reports
+                .iter()
+                .zip(&settings.config.targets)
+                .any(summary_due)
+    }
+
+    pub fn bytes_held(&self) -> usize {
+        self.pairing.bytes_held()
+    }
+
+    /// Counts ended comparisons, logs their mismatches within the budget.
+    fn settle(&mut self, settings: &Settings, resolved: Vec<Resolved>, now_ns: u64) {
+        for ended in resolved {
+            let Some((target, state)) = settings.target(ended.target) else {
+                continue;
+            };
+            let metrics = &state.metrics;
+            metrics.compare_pending(-1);
+            for (counter, n) in counters(&ended.outcome) {
+                metrics.add_compare(counter, n);
+            }
+            let report = self.reports.get_mut(ended.target).and_then(Option::as_mut);
+            if let (Some(report), Some(spec)) = (report, &target.compare) {
+                if let Some(line) = report.record(spec, &target.name, &ended, now_ns) {
+                    log::warn!("{line}");
+                }
+            }
+        }
+    }
+}
+
+/// The targets whose first copy serves a comparison, each with what its response must keep:
+/// every candidate, and every reference target, for all the candidates it serves.
+fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
+    let mut sides: Vec<usize> = Vec::new();
+    for candidate in candidates {
+        let references = candidate.spec.reference_targets();
+        for index in std::iter::once(candidate.target).chain(references) {
+            if !sides.contains(&index) {
+                sides.push(index);
+            }
+        }
+    }
+    sides
+        .into_iter()
+        .map(|index| {
+            let served = candidates
+                .iter()
+                .filter(|c| c.target == index || c.spec.reference_targets().any(|r| r == index));
+            (index, Needs::union(served.map(|c| &*c.spec)))
+        })
+        .collect()
+}
+
+/// The counters an ended comparison adds to: its verdict, and the details beside it.
+fn counters(outcome: &Outcome) -> Vec<(CompareCounter, u32)> {
+    let (verdict, without_reference) = match outcome {
+        Outcome::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
+        Outcome::Compared {
+            verdict,
+            without_reference,
+        } => (verdict, *without_reference),
+    };
+    let aspects = verdict.mismatched;
+    let mut counts = vec![(
+        if verdict.matched() {
+            CompareCounter::Matched
+        } else {
+            CompareCounter::Mismatched
+        },
+        1,
+    )];
+    let details = [
+        (aspects.status, CompareCounter::MismatchedStatus),
+        (aspects.headers, CompareCounter::MismatchedHeaders),
+        (aspects.body, CompareCounter::MismatchedBody),
+        (without_reference, CompareCounter::ComparedWithoutReference),
+    ];
+    counts.extend(details.iter().filter(|(yes, _)| *yes).map(|(_, c)| (*c, 1)));
+    if let Some(reason) = verdict.body_not_compared {
+        counts.push((CompareCounter::from(reason), 1));
+    }
+    if verdict.noise_fields() > 0 {
+        counts.push((CompareCounter::NoiseFields, verdict.noise_fields()));
+    }
+    counts
+}
