@@ -32,7 +32,7 @@ pub struct Scenario {
     pub post_16k: bool,
 }
 
-pub const SCENARIOS: [Scenario; 7] = [
+pub const SCENARIOS: [Scenario; 9] = [
     Scenario {
         name: "none",
         listener: "none",
@@ -56,6 +56,16 @@ pub const SCENARIOS: [Scenario; 7] = [
     Scenario {
         name: "plugin_sampled_out",
         listener: "plugin_sampled_out",
+        post_16k: false,
+    },
+    Scenario {
+        name: "plugin_mirror_json",
+        listener: "plugin_mirror_json",
+        post_16k: false,
+    },
+    Scenario {
+        name: "plugin_compare",
+        listener: "plugin_compare",
         post_16k: false,
     },
     Scenario {
@@ -160,6 +170,14 @@ fn main() {
         }
         rounds.push(samples);
     }
+
+    // The comparison scenario must really compare: equal answers, every comparison a match.
+    let matched = front.plugin_metric("bench_compare", "matched");
+    let mismatched = front.plugin_metric("bench_compare", "mismatched");
+    assert!(
+        matched > 0 && mismatched == 0,
+        "plugin_compare: {matched} matched, {mismatched} mismatched"
+    );
 
     let memory_overhead = setup::memory_overhead(&backend);
     let slow_target = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));

@@ -21,7 +21,7 @@ struct Case {
 }
 
 /// Valgrind reserves address space per wasm VM; a few VMs per Envoy is what fits.
-const GROUPS: [&[Case]; 2] = [
+const GROUPS: [&[Case]; 3] = [
     &[
         Case {
             name: "none",
@@ -66,9 +66,22 @@ const GROUPS: [&[Case]; 2] = [
             post_16k: true,
         },
     ],
+    &[
+        Case {
+            name: "plugin_mirror_json",
+            listener: "plugin_mirror_json",
+            post_16k: false,
+        },
+        Case {
+            name: "plugin_compare",
+            listener: "plugin_compare",
+            post_16k: false,
+        },
+    ],
 ];
 
-const RATIOS: [(&str, &str, &str); 6] = [
+const RATIOS: [(&str, &str, &str); 7] = [
+    ("compare_vs_mirror_json", "plugin_compare", "plugin_mirror_json"),
     ("plugin_vs_native", "plugin_mirror", "native_mirror"),
     (
         "plugin_body_vs_native_body",

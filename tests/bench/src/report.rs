@@ -44,7 +44,7 @@ struct RatioSpec {
     target: f64,
 }
 
-const RATIOS: [RatioSpec; 5] = [
+const RATIOS: [RatioSpec; 6] = [
     RatioSpec {
         name: "plugin_vs_native_cpu",
         numerator: "plugin_mirror",
@@ -72,6 +72,13 @@ const RATIOS: [RatioSpec; 5] = [
         denominator: "native_mirror_body",
         figure: cpu,
         target: 1.25,
+    },
+    RatioSpec {
+        name: "compare_vs_mirror_cpu",
+        numerator: "plugin_compare",
+        denominator: "plugin_mirror_json",
+        figure: cpu,
+        target: 1.15,
     },
     RatioSpec {
         name: "plugin_vs_native_p99",

@@ -31,9 +31,12 @@ impl Backend {
                 "delay": {"fixed_delay": "1s", "percentage": {"numerator": 100, "denominator": "HUNDRED"}}
             }
         });
+        let json = json!({"direct_response": {"status": 200, "body": {"inline_string": json_document()}}});
         let listeners = vec![
             http_listener("primary", answer.clone(), vec![]),
             http_listener("mirror", answer.clone(), vec![]),
+            http_listener("primary_json", json.clone(), vec![]),
+            http_listener("mirror_json", json, vec![]),
             http_listener("slow_mirror", answer, vec![one_second_delay]),
         ];
         let envoy = start_bootstrap(&bench_bootstrap(listeners, vec![]), 1, temp_dir());
@@ -53,6 +56,15 @@ impl Backend {
     pub fn slow_copies_in_flight(&self) -> u64 {
         stat(&self.envoy, "http.slow_mirror.downstream_rq_active")
     }
+}
+
+/// The ~2 KB JSON document the `_json` listeners answer with (the comparison scenarios).
+pub fn json_document() -> String {
+    let items: Vec<Value> = (0..20)
+        .map(|i| json!({"id": i, "name": format!("item-{i}"), "price": f64::from(i) + 0.5,
+                        "tags": ["new", "sale"], "stock": {"warehouse": "eu-1", "count": i * 3}}))
+        .collect();
+    json!({"items": items, "total": 20, "page": 1}).to_string()
 }
 
 /// The Envoy under test: one listener per scenario.
@@ -149,12 +161,14 @@ fn bench_bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
 pub const CAPPED_IN_FLIGHT: u32 = 50;
 
 /// The front's listeners for the throughput benchmark.
-const FRONT_LISTENERS: [&str; 7] = [
+const FRONT_LISTENERS: [&str; 9] = [
     "none",
     "empty_filter",
     "native_mirror",
     "plugin_mirror",
     "plugin_sampled_out",
+    "plugin_mirror_json",
+    "plugin_compare",
     "plugin_slow_target",
     "plugin_slow_capped",
 ];
@@ -196,6 +210,16 @@ pub fn front_listener(name: &str) -> Value {
                 json!({"targets": [{"cluster": "mirror", "name": "bench_off", "percentage": 0}]}),
             ),
         ),
+        // The comparison's baseline: the same ~2 KB JSON answers, copies not compared.
+        "plugin_mirror_json" => (
+            to_cluster("primary_json"),
+            plugin(json!({"targets": [{"cluster": "mirror_json", "name": "bench_json"}]})),
+        ),
+        "plugin_compare" => (
+            to_cluster("primary_json"),
+            plugin(json!({"targets": [{"cluster": "mirror_json", "name": "bench_compare",
+                                       "compare": {"body": "json"}}]})),
+        ),
         "plugin_slow_target" => (
             to_cluster("primary"),
             plugin(json!({"targets": [{"cluster": "slow_mirror", "name": "bench_slow"}]})),
@@ -218,7 +242,7 @@ pub fn start_front(
     workers: u32,
     launch: &Launch,
 ) -> Envoy {
-    let clusters = ["primary", "mirror", "slow_mirror"]
+    let clusters = ["primary", "mirror", "slow_mirror", "primary_json", "mirror_json"]
         .iter()
         .map(|name| cluster(name, backend.address(name), false))
         .collect();
