@@ -18,6 +18,7 @@ pub enum Counter {
     SkippedLoop,
     SkippedBodyTooLarge,
     SkippedUnparseableBody,
+    SkippedUnredactableBody,
     Aborted,
     RateLimited,
     InFlightLimited,
@@ -31,13 +32,14 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
         Counter::SkippedLoop,
         Counter::SkippedBodyTooLarge,
         Counter::SkippedUnparseableBody,
+        Counter::SkippedUnredactableBody,
         Counter::Aborted,
         Counter::RateLimited,
         Counter::InFlightLimited,
@@ -57,6 +59,7 @@ impl Counter {
             Counter::SkippedLoop => "skipped_loop",
             Counter::SkippedBodyTooLarge => "skipped_body_too_large",
             Counter::SkippedUnparseableBody => "skipped_unparseable_body",
+            Counter::SkippedUnredactableBody => "skipped_unredactable_body",
             Counter::Aborted => "aborted",
             Counter::RateLimited => "rate_limited",
             Counter::InFlightLimited => "in_flight_limited",
@@ -200,6 +203,7 @@ mod tests {
         assert_eq!(names.len(), Counter::ALL.len() + 2);
         assert_eq!(names[0], "traffic_mirror.t.mirrored");
         assert!(names.contains(&"traffic_mirror.t.skipped_unparseable_body"));
+        assert!(names.contains(&"traffic_mirror.t.skipped_unredactable_body"));
         assert!(names.contains(&"traffic_mirror.t.responses_5xx"));
         assert!(names.contains(&"traffic_mirror.t.in_flight"));
         assert!(names.contains(&"traffic_mirror.t.latency_ms"));
@@ -242,8 +246,8 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush(|id, n| flushed.push((id, n))));
-        // Ids in definition order: counters 1..=15, gauge 16.
-        assert_eq!(flushed, [(16, 2), (1, 2), (15, 1)]);
+        // Ids in definition order: counters 1..=16, gauge 17.
+        assert_eq!(flushed, [(17, 2), (1, 2), (16, 1)]);
         flushed.clear();
         assert!(
             !metrics.flush(|id, n| flushed.push((id, n))),
