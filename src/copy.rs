@@ -6,7 +6,7 @@
 use crate::config::{Config, Redaction, Target};
 use crate::metrics::Counter;
 use crate::redact::body::{redact_body, BodyHeaders, Refusal};
-use crate::redact::query::{redact_query, Parameters};
+use crate::redact::query::redact_query;
 use crate::redact::removes_header;
 
 /// Why a request that a target wanted is not copied after all.
@@ -99,12 +99,7 @@ pub fn capture_headers(
         match name.as_str() {
             ":authority" => authority = Some(value),
             ":path" => {
-                let parameters = Parameters {
-                    names: &redaction.query_params,
-                    case_sensitive: redaction.case_sensitive,
-                    replacement: &redaction.replacement,
-                };
-                let redacted = redact_query(&value, parameters);
+                let redacted = redact_query(&value, redaction.parameters());
                 captured.headers.push((name, redacted.unwrap_or(value)));
             }
             ":method" => captured.headers.push((name, value)),

@@ -17,11 +17,10 @@
 //! 7. Anything else (binary, XML, protobuf, text) is sent as it is.
 
 use crate::config::Redaction;
-use crate::json_path::PathSet;
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{BodyType, Declared};
 use crate::redact::multipart::{redact_multipart, Rules};
-use crate::redact::query::{redact_pairs, Parameters};
+use crate::redact::query::redact_pairs;
 
 /// Why a body cannot be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,15 +60,8 @@ pub fn redact_body(
     headers: &BodyHeaders,
     redaction: &Redaction,
 ) -> Result<Option<Vec<u8>>, Refusal> {
-    let json = PathSet {
-        paths: &redaction.json_fields,
-        case_sensitive: redaction.case_sensitive,
-    };
-    let parameters = Parameters {
-        names: &redaction.query_params,
-        case_sensitive: redaction.case_sensitive,
-        replacement: &redaction.replacement,
-    };
+    let json = redaction.json_paths();
+    let parameters = redaction.parameters();
     if body.is_empty() || (json.paths.is_empty() && parameters.names.is_empty()) {
         return Ok(None);
     }
@@ -80,9 +72,7 @@ pub fn redact_body(
         Declared::Unreadable => return Err(Refusal::Unredactable),
         Declared::Type(BodyType::Multipart { boundary }) => {
             let rules = Rules {
-                names: parameters.names,
-                case_sensitive: redaction.case_sensitive,
-                replacement: &redaction.replacement,
+                parameters,
                 json,
                 json_replacement: &redaction.json_replacement,
             };

@@ -12,6 +12,29 @@ pub mod query;
 #[cfg(test)]
 mod properties;
 
+use crate::config::Redaction;
+use crate::json_path::PathSet;
+use crate::redact::query::Parameters;
+
+impl Redaction {
+    /// `redact.query_params`, how their names compare, and what replaces their values.
+    pub fn parameters(&self) -> Parameters<'_> {
+        Parameters {
+            names: &self.query_params,
+            case_sensitive: self.case_sensitive,
+            replacement: &self.replacement,
+        }
+    }
+
+    /// `redact.json_fields` and how their keys compare.
+    pub fn json_paths(&self) -> PathSet<'_> {
+        PathSet {
+            paths: &self.json_fields,
+            case_sensitive: self.case_sensitive,
+        }
+    }
+}
+
 /// Whether a header (or trailer) named `name` must be left out of copies. Configured names are
 /// lower-case; the comparison ignores case, and `_` stands for `-` (see `names`), so a host
 /// that keeps the client's spelling still cannot leak a secret.

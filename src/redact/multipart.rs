@@ -18,6 +18,7 @@ use crate::json_path::PathSet;
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{self, BodyType};
 use crate::redact::names::names_parameter;
+use crate::redact::query::Parameters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unredactable;
@@ -25,10 +26,8 @@ pub struct Unredactable;
 /// What to redact: `redact.query_params` (by part name) and `redact.json_fields`.
 #[derive(Debug, Clone, Copy)]
 pub struct Rules<'a> {
-    pub names: &'a [String],
-    pub case_sensitive: bool,
-    /// What a named part's content becomes.
-    pub replacement: &'a str,
+    /// Part names to replace, and what their content becomes (as it is, not percent-encoded).
+    pub parameters: Parameters<'a>,
     pub json: PathSet<'a>,
     /// `replacement` as a JSON string.
     pub json_replacement: &'a str,
@@ -241,12 +240,13 @@ fn redact_part(
     rules: Rules<'_>,
 ) -> Result<Option<Vec<u8>>, Unredactable> {
     let headers = part_headers(headers)?;
+    let parameters = rules.parameters;
     let named = headers
         .name
         .as_deref()
-        .is_some_and(|name| names_parameter(name, rules.names, rules.case_sensitive));
+        .is_some_and(|name| names_parameter(name, parameters.names, parameters.case_sensitive));
     if named {
-        return Ok(Some(rules.replacement.as_bytes().to_vec()));
+        return Ok(Some(parameters.replacement.as_bytes().to_vec()));
     }
     match headers.body_type {
         Some(BodyType::Multipart { .. }) => Err(Unredactable), // nested: not followed
@@ -270,9 +270,11 @@ mod tests {
 
     fn rules<'a>(names: &'a [String], paths: &'a [JsonPath]) -> Rules<'a> {
         Rules {
-            names,
-            case_sensitive: false,
-            replacement: "R",
+            parameters: Parameters {
+                names,
+                case_sensitive: false,
+                replacement: "R",
+            },
             json: PathSet {
                 paths,
                 case_sensitive: false,
