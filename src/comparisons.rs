@@ -3,7 +3,8 @@
 //! `compare` modules; the root context feeds it what the host delivers.
 
 use crate::compare::pairing::{Candidate, Missing, Outcome, Pairing, Resolved, Side};
-use crate::compare::report::{RequestInfo, TargetReport};
+use crate::compare::report::TargetReport;
+use crate::compare::request::RequestInfo;
 use crate::compare::response::{Needs, Summary};
 use crate::config::Target;
 use crate::metrics::CompareCounter;

@@ -94,6 +94,9 @@ pub struct Redaction {
     pub replacement: String,
     /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
     pub json_replacement: String,
+    /// Parameter names and JSON keys compared exactly; by default case is ignored, as the
+    /// servers that bind them ignore it (see `redact::names`).
+    pub case_sensitive: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -709,8 +712,15 @@ fn redaction(value: &Value, place: &str) -> Result<Redaction, String> {
     let fields = Fields::of(
         value,
         place,
-        "an object with `headers`, `query_params`, `json_fields` and/or `replacement`",
-        &["headers", "query_params", "json_fields", "replacement"],
+        "an object with `headers`, `query_params`, `json_fields`, `replacement` and/or \
+         `case_sensitive`",
+        &[
+            "headers",
+            "query_params",
+            "json_fields",
+            "replacement",
+            "case_sensitive",
+        ],
     )?;
     let replacement = fields
         .scalar("replacement", "a string without control characters", |v| {
@@ -733,12 +743,15 @@ fn redaction(value: &Value, place: &str) -> Result<Redaction, String> {
         json_fields: fields
             .scalar(
                 "json_fields",
-                "a list of dot paths such as \"card.number\" or \"users.*.ssn\"",
+                "a list of dot paths such as \"card.number\", \"users.*.ssn\" or \"**.password\"",
                 |v| strings(v, JsonPath::parse),
             )?
             .unwrap_or_default(),
         json_replacement: Value::String(replacement.clone()).to_string(),
         replacement,
+        case_sensitive: fields
+            .scalar("case_sensitive", "true or false", Value::as_bool)?
+            .unwrap_or(false),
     })
 }
 
@@ -1195,7 +1208,8 @@ mod tests {
                 {"service": "user-service.default.svc.cluster.local", "port": 8080, "name": "all-subsets"}
               ],
               "redact": {"headers": ["authorization"], "query_params": ["token"],
-                         "json_fields": ["password", "users.*.ssn"], "replacement": "***"}
+                         "json_fields": ["password", "users.*.ssn"], "replacement": "***",
+                         "case_sensitive": true}
             }"#,
         )
         .unwrap();
@@ -1259,6 +1273,7 @@ mod tests {
             ),
             ("***", "\"***\"")
         );
+        assert!(config.redaction.case_sensitive);
         assert!(target.needs_headers(false) && config.targets[1].needs_headers(true));
         assert!(!config.targets[1].needs_headers(false));
     }
@@ -1277,6 +1292,10 @@ mod tests {
                 && target.set_headers.is_empty()
         );
         assert_eq!(config.redaction.replacement, "REDACTED");
+        assert!(
+            !config.redaction.case_sensitive,
+            "names ignore case by default"
+        );
         assert!(
             config.redaction.query_params.is_empty() && config.redaction.json_fields.is_empty()
         );
@@ -1389,6 +1408,14 @@ mod tests {
         assert_error(
             &redact(r#"{"replacement": "a\nb"}"#),
             &["`replacement` must be"],
+        );
+        assert_error(
+            &redact(r#"{"json_fields": ["**"]}"#),
+            &["`json_fields` must be a list of dot paths", "**.password"],
+        );
+        assert_error(
+            &redact(r#"{"case_sensitive": "yes"}"#),
+            &["redact: `case_sensitive` must be true or false"],
         );
         assert_error(
             r#"{"targets": [{"cluster": "c"}], "match": {"method": ["GET"]}}"#,

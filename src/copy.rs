@@ -5,7 +5,7 @@
 
 use crate::config::{Config, Redaction, Target};
 use crate::http::{is_hop_by_hop, RawHeaders};
-use crate::redact::json::{is_json_content_type, redact_json};
+use crate::redact::body::{redact_body, BodyHeaders, Refusal};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
 
@@ -16,8 +16,13 @@ pub enum Skip {
     Unroutable,
     /// Its body outgrew `body.max_bytes`: a truncated copy would lie to the target.
     BodyTooLarge,
-    /// Its JSON body must be redacted but is not valid JSON: never sent unredacted.
+    /// Its body is taken to be JSON (by its type or its first byte) and must be redacted, but
+    /// is not valid JSON: never sent unredacted.
     UnparseableBody,
+    /// Body redaction is configured and its body cannot be read with certainty: a
+    /// `content-encoding`, an unreadable or doubled `content-type`, a multipart body that is
+    /// not strictly well-formed.
+    UnredactableBody,
     /// Envoy could not hand over its headers or part of its body.
     Unreadable,
     /// The client went away before the request was complete.
@@ -36,8 +41,9 @@ pub struct CapturedRequest {
     /// Set once the request is complete, when the original declared a length or had a body.
     content_length: Option<String>,
     had_content_length: bool,
-    /// Whether the body is JSON (by `content-type`), for `redact.json_fields`.
-    json_body: bool,
+    /// What `content-type` and `content-encoding` say about the body, for body redaction. Taken
+    /// from the original's headers before any is redacted or found unreadable.
+    body_headers: BodyHeaders,
     /// Headers left out because their value is not UTF-8: the SDK's dispatch takes `&str`.
     pub dropped_non_utf8: usize,
 }
@@ -53,6 +59,7 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
     let mut authority = None;
     let mut connection_options = None;
     for (name, value) in raw {
+        captured.body_headers.add(&name, &value);
         let Ok(value) = String::from_utf8(value) else {
             if name.starts_with(':') {
                 return Err(Skip::Unroutable);
@@ -63,8 +70,7 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
         match name.as_str() {
             ":authority" => authority = Some(value),
             ":path" => {
-                let redacted =
-                    redact_query(&value, &redaction.query_params, &redaction.replacement);
+                let redacted = redact_query(&value, redaction.parameters());
                 captured.headers.push((name, redacted.unwrap_or(value)));
             }
             ":method" => captured.headers.push((name, value)),
@@ -73,10 +79,6 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
             "te" if value.eq_ignore_ascii_case("trailers") => captured.headers.push((name, value)),
             other if other.starts_with(':') || is_hop_by_hop(other) => {}
             other if removes_header(&redaction.headers, other) => {}
-            "content-type" => {
-                captured.json_body = is_json_content_type(value.as_bytes());
-                captured.headers.push((name, value));
-            }
             _ => captured.headers.push((name, value)),
         }
     }
@@ -124,19 +126,17 @@ impl CapturedRequest {
         Ok(())
     }
 
-    /// Called once the request is complete: redacts the JSON body's fields, and the copy
-    /// declares the length it really carries.
+    /// Called once the request is complete: redacts the body (see `redact::body`), and the
+    /// copy declares the length it really carries.
     pub fn finish(&mut self, redaction: &Redaction) -> Result<(), Skip> {
-        if self.json_body && !self.body.is_empty() && !redaction.json_fields.is_empty() {
-            let redacted = redact_json(
-                &self.body,
-                &redaction.json_fields,
-                &redaction.json_replacement,
-            )
-            .map_err(|_| Skip::UnparseableBody)?;
-            if let Some(body) = redacted {
-                self.body = body;
-            }
+        let redacted = redact_body(&self.body, &self.body_headers, redaction).map_err(
+            |refusal| match refusal {
+                Refusal::Unparseable => Skip::UnparseableBody,
+                Refusal::Unredactable => Skip::UnredactableBody,
+            },
+        )?;
+        if let Some(body) = redacted {
+            self.body = body;
         }
         if self.had_content_length || !self.body.is_empty() {
             self.content_length = Some(self.body.len().to_string());
@@ -195,6 +195,7 @@ impl CapturedRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Counter;
 
     fn parse(json: &str) -> Config {
         Config::parse(json.as_bytes()).unwrap()
@@ -498,24 +499,104 @@ mod tests {
     }
 
     #[test]
-    fn unparseable_json_is_never_sent_and_other_types_are_left_alone() {
+    fn unparseable_json_is_never_sent_and_other_bodies_are_left_alone() {
         let config =
             parse(r#"{"targets": [{"cluster": "m"}], "redact": {"json_fields": ["password"]}}"#);
-        assert_eq!(
-            json_request(&config, b"application/json", r#"{"password": "#).err(),
-            Some(Skip::UnparseableBody)
-        );
-        let text = json_request(&config, b"text/plain", r#"{"password": "#).unwrap();
+        for content_type in [&b"application/json"[..], b"text/plain"] {
+            assert_eq!(
+                json_request(&config, content_type, r#"{"password": "#).err(),
+                Some(Skip::UnparseableBody),
+                "taken as JSON by its type or its first byte"
+            );
+        }
+        let text = json_request(&config, b"text/plain", "password: hunter2").unwrap();
         assert_eq!(
             text.body(),
-            Some(&br#"{"password": "#[..]),
-            "not JSON by content-type: sent as is"
+            Some(&b"password: hunter2"[..]),
+            "neither JSON, form nor multipart: sent as is"
         );
         let no_fields = parse(r#"{"targets": [{"cluster": "m"}]}"#);
         assert!(
             json_request(&no_fields, b"application/json", "not json").is_ok(),
             "nothing to redact"
         );
+    }
+
+    #[test]
+    fn a_body_that_cannot_be_read_with_certainty_is_not_sent() {
+        let config =
+            parse(r#"{"targets": [{"cluster": "m"}], "redact": {"json_fields": ["password"]}}"#);
+        let body = r#"{"password":"hunter2"}"#;
+        assert_eq!(
+            json_request(&config, b"application/json; charset=\xff", body).err(),
+            Some(Skip::UnredactableBody)
+        );
+        let mut headers = raw(&[
+            (":method", b"POST"),
+            (":path", b"/"),
+            (":authority", b"h"),
+            ("content-encoding", b"gzip"),
+        ]);
+        let mut captured = capture_headers(headers.clone(), &config).unwrap();
+        captured
+            .append_body(body.as_bytes().to_vec(), 1 << 20)
+            .unwrap();
+        assert_eq!(
+            captured.finish(&config.redaction),
+            Err(Skip::UnredactableBody)
+        );
+        assert_eq!(
+            Counter::from(Skip::UnredactableBody),
+            Counter::SkippedUnredactableBody
+        );
+        headers.retain(|(name, _)| name != "content-encoding");
+        headers.push(("content-type".into(), b"application/json".to_vec()));
+        headers.push(("content-type".into(), b"text/plain".to_vec()));
+        let mut captured = capture_headers(headers, &config).unwrap();
+        captured
+            .append_body(body.as_bytes().to_vec(), 1 << 20)
+            .unwrap();
+        assert_eq!(
+            captured.finish(&config.redaction),
+            Err(Skip::UnredactableBody)
+        );
+    }
+
+    #[test]
+    fn a_redacted_content_type_still_decides_the_redaction() {
+        let config = parse(
+            r#"{"targets": [{"cluster": "m"}], "redact": {"headers": ["content-type"], "query_params": ["password"]}}"#,
+        );
+        let captured = json_request(
+            &config,
+            b"application/x-www-form-urlencoded",
+            "user=a&password=hunter2",
+        )
+        .unwrap();
+        assert_eq!(captured.body(), Some(&b"user=a&password=REDACTED"[..]));
+        assert!(!copy_headers(&captured, &config)
+            .iter()
+            .any(|(n, _)| n == "content-type"));
+    }
+
+    #[test]
+    fn header_and_query_spellings_servers_read_as_the_secret_are_redacted() {
+        let config =
+            parse(r#"{"targets": [{"cluster": "m"}], "redact": {"query_params": ["token"]}}"#);
+        let headers = raw(&[
+            (":method", b"GET"),
+            (":path", b"/a?TOKEN=1&token[]=2&b=3"),
+            (":authority", b"h"),
+            ("X_Api_Key", b"k3y"),
+            ("x_api-key", b"k3y"),
+        ]);
+        let captured = capture_headers(headers, &config).unwrap();
+        let copy = copy_headers(&captured, &config);
+        assert!(copy.contains(&(
+            ":path".into(),
+            "/a?TOKEN=REDACTED&token[]=REDACTED&b=3".into()
+        )));
+        assert!(!copy.iter().any(|(_, v)| v == "k3y"), "{copy:?}");
     }
 
     #[test]

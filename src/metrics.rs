@@ -23,6 +23,7 @@ pub enum Counter {
     SkippedLoop,
     SkippedBodyTooLarge,
     SkippedUnparseableBody,
+    SkippedUnredactableBody,
     Aborted,
     RateLimited,
     InFlightLimited,
@@ -39,13 +40,14 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 16] = [
+    pub const ALL: [Counter; 17] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
         Counter::SkippedLoop,
         Counter::SkippedBodyTooLarge,
         Counter::SkippedUnparseableBody,
+        Counter::SkippedUnredactableBody,
         Counter::Aborted,
         Counter::RateLimited,
         Counter::InFlightLimited,
@@ -66,6 +68,7 @@ impl Counter {
             Counter::SkippedLoop => "skipped_loop",
             Counter::SkippedBodyTooLarge => "skipped_body_too_large",
             Counter::SkippedUnparseableBody => "skipped_unparseable_body",
+            Counter::SkippedUnredactableBody => "skipped_unredactable_body",
             Counter::Aborted => "aborted",
             Counter::RateLimited => "rate_limited",
             Counter::InFlightLimited => "in_flight_limited",
@@ -101,6 +104,7 @@ impl From<Skip> for Counter {
             Skip::Unroutable => Counter::Unmatched,
             Skip::BodyTooLarge => Counter::SkippedBodyTooLarge,
             Skip::UnparseableBody => Counter::SkippedUnparseableBody,
+            Skip::UnredactableBody => Counter::SkippedUnredactableBody,
             Skip::Unreadable | Skip::Abandoned => Counter::Aborted,
         }
     }
@@ -116,7 +120,8 @@ impl From<Outcome> for Counter {
             Outcome::Answered(_) => Counter::Responses5xx,
             Outcome::GrpcError(_) => Counter::ResponsesGrpcError,
             Outcome::TimedOut => Counter::TimedOut,
-            Outcome::Failed => Counter::Failed,
+            // Not a final answer, a full circuit breaker, no answer: the copy failed.
+            Outcome::Failed | Outcome::NotAnAnswer(_) | Outcome::Overloaded => Counter::Failed,
         }
     }
 }
@@ -349,6 +354,7 @@ mod tests {
         assert_eq!(names.len(), Counter::ALL.len() + 2);
         assert_eq!(names[0], "traffic_mirror.t.mirrored");
         assert!(names.contains(&"traffic_mirror.t.skipped_unparseable_body"));
+        assert!(names.contains(&"traffic_mirror.t.skipped_unredactable_body"));
         assert!(names.contains(&"traffic_mirror.t.responses_5xx"));
         assert!(names.contains(&"traffic_mirror.t.in_flight"));
         assert!(names.contains(&"traffic_mirror.t.latency_ms"));
@@ -414,8 +420,8 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush());
-        // Ids in definition order: counters 1..=16, gauge 17.
-        assert_eq!(recording::take_increments(), [(17, 2), (1, 2), (16, 1)]);
+        // Ids in definition order: counters 1..=17, gauge 18.
+        assert_eq!(recording::take_increments(), [(18, 2), (1, 2), (17, 1)]);
         assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);

@@ -6,14 +6,24 @@ use crate::http::grpc_status;
 /// it cannot connect or a 504 when the copy times out, come without it.
 pub const UPSTREAM_TIME_HEADER: &str = "x-envoy-upstream-service-time";
 
+/// The header Envoy sets on its own 503 when a circuit breaker of the cluster is full.
+pub const OVERLOADED_HEADER: &str = "x-envoy-overloaded";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// A real upstream answered with this status.
+    /// A real upstream answered with this final status (200 to 599).
     Answered(u16),
     /// A real upstream answered a gRPC call with HTTP 2xx, but with this `grpc-status` (not 0).
     GrpcError(u32),
+    /// A real upstream's last word was not a final answer: an informational status (1xx, such
+    /// as `101 Switching Protocols`, which a copy never asks for) or one outside 100..599.
+    NotAnAnswer(u16),
     /// Envoy gave up waiting (its own 504).
     TimedOut,
+    /// Envoy did not send the copy: the cluster's circuit breaker (`max_requests`,
+    /// `max_pending_requests`, ...) was full when the copy's turn came (its own 503 with
+    /// `x-envoy-overloaded`). A breaker full at dispatch time fails the dispatch instead.
+    Overloaded,
     /// No upstream answered: dispatch refused, connect failure, reset, anything else.
     Failed,
 }
@@ -22,15 +32,19 @@ pub enum Outcome {
 pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Outcome {
     let mut status = None;
     let mut from_upstream = false;
+    let mut overloaded = false;
     for (name, value) in headers {
         match name {
             ":status" => status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()),
             UPSTREAM_TIME_HEADER => from_upstream = true,
+            OVERLOADED_HEADER => overloaded = true,
             _ => {}
         }
     }
     match (status, from_upstream) {
-        (Some(status), true) => Outcome::Answered(status),
+        (Some(503), false) if overloaded => Outcome::Overloaded,
+        (Some(status @ 200..=599), true) => Outcome::Answered(status),
+        (Some(status), true) => Outcome::NotAnAnswer(status),
         (Some(504), false) => Outcome::TimedOut,
         _ => Outcome::Failed,
     }
@@ -72,6 +86,7 @@ pub fn with_grpc_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Counter;
 
     fn outcome(headers: &[(&str, &str)]) -> Outcome {
         classify(headers.iter().map(|(n, v)| (*n, v.as_bytes())))
@@ -99,11 +114,42 @@ mod tests {
             Outcome::TimedOut
         );
         assert_eq!(outcome(&[(":status", "503")]), Outcome::Failed);
+        let overloaded = outcome(&[(":status", "503"), ("x-envoy-overloaded", "true")]);
+        assert_eq!(overloaded, Outcome::Overloaded);
+        assert_eq!(Counter::from(overloaded), Counter::Failed);
+        assert_eq!(
+            outcome(&[
+                (":status", "503"),
+                ("x-envoy-overloaded", "true"),
+                ("x-envoy-upstream-service-time", "1")
+            ]),
+            Outcome::Answered(503),
+            "an upstream's own 503 is an answer, whatever it says"
+        );
         assert_eq!(outcome(&[]), Outcome::Failed, "reset: no headers at all");
         assert_eq!(
             outcome(&[(":status", "oops"), ("x-envoy-upstream-service-time", "1")]),
             Outcome::Failed
         );
         assert!(Outcome::TimedOut.is_failure());
+    }
+
+    #[test]
+    fn informational_or_out_of_range_statuses_are_not_answers() {
+        let upstream =
+            |status| outcome(&[(":status", status), ("x-envoy-upstream-service-time", "3")]);
+        for status in ["101", "100", "199", "600", "999", "0", "99", "65535"] {
+            let outcome = upstream(status);
+            assert!(
+                matches!(outcome, Outcome::NotAnAnswer(_)),
+                "{status}: {outcome:?}"
+            );
+            assert_eq!(Counter::from(outcome), Counter::Failed, "{status}");
+            assert!(outcome.is_failure());
+        }
+        assert_eq!(upstream("200"), Outcome::Answered(200));
+        assert_eq!(upstream("599"), Outcome::Answered(599));
+        assert_eq!(upstream("65536"), Outcome::Failed, "not a status at all");
+        assert_eq!(upstream("-1"), Outcome::Failed);
     }
 }

@@ -14,7 +14,8 @@ use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
 use crate::settings::Settings;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::ContextType;
+use proxy_wasm::types::{ContextType, Status};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -110,10 +111,7 @@ impl<H: Host> MirrorRoot<H> {
                     );
                 }
                 Err(status) => {
-                    let reason = format!(
-                        "Envoy refused the dispatch ({status:?}): does cluster {} exist?",
-                        target.cluster
-                    );
+                    let reason = refusal_reason(status, &target.cluster);
                     record_result(&job.settings, index, Outcome::Failed, now, &reason);
                     if let Some((id, _)) = compared.take() {
                         self.copy_compared(&job.settings, id, index, None, now);
@@ -169,6 +167,23 @@ impl<H: Host> MirrorRoot<H> {
             });
         }
         done
+    }
+}
+
+/// Why Envoy refused a dispatch, from what `proxy_http_call` returned. In Envoy 1.40
+/// (`Context::httpCall`, source/extensions/common/wasm/context.cc) `BadArgument` means the
+/// cluster is not known to this Envoy (the headers and timeout the plugin sends are always
+/// valid); `InternalFailure` means the async client failed the call before returning it, which
+/// is what a full circuit breaker (`max_pending_requests`, `max_requests`) or a cluster without
+/// a healthy host does (measured: tests/security.rs).
+fn refusal_reason(status: Status, cluster: &str) -> String {
+    match status {
+        Status::BadArgument => format!("Envoy has no cluster {cluster}"),
+        Status::InternalFailure => format!(
+            "Envoy failed the call at once: cluster {cluster}'s circuit breaker \
+             (max_pending_requests, max_requests) is full, or it has no healthy host"
+        ),
+        other => format!("Envoy refused the dispatch to cluster {cluster} ({other:?})"),
     }
 }
 
@@ -237,11 +252,22 @@ impl<H: Host> Context for MirrorRoot<H> {
                 .metrics
                 .record_latency(now.saturating_sub(call.dispatched_ns) / 1_000_000);
         }
-        let reason = match outcome {
-            Outcome::TimedOut => "no answer within timeout_ms",
-            _ => "no answer from the target (connection refused or reset, or no healthy host)",
+        // Borrowed for all but the rare odd status: no allocation per response.
+        let reason: Cow<'static, str> = match outcome {
+            Outcome::TimedOut => "no answer within timeout_ms".into(),
+            Outcome::Overloaded => "Envoy did not send it: the cluster's circuit breaker \
+                                    (max_requests, max_pending_requests) was full"
+                .into(),
+            Outcome::NotAnAnswer(status) => format!(
+                "the target's last word was status {status}, not a final answer \
+                 (informational, or outside 100..599)"
+            )
+            .into(),
+            _ => {
+                "no answer from the target (connection refused or reset, or no healthy host)".into()
+            }
         };
-        record_result(&call.settings, call.target, outcome, now, reason);
+        record_result(&call.settings, call.target, outcome, now, &reason);
         if self.finishing {
             call.settings.flush_counts();
             if self.finish_if_done() {

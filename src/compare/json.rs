@@ -13,7 +13,33 @@
 //! `MAX_DEPTH`) and hash look-ups (keys are hashed with std's randomly keyed SipHash, so no
 //! input can make them collide on purpose). `tests::work_is_linear_in_the_input` counts it.
 
-use crate::json_path::{JsonPath, Step};
+use crate::json_path::{JsonPath, PathSet, Step as PathStep};
+
+/// Where the diff is: the key of an object member, or the index of an array element.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+impl Step {
+    fn as_path_step(&self) -> PathStep<'_> {
+        match self {
+            Step::Key(key) => PathStep::Key(Some(key)),
+            Step::Index(index) => PathStep::Index(*index),
+        }
+    }
+}
+
+/// Whether `path` is one of the `ignore_json_fields` (names compared exactly: a service's
+/// responses spell their own keys).
+fn is_ignored(ignore: &[JsonPath], path: &[Step]) -> bool {
+    let set = PathSet {
+        paths: ignore,
+        case_sensitive: true,
+    };
+    !path.is_empty() && set.matches(path.iter().map(Step::as_path_step))
+}
 use std::collections::HashMap;
 
 /// Deeper nesting is compared as bytes: the walk recurses, and the VM's stack is small.
@@ -315,7 +341,7 @@ struct Walk<'d, 'p> {
 
 impl Walk<'_, '_> {
     fn ignored(&self) -> bool {
-        !self.path.is_empty() && self.ignore.iter().any(|p| p.matches(&self.path))
+        is_ignored(self.ignore, &self.path)
     }
 
     /// Compares `a`'s value with `b`'s at the current path (`None`: absent). `noise` is the
@@ -431,7 +457,7 @@ fn same(
     visits: &mut usize,
 ) -> bool {
     *visits += 1;
-    if !path.is_empty() && ignore.iter().any(|p| p.matches(path)) {
+    if is_ignored(ignore, path) {
         return true;
     }
     let (Some(a), Some(b)) = (a, b) else {
@@ -478,7 +504,7 @@ fn same(
                         return true;
                     }
                     path.push(Step::Key(String::from_utf8_lossy(key).into_owned()));
-                    let ignored = ignore.iter().any(|p| p.matches(path));
+                    let ignored = is_ignored(ignore, path);
                     path.pop();
                     ignored
                 })

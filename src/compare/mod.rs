@@ -12,6 +12,7 @@ pub mod inflate;
 pub mod json;
 pub mod pairing;
 pub mod report;
+pub mod request;
 pub mod response;
 pub mod spec;
 pub mod verdict;

@@ -12,7 +12,7 @@
 //! response arriving past that keeps its status and headers but not its body, which is then
 //! counted `body_not_compared_too_large`).
 
-use super::report::RequestInfo;
+use super::request::RequestInfo;
 use super::response::{Body, NotCompared, Summary};
 use super::spec::{CompareSpec, Reference};
 use super::verdict::{self, Verdict};

@@ -4,6 +4,7 @@
 //! those may be secrets. Everything is per target and per worker.
 
 use super::pairing::{Outcome, Resolved, Skipped};
+use super::request::RequestInfo;
 use super::response::NotCompared;
 use super::spec::CompareSpec;
 use super::verdict::Verdict;
@@ -17,42 +18,7 @@ pub const MAX_SUMMARY_PATHS: usize = 10;
 /// Distinct paths counted per window; differences at further paths are counted together
 /// (`other_paths`), so a body with ever-new keys cannot grow the window.
 pub const MAX_WINDOW_PATHS: usize = 256;
-/// A request path longer than this is cut in the log line.
-pub const MAX_LOGGED_REQUEST_PATH: usize = 256;
 const MINUTE_NS: u64 = 60_000_000_000;
-
-/// The request a comparison belongs to, as the mismatch line names it. `path` is the copy's
-/// (query redaction applied), not the original's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RequestInfo {
-    pub request_id: Option<String>,
-    pub method: String,
-    pub path: String,
-}
-
-impl RequestInfo {
-    pub fn new(request_id: Option<&str>, method: &str, redacted_path: &str) -> RequestInfo {
-        RequestInfo {
-            request_id: request_id.map(|id| cut(id, MAX_LOGGED_REQUEST_PATH)),
-            method: cut(method, 32),
-            path: cut(redacted_path, MAX_LOGGED_REQUEST_PATH),
-        }
-    }
-
-    pub fn bytes_held(&self) -> usize {
-        std::mem::size_of::<RequestInfo>()
-            + self.request_id.as_ref().map_or(0, String::capacity)
-            + self.method.capacity()
-            + self.path.capacity()
-    }
-}
-
-fn cut(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
-        None => text.to_string(),
-    }
-}
 
 /// Counts of one window.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -299,6 +265,7 @@ fn mismatch_line(target: &str, request: &RequestInfo, verdict: &Verdict) -> Stri
 mod tests {
     use super::*;
     use crate::compare::json::Differences;
+    use crate::compare::request::MAX_LOGGED_REQUEST_PATH;
     use crate::compare::verdict::Aspects;
     use std::rc::Rc;
     use std::time::Duration;

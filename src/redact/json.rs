@@ -2,10 +2,15 @@
 //! JSON string, and every other byte of the body stays as sent (key order, spacing, number
 //! formats), so a mirror target sees the request the client made, minus its secrets.
 //!
-//! The body is read once by a strict scanner (RFC 8259). A body that is not valid JSON cannot
-//! be redacted with certainty, so it is reported as such and never sent unredacted.
+//! The body is read once by a strict scanner (RFC 8259; a leading UTF-8 byte order mark is
+//! allowed, as .NET allows it). A body that is not valid JSON cannot be redacted with
+//! certainty, so it is reported as such and never sent unredacted.
+//!
+//! Linear by construction: the scanner only moves forward; each value costs one step of the
+//! path automaton, bounded by the configuration (see `json_path`); and nothing inside a value
+//! that is replaced is looked at again, so replaced ranges never nest and are only appended.
 
-use crate::json_path::{JsonPath, Step};
+use crate::json_path::{PathSet, Position, Step, Walked};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unparseable;
@@ -14,32 +19,22 @@ pub struct Unparseable;
 /// VM's stack is small.
 const MAX_DEPTH: usize = 128;
 
+const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
+
 /// The body with every value at one of `paths` replaced by `replacement`, which must be a JSON
 /// value (a string literal, quotes and escapes included); `Ok(None)` when no value matched.
 pub fn redact_json(
     body: &[u8],
-    paths: &[JsonPath],
+    paths: PathSet<'_>,
     replacement: &str,
 ) -> Result<Option<Vec<u8>>, Unparseable> {
-    std::str::from_utf8(body).map_err(|_| Unparseable)?;
-    let mut scanner = Scanner {
-        bytes: body,
-        at: 0,
-        paths,
-        path: Vec::new(),
-        hits: Vec::new(),
-    };
-    scanner.value(0)?;
-    scanner.whitespace();
-    if scanner.at != body.len() {
-        return Err(Unparseable);
-    }
-    if scanner.hits.is_empty() {
+    let scanned = scan(body, paths)?;
+    if scanned.hits.is_empty() {
         return Ok(None);
     }
     let mut out = Vec::with_capacity(body.len());
     let mut copied = 0;
-    for (start, end) in scanner.hits {
+    for (start, end) in scanned.hits {
         out.extend_from_slice(body.get(copied..start).ok_or(Unparseable)?);
         out.extend_from_slice(replacement.as_bytes());
         copied = end;
@@ -48,25 +43,67 @@ pub fn redact_json(
     Ok(Some(out))
 }
 
-/// Whether a `content-type` value names JSON: `application/json`, or any `+json` type.
-pub fn is_json_content_type(content_type: &[u8]) -> bool {
-    let media_type = content_type
-        .split(|b| *b == b';')
-        .next()
-        .unwrap_or_default();
-    let media_type = String::from_utf8_lossy(media_type)
-        .trim()
-        .to_ascii_lowercase();
-    media_type == "application/json" || media_type.ends_with("+json")
+/// Whether a body is to be taken as JSON whatever its type says: it starts (after a byte order
+/// mark and whitespace) with `{` or `[`. Such a body that does not parse is not sent, because
+/// lenient parsers read it anyway: Go's decoder stops after the first value, Json.NET accepts
+/// comments, trailing commas and single quotes.
+pub fn looks_like_json(body: &[u8]) -> bool {
+    let body = body.strip_prefix(BYTE_ORDER_MARK).unwrap_or(body);
+    matches!(
+        body.iter().find(|byte| !is_whitespace(**byte)),
+        Some(b'{' | b'[')
+    )
+}
+
+fn is_whitespace(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
+}
+
+/// Where the values to replace are, and the work it took to find them (see the tests).
+struct Scanned {
+    hits: Vec<(usize, usize)>,
+    #[cfg_attr(not(test), allow(dead_code))] // read by the linearity tests
+    work: usize,
+}
+
+fn scan(body: &[u8], paths: PathSet<'_>) -> Result<Scanned, Unparseable> {
+    std::str::from_utf8(body).map_err(|_| Unparseable)?;
+    let mut scanner = Scanner {
+        bytes: body,
+        at: 0,
+        paths,
+        alive: Vec::new(),
+        next: Vec::new(),
+        hits: Vec::new(),
+        work: 0,
+    };
+    if body.starts_with(BYTE_ORDER_MARK) {
+        scanner.at = BYTE_ORDER_MARK.len();
+    }
+    paths.start(&mut scanner.alive);
+    scanner.value(0, 0, false)?;
+    scanner.whitespace();
+    if scanner.at != body.len() {
+        return Err(Unparseable);
+    }
+    Ok(Scanned {
+        hits: scanner.hits,
+        work: scanner.work,
+    })
 }
 
 struct Scanner<'a> {
     bytes: &'a [u8],
     at: usize,
-    paths: &'a [JsonPath],
-    path: Vec<Step>,
-    /// Byte ranges of the values to replace, in order.
+    paths: PathSet<'a>,
+    /// The automaton's alive positions of every open level, one level after another.
+    alive: Vec<Position>,
+    /// Scratch for the positions of the level being entered.
+    next: Vec<Position>,
+    /// Byte ranges of the values to replace, in order, never overlapping.
     hits: Vec<(usize, usize)>,
+    /// Automaton steps and key bytes compared: what the scan costs beyond reading each byte.
+    work: usize,
 }
 
 impl Scanner<'_> {
@@ -85,21 +122,25 @@ impl Scanner<'_> {
     }
 
     fn whitespace(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while self.peek().is_some_and(is_whitespace) {
             self.at += 1;
         }
     }
 
-    fn value(&mut self, depth: usize) -> Result<(), Unparseable> {
+    /// Reads one value whose alive positions start at `self.alive[level]`; `matched` when a
+    /// path names it, and then nothing below it is matched (the whole is replaced).
+    fn value(&mut self, depth: usize, level: usize, matched: bool) -> Result<(), Unparseable> {
         if depth > MAX_DEPTH {
             return Err(Unparseable);
         }
+        self.work += 1;
         self.whitespace();
         let start = self.at;
-        let matched = !self.path.is_empty() && self.paths.iter().any(|p| p.matches(&self.path));
+        // Below a replaced value no position is alive: an empty level.
+        let level = if matched { self.alive.len() } else { level };
         match self.peek().ok_or(Unparseable)? {
-            b'{' => self.object(depth)?,
-            b'[' => self.array(depth)?,
+            b'{' => self.object(depth, level)?,
+            b'[' => self.array(depth, level)?,
             b'"' => self.string(false).map(drop)?,
             b't' => self.literal(b"true")?,
             b'f' => self.literal(b"false")?,
@@ -107,28 +148,44 @@ impl Scanner<'_> {
             _ => self.number()?,
         }
         if matched {
-            // Anything matched inside this value is covered by the replacement of the whole.
-            self.hits.retain(|(hit_start, _)| *hit_start < start);
             self.hits.push((start, self.at));
         }
         Ok(())
     }
 
-    fn object(&mut self, depth: usize) -> Result<(), Unparseable> {
+    /// Steps the automaton from the level at `level` (the last one) into a child: pushes the
+    /// child's alive positions, and says whether the child is named.
+    fn enter(&mut self, level: usize, step: Step<'_>) -> bool {
+        let alive = self.alive.get(level..).unwrap_or_default();
+        if alive.is_empty() {
+            return false;
+        }
+        self.next.clear();
+        let Walked { work, complete } = self.paths.step(alive, step, &mut self.next);
+        self.work += work;
+        self.alive.extend_from_slice(&self.next);
+        complete
+    }
+
+    fn object(&mut self, depth: usize, level: usize) -> Result<(), Unparseable> {
         self.consume(b'{')?;
         self.whitespace();
         if self.peek() == Some(b'}') {
             self.at += 1;
             return Ok(());
         }
+        let decode_keys = self
+            .paths
+            .compares_keys(self.alive.get(level..).unwrap_or_default());
+        let child = self.alive.len();
         loop {
             self.whitespace();
-            let key = self.string(self.tracking())?;
+            let key = self.string(decode_keys)?;
             self.whitespace();
             self.consume(b':')?;
-            self.path.push(Step::Key(key));
-            self.value(depth + 1)?;
-            self.path.pop();
+            let matched = self.enter(level, Step::Key(key.as_deref()));
+            self.value(depth + 1, child, matched)?;
+            self.alive.truncate(child);
             self.whitespace();
             match self.next()? {
                 b',' => continue,
@@ -138,17 +195,18 @@ impl Scanner<'_> {
         }
     }
 
-    fn array(&mut self, depth: usize) -> Result<(), Unparseable> {
+    fn array(&mut self, depth: usize, level: usize) -> Result<(), Unparseable> {
         self.consume(b'[')?;
         self.whitespace();
         if self.peek() == Some(b']') {
             self.at += 1;
             return Ok(());
         }
+        let child = self.alive.len();
         for index in 0.. {
-            self.path.push(Step::Index(index));
-            self.value(depth + 1)?;
-            self.path.pop();
+            let matched = self.enter(level, Step::Index(index));
+            self.value(depth + 1, child, matched)?;
+            self.alive.truncate(child);
             self.whitespace();
             match self.next()? {
                 b',' => continue,
@@ -159,13 +217,8 @@ impl Scanner<'_> {
         Ok(())
     }
 
-    /// Whether keys below the current path can matter, i.e. must be decoded.
-    fn tracking(&self) -> bool {
-        self.paths.iter().any(|p| p.may_match_below(&self.path))
-    }
-
     /// Reads a string; decodes it only when `decode` (object keys that a path may name).
-    fn string(&mut self, decode: bool) -> Result<String, Unparseable> {
+    fn string(&mut self, decode: bool) -> Result<Option<String>, Unparseable> {
         self.consume(b'"')?;
         let mut decoded = Vec::new();
         loop {
@@ -186,7 +239,12 @@ impl Scanner<'_> {
                 }
             }
         }
-        String::from_utf8(decoded).map_err(|_| Unparseable)
+        if !decode {
+            return Ok(None);
+        }
+        String::from_utf8(decoded)
+            .map(Some)
+            .map_err(|_| Unparseable)
     }
 
     fn escape(&mut self) -> Result<char, Unparseable> {
@@ -275,13 +333,21 @@ impl Scanner<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json_path::JsonPath;
 
     fn paths(list: &[&str]) -> Vec<JsonPath> {
         list.iter().map(|p| JsonPath::parse(p).unwrap()).collect()
     }
 
+    fn set(paths: &[JsonPath]) -> PathSet<'_> {
+        PathSet {
+            paths,
+            case_sensitive: false,
+        }
+    }
+
     fn redact(body: &str, list: &[&str]) -> Result<Option<String>, Unparseable> {
-        redact_json(body.as_bytes(), &paths(list), "\"REDACTED\"")
+        redact_json(body.as_bytes(), set(&paths(list)), "\"REDACTED\"")
             .map(|out| out.map(|bytes| String::from_utf8(bytes).unwrap()))
     }
 
@@ -380,7 +446,7 @@ mod tests {
             assert_eq!(redact(body, &["a"]), Err(Unparseable), "{body:?}");
         }
         assert_eq!(
-            redact_json(b"{\"a\":\"\xff\"}", &paths(&["a"]), "\"R\""),
+            redact_json(b"{\"a\":\"\xff\"}", set(&paths(&["a"])), "\"R\""),
             Err(Unparseable)
         );
     }
@@ -394,11 +460,144 @@ mod tests {
     }
 
     #[test]
-    fn json_content_types() {
-        assert!(is_json_content_type(b"application/json"));
-        assert!(is_json_content_type(b"Application/JSON; charset=utf-8"));
-        assert!(is_json_content_type(b"application/merge-patch+json"));
-        assert!(!is_json_content_type(b"text/plain"));
-        assert!(!is_json_content_type(b"application/jsonl"));
+    fn any_depth_names_a_secret_wherever_it_is() {
+        let body = r#"[{"password":"a","x":{"password":{"deep":"b"}},"list":[{"PASSWORD":1}]},"password"]"#;
+        let out = redact(body, &["**.password"]).unwrap().unwrap();
+        assert_eq!(
+            out,
+            r#"[{"password":"REDACTED","x":{"password":"REDACTED"},"list":[{"PASSWORD":"REDACTED"}]},"password"]"#
+        );
+        let out = redact(r#"{"password":"top"}"#, &["**.password"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(out, r#"{"password":"REDACTED"}"#);
+        assert_eq!(
+            redact(r#"[{"password":"a"}]"#, &["password"]),
+            Ok(None),
+            "a bare name is the top-level key only"
+        );
+    }
+
+    #[test]
+    fn keys_are_compared_ignoring_case_unless_asked() {
+        let out = redact(
+            r#"{"PassWord":"x","card":{"NUMBER":1}}"#,
+            &["password", "Card.number"],
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            out,
+            r#"{"PassWord":"REDACTED","card":{"NUMBER":"REDACTED"}}"#
+        );
+        let out = redact(r#"{"pa\u017f\u017fword":"x"}"#, &["password"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            out, r#"{"pa\u017f\u017fword":"REDACTED"}"#,
+            "Go reads ſ as s"
+        );
+        let exact = paths(&["password"]);
+        let exact = PathSet {
+            paths: &exact,
+            case_sensitive: true,
+        };
+        assert_eq!(redact_json(br#"{"PASSWORD":1}"#, exact, "\"R\""), Ok(None));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_allowed_and_kept() {
+        let out = redact_json(
+            b"\xEF\xBB\xBF{\"password\":1}",
+            set(&paths(&["password"])),
+            "\"R\"",
+        );
+        assert_eq!(out, Ok(Some(b"\xEF\xBB\xBF{\"password\":\"R\"}".to_vec())));
+        assert!(looks_like_json(b"\xEF\xBB\xBF \n[1]"));
+    }
+
+    #[test]
+    fn bodies_starting_with_a_brace_or_bracket_are_taken_as_json() {
+        for json in [&b"{"[..], b"  [", b"\r\n\t{\"a\"", b"{'a': 1}"] {
+            assert!(looks_like_json(json), "{json:?}");
+        }
+        for other in [
+            &b""[..],
+            b"a=1",
+            b"\"s\"",
+            b"1",
+            b"<x/>",
+            b"\xEF\xBB\xBF",
+            b"x{",
+        ] {
+            assert!(!looks_like_json(other), "{other:?}");
+        }
+    }
+
+    /// Work done by the scanner beyond reading each byte once.
+    fn work(body: &str, list: &[&str]) -> usize {
+        scan(body.as_bytes(), set(&paths(list))).unwrap().work
+    }
+
+    fn members(count: usize) -> String {
+        format!("{{{}}}", vec![r#""password":0"#; count].join(","))
+    }
+
+    #[test]
+    fn redaction_is_linear_however_many_values_are_replaced() {
+        // Issue 10: 80,000 `"password":0` members took 2 s (each hit scanned every earlier
+        // one). Now every value costs a bounded number of steps: the work per byte is the same
+        // at every size, and replaced ranges are only ever appended.
+        let per_byte = |count: usize| {
+            let body = members(count);
+            let work = work(&body, &["password", "**.password", "a.*.b"]);
+            (work as f64 / body.len() as f64, work)
+        };
+        let (small, _) = per_byte(1_000);
+        for count in [10_000, 80_000] {
+            let (large, total) = per_byte(count);
+            assert!(
+                (large - small).abs() < 0.01 * small,
+                "{count} members: {large} work per byte against {small}"
+            );
+            assert!(total < 20 * members(count).len(), "{total}");
+        }
+        let body = members(80_000);
+        let scanned = scan(body.as_bytes(), set(&paths(&["password"]))).unwrap();
+        assert_eq!(scanned.hits.len(), 80_000);
+    }
+
+    #[test]
+    fn nested_secrets_and_wildcards_stay_linear() {
+        // The worst shapes: deep nesting under `**` (every position alive at every level, keys
+        // compared at every level), long keys compared at every level.
+        let nested = |depth: usize| {
+            format!(
+                "{}{}",
+                r#"{"a":{"a":["#.repeat(depth / 3),
+                "]}}".repeat(depth / 3)
+            )
+        };
+        let long_key = |count: usize| {
+            let key = "k".repeat(1000);
+            format!(
+                "{{{}}}",
+                vec![format!(r#""{key}":{{"{key}":0}}"#); count].join(",")
+            )
+        };
+        for (build, list) in [
+            (
+                &nested as &dyn Fn(usize) -> String,
+                &["**.password", "**.a.**.b", "**.*.**.x"][..],
+            ),
+            (&long_key, &["**.kkkkkkkkkk", "*.*.x", "**.k"]),
+        ] {
+            let ratio = |n: usize| {
+                let body = build(n);
+                work(&body, list) as f64 / body.len() as f64
+            };
+            let (small, large) = (ratio(60), ratio(120));
+            assert!(large <= small * 1.05, "{small} -> {large}");
+        }
     }
 }

@@ -1,16 +1,47 @@
-//! Scrubbing secrets out of copies before they leave: headers here, the query string in
-//! `query`, JSON bodies in `json`.
+//! Scrubbing secrets out of copies before they leave: headers here, the query string and form
+//! bodies in `query`, JSON in `json`, multipart bodies in `multipart`; `body` decides which of
+//! them a body needs (or that it cannot be made safe), `names` how names are compared.
 
+pub mod body;
 pub mod json;
+pub mod media_type;
+pub mod multipart;
+pub mod names;
 pub mod query;
 
+#[cfg(test)]
+mod properties;
+
+use crate::config::Redaction;
+use crate::json_path::PathSet;
+use crate::redact::query::Parameters;
+
+impl Redaction {
+    /// `redact.query_params`, how their names compare, and what replaces their values.
+    pub fn parameters(&self) -> Parameters<'_> {
+        Parameters {
+            names: &self.query_params,
+            case_sensitive: self.case_sensitive,
+            replacement: &self.replacement,
+        }
+    }
+
+    /// `redact.json_fields` and how their keys compare.
+    pub fn json_paths(&self) -> PathSet<'_> {
+        PathSet {
+            paths: &self.json_fields,
+            case_sensitive: self.case_sensitive,
+        }
+    }
+}
+
 /// Whether a header named `name` must be left out of copies. Configured names are
-/// lower-case; the comparison ignores case anyway, so a host that keeps the client's spelling
-/// still cannot leak a secret.
+/// lower-case; the comparison ignores case, and `_` stands for `-` (see `names`), so a host
+/// that keeps the client's spelling still cannot leak a secret.
 pub fn removes_header(redacted: &[String], name: &str) -> bool {
     redacted
         .iter()
-        .any(|secret| secret.eq_ignore_ascii_case(name))
+        .any(|secret| names::same_header(secret, name))
 }
 
 #[cfg(test)]
@@ -18,11 +49,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matches_names_ignoring_case() {
+    fn matches_names_ignoring_case_and_underscores() {
         let redacted = vec!["authorization".to_string(), "x-api-key".to_string()];
         assert!(removes_header(&redacted, "authorization"));
         assert!(removes_header(&redacted, "Authorization"));
         assert!(removes_header(&redacted, "X-API-KEY"));
+        assert!(removes_header(&redacted, "X_Api_Key"));
         assert!(!removes_header(&redacted, "x-api-key-id"));
         assert!(!removes_header(&redacted, "authorizatio"));
     }

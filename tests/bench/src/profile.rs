@@ -81,7 +81,11 @@ const GROUPS: [&[Case]; 3] = [
 ];
 
 const RATIOS: [(&str, &str, &str); 7] = [
-    ("compare_vs_mirror_json", "plugin_compare", "plugin_mirror_json"),
+    (
+        "compare_vs_mirror_json",
+        "plugin_compare",
+        "plugin_mirror_json",
+    ),
     ("plugin_vs_native", "plugin_mirror", "native_mirror"),
     (
         "plugin_body_vs_native_body",

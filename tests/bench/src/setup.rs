@@ -31,7 +31,8 @@ impl Backend {
                 "delay": {"fixed_delay": "1s", "percentage": {"numerator": 100, "denominator": "HUNDRED"}}
             }
         });
-        let json = json!({"direct_response": {"status": 200, "body": {"inline_string": json_document()}}});
+        let json =
+            json!({"direct_response": {"status": 200, "body": {"inline_string": json_document()}}});
         let listeners = vec![
             http_listener("primary", answer.clone(), vec![]),
             http_listener("mirror", answer.clone(), vec![]),
@@ -61,8 +62,10 @@ impl Backend {
 /// The ~2 KB JSON document the `_json` listeners answer with (the comparison scenarios).
 pub fn json_document() -> String {
     let items: Vec<Value> = (0..20)
-        .map(|i| json!({"id": i, "name": format!("item-{i}"), "price": f64::from(i) + 0.5,
-                        "tags": ["new", "sale"], "stock": {"warehouse": "eu-1", "count": i * 3}}))
+        .map(|i| {
+            json!({"id": i, "name": format!("item-{i}"), "price": f64::from(i) + 0.5,
+                        "tags": ["new", "sale"], "stock": {"warehouse": "eu-1", "count": i * 3}})
+        })
         .collect();
     json!({"items": items, "total": 20, "page": 1}).to_string()
 }
@@ -217,8 +220,10 @@ pub fn front_listener(name: &str) -> Value {
         ),
         "plugin_compare" => (
             to_cluster("primary_json"),
-            plugin(json!({"targets": [{"cluster": "mirror_json", "name": "bench_compare",
-                                       "compare": {"body": "json"}}]})),
+            plugin(
+                json!({"targets": [{"cluster": "mirror_json", "name": "bench_compare",
+                                       "compare": {"body": "json"}}]}),
+            ),
         ),
         "plugin_slow_target" => (
             to_cluster("primary"),
@@ -242,10 +247,16 @@ pub fn start_front(
     workers: u32,
     launch: &Launch,
 ) -> Envoy {
-    let clusters = ["primary", "mirror", "slow_mirror", "primary_json", "mirror_json"]
-        .iter()
-        .map(|name| cluster(name, backend.address(name), false))
-        .collect();
+    let clusters = [
+        "primary",
+        "mirror",
+        "slow_mirror",
+        "primary_json",
+        "mirror_json",
+    ]
+    .iter()
+    .map(|name| cluster(name, backend.address(name), false))
+    .collect();
     start_bootstrap_with(
         &bench_bootstrap(listeners, clusters),
         workers,

@@ -1,0 +1,297 @@
+//! Which redaction a body needs, and whether it can be made safe at all.
+//!
+//! When body redaction is configured (`redact.json_fields` or `redact.query_params`), in order:
+//!
+//! 1. An empty body has nothing to hide.
+//! 2. A `content-encoding` other than `identity` (gzip'd JSON or form): the plugin cannot read
+//!    it, so it is not sent (`Unredactable`).
+//! 3. A `content-type` that cannot be read with certainty (see `media_type::Declared`): not
+//!    sent (`Unredactable`). A type we cannot read never turns redaction off.
+//! 4. `multipart/*`: named parts replaced, JSON parts redacted; a body not read with certainty
+//!    is not sent (`Unredactable`).
+//! 5. JSON, with `json_fields`: a body whose type says JSON, or whose bytes start with `{` or
+//!    `[` whatever its type, is redacted; if it does not parse it is not sent (`Unparseable`).
+//! 6. Form, with `query_params`: a body whose type is `application/x-www-form-urlencoded`, or
+//!    that has no type at all (Rack reads an untyped POST as a form), is redacted as the query
+//!    is. Every byte string reads as a form, so this step never refuses.
+//! 7. Anything else (binary, XML, protobuf, text) is sent as it is.
+
+use crate::config::Redaction;
+use crate::redact::json::{looks_like_json, redact_json};
+use crate::redact::media_type::{BodyType, Declared};
+use crate::redact::multipart::{redact_multipart, Rules};
+use crate::redact::query::redact_pairs;
+
+/// Why a body cannot be sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Taken to be JSON (by its type or its first byte) and it does not parse.
+    Unparseable,
+    /// Its encoding, type or multipart structure cannot be read with certainty.
+    Unredactable,
+}
+
+/// What the request's headers say about its body.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BodyHeaders {
+    pub content_type: Declared,
+    /// A `content-encoding` other than `identity` (or one that cannot be read).
+    pub encoded: bool,
+}
+
+impl BodyHeaders {
+    /// Takes one request header into account.
+    pub fn add(&mut self, name: &str, value: &[u8]) {
+        if name.eq_ignore_ascii_case("content-type") {
+            self.content_type = std::mem::take(&mut self.content_type).and(value);
+        } else if name.eq_ignore_ascii_case("content-encoding") {
+            self.encoded |= !is_identity(value);
+        }
+    }
+}
+
+fn is_identity(value: &[u8]) -> bool {
+    value.trim_ascii().eq_ignore_ascii_case(b"identity")
+}
+
+/// The body as the copy carries it: `Ok(None)` when it goes as it is.
+pub fn redact_body(
+    body: &[u8],
+    headers: &BodyHeaders,
+    redaction: &Redaction,
+) -> Result<Option<Vec<u8>>, Refusal> {
+    let json = redaction.json_paths();
+    let parameters = redaction.parameters();
+    if body.is_empty() || (json.paths.is_empty() && parameters.names.is_empty()) {
+        return Ok(None);
+    }
+    if headers.encoded {
+        return Err(Refusal::Unredactable);
+    }
+    let declared = match &headers.content_type {
+        Declared::Unreadable => return Err(Refusal::Unredactable),
+        Declared::Type(BodyType::Multipart { boundary }) => {
+            let rules = Rules {
+                parameters,
+                json,
+                json_replacement: &redaction.json_replacement,
+            };
+            return redact_multipart(body, boundary, rules).map_err(|_| Refusal::Unredactable);
+        }
+        Declared::Type(body_type) => Some(body_type),
+        Declared::Absent => None,
+    };
+    let mut redacted = None;
+    let says_json = declared == Some(&BodyType::Json);
+    if !json.paths.is_empty() && (says_json || looks_like_json(body)) {
+        redacted = redact_json(body, json, &redaction.json_replacement)
+            .map_err(|_| Refusal::Unparseable)?;
+    }
+    if matches!(declared, None | Some(BodyType::Form)) {
+        let current = redacted.as_deref().unwrap_or(body);
+        if let Some(form) = redact_pairs(current, parameters) {
+            redacted = Some(form);
+        }
+    }
+    Ok(redacted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn redaction(redact: &str) -> Redaction {
+        let json = format!(r#"{{"targets": [{{"cluster": "c"}}], "redact": {redact}}}"#);
+        Config::parse(json.as_bytes()).unwrap().redaction
+    }
+
+    fn both() -> Redaction {
+        redaction(
+            r#"{"json_fields": ["**.password"], "query_params": ["password"], "replacement": "R"}"#,
+        )
+    }
+
+    fn headers(list: &[(&str, &[u8])]) -> BodyHeaders {
+        let mut headers = BodyHeaders::default();
+        for (name, value) in list {
+            headers.add(name, value);
+        }
+        headers
+    }
+
+    fn typed(content_type: &[u8]) -> BodyHeaders {
+        headers(&[("content-type", content_type)])
+    }
+
+    fn text(out: Result<Option<Vec<u8>>, Refusal>) -> Result<Option<String>, Refusal> {
+        out.map(|o| o.map(|b| String::from_utf8(b).unwrap()))
+    }
+
+    const JSON: &str = r#"{"password":"hunter2"}"#;
+    const REDACTED_JSON: &str = r#"{"password":"R"}"#;
+
+    #[test]
+    fn json_is_recognised_by_its_bytes_whatever_its_type() {
+        let r = both();
+        for content_type in [
+            &b"application/json"[..],
+            b"text/json",
+            b"application/x-json",
+            b"text/plain",
+            b"application/octet-stream",
+        ] {
+            assert_eq!(
+                text(redact_body(JSON.as_bytes(), &typed(content_type), &r)),
+                Ok(Some(REDACTED_JSON.into())),
+                "{}",
+                String::from_utf8_lossy(content_type)
+            );
+        }
+        assert_eq!(
+            text(redact_body(JSON.as_bytes(), &BodyHeaders::default(), &r)),
+            Ok(Some(REDACTED_JSON.into())),
+            "no content type"
+        );
+    }
+
+    #[test]
+    fn what_is_taken_as_json_and_does_not_parse_is_not_sent() {
+        let r = both();
+        for (content_type, body) in [
+            (&b"application/json"[..], "password=hunter2"),
+            (b"application/json", r#"{"password":"hunter2""#),
+            (b"text/plain", r#"{"password":"hunter2"} trailing"#),
+            (b"text/plain", "{'password':'hunter2'}"),
+            (b"application/x-www-form-urlencoded", "[password]=hunter2"),
+        ] {
+            assert_eq!(
+                redact_body(body.as_bytes(), &typed(content_type), &r),
+                Err(Refusal::Unparseable),
+                "{body}"
+            );
+        }
+        let body = "<password>hunter2</password>";
+        assert_eq!(
+            redact_body(body.as_bytes(), &typed(b"application/xml"), &r),
+            Ok(None),
+            "not JSON by type or bytes: sent as it is"
+        );
+    }
+
+    #[test]
+    fn unreadable_or_doubled_types_and_encodings_are_not_sent() {
+        let r = both();
+        let body = JSON.as_bytes();
+        for unreadable in [
+            headers(&[("content-type", b"application/json; charset=\xff")]),
+            headers(&[
+                ("content-type", b"application/json"),
+                ("content-type", b"text/plain"),
+            ]),
+            typed(b"application/json,text/plain"),
+            typed(b"application/json; charset=utf-16"),
+            typed(b""),
+            headers(&[("content-encoding", b"gzip")]),
+            headers(&[
+                ("content-type", b"application/json"),
+                ("content-encoding", b"br"),
+            ]),
+            headers(&[
+                ("content-encoding", b"identity"),
+                ("content-encoding", b"gzip"),
+            ]),
+            headers(&[("content-encoding", b"\xff")]),
+            typed(b"multipart/form-data"),
+        ] {
+            assert_eq!(
+                redact_body(body, &unreadable, &r),
+                Err(Refusal::Unredactable),
+                "{unreadable:?}"
+            );
+        }
+        assert_eq!(
+            text(redact_body(
+                body,
+                &headers(&[("content-encoding", b" Identity ")]),
+                &r
+            )),
+            Ok(Some(REDACTED_JSON.into()))
+        );
+    }
+
+    #[test]
+    fn form_bodies_are_redacted_when_typed_as_forms_or_untyped() {
+        let r = both();
+        let body = b"user=ann&password=hunter2";
+        let redacted = Ok(Some("user=ann&password=R".to_string()));
+        assert_eq!(
+            text(redact_body(
+                body,
+                &typed(b"application/x-www-form-urlencoded"),
+                &r
+            )),
+            redacted
+        );
+        assert_eq!(
+            text(redact_body(body, &BodyHeaders::default(), &r)),
+            redacted
+        );
+        assert_eq!(
+            redact_body(body, &typed(b"text/plain"), &r),
+            Ok(None),
+            "no server reads text/plain as a form"
+        );
+        let json_only = redaction(r#"{"json_fields": ["password"]}"#);
+        assert_eq!(
+            redact_body(
+                body,
+                &typed(b"application/x-www-form-urlencoded"),
+                &json_only
+            ),
+            Ok(None),
+            "form fields are named in query_params"
+        );
+    }
+
+    #[test]
+    fn an_untyped_json_body_is_also_read_as_a_form() {
+        let r = both();
+        let body = br#"{"a":"x&password=hunter2"}"#;
+        assert_eq!(
+            text(redact_body(body, &BodyHeaders::default(), &r)),
+            Ok(Some(r#"{"a":"x&password=R"#.into())),
+            "Rack would read this untyped POST as a form with `password`"
+        );
+    }
+
+    #[test]
+    fn multipart_bodies_go_through_the_multipart_reader() {
+        let r = both();
+        let body =
+            b"--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2\r\n--b--\r\n";
+        assert_eq!(
+            text(redact_body(
+                body,
+                &typed(b"multipart/form-data; boundary=b"),
+                &r
+            )),
+            Ok(Some(
+                "--b\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nR\r\n--b--\r\n"
+                    .into()
+            ))
+        );
+        assert_eq!(
+            redact_body(b"garbage", &typed(b"multipart/form-data; boundary=b"), &r),
+            Err(Refusal::Unredactable)
+        );
+    }
+
+    #[test]
+    fn without_body_redaction_or_body_nothing_is_looked_at() {
+        let none = redaction("{}");
+        let gzip = headers(&[("content-encoding", b"gzip"), ("content-type", b"\xff")]);
+        assert_eq!(redact_body(b"\x1f\x8b", &gzip, &none), Ok(None));
+        assert_eq!(redact_body(b"", &gzip, &both()), Ok(None));
+    }
+}

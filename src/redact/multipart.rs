@@ -1,0 +1,411 @@
+//! Redacting `multipart/*` bodies (RFC 2046, RFC 7578 for `form-data`): the content of a part
+//! whose `name` is one of `redact.query_params` is replaced; a part that is JSON (by its type
+//! or by its bytes, as for whole bodies) has its `redact.json_fields` redacted. Every other
+//! byte stays as sent.
+//!
+//! Parsers disagree at the edges (LF-only line ends, a preamble, header folding, escapes in
+//! quoted names, `name*=`, transfer encodings), and a part one parser sees and another does not
+//! is a leak. So the body is read strictly, and anything this reader is not certain every
+//! server reads the same way makes the body unredactable: the copy is not sent.
+//!
+//! The strict shape: the body starts with `--boundary`, each delimiter is followed by CRLF,
+//! each part's headers end with an empty line, each part ends with CRLF before the next
+//! `--boundary`, the last delimiter is `--boundary--`, optionally followed by one CRLF, and
+//! `--boundary` occurs nowhere else in the body. Linear: one search for the delimiter (at most
+//! 72 bytes) over the body, then one pass over each part.
+
+use crate::json_path::PathSet;
+use crate::redact::json::{looks_like_json, redact_json};
+use crate::redact::media_type::{self, BodyType};
+use crate::redact::names::names_parameter;
+use crate::redact::query::Parameters;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unredactable;
+
+/// What to redact: `redact.query_params` (by part name) and `redact.json_fields`.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules<'a> {
+    /// Part names to replace, and what their content becomes (as it is, not percent-encoded).
+    pub parameters: Parameters<'a>,
+    pub json: PathSet<'a>,
+    /// `replacement` as a JSON string.
+    pub json_replacement: &'a str,
+}
+
+/// The body with named parts replaced and JSON parts redacted; `Ok(None)` when nothing changed.
+pub fn redact_multipart(
+    body: &[u8],
+    boundary: &[u8],
+    rules: Rules<'_>,
+) -> Result<Option<Vec<u8>>, Unredactable> {
+    let parts = split(body, boundary)?;
+    let mut out = Vec::new();
+    let mut copied = 0;
+    for part in parts {
+        let content = body
+            .get(part.content.0..part.content.1)
+            .ok_or(Unredactable)?;
+        let headers = body
+            .get(part.headers.0..part.headers.1)
+            .ok_or(Unredactable)?;
+        let Some(redacted) = redact_part(headers, content, rules)? else {
+            continue;
+        };
+        if out.is_empty() {
+            out.reserve(body.len());
+        }
+        out.extend_from_slice(body.get(copied..part.content.0).ok_or(Unredactable)?);
+        out.extend_from_slice(&redacted);
+        copied = part.content.1;
+    }
+    if copied == 0 {
+        return Ok(None);
+    }
+    out.extend_from_slice(body.get(copied..).ok_or(Unredactable)?);
+    Ok(Some(out))
+}
+
+/// Byte ranges of one part: its header block (without the empty line) and its content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Part {
+    headers: (usize, usize),
+    content: (usize, usize),
+}
+
+/// The parts of a strictly shaped body, or `Unredactable`.
+fn split(body: &[u8], boundary: &[u8]) -> Result<Vec<Part>, Unredactable> {
+    let delimiter = [&b"--"[..], boundary].concat();
+    let found = occurrences(body, &delimiter);
+    if found.first() != Some(&0) {
+        return Err(Unredactable); // a preamble, or no delimiter at all
+    }
+    let mut parts = Vec::new();
+    for pair in found.windows(2) {
+        let [at, next] = pair else {
+            return Err(Unredactable);
+        };
+        // After `--boundary`: CRLF and a part that ends with CRLF right before the next one.
+        let start = at + delimiter.len();
+        let part = body.get(start..*next).ok_or(Unredactable)?;
+        let part = part
+            .strip_prefix(b"\r\n")
+            .and_then(|p| p.strip_suffix(b"\r\n"))
+            .ok_or(Unredactable)?;
+        parts.push(part_at(start + 2, part)?);
+    }
+    let last = found.last().ok_or(Unredactable)?;
+    let end = body.get(last + delimiter.len()..).ok_or(Unredactable)?;
+    if !(end == b"--" || end == b"--\r\n") {
+        return Err(Unredactable);
+    }
+    Ok(parts)
+}
+
+/// Every position where `needle` starts in `haystack`, left to right without overlaps (as
+/// parsers search). Overlaps cannot hide a delimiter: a delimiter preceded by CRLF inside
+/// another would put CRLF inside the boundary, which no boundary has. The needle is at most 72
+/// bytes (the boundary's limit), so this is linear in the body.
+fn occurrences(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(rest) = haystack.get(at..) {
+        if needle.is_empty() || rest.len() < needle.len() {
+            break;
+        }
+        if rest.starts_with(needle) {
+            found.push(at);
+            at += needle.len();
+        } else {
+            at += 1;
+        }
+    }
+    found
+}
+
+/// Splits one part (its bytes start at `offset` in the body) into header block and content.
+fn part_at(offset: usize, part: &[u8]) -> Result<Part, Unredactable> {
+    if part.starts_with(b"\r\n") {
+        // No headers at all.
+        return Ok(Part {
+            headers: (offset, offset),
+            content: (offset + 2, offset + part.len()),
+        });
+    }
+    let end = part
+        .windows(4)
+        .position(|window| window == b"\r\n\r\n")
+        .ok_or(Unredactable)?;
+    Ok(Part {
+        headers: (offset, offset + end),
+        content: (offset + end + 4, offset + part.len()),
+    })
+}
+
+/// What the headers of a part say.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct PartHeaders {
+    name: Option<Vec<u8>>,
+    body_type: Option<BodyType>,
+}
+
+/// The part headers that decide its redaction: each may be there once.
+const DECIDING: [&str; 4] = [
+    "content-disposition",
+    "content-type",
+    "content-transfer-encoding",
+    "content-encoding",
+];
+
+/// Reads a part's headers, refusing anything ambiguous: folded or malformed lines, a deciding
+/// header twice, `name*=`, a transfer or content encoding. Linear: each line is compared with
+/// the four deciding names only.
+fn part_headers(block: &[u8]) -> Result<PartHeaders, Unredactable> {
+    let mut headers = PartHeaders::default();
+    let mut seen = [false; DECIDING.len()];
+    for line in split_lines(block) {
+        let colon = line
+            .iter()
+            .position(|byte| *byte == b':')
+            .ok_or(Unredactable)?;
+        let (name, value) = (line.get(..colon), line.get(colon + 1..));
+        let (Some(name), Some(value)) = (name, value) else {
+            return Err(Unredactable);
+        };
+        if name.is_empty() || !name.iter().all(|b| is_header_name_char(*b)) {
+            return Err(Unredactable); // includes folding (a leading space) and bare CR or LF
+        }
+        let Some(deciding) = DECIDING
+            .iter()
+            .position(|known| known.as_bytes().eq_ignore_ascii_case(name))
+        else {
+            continue;
+        };
+        match seen.get_mut(deciding) {
+            Some(true) | None => return Err(Unredactable),
+            Some(seen) => *seen = true,
+        }
+        match DECIDING.get(deciding).copied().unwrap_or_default() {
+            "content-disposition" => headers.name = disposition_name(value)?,
+            "content-type" => {
+                headers.body_type = Some(media_type::body_type(value).ok_or(Unredactable)?);
+            }
+            "content-transfer-encoding" => {
+                let encoding = String::from_utf8_lossy(value).trim().to_ascii_lowercase();
+                if !matches!(encoding.as_str(), "7bit" | "8bit" | "binary") {
+                    return Err(Unredactable);
+                }
+            }
+            "content-encoding" => return Err(Unredactable),
+            _ => {}
+        }
+    }
+    Ok(headers)
+}
+
+fn split_lines(block: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(block).filter(|b| !b.is_empty());
+    std::iter::from_fn(move || {
+        let current = rest?;
+        match current.windows(2).position(|w| w == b"\r\n") {
+            Some(at) => {
+                rest = current.get(at + 2..);
+                current.get(..at)
+            }
+            None => {
+                rest = None;
+                Some(current)
+            }
+        }
+    })
+}
+
+fn is_header_name_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// The `name` of a `Content-Disposition` value, refusing what parsers read differently.
+fn disposition_name(value: &[u8]) -> Result<Option<Vec<u8>>, Unredactable> {
+    let parsed = media_type::parse(value, false, &["name", "name*"]).ok_or(Unredactable)?;
+    if parsed.parameter("name*").is_some() {
+        return Err(Unredactable); // RFC 2231 encoding: read by some parsers, not by others
+    }
+    Ok(parsed.parameter("name").map(<[u8]>::to_vec))
+}
+
+/// The replacement content of one part, `None` when it stays as it is.
+fn redact_part(
+    headers: &[u8],
+    content: &[u8],
+    rules: Rules<'_>,
+) -> Result<Option<Vec<u8>>, Unredactable> {
+    let headers = part_headers(headers)?;
+    let parameters = rules.parameters;
+    let named = headers
+        .name
+        .as_deref()
+        .is_some_and(|name| names_parameter(name, parameters.names, parameters.case_sensitive));
+    if named {
+        return Ok(Some(parameters.replacement.as_bytes().to_vec()));
+    }
+    match headers.body_type {
+        Some(BodyType::Multipart { .. }) => Err(Unredactable), // nested: not followed
+        _ if rules.json.paths.is_empty() => Ok(None),
+        Some(BodyType::Json) => {
+            redact_json(content, rules.json, rules.json_replacement).map_err(|_| Unredactable)
+        }
+        _ if looks_like_json(content) => {
+            redact_json(content, rules.json, rules.json_replacement).map_err(|_| Unredactable)
+        }
+        _ => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json_path::JsonPath;
+
+    const BOUNDARY: &[u8] = b"XyZ";
+
+    fn rules<'a>(names: &'a [String], paths: &'a [JsonPath]) -> Rules<'a> {
+        Rules {
+            parameters: Parameters {
+                names,
+                case_sensitive: false,
+                replacement: "R",
+            },
+            json: PathSet {
+                paths,
+                case_sensitive: false,
+            },
+            json_replacement: "\"R\"",
+        }
+    }
+
+    fn redact(body: &str) -> Result<Option<String>, Unredactable> {
+        let names = vec!["password".to_string()];
+        let paths = vec![JsonPath::parse("**.secret").unwrap()];
+        redact_multipart(body.as_bytes(), BOUNDARY, rules(&names, &paths))
+            .map(|out| out.map(|b| String::from_utf8(b).unwrap()))
+    }
+
+    fn form(parts: &[&str]) -> String {
+        let mut body = String::new();
+        for part in parts {
+            body.push_str("--XyZ\r\n");
+            body.push_str(part);
+            body.push_str("\r\n");
+        }
+        body.push_str("--XyZ--\r\n");
+        body
+    }
+
+    #[test]
+    fn named_parts_are_replaced_and_everything_else_kept() {
+        let body = form(&[
+            "Content-Disposition: form-data; name=\"user\"\r\n\r\nann",
+            "Content-Disposition: form-data; name=\"Password\"\r\n\r\nhunter2\r\nsecond line",
+            "content-disposition: form-data; name=\"user[password]\"\r\nX-Other: 1\r\n\r\nx",
+            "Content-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n\x01\x02",
+        ]);
+        let expected = form(&[
+            "Content-Disposition: form-data; name=\"user\"\r\n\r\nann",
+            "Content-Disposition: form-data; name=\"Password\"\r\n\r\nR",
+            "content-disposition: form-data; name=\"user[password]\"\r\nX-Other: 1\r\n\r\nR",
+            "Content-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\n\x01\x02",
+        ]);
+        assert_eq!(redact(&body), Ok(Some(expected)));
+    }
+
+    #[test]
+    fn json_parts_are_redacted_by_json_fields() {
+        let body = form(&[
+            "Content-Disposition: form-data; name=\"meta\"\r\nContent-Type: application/json\r\n\r\n{\"a\":{\"Secret\":1}}",
+            "Content-Disposition: form-data; name=\"untyped\"\r\n\r\n [{\"secret\":2}]",
+            "Content-Disposition: form-data; name=\"text\"\r\n\r\nsecret=3",
+        ]);
+        let expected = form(&[
+            "Content-Disposition: form-data; name=\"meta\"\r\nContent-Type: application/json\r\n\r\n{\"a\":{\"Secret\":\"R\"}}",
+            "Content-Disposition: form-data; name=\"untyped\"\r\n\r\n [{\"secret\":\"R\"}]",
+            "Content-Disposition: form-data; name=\"text\"\r\n\r\nsecret=3",
+        ]);
+        assert_eq!(redact(&body), Ok(Some(expected)));
+    }
+
+    #[test]
+    fn nothing_named_means_no_copy_of_the_body() {
+        let body = form(&[
+            "Content-Disposition: form-data; name=\"user\"\r\n\r\nann",
+            "\r\nheaderless",
+        ]);
+        assert_eq!(redact(&body), Ok(None));
+        assert_eq!(redact("--XyZ--"), Ok(None), "no parts at all");
+    }
+
+    #[test]
+    fn what_parsers_could_read_differently_is_unredactable() {
+        let part = "Content-Disposition: form-data; name=\"password\"\r\n\r\nhunter2";
+        for body in [
+            String::new(),
+            "no delimiter".to_string(),
+            format!("preamble\r\n{}", form(&[part])),
+            form(&[part]).replace("\r\n", "\n"),
+            form(&[part]).replace("--XyZ--\r\n", ""),
+            form(&[part]).replace("--XyZ--\r\n", "--XyZ--\r\nepilogue"),
+            form(&[part]).replace("--XyZ\r\n", "--XyZ \r\n"),
+            form(&[&format!("{part}--XyZ inside")]),
+            form(&["Content-Disposition: form-data;\r\n name=\"password\"\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"; name=\"password\"\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name*=utf-8''password\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"pass\\word\"\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Transfer-Encoding: base64\r\n\r\naHVudGVyMg=="]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Encoding: gzip\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b--"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Type: application/json; charset=utf-16\r\n\r\n{}"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Type: application/json\r\n\r\n{\"secret\":"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\n\r\n{\"secret\":1} trailing"]),
+            form(&["Content-Disposition: form-data; name=\"password\"\r\nno colon\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"password\"\r\n\r"]),
+            form(&["Content-Disposition: form-data; name=\"password\"\rx: y\r\n\r\nx"]),
+        ] {
+            assert_eq!(redact(&body), Err(Unredactable), "{body:?}");
+        }
+    }
+
+    #[test]
+    fn a_closing_crlf_is_optional_and_empty_parts_are_fine() {
+        let body = form(&["Content-Disposition: form-data; name=\"password\"\r\n\r\n"]);
+        let expected = form(&["Content-Disposition: form-data; name=\"password\"\r\n\r\nR"]);
+        assert_eq!(redact(&body), Ok(Some(expected.clone())));
+        let trimmed = body.trim_end_matches("\r\n");
+        assert_eq!(
+            redact(trimmed),
+            Ok(Some(expected.trim_end_matches("\r\n").to_string()))
+        );
+    }
+
+    #[test]
+    fn many_parts_and_near_delimiters() {
+        // Many parts, and a body full of near-delimiters: the search costs at most the
+        // delimiter's length (72 bytes at most) per byte.
+        let many =
+            form(&vec!["Content-Disposition: form-data; name=\"password\"\r\n\r\nx"; 20_000]);
+        assert!(redact(&many).unwrap().is_some());
+        let near = format!(
+            "--XyZ\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\n{}\r\n--XyZ--",
+            "--Xy".repeat(50_000)
+        );
+        assert_eq!(redact(&near), Ok(None));
+        assert_eq!(occurrences(b"--Xy--XyZ--XyZ", b"--XyZ"), [4, 9]);
+        assert_eq!(occurrences(b"-----\r\n", b"---"), [0]);
+        // Many headers in one part, many parameters in its disposition: one pass each.
+        let headers: String = (0..50_000).map(|i| format!("X-{i}: v\r\n")).collect();
+        let parameters: String = (0..50_000).map(|i| format!("; p{i}=v")).collect();
+        let body = form(&[&format!(
+            "{headers}Content-Disposition: form-data{parameters}; name=\"password\"\r\n\r\nx"
+        )]);
+        assert!(redact(&body).unwrap().is_some());
+    }
+}
