@@ -2,7 +2,9 @@
 //! defines, under the names Prometheus shows them (the `mirror_target` tag rule applied).
 
 use std::collections::BTreeSet;
-use traffic_mirror::metrics::{Counter, IN_FLIGHT_GAUGE, LATENCY_HISTOGRAM};
+use traffic_mirror::metrics::{
+    CompareCounter, Counter, COMPARE_PENDING_GAUGE, IN_FLIGHT_GAUGE, LATENCY_HISTOGRAM,
+};
 
 fn exprs(value: &serde_json::Value, found: &mut Vec<String>) {
     match value {
@@ -32,7 +34,13 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         .iter()
         .map(|c| format!("traffic_mirror_{}", c.suffix()))
         .collect();
+    defined.extend(
+        CompareCounter::ALL
+            .iter()
+            .map(|c| format!("traffic_mirror_{}", c.suffix())),
+    );
     defined.insert(format!("traffic_mirror_{IN_FLIGHT_GAUGE}"));
+    defined.insert(format!("traffic_mirror_{COMPARE_PENDING_GAUGE}"));
     for series in ["bucket", "sum", "count"] {
         defined.insert(format!("traffic_mirror_{LATENCY_HISTOGRAM}_{series}"));
     }
@@ -60,6 +68,14 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         "traffic_mirror_timed_out",
         "traffic_mirror_latency_ms_bucket",
         "traffic_mirror_in_flight",
+        "traffic_mirror_skipped_unredactable_body",
+        "traffic_mirror_responses_grpc_error",
+        "traffic_mirror_matched",
+        "traffic_mirror_mismatched",
+        "traffic_mirror_mismatched_status",
+        "traffic_mirror_mismatched_headers",
+        "traffic_mirror_mismatched_body",
+        "traffic_mirror_compare_skipped_expired",
     ] {
         assert!(
             used.contains(needed),
