@@ -175,8 +175,16 @@ impl Backend {
 
     /// A backend whose answer to each request is `reply(request)`.
     pub fn replying(reply: impl Fn(&Received) -> Reply + Send + Sync + 'static) -> Backend {
-        Backend::serve_with("127.0.0.1:0".parse().expect("address"), Arc::new(reply))
+        Backend::bind_replying("127.0.0.1:0".parse().expect("address"), reply)
             .expect("bind backend")
+    }
+
+    /// `replying`, on a given address.
+    pub fn bind_replying(
+        addr: SocketAddr,
+        reply: impl Fn(&Received) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Backend> {
+        Backend::serve_with(addr, Arc::new(reply))
     }
 
     pub fn bind(addr: SocketAddr, behaviour: Behaviour) -> std::io::Result<Backend> {

@@ -1,8 +1,9 @@
 //! `make run`: Envoy with the example config (envoy/envoy.yaml) between a client and two demo
 //! backends. Sends a few requests, shows side by side what the primary and the mirror target
-//! received, and the plugin's counters. `--keep` leaves everything running.
+//! received, the plugin's counters, and the comparison of the canary's answers with the
+//! primary's (the canary answers one request differently). `--keep` leaves everything running.
 
-use mirror_harness::{repo_root, Backend, Behaviour, Client, Envoy, Received, Request};
+use mirror_harness::{repo_root, Backend, Client, Envoy, Received, Reply, Request};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -12,8 +13,18 @@ const COLUMN: usize = 58;
 
 fn main() {
     let keep = std::env::args().any(|arg| arg == "--keep");
-    let primary = backend(PRIMARY, "hello from primary\n");
-    let mirror = backend(MIRROR, "hello from canary\n");
+    // Both answer in JSON; the canary prices products differently, which the plugin's
+    // comparison (envoy/envoy.yaml: `compare`) reports.
+    let primary = backend(
+        PRIMARY,
+        |_| r#"{"product":"book","price":10,"currency":"EUR"}"#,
+    );
+    let mirror = backend(MIRROR, |request| {
+        match request.path.starts_with("/products") {
+            true => r#"{"currency":"EUR","price":12,"product":"book"}"#,
+            false => r#"{"product":"book","price":10,"currency":"EUR"}"#,
+        }
+    });
     let config = repo_root().join("envoy/envoy.yaml");
     println!("Starting Envoy with {} ...", config.display());
     let envoy = Envoy::start_file(&config, 2);
@@ -56,6 +67,17 @@ fn main() {
     for (name, value) in envoy.plugin_stats() {
         println!("  {name}: {value}");
     }
+    println!(
+        "\nShadow verification: the canary's answers compared with the primary's (Envoy's log):"
+    );
+    let log = envoy.log();
+    let mismatches = log.lines().filter(|line| line.contains("compare_mismatch"));
+    for line in mismatches {
+        println!(
+            "  {}",
+            line.split("traffic-mirror: ").last().unwrap_or(line)
+        );
+    }
     if keep {
         println!(
             "\nLeft running (--keep): curl http://{}/ ; Ctrl-C stops everything.",
@@ -67,9 +89,10 @@ fn main() {
     }
 }
 
-fn backend(addr: &str, reply: &'static str) -> Backend {
+fn backend(addr: &str, answer: fn(&Received) -> &'static str) -> Backend {
     let addr: SocketAddr = addr.parse().expect("address");
-    Backend::bind(addr, Behaviour { reply, ..Behaviour::default() }).unwrap_or_else(|error| {
+    let reply = move |request: &Received| Reply::json(200, answer(request));
+    Backend::bind_replying(addr, reply).unwrap_or_else(|error| {
         eprintln!("cannot listen on {addr} ({error}); stop what uses it (an earlier `make run ARGS=--keep`?)");
         std::process::exit(1);
     })
