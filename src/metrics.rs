@@ -26,12 +26,14 @@ pub enum Counter {
     Responses3xx,
     Responses4xx,
     Responses5xx,
+    /// A 2xx answer whose `grpc-status` is not 0 (instead of `Responses2xx`).
+    ResponsesGrpcError,
     TimedOut,
     Failed,
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 16] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
@@ -45,6 +47,7 @@ impl Counter {
         Counter::Responses3xx,
         Counter::Responses4xx,
         Counter::Responses5xx,
+        Counter::ResponsesGrpcError,
         Counter::TimedOut,
         Counter::Failed,
     ];
@@ -64,6 +67,7 @@ impl Counter {
             Counter::Responses3xx => "responses_3xx",
             Counter::Responses4xx => "responses_4xx",
             Counter::Responses5xx => "responses_5xx",
+            Counter::ResponsesGrpcError => "responses_grpc_error",
             Counter::TimedOut => "timed_out",
             Counter::Failed => "failed",
         }
@@ -201,6 +205,7 @@ mod tests {
         assert_eq!(names[0], "traffic_mirror.t.mirrored");
         assert!(names.contains(&"traffic_mirror.t.skipped_unparseable_body"));
         assert!(names.contains(&"traffic_mirror.t.responses_5xx"));
+        assert!(names.contains(&"traffic_mirror.t.responses_grpc_error"));
         assert!(names.contains(&"traffic_mirror.t.in_flight"));
         assert!(names.contains(&"traffic_mirror.t.latency_ms"));
     }
@@ -242,8 +247,8 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush(|id, n| flushed.push((id, n))));
-        // Ids in definition order: counters 1..=15, gauge 16.
-        assert_eq!(flushed, [(16, 2), (1, 2), (15, 1)]);
+        // Ids in definition order: counters 1..=16, gauge 17.
+        assert_eq!(flushed, [(17, 2), (1, 2), (16, 1)]);
         flushed.clear();
         assert!(
             !metrics.flush(|id, n| flushed.push((id, n))),

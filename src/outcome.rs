@@ -35,6 +35,17 @@ pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> O
 }
 
 impl Outcome {
+    /// The result counter; `grpc_status` is the answer's (trailers, or the headers of a
+    /// trailers-only response; `compare::response::grpc_status_of`): a gRPC call that failed
+    /// under HTTP 200 is `responses_grpc_error`, so a canary failing every RPC does not look
+    /// healthy.
+    pub fn counter_with_grpc(self, grpc_status: Option<u32>) -> Counter {
+        match (self.counter(), grpc_status) {
+            (Counter::Responses2xx, Some(status)) if status != 0 => Counter::ResponsesGrpcError,
+            (counter, _) => counter,
+        }
+    }
+
     pub fn counter(self) -> Counter {
         match self {
             Outcome::Answered(status) if status < 300 => Counter::Responses2xx,
@@ -74,6 +85,22 @@ mod tests {
         );
         assert_eq!(upstream("504").counter(), Counter::Responses5xx);
         assert!(!upstream("500").is_failure());
+    }
+
+    #[test]
+    fn a_grpc_failure_under_http_200_is_a_grpc_error() {
+        let answered = Outcome::Answered(200);
+        assert_eq!(
+            answered.counter_with_grpc(Some(13)),
+            Counter::ResponsesGrpcError
+        );
+        assert_eq!(answered.counter_with_grpc(Some(0)), Counter::Responses2xx);
+        assert_eq!(answered.counter_with_grpc(None), Counter::Responses2xx);
+        assert_eq!(
+            Outcome::Answered(503).counter_with_grpc(Some(14)),
+            Counter::Responses5xx
+        );
+        assert_eq!(Outcome::Failed.counter_with_grpc(Some(13)), Counter::Failed);
     }
 
     #[test]

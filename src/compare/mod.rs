@@ -10,6 +10,7 @@
 
 pub mod inflate;
 pub mod json;
+pub mod metrics;
 pub mod pairing;
 pub mod report;
 pub mod response;

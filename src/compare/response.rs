@@ -321,6 +321,21 @@ impl Sink {
     }
 }
 
+/// A gRPC answer's status, whether or not it is compared: from the trailers, else from the
+/// headers (a trailers-only response); `None` when the answer is not gRPC or has none.
+pub fn grpc_status_of(
+    headers: &[(String, Vec<u8>)],
+    trailers: &[(String, Vec<u8>)],
+) -> Option<u32> {
+    let grpc = joined_values(headers, "content-type").is_some_and(|ct| is_grpc(&ct));
+    if !grpc {
+        return None;
+    }
+    joined_values(trailers, "grpc-status")
+        .or_else(|| joined_values(headers, "grpc-status"))
+        .map(|status| grpc_status(&status))
+}
+
 /// All values of `name`, joined by `, ` (HTTP's meaning of a repeated header).
 fn joined_values(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
     let mut joined: Option<Vec<u8>> = None;
@@ -444,6 +459,19 @@ mod tests {
             Some(GRPC_STATUS_UNREADABLE)
         );
         assert_eq!(capture_grpc(&[], &[]), None);
+    }
+
+    #[test]
+    fn grpc_status_is_read_for_copies_that_are_not_compared() {
+        let grpc = headers(&[(":status", "200"), ("content-type", "application/grpc")]);
+        let plain = headers(&[(":status", "200"), ("grpc-status", "13")]);
+        let failed = headers(&[("grpc-status", "13")]);
+        assert_eq!(grpc_status_of(&grpc, &failed), Some(13));
+        assert_eq!(grpc_status_of(&grpc, &[]), None);
+        assert_eq!(grpc_status_of(&plain, &failed), None, "not gRPC");
+        let mut trailers_only = grpc.clone();
+        trailers_only.extend(headers(&[("grpc-status", "7")]));
+        assert_eq!(grpc_status_of(&trailers_only, &[]), Some(7));
     }
 
     fn capture_grpc(head: &[(&str, &str)], trailers: &[(&str, &str)]) -> Option<u32> {
