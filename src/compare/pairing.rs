@@ -13,7 +13,7 @@
 //! counted `body_not_compared_too_large`).
 
 use super::report::RequestInfo;
-use super::response::{Body, NotCompared, Summary};
+use super::response::{Body, Needs, NotCompared, Summary};
 use super::spec::{CompareSpec, Reference};
 use super::verdict::{self, Verdict};
 use std::collections::{BTreeSet, HashMap};
@@ -214,10 +214,29 @@ impl Pairing {
     /// Whether request `id` still waits for `side`'s response (if not, the caller need not
     /// capture it).
     pub fn wants(&self, id: u64, side: Side) -> bool {
-        self.entries
-            .get(&id)
-            .and_then(|entry| entry.state(side))
-            .is_some_and(|state| matches!(state, State::Waiting))
+        self.entries.get(&id).is_some_and(|entry| {
+            matches!(entry.state(side), Some(State::Waiting))
+                && entry
+                    .candidates
+                    .iter()
+                    .any(|c| c.sides().any(|s| s == side))
+        })
+    }
+
+    /// What to capture of `side`'s response for request `id`: enough for every candidate
+    /// still waiting that uses it (`None` when none does).
+    pub fn needs(&self, id: u64, side: Side) -> Option<Needs> {
+        if !self.wants(id, side) {
+            return None;
+        }
+        let entry = self.entries.get(&id)?;
+        let users: Vec<&CompareSpec> = entry
+            .candidates
+            .iter()
+            .filter(|candidate| candidate.sides().any(|s| s == side))
+            .map(|candidate| &*candidate.spec)
+            .collect();
+        (!users.is_empty()).then(|| Needs::union(users))
     }
 
     /// `side`'s response for request `id` is complete. Unknown ids and sides already in are
@@ -544,6 +563,49 @@ mod tests {
             [(0, false)]
         );
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn each_side_is_captured_for_the_candidates_that_use_it() {
+        let exact = Rc::new(CompareSpec {
+            body: BodyMode::Exact,
+            headers: vec!["etag".into()],
+            ..CompareSpec::new()
+        });
+        let against_target = spec(Reference::Target(2), Some(3));
+        let mut table = Pairing::default();
+        table.start(
+            1,
+            0,
+            SECOND,
+            vec![candidate(0, &exact), candidate(1, &against_target)],
+            request(),
+        );
+        let original = table.needs(1, Side::Original).unwrap();
+        assert_eq!(
+            (original.body, original.headers),
+            (BodyMode::Exact, vec!["etag".to_string()])
+        );
+        assert_eq!(
+            table.needs(1, Side::Target(2)).unwrap().body,
+            BodyMode::Json
+        );
+        assert_eq!(
+            table.needs(1, Side::Target(3)).unwrap().body,
+            BodyMode::Json
+        );
+        assert_eq!(
+            table.needs(1, Side::Target(0)).unwrap().body,
+            BodyMode::Exact
+        );
+        assert_eq!(table.needs(1, Side::Target(4)), None, "not part of it");
+        assert_eq!(table.needs(2, Side::Original), None, "not pending");
+        table.missing(1, Side::Target(0), Missing::NoAnswer);
+        assert_eq!(
+            table.needs(1, Side::Original),
+            None,
+            "its candidate is done"
+        );
     }
 
     #[test]
