@@ -1149,4 +1149,221 @@ mod tests {
             assert!(visits <= 2 * values, "{visits} visits for {values} values");
         }
     }
+
+    /// A random document, written twice in different but equal ways (key order, spacing,
+    /// number spelling, escapes): equal; then one leaf changed: exactly that path differs.
+    #[test]
+    fn random_documents_written_differently_are_equal_and_one_change_is_found() {
+        for seed in 0..300 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let doc = Gen::value(&mut rng, 0);
+            let a = doc.write(&mut fastrand::Rng::with_seed(seed * 2 + 1), None);
+            let b = doc.write(&mut fastrand::Rng::with_seed(seed * 2 + 2), None);
+            assert_eq!(
+                differing(&a, &b),
+                Vec::<String>::new(),
+                "seed {seed}:\n{a}\n{b}"
+            );
+            let leaves = doc.leaves(&mut Vec::new());
+            if leaves.is_empty() {
+                continue;
+            }
+            let target = &leaves[rng.usize(0..leaves.len())];
+            let changed = doc.write(&mut fastrand::Rng::with_seed(seed), Some(target));
+            let expected = if target.is_empty() {
+                ROOT_PATH.to_string()
+            } else {
+                target.join(".")
+            };
+            assert_eq!(
+                differing(&a, &changed),
+                [expected],
+                "seed {seed}:\n{a}\n{changed}"
+            );
+        }
+    }
+
+    /// Random corruption of valid documents: never a panic, and a body always equals itself.
+    #[test]
+    fn corrupted_documents_never_panic() {
+        for seed in 0..300 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            let doc = Gen::value(&mut rng, 0).write(&mut rng, None);
+            let mut bytes = doc.into_bytes();
+            for _ in 0..rng.usize(1..4) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = rng.usize(0..bytes.len());
+                match rng.u8(0..3) {
+                    0 => bytes[at] = rng.u8(..),
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.insert(at, *b"{}[],:\"\\0e-.".get(rng.usize(0..12)).unwrap()),
+                }
+            }
+            let other = Gen::value(&mut rng, 0).write(&mut rng, None);
+            assert!(diff(&bytes, &bytes, None, &[])
+                .unwrap()
+                .candidate
+                .paths
+                .is_empty());
+            let _ = diff(&bytes, other.as_bytes(), Some(&bytes), &[]);
+            let _ = diff(
+                other.as_bytes(),
+                &bytes,
+                Some(other.as_bytes()),
+                &paths(&["a.*"]),
+            );
+        }
+    }
+
+    /// An abstract JSON value for the generated tests.
+    enum Gen {
+        Null,
+        Bool(bool),
+        /// digits x 10^exponent
+        Number(u64, i32),
+        Text(String),
+        Array(Vec<Gen>),
+        Object(Vec<(String, Gen)>),
+    }
+
+    impl Gen {
+        fn value(rng: &mut fastrand::Rng, depth: usize) -> Gen {
+            match rng.u8(0..if depth > 3 { 4 } else { 6 }) {
+                0 => Gen::Null,
+                1 => Gen::Bool(rng.bool()),
+                2 => Gen::Number(rng.u64(0..100_000), rng.i32(-5..5)),
+                3 => Gen::Text(
+                    ["a", "b c", "é", "\u{1f600}", "q\"uote", ""][rng.usize(0..6)].to_string(),
+                ),
+                4 => Gen::Array(
+                    (0..rng.usize(0..4))
+                        .map(|_| Gen::value(rng, depth + 1))
+                        .collect(),
+                ),
+                _ => Gen::Object(
+                    (0..rng.usize(0..4))
+                        .map(|i| (format!("k{i}"), Gen::value(rng, depth + 1)))
+                        .collect(),
+                ),
+            }
+        }
+
+        /// Paths of the leaves (keys and indexes as text).
+        fn leaves(&self, path: &mut Vec<String>) -> Vec<Vec<String>> {
+            let mut found = Vec::new();
+            match self {
+                Gen::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        path.push(i.to_string());
+                        found.extend(item.leaves(path));
+                        path.pop();
+                    }
+                }
+                Gen::Object(members) => {
+                    for (key, item) in members {
+                        path.push(key.clone());
+                        found.extend(item.leaves(path));
+                        path.pop();
+                    }
+                }
+                _ => found.push(path.clone()),
+            }
+            found
+        }
+
+        /// Written with random key order, spacing, number spelling and escapes; the leaf at
+        /// `change` (if any) written as a different value.
+        fn write(&self, rng: &mut fastrand::Rng, change: Option<&Vec<String>>) -> String {
+            let mut out = String::new();
+            self.write_at(rng, change, &mut Vec::new(), &mut out);
+            out
+        }
+
+        fn write_at(
+            &self,
+            rng: &mut fastrand::Rng,
+            change: Option<&Vec<String>>,
+            path: &mut Vec<String>,
+            out: &mut String,
+        ) {
+            let space = |rng: &mut fastrand::Rng, out: &mut String| {
+                out.push_str([" ", "", "\n\t", "  "][rng.usize(0..4)])
+            };
+            space(rng, out);
+            if change == Some(path) {
+                out.push_str(match self {
+                    Gen::Null => "false",
+                    _ => "null",
+                });
+                return;
+            }
+            match self {
+                Gen::Null => out.push_str("null"),
+                Gen::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+                Gen::Number(digits, exponent) => {
+                    // The same value: digits x 10^exponent, spelled one of several ways.
+                    let shift = rng.i32(0..3);
+                    let zeros = "0".repeat(shift as usize);
+                    match rng.u8(0..3) {
+                        0 => out.push_str(&format!("{digits}{zeros}e{}", exponent - shift)),
+                        1 => out.push_str(
+                            &format!("{digits}{zeros}E+{}", exponent - shift).replace("+-", "-"),
+                        ),
+                        _ => {
+                            let text = digits.to_string();
+                            out.push_str(&format!("0.{text}e{}", exponent + text.len() as i32));
+                        }
+                    }
+                }
+                Gen::Text(text) => {
+                    out.push('"');
+                    for c in text.chars() {
+                        match c {
+                            '"' => out.push_str("\\\""),
+                            c if rng.bool() && (c as u32) < 0x10000 => {
+                                out.push_str(&format!("\\u{:04x}", c as u32))
+                            }
+                            c => out.push(c),
+                        }
+                    }
+                    out.push('"');
+                }
+                Gen::Array(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push(',');
+                        }
+                        path.push(i.to_string());
+                        item.write_at(rng, change, path, out);
+                        path.pop();
+                    }
+                    space(rng, out);
+                    out.push(']');
+                }
+                Gen::Object(members) => {
+                    let mut order: Vec<usize> = (0..members.len()).collect();
+                    rng.shuffle(&mut order);
+                    out.push('{');
+                    for (n, i) in order.into_iter().enumerate() {
+                        let (key, item) = &members[i];
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        space(rng, out);
+                        out.push_str(&format!("\"{key}\":"));
+                        path.push(key.clone());
+                        item.write_at(rng, change, path, out);
+                        path.pop();
+                    }
+                    space(rng, out);
+                    out.push('}');
+                }
+            }
+        }
+    }
 }
