@@ -158,24 +158,31 @@ fn diff_bytes(candidate: &[u8], reference: &[u8], noise: Option<&[u8]>) -> JsonD
     result
 }
 
-/// `a.0.b`, as `redact.json_fields` writes it; `$` for the whole body.
+/// `a.0.b`, as `redact.json_fields` writes it; `$` for the whole body. At most
+/// `MAX_PATH_CHARS` characters are written (then `...`), so a path of long keys costs no more.
 fn render(path: &[Step]) -> String {
     if path.is_empty() {
         return ROOT_PATH.to_string();
     }
     let mut text = String::new();
+    let mut budget = MAX_PATH_CHARS;
     for (i, step) in path.iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        match step {
-            Step::Key(key) => text.push_str(key),
-            Step::Index(index) => text.push_str(&index.to_string()),
-        }
-        if text.chars().count() > MAX_PATH_CHARS {
-            text = text.chars().take(MAX_PATH_CHARS).collect();
-            text.push_str("...");
-            break;
+        let index;
+        let segment = match step {
+            Step::Key(key) => key.as_str(),
+            Step::Index(position) => {
+                index = position.to_string();
+                index.as_str()
+            }
+        };
+        let separator = if i > 0 { "." } else { "" };
+        for c in separator.chars().chain(segment.chars()) {
+            if budget == 0 {
+                text.push_str("...");
+                return text;
+            }
+            text.push(c);
+            budget -= 1;
         }
     }
     text
