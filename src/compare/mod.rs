@@ -106,13 +106,13 @@ impl Comparator {
 
     /// `side`'s response for request `id`, complete.
     pub fn arrive(&mut self, id: u64, side: Side, summary: Summary, now_ns: u64) -> Effects {
-        let resolved = self.pairing.arrive(id, side, summary);
+        let resolved = self.pairing.arrive(id, side, summary, now_ns);
         self.effects(resolved, now_ns)
     }
 
     /// `side`'s response for request `id` will never come.
     pub fn missing(&mut self, id: u64, side: Side, why: Missing, now_ns: u64) -> Effects {
-        let resolved = self.pairing.missing(id, side, why);
+        let resolved = self.pairing.missing(id, side, why, now_ns);
         self.effects(resolved, now_ns)
     }
 
