@@ -130,9 +130,15 @@ impl Comparator {
         effects
     }
 
-    /// When `tick` next has work: the soonest expiry (summaries come with the regular tick).
+    /// When `tick` next has work: the soonest expiry or summary due (`None`: nothing pending,
+    /// so the root's timer may stop).
     pub fn next_deadline(&self) -> Option<u64> {
-        self.pairing.next_deadline()
+        let summaries = self
+            .reports
+            .iter()
+            .zip(&self.specs)
+            .filter_map(|(report, spec)| report.as_ref()?.summary_due_ns(spec.as_ref()?));
+        summaries.chain(self.pairing.next_deadline()).min()
     }
 
     /// Memory held by pending comparisons.
@@ -263,7 +269,13 @@ mod tests {
         );
         let effects = comparator.tick(3 * SECOND);
         assert_eq!(count(&effects, CompareCounter::SkippedExpired), 1);
-        assert_eq!(comparator.next_deadline(), None);
+        assert_eq!(
+            comparator.next_deadline(),
+            Some(60 * SECOND),
+            "the summary is due"
+        );
+        assert_eq!(comparator.tick(60 * SECOND).infos.len(), 1);
+        assert_eq!(comparator.next_deadline(), None, "nothing left to do");
     }
 
     #[test]
