@@ -88,10 +88,13 @@ impl Comparisons {
         let resolved = match original.summary {
             Some(summary) => self
                 .pairing
-                .arrive(original.pairing, Side::Original, summary),
-            None => self
-                .pairing
-                .missing(original.pairing, Side::Original, Missing::Incomplete),
+                .arrive(original.pairing, Side::Original, summary, now_ns),
+            None => self.pairing.missing(
+                original.pairing,
+                Side::Original,
+                Missing::Incomplete,
+                now_ns,
+            ),
         };
         self.settle(settings, resolved, now_ns);
     }
@@ -107,8 +110,10 @@ impl Comparisons {
     ) {
         let side = Side::Target(target);
         let resolved = match summary {
-            Some(summary) => self.pairing.arrive(pairing, side, summary),
-            None => self.pairing.missing(pairing, side, Missing::NoAnswer),
+            Some(summary) => self.pairing.arrive(pairing, side, summary, now_ns),
+            None => self
+                .pairing
+                .missing(pairing, side, Missing::NoAnswer, now_ns),
         };
         self.settle(settings, resolved, now_ns);
     }

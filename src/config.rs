@@ -4,6 +4,7 @@
 //! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
+use crate::compare::json::IgnoredPath;
 use crate::compare::spec::{
     BodyMode, CompareSpec, Reference, MAX_BODY_BYTES_LIMIT as MAX_COMPARE_BODY_BYTES,
     MAX_COMPARED_HEADERS, MAX_LOG_MISMATCHES_PER_MINUTE, MAX_SUMMARY_INTERVAL_S,
@@ -321,7 +322,7 @@ fn compare(
         .scalar(
             "ignore_json_fields",
             "a list of dot paths such as \"timestamp\" or \"items.*.updated_at\"",
-            |v| strings(v, JsonPath::parse),
+            |v| strings(v, IgnoredPath::parse),
         )?
         .unwrap_or_default();
     if !ignore_json_fields.is_empty() && body != BodyMode::Json {

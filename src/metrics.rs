@@ -356,6 +356,7 @@ mod tests {
         assert!(names.contains(&"traffic_mirror.t.skipped_unparseable_body"));
         assert!(names.contains(&"traffic_mirror.t.skipped_unredactable_body"));
         assert!(names.contains(&"traffic_mirror.t.responses_5xx"));
+        assert!(names.contains(&"traffic_mirror.t.responses_grpc_error"));
         assert!(names.contains(&"traffic_mirror.t.in_flight"));
         assert!(names.contains(&"traffic_mirror.t.latency_ms"));
     }

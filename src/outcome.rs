@@ -152,4 +152,45 @@ mod tests {
         assert_eq!(upstream("65536"), Outcome::Failed, "not a status at all");
         assert_eq!(upstream("-1"), Outcome::Failed);
     }
+
+    #[test]
+    fn a_2xx_grpc_answer_with_a_failing_status_is_a_grpc_error() {
+        let headers = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+                .collect()
+        };
+        let grpc = headers(&[(":status", "200"), ("content-type", "application/grpc")]);
+        let failed = headers(&[("grpc-status", "13")]);
+        let ok = Outcome::Answered(200);
+        assert_eq!(
+            with_grpc_status(ok, true, &grpc, &failed),
+            Outcome::GrpcError(13)
+        );
+        assert_eq!(
+            with_grpc_status(ok, true, &grpc, &[]),
+            ok,
+            "no status: the HTTP answer"
+        );
+        assert_eq!(with_grpc_status(ok, false, &grpc, &failed), ok, "not gRPC");
+        let mut trailers_only = grpc.clone();
+        trailers_only.extend(headers(&[("grpc-status", "7")]));
+        assert_eq!(
+            with_grpc_status(ok, true, &trailers_only, &[]),
+            Outcome::GrpcError(7)
+        );
+        let passed = headers(&[("grpc-status", "0")]);
+        assert_eq!(with_grpc_status(ok, true, &grpc, &passed), ok);
+        let error = Outcome::Answered(503);
+        assert_eq!(
+            with_grpc_status(error, true, &grpc, &failed),
+            error,
+            "only 2xx"
+        );
+        assert_eq!(
+            Counter::from(Outcome::GrpcError(13)),
+            Counter::ResponsesGrpcError
+        );
+    }
 }

@@ -1,10 +1,12 @@
 //! Responses waiting for their counterparts: the original's (or a reference target's) and
-//! each candidate copy's, paired by an id the root context gives each compared request.
+//! each candidate copy's, paired by an id given each compared request (unique per worker, e.g.
+//! the HTTP context's id).
 //!
-//! Either side may arrive first; neither waits for the other. A candidate is compared as soon
-//! as its own response, its reference's and its noise baseline's are in (or known missing),
-//! and every comparison started ends in exactly one `Outcome`: compared (matched or
-//! mismatched), or skipped with its reason. Time is passed in (`now_ns`), so expiry is plain
+//! Either side may arrive first, even before the request's `start` (the original's response
+//! can end before the root dispatches the copies); neither waits for the other. A candidate is
+//! compared as soon as its own response, its reference's and its noise baseline's are in (or
+//! known missing), and every comparison started ends in exactly one `Outcome`: compared
+//! (matched or mismatched), or skipped with its reason. Time is passed in (`now_ns`), so expiry is plain
 //! data, tested without a clock.
 //!
 //! Memory is bounded twice over: at most `max_entries` pending requests (a comparison started
@@ -13,10 +15,10 @@
 //! counted `body_not_compared_too_large`).
 
 use super::request::RequestInfo;
-use super::response::{Body, NotCompared, Summary};
+use super::response::{Body, Needs, NotCompared, Summary};
 use super::spec::{CompareSpec, Reference};
 use super::verdict::{self, Verdict};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::mem::size_of;
 use std::rc::Rc;
 
@@ -28,6 +30,13 @@ pub const EXPIRY_MARGIN_NS: u64 = 1_000_000_000;
 pub const MAX_PENDING: usize = 1024;
 /// Summaries held per worker (bodies are at most `max_body_bytes` each).
 pub const MAX_PENDING_BYTES: usize = 32 << 20;
+/// How long a response that came before its request's `start` is kept for it (the original's
+/// response can end before the root has dispatched the copies, e.g. an early answer to an
+/// upload). At most `max_entries` such requests are kept too; past that, or after this wait,
+/// such a response is dropped: no comparison had started, so nothing is counted. A response
+/// for a request whose comparisons already ended (its id is among the last `max_entries`
+/// ended) is dropped at once.
+pub const EARLY_WAIT_NS: u64 = 10_000_000_000;
 
 /// Whose response: the original request's, or a target's copy's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -136,11 +145,24 @@ impl Entry {
     }
 }
 
+/// Responses for a request not started yet.
+#[derive(Debug)]
+struct Early {
+    deadline_ns: u64,
+    sides: Vec<(Side, State)>,
+    bytes: usize,
+}
+
 #[derive(Debug)]
 pub struct Pairing {
     entries: HashMap<u64, Entry>,
-    /// (deadline, id), soonest first.
+    early: HashMap<u64, Early>,
+    /// (deadline, id) of entries and early responses, soonest first.
     deadlines: BTreeSet<(u64, u64)>,
+    /// The ids of the latest requests whose comparisons ended, oldest first: a response that
+    /// comes for them now is late, not early.
+    ended: VecDeque<u64>,
+    ended_set: HashSet<u64>,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
@@ -156,6 +178,9 @@ impl Pairing {
     pub fn new(max_entries: usize, max_bytes: usize) -> Pairing {
         Pairing {
             entries: HashMap::new(),
+            early: HashMap::new(),
+            ended: VecDeque::new(),
+            ended_set: HashSet::new(),
             deadlines: BTreeSet::new(),
             bytes: 0,
             max_entries,
@@ -206,24 +231,62 @@ impl Pairing {
         };
         entry.bytes = entry.overhead();
         self.bytes += entry.bytes;
+        if let Some(early) = self.early.remove(&id) {
+            self.deadlines.remove(&(early.deadline_ns, id));
+            self.bytes = self.bytes.saturating_sub(early.bytes);
+            for (side, state) in early.sides {
+                if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+                    let held = state.bytes_held();
+                    *slot = state;
+                    entry.bytes += held;
+                    self.bytes += held;
+                }
+            }
+        }
         self.deadlines.insert((deadline_ns, id));
         self.entries.insert(id, entry);
-        Vec::new()
+        self.settle(id)
     }
 
     /// Whether request `id` still waits for `side`'s response (if not, the caller need not
     /// capture it).
     pub fn wants(&self, id: u64, side: Side) -> bool {
-        self.entries
-            .get(&id)
-            .and_then(|entry| entry.state(side))
-            .is_some_and(|state| matches!(state, State::Waiting))
+        self.entries.get(&id).is_some_and(|entry| {
+            matches!(entry.state(side), Some(State::Waiting))
+                && entry
+                    .candidates
+                    .iter()
+                    .any(|c| c.sides().any(|s| s == side))
+        })
     }
 
-    /// `side`'s response for request `id` is complete. Unknown ids and sides already in are
-    /// ignored (with `amplify`, only the first copy is compared).
-    pub fn arrive(&mut self, id: u64, side: Side, mut summary: Summary) -> Vec<Resolved> {
+    /// What to capture of `side`'s response for request `id`: enough for every candidate
+    /// still waiting that uses it (`None` when none does).
+    pub fn needs(&self, id: u64, side: Side) -> Option<Needs> {
         if !self.wants(id, side) {
+            return None;
+        }
+        let entry = self.entries.get(&id)?;
+        let users: Vec<&CompareSpec> = entry
+            .candidates
+            .iter()
+            .filter(|candidate| candidate.sides().any(|s| s == side))
+            .map(|candidate| &*candidate.spec)
+            .collect();
+        (!users.is_empty()).then(|| Needs::union(users))
+    }
+
+    /// `side`'s response for request `id` is complete. Sides already in are ignored (with
+    /// `amplify`, only the first copy is compared); a response for a request not started yet
+    /// is kept for it (`EARLY_WAIT_NS`).
+    pub fn arrive(
+        &mut self,
+        id: u64,
+        side: Side,
+        mut summary: Summary,
+        now_ns: u64,
+    ) -> Vec<Resolved> {
+        if self.entries.contains_key(&id) && !self.wants(id, side) {
             return Vec::new();
         }
         if self.bytes.saturating_add(summary.bytes_held()) > self.max_bytes {
@@ -231,16 +294,15 @@ impl Pairing {
                 summary.body = Body::NotCompared(NotCompared::TooLarge);
             }
         }
-        let held = summary.bytes_held();
-        self.set(id, side, State::Arrived(Box::new(summary)), held)
+        self.set(id, side, State::Arrived(Box::new(summary)), now_ns)
     }
 
     /// `side`'s response for request `id` will never come.
-    pub fn missing(&mut self, id: u64, side: Side, why: Missing) -> Vec<Resolved> {
-        if !self.wants(id, side) {
+    pub fn missing(&mut self, id: u64, side: Side, why: Missing, now_ns: u64) -> Vec<Resolved> {
+        if self.entries.contains_key(&id) && !self.wants(id, side) {
             return Vec::new();
         }
-        self.set(id, side, State::Missing(why), 0)
+        self.set(id, side, State::Missing(why), now_ns)
     }
 
     /// Ends every comparison whose time is up: what has not arrived by now never will.
@@ -251,7 +313,18 @@ impl Pairing {
                 break;
             }
             self.deadlines.remove(&(deadline, id));
+            if self
+                .early
+                .get(&id)
+                .is_some_and(|e| e.deadline_ns == deadline)
+            {
+                if let Some(early) = self.early.remove(&id) {
+                    self.bytes = self.bytes.saturating_sub(early.bytes);
+                }
+                continue;
+            }
             if let Some(entry) = self.entries.remove(&id) {
+                self.remember_ended(id);
                 self.bytes = self.bytes.saturating_sub(entry.bytes);
                 for candidate in &entry.candidates {
                     resolved.push(Resolved {
@@ -277,8 +350,9 @@ impl Pairing {
         self.entries.len()
     }
 
+    /// Nothing pending, not even an early response.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries.is_empty() && self.early.is_empty()
     }
 
     /// Memory held by pending entries and their summaries.
@@ -286,8 +360,12 @@ impl Pairing {
         self.bytes
     }
 
-    fn set(&mut self, id: u64, side: Side, state: State, held: usize) -> Vec<Resolved> {
+    fn set(&mut self, id: u64, side: Side, state: State, now_ns: u64) -> Vec<Resolved> {
+        let held = state.bytes_held();
         let Some(entry) = self.entries.get_mut(&id) else {
+            if !self.ended_set.contains(&id) {
+                self.keep_early(id, side, state, now_ns);
+            }
             return Vec::new();
         };
         if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
@@ -295,6 +373,42 @@ impl Pairing {
         }
         entry.bytes += held;
         self.bytes += held;
+        self.settle(id)
+    }
+
+    fn keep_early(&mut self, id: u64, side: Side, state: State, now_ns: u64) {
+        let held = state.bytes_held();
+        if let Some(early) = self.early.get_mut(&id) {
+            if !early.sides.iter().any(|(s, _)| *s == side) {
+                early.sides.push((side, state));
+                early.bytes += held;
+                self.bytes += held;
+            }
+            return;
+        }
+        if self.early.len() >= self.max_entries {
+            return;
+        }
+        let deadline_ns = now_ns.saturating_add(EARLY_WAIT_NS);
+        let bytes = size_of::<(u64, Early)>() + size_of::<(Side, State)>() + held;
+        self.bytes += bytes;
+        self.deadlines.insert((deadline_ns, id));
+        self.early.insert(
+            id,
+            Early {
+                deadline_ns,
+                sides: vec![(side, state)],
+                bytes,
+            },
+        );
+    }
+
+    /// Resolves the candidates of request `id` whose sides are in; drops the entry when none
+    /// is left.
+    fn settle(&mut self, id: u64) -> Vec<Resolved> {
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Vec::new();
+        };
         let mut resolved = Vec::new();
         let mut index = 0;
         while let Some(candidate) = entry.candidates.get(index) {
@@ -316,8 +430,29 @@ impl Pairing {
             self.bytes = self.bytes.saturating_sub(entry.bytes);
             self.entries.remove(&id);
             self.deadlines.remove(&(deadline, id));
+            self.remember_ended(id);
         }
         resolved
+    }
+
+    fn remember_ended(&mut self, id: u64) {
+        if self.ended.len() >= self.max_entries {
+            if let Some(oldest) = self.ended.pop_front() {
+                self.ended_set.remove(&oldest);
+            }
+        }
+        if self.ended_set.insert(id) {
+            self.ended.push_back(id);
+        }
+    }
+}
+
+impl State {
+    fn bytes_held(&self) -> usize {
+        match self {
+            State::Arrived(summary) => summary.bytes_held(),
+            _ => 0,
+        }
     }
 }
 
@@ -432,10 +567,10 @@ mod tests {
                 (copy_side, original_side)
             };
             assert!(
-                table.arrive(1, x.0, x.1).is_empty(),
+                table.arrive(1, x.0, x.1, 0).is_empty(),
                 "waits for the other side"
             );
-            let resolved = table.arrive(1, y.0, y.1);
+            let resolved = table.arrive(1, y.0, y.1, 0);
             assert_eq!(matched(&resolved), [(0, false)]);
             assert!(table.is_empty() && table.bytes_held() == 0);
             assert_eq!(table.next_deadline(), None);
@@ -469,12 +604,12 @@ mod tests {
         for (spec, side, why, expected) in cases {
             let mut table = Pairing::default();
             table.start(7, 0, SECOND, vec![candidate(0, spec)], request());
-            let resolved = table.missing(7, side, why);
+            let resolved = table.missing(7, side, why, 0);
             assert_eq!(skipped(&resolved), [(0, expected)], "{side:?}");
             assert!(table.is_empty());
             assert!(
                 table
-                    .arrive(7, Side::Target(0), summary(200, ""))
+                    .arrive(7, Side::Target(0), summary(200, ""), 0)
                     .is_empty(),
                 "ended once"
             );
@@ -486,10 +621,10 @@ mod tests {
         let with_noise = spec(Reference::Target(1), Some(2));
         let mut table = Pairing::default();
         table.start(1, 0, SECOND, vec![candidate(0, &with_noise)], request());
-        table.arrive(1, Side::Target(0), summary(200, r#"{"ts": 1}"#));
+        table.arrive(1, Side::Target(0), summary(200, r#"{"ts": 1}"#), 0);
         assert!(
             table
-                .arrive(1, Side::Target(1), summary(200, r#"{"ts": 2}"#))
+                .arrive(1, Side::Target(1), summary(200, r#"{"ts": 2}"#), 0)
                 .is_empty(),
             "waits for the baseline"
         );
@@ -497,7 +632,7 @@ mod tests {
             !table.wants(1, Side::Original),
             "the original is not needed"
         );
-        let resolved = table.missing(1, Side::Target(2), Missing::NoAnswer);
+        let resolved = table.missing(1, Side::Target(2), Missing::NoAnswer, 0);
         match &resolved[..] {
             [Resolved {
                 outcome:
@@ -513,9 +648,9 @@ mod tests {
         }
         // With the baseline in, the same difference is noise.
         table.start(2, 0, SECOND, vec![candidate(0, &with_noise)], request());
-        table.arrive(2, Side::Target(0), summary(200, r#"{"ts": 1}"#));
-        table.arrive(2, Side::Target(2), summary(200, r#"{"ts": 3}"#));
-        let resolved = table.arrive(2, Side::Target(1), summary(200, r#"{"ts": 2}"#));
+        table.arrive(2, Side::Target(0), summary(200, r#"{"ts": 1}"#), 0);
+        table.arrive(2, Side::Target(2), summary(200, r#"{"ts": 3}"#), 0);
+        let resolved = table.arrive(2, Side::Target(1), summary(200, r#"{"ts": 2}"#), 0);
         assert_eq!(matched(&resolved), [(0, true)]);
     }
 
@@ -531,19 +666,118 @@ mod tests {
             vec![candidate(0, &original), candidate(1, &against_target)],
             request(),
         );
-        table.arrive(1, Side::Target(1), summary(200, "{}"));
+        table.arrive(1, Side::Target(1), summary(200, "{}"), 0);
         assert_eq!(
-            matched(&table.arrive(1, Side::Target(2), summary(200, "{}"))),
+            matched(&table.arrive(1, Side::Target(2), summary(200, "{}"), 0)),
             [(1, true)]
         );
         assert_eq!(table.len(), 1, "candidate 0 still waits");
         assert!(!table.wants(1, Side::Target(2)));
-        table.arrive(1, Side::Original, summary(200, "{}"));
+        table.arrive(1, Side::Original, summary(200, "{}"), 0);
         assert_eq!(
-            matched(&table.arrive(1, Side::Target(0), summary(500, "{}"))),
+            matched(&table.arrive(1, Side::Target(0), summary(500, "{}"), 0)),
             [(0, false)]
         );
         assert!(table.is_empty());
+    }
+
+    #[test]
+    fn each_side_is_captured_for_the_candidates_that_use_it() {
+        let exact = Rc::new(CompareSpec {
+            body: BodyMode::Exact,
+            headers: vec!["etag".into()],
+            ..CompareSpec::new()
+        });
+        let against_target = spec(Reference::Target(2), Some(3));
+        let mut table = Pairing::default();
+        table.start(
+            1,
+            0,
+            SECOND,
+            vec![candidate(0, &exact), candidate(1, &against_target)],
+            request(),
+        );
+        let original = table.needs(1, Side::Original).unwrap();
+        assert_eq!(
+            (original.body, original.headers),
+            (BodyMode::Exact, vec!["etag".to_string()])
+        );
+        assert_eq!(
+            table.needs(1, Side::Target(2)).unwrap().body,
+            BodyMode::Json
+        );
+        assert_eq!(
+            table.needs(1, Side::Target(3)).unwrap().body,
+            BodyMode::Json
+        );
+        assert_eq!(
+            table.needs(1, Side::Target(0)).unwrap().body,
+            BodyMode::Exact
+        );
+        assert_eq!(table.needs(1, Side::Target(4)), None, "not part of it");
+        assert_eq!(table.needs(2, Side::Original), None, "not pending");
+        table.missing(1, Side::Target(0), Missing::NoAnswer, 0);
+        assert_eq!(
+            table.needs(1, Side::Original),
+            None,
+            "its candidate is done"
+        );
+    }
+
+    #[test]
+    fn a_response_may_come_before_its_request_starts() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        assert!(table
+            .arrive(5, Side::Original, summary(200, "{\"a\": 1}"), 0)
+            .is_empty());
+        assert!(
+            !table.is_empty() && table.bytes_held() > 0,
+            "kept for its start"
+        );
+        assert!(table
+            .start(5, 1, SECOND, vec![candidate(0, &original)], request())
+            .is_empty());
+        let resolved = table.arrive(5, Side::Target(0), summary(200, "{\"a\": 1}"), 2);
+        assert_eq!(matched(&resolved), [(0, true)]);
+        assert!(table.is_empty() && table.bytes_held() == 0);
+        // An original known incomplete before the start ends the comparison at the start.
+        table.missing(6, Side::Original, Missing::Incomplete, 0);
+        let resolved = table.start(6, 1, SECOND, vec![candidate(0, &original)], request());
+        assert_eq!(skipped(&resolved), [(0, Skipped::Incomplete)]);
+        // One never started is dropped after the wait, uncounted.
+        table.arrive(7, Side::Original, summary(200, "{}"), 0);
+        assert!(table.expire(EARLY_WAIT_NS - 1).is_empty() && !table.is_empty());
+        assert!(table.expire(EARLY_WAIT_NS).is_empty());
+        assert!(table.is_empty() && table.bytes_held() == 0);
+    }
+
+    #[test]
+    fn a_response_after_its_comparisons_ended_is_dropped() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &original)], request());
+        table.missing(1, Side::Target(0), Missing::NoAnswer, 0);
+        assert!(table
+            .arrive(1, Side::Original, summary(200, "{}"), 1)
+            .is_empty());
+        assert!(
+            table.is_empty() && table.bytes_held() == 0,
+            "not kept as early"
+        );
+        table.start(2, 0, SECOND, vec![candidate(0, &original)], request());
+        table.expire(u64::MAX);
+        table.arrive(2, Side::Original, summary(200, "{}"), 1);
+        assert!(table.is_empty());
+    }
+
+    #[test]
+    fn early_responses_are_bounded_too() {
+        let mut table = Pairing::new(4, MAX_PENDING_BYTES);
+        for id in 0..10 {
+            table.arrive(id, Side::Original, summary(200, "{}"), 0);
+        }
+        assert_eq!(table.early.len(), 4);
     }
 
     #[test]
@@ -551,19 +785,19 @@ mod tests {
         let original = spec(Reference::Original, None);
         let mut table = Pairing::default();
         table.start(1, 0, SECOND, vec![candidate(0, &original)], request());
-        table.arrive(1, Side::Target(0), summary(200, "1"));
+        table.arrive(1, Side::Target(0), summary(200, "1"), 0);
         let held = table.bytes_held();
         assert!(table
-            .arrive(1, Side::Target(0), summary(500, "2"))
+            .arrive(1, Side::Target(0), summary(500, "2"), 0)
             .is_empty());
         assert_eq!(table.bytes_held(), held);
         assert_eq!(
-            matched(&table.arrive(1, Side::Original, summary(200, "1"))),
+            matched(&table.arrive(1, Side::Original, summary(200, "1"), 0)),
             [(0, true)]
         );
         assert!(
             table
-                .arrive(99, Side::Original, summary(200, "1"))
+                .arrive(99, Side::Original, summary(200, "1"), 0)
                 .is_empty(),
             "unknown id"
         );
@@ -576,8 +810,8 @@ mod tests {
         let mut table = Pairing::default();
         table.start(1, 10, 2 * SECOND, vec![candidate(0, &original)], request());
         table.start(2, 20, SECOND, vec![candidate(1, &with_noise)], request());
-        table.arrive(2, Side::Original, summary(200, "{}"));
-        table.arrive(2, Side::Target(1), summary(200, "{}"));
+        table.arrive(2, Side::Original, summary(200, "{}"), 0);
+        table.arrive(2, Side::Target(1), summary(200, "{}"), 0);
         assert_eq!(table.next_deadline(), Some(20 + SECOND + EXPIRY_MARGIN_NS));
         assert!(table.expire(20 + SECOND + EXPIRY_MARGIN_NS - 1).is_empty());
         let resolved = table.expire(20 + SECOND + EXPIRY_MARGIN_NS);
@@ -601,7 +835,7 @@ mod tests {
         assert!(table.is_empty() && table.bytes_held() == 0);
         assert!(
             table
-                .arrive(1, Side::Original, summary(200, "{}"))
+                .arrive(1, Side::Original, summary(200, "{}"), 0)
                 .is_empty(),
             "too late"
         );
@@ -629,7 +863,7 @@ mod tests {
             skipped(&table.start(2, 0, SECOND, vec![candidate(0, &original)], request())),
             [(0, Skipped::Full)]
         );
-        table.missing(1, Side::Target(0), Missing::NoAnswer);
+        table.missing(1, Side::Target(0), Missing::NoAnswer, 0);
         assert!(
             table
                 .start(3, 0, SECOND, vec![candidate(0, &original)], request())
@@ -643,10 +877,10 @@ mod tests {
         let original = spec(Reference::Original, None);
         let mut table = Pairing::new(MAX_PENDING, 4096);
         table.start(1, 0, SECOND, vec![candidate(0, &original)], request());
-        table.arrive(1, Side::Original, summary(200, &"x".repeat(3000)));
+        table.arrive(1, Side::Original, summary(200, &"x".repeat(3000)), 0);
         let held = table.bytes_held();
         assert!((3000..=4096).contains(&held), "{held}");
-        let resolved = table.arrive(1, Side::Target(0), summary(200, &"x".repeat(3000)));
+        let resolved = table.arrive(1, Side::Target(0), summary(200, &"x".repeat(3000)), 0);
         match &resolved[..] {
             [Resolved {
                 outcome: Outcome::Compared { verdict, .. },
@@ -666,7 +900,7 @@ mod tests {
         let mut table = Pairing::default();
         table.start(1, 0, SECOND, vec![candidate(0, &original)], request());
         let empty = table.bytes_held();
-        table.arrive(1, Side::Original, summary(200, ""));
+        table.arrive(1, Side::Original, summary(200, ""), 0);
         let with_one = table.bytes_held();
         // The figures the README gives (native, 64-bit; wasm32's are smaller).
         println!(
@@ -714,13 +948,14 @@ mod tests {
                         record(table.start(id, now, rng.u64(1..3) * SECOND, chosen, request()));
                     }
                     2..=6 => {
-                        let id = 1000 + step.saturating_sub(rng.u64(0..20));
+                        // Recent ids, and ids not started yet (early responses).
+                        let id = 980 + step + rng.u64(0..30);
                         let body = if rng.bool() {
                             "{\"a\": 1}"
                         } else {
                             "{\"a\": 2}"
                         };
-                        record(table.arrive(id, side, summary(200, body)));
+                        record(table.arrive(id, side, summary(200, body), now));
                     }
                     7..=8 => {
                         let why = if rng.bool() {
@@ -728,7 +963,7 @@ mod tests {
                         } else {
                             Missing::NoAnswer
                         };
-                        record(table.missing(1000 + step.saturating_sub(id % 20), side, why));
+                        record(table.missing(980 + step + id % 30, side, why, now));
                     }
                     _ => record(table.expire(now)),
                 }

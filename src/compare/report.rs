@@ -39,6 +39,18 @@ struct Counts {
     lines_suppressed: u64,
 }
 
+impl Counts {
+    /// Comparisons started in the window: each ends in exactly one of these.
+    fn started(&self) -> u64 {
+        self.matched
+            + self.mismatched
+            + self.skipped_incomplete
+            + self.skipped_expired
+            + self.skipped_no_answer
+            + self.skipped_full
+    }
+}
+
 /// Per path: how often the candidate differed from the reference (noise or not), and how
 /// often the reference differed from the noise baseline.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -154,6 +166,13 @@ impl TargetReport {
         true
     }
 
+    /// When the next summary is due: `None` while the window holds no comparison (an empty
+    /// window writes nothing) or summaries are off.
+    pub fn summary_due_ns(&self, spec: &CompareSpec) -> Option<u64> {
+        let interval = u64::try_from(spec.summary_interval?.as_nanos()).unwrap_or(u64::MAX);
+        (self.counts.started() > 0).then(|| self.window_start_ns.saturating_add(interval))
+    }
+
     /// The summary line (`info` level) when `summary_interval_s` has passed since the window
     /// began and there were comparisons in it; each call past the interval starts a new window.
     pub fn summary(&mut self, spec: &CompareSpec, target: &str, now_ns: u64) -> Option<String> {
@@ -167,13 +186,7 @@ impl TargetReport {
         let other_paths = std::mem::take(&mut self.other_paths);
         self.window_start_ns = now_ns;
         let c = &counts;
-        let started = c.matched
-            + c.mismatched
-            + c.skipped_incomplete
-            + c.skipped_expired
-            + c.skipped_no_answer
-            + c.skipped_full;
-        if started == 0 {
+        if c.started() == 0 {
             return None;
         }
         let compared = c.matched + c.mismatched;
@@ -439,6 +452,7 @@ mod tests {
         );
         report.record(&s, "canary", &skipped(Skipped::Expired), SECOND);
         report.record(&s, "canary", &skipped(Skipped::Incomplete), SECOND);
+        assert_eq!(report.summary_due_ns(&s), Some(10 * SECOND));
         assert_eq!(
             report.summary(&s, "canary", 9 * SECOND),
             None,
@@ -470,6 +484,7 @@ mod tests {
             summary["differing_paths"],
             json!([{"path": "price", "differed": 4}, {"path": "items.0.id", "differed": 3}, {"path": "b", "differed": 1}])
         );
+        assert_eq!(report.summary_due_ns(&s), None, "nothing in the new window");
         assert_eq!(
             report.summary(&s, "canary", 25 * SECOND),
             None,

@@ -92,6 +92,14 @@ impl Needs {
         }
     }
 
+    /// What to capture of the original's response for a request copied to the candidates with
+    /// `specs`: enough for those compared with the original; `None` if none is (then nothing
+    /// of the response is read).
+    pub fn for_original<'a>(specs: impl IntoIterator<Item = &'a CompareSpec>) -> Option<Needs> {
+        let users: Vec<&CompareSpec> = specs.into_iter().filter(|s| s.needs_original()).collect();
+        (!users.is_empty()).then(|| Needs::union(users))
+    }
+
     /// Enough for every one of `specs`: the widest body mode (bytes serve an exact
     /// comparison too), the largest cap (each comparison applies its own), every header.
     pub fn union<'a>(specs: impl IntoIterator<Item = &'a CompareSpec>) -> Needs {
@@ -621,6 +629,15 @@ mod tests {
         assert_eq!(needs.max_body_bytes, 10);
         assert_eq!(needs.headers, ["a", "b", "c"]);
         assert_eq!(Needs::union([&none, &a]).body, BodyMode::Exact);
+        let against_target = CompareSpec {
+            against: crate::compare::spec::Reference::Target(3),
+            ..b.clone()
+        };
+        assert_eq!(Needs::for_original([&against_target]), None);
+        assert_eq!(
+            Needs::for_original([&against_target, &a]),
+            Some(Needs::of(&a))
+        );
         assert_eq!(Needs::union([&none]).body, BodyMode::None);
     }
 

@@ -1,6 +1,6 @@
 //! What a candidate target's `compare` block asks for, validated (src/config.rs reads it).
 
-use crate::json_path::JsonPath;
+use super::json::IgnoredPath;
 use std::time::Duration;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 65_536;
@@ -42,7 +42,7 @@ pub struct CompareSpec {
     /// Lower-case header names whose values must be equal.
     pub headers: Vec<String>,
     pub body: BodyMode,
-    pub ignore_json_fields: Vec<JsonPath>,
+    pub ignore_json_fields: Vec<IgnoredPath>,
     pub max_body_bytes: usize,
     /// The target (index) running the current version that cancels noise.
     pub noise_baseline: Option<usize>,
