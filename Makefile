@@ -187,6 +187,8 @@ $(ISTIO_BIN)/.built:
 istio-e2e: deps oci oci-tools istio-bin
 	@# Istio's bootstrap template is read from the module (copied at test time, never committed).
 	GOPROXY=$(ISTIO_GOPROXY) go mod download istio.io/istio@$(ISTIO_VERSION)
+	@# Where istio-agent keeps the Wasm modules it pulls: a fixed path in Istio, made by its image.
+	@test -d /var/lib/istio/data || $(SUDO) mkdir -p /var/lib/istio/data
 	ISTIO_BIN_DIR=$(abspath $(ISTIO_BIN)) ISTIO_SRC=$(ISTIO_SRC) \
 	  cargo test -p traffic-mirror --test istio_e2e -- --ignored --nocapture
 
