@@ -169,6 +169,9 @@ ISTIO_BIN := .istio-bin/$(ISTIO_VERSION)
 # Only the module proxy (no `direct` fallback to the source hosts).
 ISTIO_GOPROXY ?= https://proxy.golang.org
 ISTIO_SRC = $(shell go env GOMODCACHE)/istio.io/istio@$(ISTIO_VERSION)
+# The extension manifest of envoy/istio/ the test hands istiod: this istiod ignores a WasmPlugin
+# read from files (measured); an Istio 1.29 build would take wasmplugin.yaml.
+ISTIO_MANIFEST := trafficextension.yaml
 
 .PHONY: istio-bin istio-e2e
 
@@ -189,7 +192,7 @@ istio-e2e: deps oci oci-tools istio-bin
 	GOPROXY=$(ISTIO_GOPROXY) go mod download istio.io/istio@$(ISTIO_VERSION)
 	@# Where istio-agent keeps the Wasm modules it pulls: a fixed path in Istio, made by its image.
 	@test -d /var/lib/istio/data || $(SUDO) mkdir -p /var/lib/istio/data
-	ISTIO_BIN_DIR=$(abspath $(ISTIO_BIN)) ISTIO_SRC=$(ISTIO_SRC) \
+	ISTIO_BIN_DIR=$(abspath $(ISTIO_BIN)) ISTIO_SRC=$(ISTIO_SRC) ISTIO_MANIFEST=$(ISTIO_MANIFEST) \
 	  cargo test -p traffic-mirror --test istio_e2e -- --ignored --nocapture
 
 clean:

@@ -551,20 +551,23 @@ impl Mesh {
         }
     }
 
-    /// envoy/istio/trafficextension.yaml with only its image URL (and `sha256`) replaced, and
-    /// `percentage` set.
+    /// The project's extension manifest (ISTIO_MANIFEST: `trafficextension.yaml` for a recent
+    /// istiod, `wasmplugin.yaml` for Istio 1.29 and older) with only its image URL replaced (and
+    /// `sha256` added beside it), and `percentage` set.
     fn extension(&self, sha256: &str, percentage: u32) -> String {
-        let manifest = read(repo_root().join("envoy/istio/trafficextension.yaml"));
-        let url_line = "    url: oci://ghcr.io/traffic-mirror/traffic-mirror:0.1.0\n";
-        assert!(
-            manifest.contains(url_line),
-            "trafficextension.yaml: {url_line}"
-        );
+        let name = std::env::var("ISTIO_MANIFEST").unwrap_or("trafficextension.yaml".into());
+        let manifest = read(repo_root().join("envoy/istio").join(name));
+        let url = "url: oci://ghcr.io/traffic-mirror/traffic-mirror:0.1.0";
+        let line = manifest
+            .lines()
+            .find(|line| line.trim_start() == url)
+            .unwrap_or_else(|| panic!("the manifest has `{url}`"));
+        let indent = &line[..line.len() - url.len()];
         assert!(manifest.contains("percentage: 100\n"));
         manifest
             .replace(
-                url_line,
-                &format!("    url: {}\n    sha256: {sha256}\n", self.plugin_url),
+                line,
+                &format!("{indent}url: {}\n{indent}sha256: {sha256}", self.plugin_url),
             )
             .replace("percentage: 100\n", &format!("percentage: {percentage}\n"))
     }
@@ -588,19 +591,19 @@ impl Mesh {
     }
 }
 
-/// What the caller sends, twice per run: credentials in headers and query, a JSON body.
-fn requests(run: &str) -> Vec<Request> {
+/// What the caller sends in each run: credentials in headers and query, a JSON body.
+fn requests() -> Vec<Request> {
     let get = Request::get("/users/42?token=t0ps3cret&page=2")
         .authority(SERVICE)
         .header("authorization", "Bearer s3cret")
         .header("cookie", "session=abc123")
         .header("x-api-key", "k-42")
-        .header("x-request-id", format!("{run}-get"));
+        .header("x-request-id", "e2e-get");
     let post = Request::post("/users", r#"{"name":"ada","password":"hunter2"}"#)
         .authority(SERVICE)
         .header("content-type", "application/json")
         .header("authorization", "Bearer s3cret")
-        .header("x-request-id", format!("{run}-post"));
+        .header("x-request-id", "e2e-post");
     vec![get, post]
 }
 
@@ -640,7 +643,7 @@ fn assert_original_intact(sent: &Request, received: &Received) {
 
 #[test]
 #[ignore = "needs Istio's binaries: run `make istio-e2e`"]
-fn istiod_delivers_the_plugin_and_it_mirrors_like_the_seed_says() {
+fn istiod_delivers_the_plugin_to_a_sidecar_that_mirrors_scrubbed_copies() {
     let started = Instant::now();
     let mut mesh = Mesh::start();
     println!(
@@ -652,7 +655,7 @@ fn istiod_delivers_the_plugin_and_it_mirrors_like_the_seed_says() {
     percentage_change_in_the_file_reaches_the_running_sidecar(&mut mesh);
     wrong_sha256_keeps_the_plugin_out(&mut mesh);
     let native = virtualservice_mirror_of_the_same_requests(&mut mesh);
-    let report = side_by_side(&requests("plugin"), &plugin, &native);
+    let report = side_by_side(&requests(), &plugin, &native);
     let out = repo_root().join("target/istio-e2e");
     std::fs::create_dir_all(&out).expect("report dir");
     std::fs::write(out.join("side-by-side.md"), &report).expect("report");
@@ -690,7 +693,7 @@ fn plugin_copies_reach_canary_scrubbed_and_marked(mesh: &mut Mesh) -> RunRecord 
         mesh.v1.ecds()
     );
 
-    let sent = requests("plugin");
+    let sent = requests();
     send_all(&mut mesh.caller(), &sent);
     let originals = mesh.v1_backend.wait_for(2, WAIT);
     for (request, original) in sent.iter().zip(&originals) {
@@ -725,10 +728,14 @@ fn plugin_copies_reach_canary_scrubbed_and_marked(mesh: &mut Mesh) -> RunRecord 
         "the agent's /stats/prometheus shows the plugin's counters: {scraped:#?}"
     );
     println!("scraped from the agent:\n{}", scraped.join("\n"));
+    let counted = scraped
+        .into_iter()
+        .filter(|line| line.starts_with("traffic_mirror_") && !line.ends_with(" 0"))
+        .collect();
     RunRecord {
         originals,
         copies,
-        counted: scraped,
+        counted,
     }
 }
 
@@ -771,13 +778,16 @@ fn percentage_change_in_the_file_reaches_the_running_sidecar(mesh: &mut Mesh) {
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(mesh.canary.count(), copies, "no copies at percentage 0");
     assert_eq!(mesh.v1_backend.count(), originals_before + during + 5);
-    let mirrored_after = mesh.v1.counter("mirrored").unwrap_or(0);
+    // The counters go on across the change (same names, same Envoy stats): every request of
+    // the whole test so far is in exactly one of them, and every copy in a result.
+    let mirrored = mesh.v1.counter("mirrored").unwrap_or(0);
     println!(
-        "counters after the change: mirrored {mirrored_after} (before: {mirrored_before}; copies \
-         during the change: {}), sampled_out {}",
-        copies - copies_before,
+        "counters after the change: mirrored {mirrored} (before: {mirrored_before}), sampled_out {}",
         sampled_out + 5
     );
+    assert_eq!(mirrored as usize + sampled_out + 5, mesh.v1_backend.count());
+    assert_eq!(mirrored as usize, copies);
+    mesh.v1.wait_for_counter("responses_2xx", mirrored);
 }
 
 fn wrong_sha256_keeps_the_plugin_out(mesh: &mut Mesh) {
@@ -797,7 +807,7 @@ fn wrong_sha256_keeps_the_plugin_out(mesh: &mut Mesh) {
         started.elapsed()
     );
     let mut client = mesh.caller();
-    for request in requests("wrong-sha") {
+    for request in requests() {
         let response = client.send(request.clone());
         assert_eq!(response.status, 200, "FAIL_OPEN lets originals through");
     }
@@ -843,7 +853,7 @@ fn virtualservice_mirror_of_the_same_requests(mesh: &mut Mesh) -> RunRecord {
     });
     println!("VirtualService mirror in place in {:?}", started.elapsed());
     let (originals_before, copies_before) = (mesh.v1_backend.count(), mesh.canary.count());
-    let sent = requests("native");
+    let sent = requests();
     send_all(&mut mesh.caller(), &sent);
     let originals =
         mesh.v1_backend.wait_for(originals_before + 2, WAIT)[originals_before..].to_vec();
@@ -851,9 +861,12 @@ fn virtualservice_mirror_of_the_same_requests(mesh: &mut Mesh) -> RunRecord {
         assert_original_intact(request, original);
     }
     let copies = mesh.canary.wait_for(copies_before + 2, WAIT)[copies_before..].to_vec();
+    // Istio's mirror: the copy is the original, credentials included, and unmarked.
     for (request, copy) in sent.iter().zip(&copies) {
         assert_eq!(copy.path, request.path);
         assert_eq!(copy.body, request.body);
+        assert_eq!(copy.header("authorization"), Some("Bearer s3cret"));
+        assert!(!copy.has_header("x-traffic-mirror"));
     }
     let counted = eventually("the mirror cluster's requests in the caller", WAIT, || {
         let total = mesh.client.cluster_requests(CANARY_CLUSTER);
