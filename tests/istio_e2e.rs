@@ -1,9 +1,10 @@
 //! A real Istio control plane delivers the plugin (`make istio-e2e`; README: Istio, end to
-//! end). istiod reads Istio resources from a folder this test writes (no Kubernetes API
-//! server), istio-agent + Envoy run as user-service v1's sidecar and as a caller's sidecar, and
-//! the plugin comes from `make oci`'s image, pushed to a registry on loopback. Listeners come
-//! from Sidecar resources (no iptables); no mTLS. Every address is on loopback and every port
-//! is picked free by the test, so runs do not collide.
+//! end). istiod reads Istio resources from a folder this test writes (its Kubernetes client
+//! talks to an empty API server), istio-agent + Envoy run as user-service v1's sidecar and as a
+//! caller's sidecar, and the plugin comes from `make oci`'s image, pushed to a registry on
+//! loopback. Listeners come from Sidecar resources (no iptables); no mTLS. Every address is on
+//! loopback, and every port is picked free except user-service's 8080, which the sidecars bind
+//! on addresses of this run's own: runs do not collide.
 //!
 //! Ignored by `make integration`: it needs Istio's binaries, which `make istio-e2e` builds and
 //! hands over in ISTIO_BIN_DIR (with ISTIO_SRC, the Istio module, for its bootstrap template).
@@ -180,7 +181,7 @@ fn template(name: &str) -> String {
 
 /// Debian's docker-registry on loopback, holding `make oci`'s image (pushed with skopeo).
 struct Registry {
-    _process: Running,
+    process: Running,
     port: u16,
 }
 
@@ -203,10 +204,7 @@ impl Registry {
             process.assert_running();
             http_get(local(port), "/v2/").filter(|(status, _)| *status == 200)
         });
-        Registry {
-            _process: process,
-            port,
-        }
+        Registry { process, port }
     }
 
     /// Pushes `make oci`'s image; its URL for a WasmPlugin or TrafficExtension.
@@ -225,6 +223,16 @@ impl Registry {
             String::from_utf8_lossy(&output.stderr)
         );
         format!("oci://{reference}")
+    }
+
+    /// The image layers istio-agent (go-containerregistry) pulled, by the registry's log.
+    fn layers_pulled_by_agent(&self) -> usize {
+        self.process
+            .log()
+            .lines()
+            .filter(|line| line.contains("GET /v2/traffic-mirror/blobs/sha256:"))
+            .filter(|line| line.contains("\" 200 ") && line.contains("go-containerregistry"))
+            .count()
     }
 }
 
@@ -466,7 +474,7 @@ struct Mesh {
     config_dir: PathBuf,
     v1_backend: Backend,
     canary: Backend,
-    _registry: Registry,
+    registry: Registry,
     plugin_url: String,
     istiod: Istiod,
     v1: Sidecar,
@@ -528,7 +536,7 @@ impl Mesh {
             config_dir,
             v1_backend,
             canary,
-            _registry: registry,
+            registry,
             plugin_url,
             istiod,
             v1,
@@ -684,6 +692,11 @@ fn plugin_copies_reach_canary_scrubbed_and_marked(mesh: &mut Mesh) -> RunRecord 
     println!(
         "plugin active in v1's sidecar {:?} after the manifest",
         started.elapsed()
+    );
+    assert_eq!(
+        mesh.registry.layers_pulled_by_agent(),
+        1,
+        "the agent pulled the plugin's layer from the registry"
     );
     assert!(
         mesh.v1
