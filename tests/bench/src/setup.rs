@@ -31,13 +31,12 @@ impl Backend {
                 "delay": {"fixed_delay": "1s", "percentage": {"numerator": 100, "denominator": "HUNDRED"}}
             }
         });
-        let json =
-            json!({"direct_response": {"status": 200, "body": {"inline_string": json_document()}}});
+        let json = |document: String| json!({"direct_response": {"status": 200, "body": {"inline_string": document}}});
         let listeners = vec![
             http_listener("primary", answer.clone(), vec![]),
             http_listener("mirror", answer.clone(), vec![]),
-            http_listener("primary_json", json.clone(), vec![]),
-            http_listener("mirror_json", json, vec![]),
+            http_listener("primary_json", json(json_document(false)), vec![]),
+            http_listener("mirror_json", json(json_document(true)), vec![]),
             http_listener("slow_mirror", answer, vec![one_second_delay]),
         ];
         let envoy = start_bootstrap(&bench_bootstrap(listeners, vec![]), 1, temp_dir());
