@@ -58,15 +58,28 @@ impl Backend {
     }
 }
 
-/// The ~2 KB JSON document the `_json` listeners answer with (the comparison scenarios).
-pub fn json_document() -> String {
-    let items: Vec<Value> = (0..20)
-        .map(|i| {
-            json!({"id": i, "name": format!("item-{i}"), "price": f64::from(i) + 0.5,
-                        "tags": ["new", "sale"], "stock": {"warehouse": "eu-1", "count": i * 3}})
-        })
-        .collect();
-    json!({"items": items, "total": 20, "page": 1}).to_string()
+/// The ~2 KB JSON document the `_json` listeners answer with (the comparison scenarios). The
+/// mirror's has the same values with its keys in another order and other spacing, so that the
+/// comparison really parses and walks both documents (equal bytes are compared as such).
+pub fn json_document(reordered: bool) -> String {
+    let item = |i: u32| match reordered {
+        false => format!(
+            r#"{{"id":{i},"name":"item-{i}","price":{i}.5,"tags":["new","sale"],"stock":{{"warehouse":"eu-1","count":{}}}}}"#,
+            i * 3
+        ),
+        true => format!(
+            r#"{{ "stock": {{"count": {}, "warehouse": "eu-1"}}, "tags": ["new", "sale"], "price": {i}.50, "name": "item-{i}", "id": {i} }}"#,
+            i * 3
+        ),
+    };
+    let items: Vec<String> = (0..20).map(item).collect();
+    match reordered {
+        false => format!(r#"{{"items":[{}],"total":20,"page":1}}"#, items.join(",")),
+        true => format!(
+            r#"{{"page": 1, "total": 20, "items": [{}]}}"#,
+            items.join(", ")
+        ),
+    }
 }
 
 /// The Envoy under test: one listener per scenario.
