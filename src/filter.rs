@@ -96,7 +96,7 @@ impl MirrorFilter {
             any |= !targets.is_empty();
         }
         if any {
-            self.outbox.hand_over_counts(&self.settings);
+            self.outbox.hand_over_counts(&self.settings, &Envoy);
         }
     }
 
@@ -119,7 +119,7 @@ impl MirrorFilter {
     fn count(&self, targets: TargetSet, counter: Counter) {
         if !targets.is_empty() {
             self.settings.count(targets, counter);
-            self.outbox.hand_over_counts(&self.settings);
+            self.outbox.hand_over_counts(&self.settings, &Envoy);
         }
     }
 

@@ -60,6 +60,7 @@ pub struct Outbox {
     jobs: Cell<Vec<Job>>,
     originals: Cell<Vec<OriginalResponse>>,
     timer: Cell<Timer>,
+    finishing: Cell<bool>,
     last_pairing_id: Cell<u64>,
 }
 
@@ -105,13 +106,25 @@ impl Outbox {
         }
     }
 
-    /// Counts go to Envoy with the next tick when the root is ticking anyway (copies are
-    /// flowing), and at once otherwise: arming the timer just for them would cost more than
-    /// they do.
-    pub fn hand_over_counts(&self, settings: &Settings) {
-        if self.timer.get() == Timer::Off {
+    /// Counts go to Envoy with the root's next tick. When the root is idle, its timer is set
+    /// to the waiting pace for them: one timer per 100 ms carries the counts of every request
+    /// decided meanwhile, where a host call per request (a refusal, say) would cost more than
+    /// the decision. A finishing root has no timer: its counts go at once.
+    pub fn hand_over_counts(&self, settings: &Settings, host: &impl Host) {
+        if self.finishing.get() {
             settings.flush_counts();
+        } else if self.timer.get() == Timer::Off {
+            self.slow_down(host);
+            if self.timer.get() == Timer::Off {
+                settings.flush_counts(); // the host refused the timer
+            }
         }
+    }
+
+    /// The root is finishing: no timer any more, counts go to Envoy as they are made.
+    pub fn finish(&self, host: &impl Host) {
+        self.sleep(host);
+        self.finishing.set(true);
     }
 
     /// Stops the root's timer: nothing is waiting for it.

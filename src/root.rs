@@ -274,7 +274,7 @@ impl<H: Host> Context for MirrorRoot<H> {
                 self.host.done();
             }
         } else if self.is_current(&call.settings) {
-            self.outbox.hand_over_counts(&call.settings);
+            self.outbox.hand_over_counts(&call.settings, &self.host);
         } else {
             call.settings.flush_counts(); // a replaced configuration: no tick flushes it
         }
@@ -291,7 +291,7 @@ impl<H: Host> Context for MirrorRoot<H> {
             job.settings.flush_counts();
         }
         // No more ticks: from now on, counts go to Envoy as they are made.
-        self.outbox.sleep(&self.host);
+        self.outbox.finish(&self.host);
         self.finishing = true;
         self.finish_if_done()
     }
@@ -378,6 +378,7 @@ mod tests {
     use super::*;
     use crate::copy::capture_headers;
     use crate::host::{recording, FakeHost};
+    use crate::outbox::WAITING_PERIOD;
     use crate::targets::{Copies, TargetSet};
 
     const CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}]}"#;
@@ -463,19 +464,42 @@ mod tests {
     }
 
     #[test]
-    fn counts_wait_for_a_running_timer_and_go_at_once_when_idle() {
-        let root = configured(CONFIG);
+    fn counts_go_with_the_next_tick_and_an_idle_root_wakes_slowly_for_them() {
+        let mut root = configured(CONFIG);
+        let settings = root.settings.clone().unwrap();
+        for _ in 0..3 {
+            settings.count_one(0, Counter::SampledOut);
+            root.outbox.hand_over_counts(&settings, &root.host);
+        }
+        assert_eq!(
+            *root.host.tick_periods.borrow(),
+            [WAITING_PERIOD],
+            "set once"
+        );
+        assert_eq!(total("sampled_out"), 0, "waits for the tick");
+        root.on_tick();
+        assert_eq!(
+            recording::take_increments().len(),
+            1,
+            "three counts, one host call"
+        );
+        root.on_tick();
+        assert!(!root.host.timer_running(), "nothing more: sleeps");
+        root.host.refuse_timer.set(true);
+        settings.count_one(0, Counter::SampledOut);
+        root.outbox.hand_over_counts(&settings, &root.host);
+        assert_eq!(total("sampled_out"), 1, "no timer to be had: at once");
+    }
+
+    #[test]
+    fn a_finishing_root_hands_counts_over_at_once() {
+        let mut root = configured(CONFIG);
+        assert!(root.on_done());
         let settings = root.settings.clone().unwrap();
         settings.count_one(0, Counter::SampledOut);
-        root.outbox.hand_over_counts(&settings);
-        assert_eq!(total("sampled_out"), 1, "idle: handed over at once");
-        send_one(&root);
-        settings.count_one(0, Counter::SampledOut);
-        root.outbox.hand_over_counts(&settings);
-        assert_eq!(total("sampled_out"), 0, "ticking: waits for the tick");
-        let mut root = root;
-        root.on_tick();
+        root.outbox.hand_over_counts(&settings, &root.host);
         assert_eq!(total("sampled_out"), 1);
+        assert!(!root.host.timer_running());
     }
 
     #[test]

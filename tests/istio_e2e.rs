@@ -626,6 +626,27 @@ fn send_all(client: &mut Client, requests: &[Request]) {
     }
 }
 
+/// Each request with what a backend received of it, matched by `x-request-id`: copies go out
+/// on their own connections, so they may arrive in another order than the originals were sent.
+fn paired<'a>(sent: &'a [Request], received: &'a [Received]) -> Vec<(&'a Request, &'a Received)> {
+    sent.iter()
+        .map(|request| {
+            let id = request
+                .headers
+                .iter()
+                .find(|(name, _)| name == "x-request-id")
+                .map(|(_, value)| value.as_slice());
+            let found = received
+                .iter()
+                .find(|r| r.header_bytes("x-request-id") == id)
+                .unwrap_or_else(|| {
+                    panic!("nothing received for {} {}", request.method, request.path)
+                });
+            (request, found)
+        })
+        .collect()
+}
+
 fn header<'a>(received: &'a Received, name: &str) -> &'a str {
     received.header(name).unwrap_or("(absent)")
 }
@@ -709,11 +730,11 @@ fn plugin_copies_reach_canary_scrubbed_and_marked(mesh: &mut Mesh) -> RunRecord 
     let sent = requests();
     send_all(&mut mesh.caller(), &sent);
     let originals = mesh.v1_backend.wait_for(2, WAIT);
-    for (request, original) in sent.iter().zip(&originals) {
+    for (request, original) in paired(&sent, &originals) {
         assert_original_intact(request, original);
     }
     let copies = mesh.canary.wait_for(2, WAIT);
-    for (request, copy) in sent.iter().zip(&copies) {
+    for (request, copy) in paired(&sent, &copies) {
         assert_eq!(copy.method, request.method);
         assert_eq!(copy.path, request.path);
         assert_eq!(copy.body, request.body, "the copy's body");
@@ -774,20 +795,21 @@ fn percentage_change_in_the_file_reaches_the_running_sidecar(mesh: &mut Mesh) {
     );
     // Each request sent during the change was either copied (under the old configuration) or
     // sampled out (under the new one), never both, never neither.
-    let sampled_out = mesh.v1.counter("sampled_out").unwrap_or(0) as usize;
-    eventually(
+    // Counts reach Envoy's stats with the plugin's next tick: read them until they add up.
+    let sampled_out = eventually(
         "every request of the change copied or sampled out",
         WAIT,
-        || (mesh.canary.count() - copies_before + sampled_out == during).then_some(()),
+        || {
+            let sampled_out = mesh.v1.counter("sampled_out").unwrap_or(0) as usize;
+            (mesh.canary.count() - copies_before + sampled_out == during).then_some(sampled_out)
+        },
     );
     let copies = mesh.canary.count();
     for _ in 0..5 {
         assert_eq!(client.send(ping()).status, 200);
     }
-    assert_eq!(
-        mesh.v1.counter("sampled_out").unwrap_or(0) as usize,
-        sampled_out + 5
-    );
+    mesh.v1
+        .wait_for_counter("sampled_out", (sampled_out + 5) as u64);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(mesh.canary.count(), copies, "no copies at percentage 0");
     assert_eq!(mesh.v1_backend.count(), originals_before + during + 5);
@@ -870,12 +892,12 @@ fn virtualservice_mirror_of_the_same_requests(mesh: &mut Mesh) -> RunRecord {
     send_all(&mut mesh.caller(), &sent);
     let originals =
         mesh.v1_backend.wait_for(originals_before + 2, WAIT)[originals_before..].to_vec();
-    for (request, original) in sent.iter().zip(&originals) {
+    for (request, original) in paired(&sent, &originals) {
         assert_original_intact(request, original);
     }
     let copies = mesh.canary.wait_for(copies_before + 2, WAIT)[copies_before..].to_vec();
     // Istio's mirror: the copy is the original, credentials included, and unmarked.
-    for (request, copy) in sent.iter().zip(&copies) {
+    for (request, copy) in paired(&sent, &copies) {
         assert_eq!(copy.path, request.path);
         assert_eq!(copy.body, request.body);
         assert_eq!(copy.header("authorization"), Some("Bearer s3cret"));
