@@ -22,7 +22,6 @@
 
 use crate::json_path::{JsonPath, Step};
 use std::collections::HashMap;
-use std::io::Write;
 
 /// Deeper nesting is compared as bytes: the walk recurses, and the VM's stack is small.
 pub const MAX_DEPTH: usize = 128;
@@ -998,8 +997,8 @@ fn canonical_number(parts: &NumberParts<'_>, out: &mut Vec<u8>) {
     out.push(if parts.negative { b'-' } else { b'+' });
     out.extend(digits().skip(leading).take(total - leading - trailing));
     out.push(b'e');
-    // Into the buffer directly: a `String` per number would be an allocation per value.
-    let _ = write!(out, "{exponent}");
+    // (Only numbers spelled differently on the two sides get here.)
+    out.extend_from_slice(exponent.to_string().as_bytes());
 }
 
 /// The exponent's value; `None` when it has more than `MAX_EXPONENT_DIGITS` significant digits.
