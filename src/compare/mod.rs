@@ -2,11 +2,23 @@
 //! reference target's), with the noise a second instance of the current version shows removed.
 //!
 //! Plain data and functions, no host calls: `spec` (what a target's `compare` block asks for),
-//! `response` (what a response is reduced to, as it streams past), `json` (the structural
-//! diff of two JSON bodies), `verdict` (one comparison's result), `pairing` (responses waiting
-//! for their counterpart), `report` (counts per window, the summary and mismatch log lines),
-//! `metrics` (the counters' names). The proxy-wasm glue feeds them and moves their output to
-//! the host.
+//! `response` (what a response is reduced to, as it streams past; `inflate` undoes gzip and
+//! deflate), `json` (the structural diff of two JSON bodies), `verdict` (one comparison's
+//! result), `pairing` (responses waiting for their counterparts), `report` (counts per window,
+//! the summary and mismatch log lines), `metrics` (the counters' names). `Comparator` ties them
+//! together for the glue, which only moves data:
+//!
+//! - HTTP context, request copied to candidates: `Needs::for_original(their specs)`; if some,
+//!   a `Capture` fed the response headers, body chunks and trailers; at the end of the stream
+//!   its `finish()` goes to the root (`arrive(id, Side::Original, ..)`); `on_done` before that:
+//!   `missing(id, Side::Original, Missing::Incomplete)`.
+//! - Root, copies dispatched: `start(id, now, timeout, candidates, RequestInfo)`; a refused
+//!   dispatch: `missing(id, Side::Target(t), Missing::NoAnswer)`.
+//! - Root, a copy's response: `needs(id, Side::Target(t))`; if some, a `Capture` from the call's
+//!   headers, body and trailers, then `arrive`; Envoy's own 503/504 or a reset: `missing`.
+//! - Root, tick: `tick(now)`; `next_deadline()` says when it is next needed.
+//!
+//! Every call returns `Effects`: counter increments, `warn` lines, `info` lines.
 
 pub mod inflate;
 pub mod json;

@@ -235,7 +235,6 @@ impl Capture {
             },
             BodyMode::Json => Sink::Bytes(Vec::new()),
         };
-        self.summary.body = Body::Bytes(Vec::new());
         self.body = match Encoding::from_header(value("content-encoding").as_deref()) {
             Ok(None) => BodyState::Plain(sink),
             Ok(Some(encoding)) => BodyState::Inflating(Box::new(Inflater::new(encoding)), sink),
