@@ -284,8 +284,7 @@ impl<'b> Doc<'b> {
             return Err(Unreadable::TooComplex);
         }
         let mut parser = Parser {
-            bytes,
-            at: 0,
+            scanner: Scanner::new(bytes),
             doc: Doc {
                 bytes,
                 nodes: Vec::new(),
@@ -293,8 +292,7 @@ impl<'b> Doc<'b> {
             },
         };
         parser.value(0, Span::default())?;
-        parser.whitespace();
-        if parser.at != bytes.len() {
+        if !parser.scanner.at_end() {
             return Err(Unreadable::NotJson);
         }
         Ok(parser.doc)
@@ -644,15 +642,33 @@ impl<'d, 'p> Walk<'d, 'p> {
     }
 }
 
-/// A strict RFC 8259 reader building a `Doc`.
-struct Parser<'a> {
-    bytes: &'a [u8],
-    at: usize,
-    doc: Doc<'a>,
+/// Reads JSON tokens from a body, strictly (RFC 8259): the parser and the lockstep reader
+/// (`lockstep`) both read through it, so both accept exactly the same bodies.
+pub(super) struct Scanner<'a> {
+    pub(super) bytes: &'a [u8],
+    pub(super) at: usize,
 }
 
-impl Parser<'_> {
-    fn peek(&self) -> Option<u8> {
+/// A string's content (between its quotes) in the body, and whether it has escapes.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StringToken {
+    start: usize,
+    end: usize,
+    pub(super) escaped: bool,
+}
+
+impl StringToken {
+    pub(super) fn content<'a>(&self, bytes: &'a [u8]) -> &'a [u8] {
+        bytes.get(self.start..self.end).unwrap_or_default()
+    }
+}
+
+impl<'a> Scanner<'a> {
+    pub(super) fn new(bytes: &'a [u8]) -> Scanner<'a> {
+        Scanner { bytes, at: 0 }
+    }
+
+    pub(super) fn peek(&self) -> Option<u8> {
         self.bytes.get(self.at).copied()
     }
 
@@ -668,173 +684,85 @@ impl Parser<'_> {
             .ok_or(Unreadable::NotJson)
     }
 
-    fn whitespace(&mut self) {
+    pub(super) fn whitespace(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
         }
     }
 
-    /// The next position in `text` (its length fits: it is at most a few times the body's).
-    fn text_at(&self) -> Result<u32, Unreadable> {
-        u32::try_from(self.doc.text.len()).map_err(|_| Unreadable::TooComplex)
-    }
-
-    /// The span of `text` written since `start`.
-    fn text_since(&self, start: u32) -> Result<Span, Unreadable> {
-        Ok(Span {
-            start,
-            len: (self.text_at()? - start) | IN_TEXT,
-        })
-    }
-
-    /// The span of the body from `start` to here.
-    fn body_since(&self, start: usize) -> Span {
-        // Both fit: the body is shorter than IN_TEXT (checked by `Doc::parse`).
-        Span {
-            start: start as u32,
-            len: (self.at - start) as u32,
-        }
-    }
-
-    fn value(&mut self, depth: usize, key: Span) -> Result<(), Unreadable> {
-        if depth > MAX_DEPTH {
-            return Err(Unreadable::NotJson);
-        }
-        if self.doc.nodes.len() >= MAX_VALUES {
-            return Err(Unreadable::TooComplex);
-        }
+    /// Whether only whitespace is left.
+    pub(super) fn at_end(&mut self) -> bool {
         self.whitespace();
-        let index = self.doc.nodes.len();
-        let (kind, value) = match self.peek().ok_or(Unreadable::NotJson)? {
-            b'{' => (Kind::Object, Span::default()),
-            b'[' => (Kind::Array, Span::default()),
-            b'"' => (Kind::String, self.string()?),
-            b't' => (Kind::True, self.literal(b"true")?),
-            b'f' => (Kind::False, self.literal(b"false")?),
-            b'n' => (Kind::Null, self.literal(b"null")?),
-            _ => (Kind::Number, self.number()?),
-        };
-        self.doc.nodes.push(Node {
-            kind,
-            end: 0,
-            key,
-            value,
-        });
-        let members = match kind {
-            Kind::Object => Some(self.object(depth)?),
-            Kind::Array => Some(self.array(depth)?),
-            _ => None,
-        };
-        let end = u32::try_from(self.doc.nodes.len()).map_err(|_| Unreadable::TooComplex)?;
-        if let Some(node) = self.doc.nodes.get_mut(index) {
-            node.end = end;
-            if let Some(members) = members {
-                node.value.len = members;
-            }
-        }
-        Ok(())
+        self.at == self.bytes.len()
     }
 
-    fn literal(&mut self, word: &[u8]) -> Result<Span, Unreadable> {
+    /// Opens an object or array (`{` or `[`); false when it is empty (and already closed).
+    pub(super) fn open(&mut self, open: u8) -> Result<bool, Unreadable> {
+        self.consume(open)?;
+        self.whitespace();
+        let close = if open == b'{' { b'}' } else { b']' };
+        if self.peek() == Some(close) {
+            self.at += 1;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    /// After a member or item: whether another follows (`,`) or the container ends (`close`).
+    pub(super) fn more(&mut self, close: u8) -> Result<bool, Unreadable> {
+        self.whitespace();
+        match self.next()? {
+            b',' => Ok(true),
+            byte if byte == close => Ok(false),
+            _ => Err(Unreadable::NotJson),
+        }
+    }
+
+    /// A member's key and its `:`.
+    pub(super) fn key(&mut self) -> Result<StringToken, Unreadable> {
+        self.whitespace();
+        let key = self.string()?;
+        self.whitespace();
+        self.consume(b':')?;
+        Ok(key)
+    }
+
+    pub(super) fn literal(&mut self, word: &[u8]) -> Result<(), Unreadable> {
         let end = self.at + word.len();
         if self.bytes.get(self.at..end) != Some(word) {
             return Err(Unreadable::NotJson);
         }
         self.at = end;
-        Ok(Span::default())
+        Ok(())
     }
 
-    /// An object; returns its number of members.
-    fn object(&mut self, depth: usize) -> Result<u32, Unreadable> {
-        self.consume(b'{')?;
-        self.whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(0);
-        }
-        let mut members = 0u32;
-        loop {
-            self.whitespace();
-            let key = self.string()?;
-            self.whitespace();
-            self.consume(b':')?;
-            self.value(depth + 1, key)?;
-            members += 1;
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b'}' => return Ok(members),
-                _ => return Err(Unreadable::NotJson),
-            }
-        }
-    }
-
-    /// An array; returns its number of items.
-    fn array(&mut self, depth: usize) -> Result<u32, Unreadable> {
-        self.consume(b'[')?;
-        self.whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            return Ok(0);
-        }
-        let mut items = 0u32;
-        loop {
-            self.value(depth + 1, Span::default())?;
-            items += 1;
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b']' => return Ok(items),
-                _ => return Err(Unreadable::NotJson),
-            }
-        }
-    }
-
-    /// A string: its span in the body, or, if it has escapes, decoded into `text`.
-    fn string(&mut self) -> Result<Span, Unreadable> {
+    /// A string, its escapes checked.
+    pub(super) fn string(&mut self) -> Result<StringToken, Unreadable> {
         self.consume(b'"')?;
         let start = self.at;
-        let mut decoded: Option<u32> = None;
+        let mut escaped = false;
         loop {
-            // Plain bytes are taken a run at a time.
+            // Plain bytes are skipped a run at a time.
             let rest = self.bytes.get(self.at..).unwrap_or_default();
             let run = rest
                 .iter()
                 .position(|b| matches!(b, b'"' | b'\\') || *b < 0x20)
                 .ok_or(Unreadable::NotJson)?;
-            if decoded.is_some() {
-                self.doc
-                    .text
-                    .extend_from_slice(rest.get(..run).unwrap_or_default());
-            }
             self.at += run;
             match self.next()? {
                 b'"' => break,
                 b'\\' => {
-                    if decoded.is_none() {
-                        // The first escape: what came before it is decoded text too.
-                        decoded = Some(self.text_at()?);
-                        let before = self.bytes.get(start..self.at - 1).unwrap_or_default();
-                        self.doc.text.extend_from_slice(before);
-                    }
-                    let c = self.escape()?;
-                    let mut utf8 = [0u8; 4];
-                    self.doc
-                        .text
-                        .extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+                    escaped = true;
+                    self.escape()?;
                 }
                 _ => return Err(Unreadable::NotJson),
             }
         }
-        match decoded {
-            Some(text_start) => self.text_since(text_start),
-            None => {
-                self.at -= 1;
-                let span = self.body_since(start);
-                self.at += 1;
-                Ok(span)
-            }
-        }
+        Ok(StringToken {
+            start,
+            end: self.at - 1,
+            escaped,
+        })
     }
 
     fn escape(&mut self) -> Result<char, Unreadable> {
@@ -879,9 +807,8 @@ impl Parser<'_> {
         Ok(value)
     }
 
-    /// A number (RFC 8259's grammar), as its span in the body: compared by value later, and
-    /// only when the two spellings differ (see `numbers_equal`).
-    fn number(&mut self) -> Result<Span, Unreadable> {
+    /// A number (RFC 8259's grammar): its start in the body (it ends here).
+    pub(super) fn number(&mut self) -> Result<usize, Unreadable> {
         let start = self.at;
         if self.peek() == Some(b'-') {
             self.at += 1;
@@ -902,7 +829,7 @@ impl Parser<'_> {
             }
             self.required_digits()?;
         }
-        Ok(self.body_since(start))
+        Ok(start)
     }
 
     fn required_digits(&mut self) -> Result<(), Unreadable> {
@@ -915,6 +842,128 @@ impl Parser<'_> {
         while self.peek().is_some_and(|b| b.is_ascii_digit()) {
             self.at += 1;
         }
+    }
+}
+
+/// Decodes a string's content (checked by `Scanner::string`) into `out`.
+pub(super) fn decode(content: &[u8], out: &mut Vec<u8>) -> Result<(), Unreadable> {
+    let mut scanner = Scanner::new(content);
+    loop {
+        let rest = content.get(scanner.at..).unwrap_or_default();
+        let run = rest.iter().position(|b| *b == b'\\').unwrap_or(rest.len());
+        out.extend_from_slice(rest.get(..run).unwrap_or_default());
+        scanner.at += run + 1;
+        if scanner.at > content.len() {
+            return Ok(());
+        }
+        let c = scanner.escape()?;
+        let mut utf8 = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
+}
+
+/// A strict RFC 8259 reader building a `Doc`.
+struct Parser<'a> {
+    scanner: Scanner<'a>,
+    doc: Doc<'a>,
+}
+
+impl Parser<'_> {
+    /// The span of the body from `start` to `end`.
+    fn body_span(start: usize, end: usize) -> Span {
+        // Both fit: the body is shorter than IN_TEXT (checked by `Doc::parse`).
+        Span {
+            start: start as u32,
+            len: (end - start) as u32,
+        }
+    }
+
+    fn value(&mut self, depth: usize, key: Span) -> Result<(), Unreadable> {
+        if depth > MAX_DEPTH {
+            return Err(Unreadable::NotJson);
+        }
+        if self.doc.nodes.len() >= MAX_VALUES {
+            return Err(Unreadable::TooComplex);
+        }
+        self.scanner.whitespace();
+        let index = self.doc.nodes.len();
+        let s = &mut self.scanner;
+        let (kind, value) = match s.peek().ok_or(Unreadable::NotJson)? {
+            b'{' => (Kind::Object, Span::default()),
+            b'[' => (Kind::Array, Span::default()),
+            b'"' => (Kind::String, self.string()?),
+            b't' => (Kind::True, s.literal(b"true").map(|()| Span::default())?),
+            b'f' => (Kind::False, s.literal(b"false").map(|()| Span::default())?),
+            b'n' => (Kind::Null, s.literal(b"null").map(|()| Span::default())?),
+            _ => {
+                let start = s.number()?;
+                (Kind::Number, Parser::body_span(start, s.at))
+            }
+        };
+        self.doc.nodes.push(Node {
+            kind,
+            end: 0,
+            key,
+            value,
+        });
+        let members = match kind {
+            Kind::Object => Some(self.object(depth)?),
+            Kind::Array => Some(self.array(depth)?),
+            _ => None,
+        };
+        let end = u32::try_from(self.doc.nodes.len()).map_err(|_| Unreadable::TooComplex)?;
+        if let Some(node) = self.doc.nodes.get_mut(index) {
+            node.end = end;
+            if let Some(members) = members {
+                node.value.len = members;
+            }
+        }
+        Ok(())
+    }
+
+    /// An object; returns its number of members.
+    fn object(&mut self, depth: usize) -> Result<u32, Unreadable> {
+        let mut members = 0u32;
+        let mut more = self.scanner.open(b'{')?;
+        while more {
+            let key = self.scanner.key()?;
+            let key = self.text_of(key)?;
+            self.value(depth + 1, key)?;
+            members += 1;
+            more = self.scanner.more(b'}')?;
+        }
+        Ok(members)
+    }
+
+    /// An array; returns its number of items.
+    fn array(&mut self, depth: usize) -> Result<u32, Unreadable> {
+        let mut items = 0u32;
+        let mut more = self.scanner.open(b'[')?;
+        while more {
+            self.value(depth + 1, Span::default())?;
+            items += 1;
+            more = self.scanner.more(b']')?;
+        }
+        Ok(items)
+    }
+
+    /// A string: its span in the body, or, if it has escapes, decoded into `text`.
+    fn string(&mut self) -> Result<Span, Unreadable> {
+        let token = self.scanner.string()?;
+        self.text_of(token)
+    }
+
+    fn text_of(&mut self, token: StringToken) -> Result<Span, Unreadable> {
+        if !token.escaped {
+            return Ok(Parser::body_span(token.start, token.end));
+        }
+        let start = u32::try_from(self.doc.text.len()).map_err(|_| Unreadable::TooComplex)?;
+        decode(token.content(self.scanner.bytes), &mut self.doc.text)?;
+        let end = u32::try_from(self.doc.text.len()).map_err(|_| Unreadable::TooComplex)?;
+        Ok(Span {
+            start,
+            len: (end - start) | IN_TEXT,
+        })
     }
 }
 
