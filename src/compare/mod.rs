@@ -22,6 +22,7 @@
 
 pub mod inflate;
 pub mod json;
+mod lockstep;
 pub mod metrics;
 pub mod pairing;
 pub mod report;
