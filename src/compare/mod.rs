@@ -2,14 +2,16 @@
 //! reference target's), with the noise a second instance of the current version shows removed.
 //!
 //! Plain data and functions, no host calls: `spec` (what a target's `compare` block asks for),
-//! `response` (what a response is reduced to, as it streams past), `json` (the structural
-//! diff of two JSON bodies), `verdict` (one comparison's result), `pairing` (responses waiting
-//! for their counterpart), `report` (counts per window, the summary and mismatch log lines),
-//! `metrics` (the counters' names). The proxy-wasm glue feeds them and moves their output to
-//! the host.
+//! `response` (what a response is reduced to, as it streams past; `inflate` undoes gzip and
+//! deflate), `json` (the structural diff of two JSON bodies, with `lockstep` for bodies whose
+//! members come in the same order), `verdict` (one comparison's result), `pairing` (responses
+//! waiting for their counterparts), `report` (counts per window, the summary and mismatch log
+//! lines), `request` (the request a comparison belongs to). The glue that feeds them is in
+//! `filter.rs` (the original's response) and `comparisons.rs` (the root's side).
 
 pub mod inflate;
 pub mod json;
+mod lockstep;
 pub mod pairing;
 pub mod report;
 pub mod request;

@@ -457,37 +457,67 @@ impl State {
 }
 
 /// The candidate's outcome if its sides are in; `expiring`: sides still waiting never come.
+///
+/// A reference target's copy (`against` a target) that got no answer or timed out is
+/// replaced by the noise baseline's, which runs the same version and got the same copy; a
+/// missing noise baseline means no noise cancellation. Both are `compared_without_reference`.
 fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Outcome> {
+    let skipped = |why| Some(Outcome::Skipped(why));
     let own = entry.state(Side::Target(candidate.target))?;
     let reference = entry.state(candidate.reference())?;
-    let noise = match candidate.spec.noise_baseline {
+    let baseline = match candidate.spec.noise_baseline {
         Some(baseline) => Some(entry.state(Side::Target(baseline))?),
         None => None,
     };
-    let skipped = |why| Some(Outcome::Skipped(why));
+    let carried = candidate.reference() != Side::Original;
+    let baseline_may_stand_in =
+        carried && matches!(baseline, Some(State::Arrived(_)) | Some(State::Waiting));
+    // What ends the comparison whatever else comes, first: nothing is held for it.
     match (own, reference) {
         (State::Missing(_), _) => return skipped(Skipped::NoAnswer),
         (_, State::Missing(Missing::Incomplete)) => return skipped(Skipped::Incomplete),
-        (_, State::Missing(Missing::NoAnswer)) => return skipped(Skipped::NoAnswer),
-        (State::Waiting, _) | (_, State::Waiting) => {
-            return expiring.then_some(Outcome::Skipped(Skipped::Expired))
+        (_, State::Missing(Missing::NoAnswer)) if !baseline_may_stand_in => {
+            return skipped(Skipped::NoAnswer)
         }
         _ => {}
     }
-    let (State::Arrived(own), State::Arrived(reference)) = (own, reference) else {
-        return None;
+    let own = match own {
+        State::Arrived(own) => own,
+        State::Waiting if expiring => return skipped(Skipped::Expired),
+        _ => return None,
     };
-    let (noise, without_reference) = match noise {
-        None => (None, false),
-        Some(State::Arrived(summary)) => (Some(&**summary), false),
-        Some(State::Missing(_)) => (None, true),
-        Some(State::Waiting) if expiring => (None, true),
-        Some(State::Waiting) => return None,
+    let noise = match baseline {
+        Some(State::Arrived(summary)) => Baseline::In(summary),
+        Some(State::Waiting) if !expiring => return None,
+        Some(_) => Baseline::Gone,
+        None => Baseline::NotConfigured,
     };
-    Some(Outcome::Compared {
-        verdict: verdict::compare(&candidate.spec, own, reference, noise),
-        without_reference,
-    })
+    let compare = |reference: &Summary, noise: Option<&Summary>, without_reference| {
+        Some(Outcome::Compared {
+            verdict: verdict::compare(&candidate.spec, own, reference, noise),
+            without_reference,
+        })
+    };
+    match (reference, noise) {
+        (State::Arrived(reference), Baseline::In(noise)) => compare(reference, Some(noise), false),
+        (State::Arrived(reference), Baseline::NotConfigured) => compare(reference, None, false),
+        (State::Arrived(reference), Baseline::Gone) => compare(reference, None, true),
+        (State::Missing(Missing::Incomplete), _) => skipped(Skipped::Incomplete),
+        (State::Waiting, _) if !expiring => None,
+        (State::Missing(_) | State::Waiting, Baseline::In(noise)) if carried => {
+            compare(noise, None, true)
+        }
+        (State::Missing(_), _) => skipped(Skipped::NoAnswer),
+        (State::Waiting, _) => skipped(Skipped::Expired),
+    }
+}
+
+/// The noise baseline's response, for one candidate.
+enum Baseline<'a> {
+    NotConfigured,
+    In(&'a Summary),
+    /// Refused, failed, timed out, or not in time.
+    Gone,
 }
 
 #[cfg(test)]
@@ -652,6 +682,56 @@ mod tests {
         table.arrive(2, Side::Target(2), summary(200, r#"{"ts": 3}"#), 0);
         let resolved = table.arrive(2, Side::Target(1), summary(200, r#"{"ts": 2}"#), 0);
         assert_eq!(matched(&resolved), [(0, true)]);
+    }
+
+    #[test]
+    fn a_missing_reference_target_is_replaced_by_the_noise_baseline() {
+        let with_noise = spec(Reference::Target(1), Some(2));
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &with_noise)], request());
+        table.arrive(1, Side::Target(0), summary(200, r#"{"a": 1}"#), 0);
+        table.missing(1, Side::Target(1), Missing::NoAnswer, 0);
+        let resolved = table.arrive(1, Side::Target(2), summary(200, r#"{"a": 1}"#), 0);
+        match &resolved[..] {
+            [Resolved {
+                outcome:
+                    Outcome::Compared {
+                        verdict,
+                        without_reference: true,
+                    },
+                ..
+            }] => assert!(verdict.matched()),
+            other => panic!("{other:?}"),
+        }
+        // Neither reference answered: nothing to compare with.
+        table.start(2, 0, SECOND, vec![candidate(0, &with_noise)], request());
+        table.arrive(2, Side::Target(0), summary(200, "{}"), 0);
+        table.missing(2, Side::Target(2), Missing::NoAnswer, 0);
+        let resolved = table.missing(2, Side::Target(1), Missing::NoAnswer, 0);
+        assert_eq!(skipped(&resolved), [(0, Skipped::NoAnswer)]);
+        // The reference timed out (never came): the baseline stands in at expiry.
+        table.start(3, 0, SECOND, vec![candidate(0, &with_noise)], request());
+        table.arrive(3, Side::Target(0), summary(200, "{}"), 0);
+        table.arrive(3, Side::Target(2), summary(500, "{}"), 0);
+        let resolved = table.expire(u64::MAX);
+        match &resolved[..] {
+            [Resolved {
+                outcome:
+                    Outcome::Compared {
+                        verdict,
+                        without_reference: true,
+                    },
+                ..
+            }] => assert!(verdict.mismatched.status),
+            other => panic!("{other:?}"),
+        }
+        // Against the original, an incomplete original is not replaced.
+        let original = spec(Reference::Original, Some(2));
+        table.start(4, 0, SECOND, vec![candidate(0, &original)], request());
+        table.arrive(4, Side::Target(0), summary(200, "{}"), 0);
+        table.arrive(4, Side::Target(2), summary(200, "{}"), 0);
+        let resolved = table.missing(4, Side::Original, Missing::Incomplete, 0);
+        assert_eq!(skipped(&resolved), [(0, Skipped::Incomplete)]);
     }
 
     #[test]
