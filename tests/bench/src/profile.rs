@@ -77,6 +77,11 @@ const GROUPS: [&[Case]; 3] = [
             listener: "plugin_compare",
             post_16k: false,
         },
+        Case {
+            name: "plugin_compare_reordered",
+            listener: "plugin_compare_reordered",
+            post_16k: false,
+        },
     ],
 ];
 

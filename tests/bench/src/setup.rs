@@ -35,8 +35,13 @@ impl Backend {
         let listeners = vec![
             http_listener("primary", answer.clone(), vec![]),
             http_listener("mirror", answer.clone(), vec![]),
-            http_listener("primary_json", json(json_document(false)), vec![]),
-            http_listener("mirror_json", json(json_document(true)), vec![]),
+            http_listener("primary_json", json(json_document(Shape::Compact)), vec![]),
+            http_listener("mirror_json", json(json_document(Shape::Spaced)), vec![]),
+            http_listener(
+                "mirror_json_reordered",
+                json(json_document(Shape::Reordered)),
+                vec![],
+            ),
             http_listener("slow_mirror", answer, vec![one_second_delay]),
         ];
         let envoy = start_bootstrap(&bench_bootstrap(listeners, vec![]), 1, temp_dir());
@@ -58,24 +63,43 @@ impl Backend {
     }
 }
 
-/// The ~2 KB JSON document the `_json` listeners answer with (the comparison scenarios). The
-/// mirror's has the same values with its keys in another order and other spacing, so that the
-/// comparison really parses and walks both documents (equal bytes are compared as such).
-pub fn json_document(reordered: bool) -> String {
-    let item = |i: u32| match reordered {
-        false => format!(
+/// How a `_json` listener writes the ~2 KB document it answers with (the comparison
+/// scenarios): the same values every time, so every comparison is a match, but not the same
+/// bytes, so the comparison really reads both bodies (equal bytes are compared as such).
+#[derive(Debug, Clone, Copy)]
+pub enum Shape {
+    /// The primary's: no spaces.
+    Compact,
+    /// The same members in the same order, with spaces and `.50` for `.5`: what another build
+    /// of the same service writes (the diff's fast path, which reads both bodies side by side).
+    Spaced,
+    /// The members in another order as well (the diff parses and walks both documents).
+    Reordered,
+}
+
+pub fn json_document(shape: Shape) -> String {
+    let item = |i: u32| match shape {
+        Shape::Compact => format!(
             r#"{{"id":{i},"name":"item-{i}","price":{i}.5,"tags":["new","sale"],"stock":{{"warehouse":"eu-1","count":{}}}}}"#,
             i * 3
         ),
-        true => format!(
+        Shape::Spaced => format!(
+            r#"{{ "id": {i}, "name": "item-{i}", "price": {i}.50, "tags": ["new", "sale"], "stock": {{"warehouse": "eu-1", "count": {}}} }}"#,
+            i * 3
+        ),
+        Shape::Reordered => format!(
             r#"{{ "stock": {{"count": {}, "warehouse": "eu-1"}}, "tags": ["new", "sale"], "price": {i}.50, "name": "item-{i}", "id": {i} }}"#,
             i * 3
         ),
     };
     let items: Vec<String> = (0..20).map(item).collect();
-    match reordered {
-        false => format!(r#"{{"items":[{}],"total":20,"page":1}}"#, items.join(",")),
-        true => format!(
+    match shape {
+        Shape::Compact => format!(r#"{{"items":[{}],"total":20,"page":1}}"#, items.join(",")),
+        Shape::Spaced => format!(
+            r#"{{"items": [{}], "total": 20, "page": 1}}"#,
+            items.join(", ")
+        ),
+        Shape::Reordered => format!(
             r#"{{"page": 1, "total": 20, "items": [{}]}}"#,
             items.join(", ")
         ),
@@ -176,7 +200,7 @@ fn bench_bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
 pub const CAPPED_IN_FLIGHT: u32 = 50;
 
 /// The front's listeners for the throughput benchmark.
-const FRONT_LISTENERS: [&str; 9] = [
+const FRONT_LISTENERS: [&str; 10] = [
     "none",
     "empty_filter",
     "native_mirror",
@@ -184,6 +208,7 @@ const FRONT_LISTENERS: [&str; 9] = [
     "plugin_sampled_out",
     "plugin_mirror_json",
     "plugin_compare",
+    "plugin_compare_reordered",
     "plugin_slow_target",
     "plugin_slow_capped",
 ];
@@ -234,6 +259,13 @@ pub fn front_listener(name: &str) -> Value {
             to_cluster("primary_json"),
             plugin(
                 json!({"targets": [{"cluster": "mirror_json", "name": "bench_compare",
+                                       "compare": {"body": "json"}}]}),
+            ),
+        ),
+        "plugin_compare_reordered" => (
+            to_cluster("primary_json"),
+            plugin(
+                json!({"targets": [{"cluster": "mirror_json_reordered", "name": "bench_reordered",
                                        "compare": {"body": "json"}}]}),
             ),
         ),
