@@ -4,7 +4,8 @@ import math
 import sys
 
 SCENARIOS = ["none", "empty_filter", "native_mirror", "plugin_mirror", "plugin_sampled_out",
-             "plugin_mirror_json", "plugin_compare", "native_mirror_body", "plugin_mirror_body"]
+             "plugin_mirror_json", "plugin_compare", "plugin_compare_reordered",
+             "native_mirror_body", "plugin_mirror_body"]
 FIGURES = ["cpu_us_per_req", "rps", "p50_ms", "p99_ms"]
 RATIOS = ["plugin_vs_native_cpu", "sampled_out_vs_empty_cpu", "sampled_out_vs_none_cpu",
           "plugin_body_vs_native_body_cpu", "compare_vs_mirror_cpu", "plugin_vs_native_p99"]

@@ -32,7 +32,7 @@ pub struct Scenario {
     pub post_16k: bool,
 }
 
-pub const SCENARIOS: [Scenario; 9] = [
+pub const SCENARIOS: [Scenario; 10] = [
     Scenario {
         name: "none",
         listener: "none",
@@ -66,6 +66,11 @@ pub const SCENARIOS: [Scenario; 9] = [
     Scenario {
         name: "plugin_compare",
         listener: "plugin_compare",
+        post_16k: false,
+    },
+    Scenario {
+        name: "plugin_compare_reordered",
+        listener: "plugin_compare_reordered",
         post_16k: false,
     },
     Scenario {
@@ -171,13 +176,15 @@ fn main() {
         rounds.push(samples);
     }
 
-    // The comparison scenario must really compare: equal answers, every comparison a match.
-    let matched = front.plugin_metric("bench_compare", "matched");
-    let mismatched = front.plugin_metric("bench_compare", "mismatched");
-    assert!(
-        matched > 0 && mismatched == 0,
-        "plugin_compare: {matched} matched, {mismatched} mismatched"
-    );
+    // The comparison scenarios must really compare: equal answers, every comparison a match.
+    for target in ["bench_compare", "bench_reordered"] {
+        let matched = front.plugin_metric(target, "matched");
+        let mismatched = front.plugin_metric(target, "mismatched");
+        assert!(
+            matched > 0 && mismatched == 0,
+            "{target}: {matched} matched, {mismatched} mismatched"
+        );
+    }
 
     let memory_overhead = setup::memory_overhead(&backend);
     let slow_target = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));

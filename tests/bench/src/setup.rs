@@ -297,6 +297,7 @@ pub fn start_front(
         "slow_mirror",
         "primary_json",
         "mirror_json",
+        "mirror_json_reordered",
     ]
     .iter()
     .map(|name| cluster(name, backend.address(name), false))
