@@ -22,6 +22,9 @@ pub enum Skip {
     Unreadable,
     /// The client went away before the request was complete.
     Abandoned,
+    /// Holding it would go over the worker's memory budget for copies
+    /// (`body.max_buffered_bytes`), or the VM could not allocate it.
+    MemoryBudget,
 }
 
 /// What every copy of one request shares: its scrubbed headers and its body. Request trailers
@@ -36,6 +39,8 @@ pub struct CapturedRequest {
     /// Set once the request is complete, when the original declared a length or had a body.
     content_length: Option<String>,
     had_content_length: bool,
+    /// The original's `content-length`, to size the body's allocation once.
+    declared_length: Option<usize>,
     /// Whether the body is JSON (by `content-type`), for `redact.json_fields`.
     json_body: bool,
     /// Headers left out because their value is not UTF-8: the SDK's dispatch takes `&str`.
@@ -69,7 +74,10 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
             }
             ":method" => captured.headers.push((name, value)),
             "connection" => connection_options = Some(value),
-            "content-length" => captured.had_content_length = true,
+            "content-length" => {
+                captured.had_content_length = true;
+                captured.declared_length = value.trim().parse().ok();
+            }
             "te" if value.eq_ignore_ascii_case("trailers") => captured.headers.push((name, value)),
             other if other.starts_with(':') || is_hop_by_hop(other) => {}
             other if removes_header(&redaction.headers, other) => {}
@@ -110,18 +118,66 @@ pub fn with_host_suffix(authority: &str, suffix: &str) -> String {
 }
 
 impl CapturedRequest {
-    /// Adds a body chunk. Past `limit` the whole copy is given up, never truncated.
+    /// Whether `more` bytes of body would take it past `limit`: then the whole copy is given
+    /// up, never truncated. Asked before a chunk is read, so an oversized body costs nothing.
+    pub fn body_would_exceed(&self, more: usize, limit: usize) -> bool {
+        self.body.len().saturating_add(more) > limit
+    }
+
+    /// How many bytes the body's allocation grows by when `more` bytes are appended: what the
+    /// memory budget must grant before the chunk is read.
+    pub fn body_growth(&self, more: usize, limit: usize) -> usize {
+        self.planned_capacity(more, limit)
+            .saturating_sub(self.body.capacity())
+    }
+
+    /// The body's capacity once `more` bytes are appended. The first chunk is kept as Envoy
+    /// handed it over (its exact size); the second allocates the declared `content-length`
+    /// at once when the body fits in it; otherwise the allocation doubles, so that appending
+    /// stays linear in the body's size, but never past `limit`.
+    fn planned_capacity(&self, more: usize, limit: usize) -> usize {
+        let needed = self.body.len().saturating_add(more);
+        if needed <= self.body.capacity() {
+            return self.body.capacity();
+        }
+        if self.body.is_empty() {
+            return needed;
+        }
+        match self.declared_length {
+            Some(declared) if (needed..=limit).contains(&declared) => declared,
+            _ => needed.max(self.body.capacity().saturating_mul(2).min(limit)),
+        }
+    }
+
+    /// Adds a body chunk. Past `limit` the whole copy is given up, never truncated; an
+    /// allocation the VM cannot make gives it up too, instead of aborting the VM.
     pub fn append_body(&mut self, chunk: Vec<u8>, limit: usize) -> Result<(), Skip> {
-        if self.body.len().saturating_add(chunk.len()) > limit {
+        if self.body_would_exceed(chunk.len(), limit) {
             return Err(Skip::BodyTooLarge);
         }
         if self.body.is_empty() {
             // The first chunk is usually the whole body: keep it instead of copying it.
             self.body = chunk;
-        } else {
-            self.body.extend_from_slice(&chunk);
+            return Ok(());
         }
+        let capacity = self.planned_capacity(chunk.len(), limit);
+        self.body
+            .try_reserve_exact(capacity.saturating_sub(self.body.len()))
+            .map_err(|_| Skip::MemoryBudget)?;
+        self.body.extend_from_slice(&chunk);
         Ok(())
+    }
+
+    /// The bytes this request holds in the VM (headers, authority, body, as allocated): what
+    /// each of its copies is charged against the memory budget.
+    pub fn held_bytes(&self) -> usize {
+        let pair = std::mem::size_of::<(String, String)>();
+        let headers: usize = self
+            .headers
+            .iter()
+            .map(|(name, value)| pair + name.capacity() + value.capacity())
+            .sum();
+        headers + self.authority.capacity() + self.body.capacity()
     }
 
     /// Called once the request is complete: redacts the JSON body's fields, and the copy
@@ -406,6 +462,52 @@ mod tests {
             CapturedRequest::default().append_body(vec![0; 1], 0),
             Err(Skip::BodyTooLarge)
         );
+    }
+
+    #[test]
+    fn body_growth_announces_exactly_what_appending_allocates() {
+        let limit = 1 << 20;
+        let mut captured = CapturedRequest::default();
+        let mut reallocations = 0;
+        for _ in 0..4096 {
+            let before = captured.body.capacity();
+            let growth = captured.body_growth(256, limit);
+            captured.append_body(vec![1; 256], limit).unwrap();
+            assert_eq!(captured.body.capacity(), before + growth);
+            reallocations += usize::from(growth > 0);
+        }
+        assert_eq!(captured.body.len(), limit);
+        assert_eq!(captured.body.capacity(), limit, "never past the limit");
+        // Doubling: a 1 MiB body in 256-byte chunks is reallocated about log2(4096) times,
+        // so the bytes moved stay linear in the body's size.
+        assert!(reallocations <= 14, "{reallocations} reallocations");
+    }
+
+    #[test]
+    fn a_declared_length_is_allocated_once_and_exactly() {
+        let config = default_config();
+        let headers = raw(&[
+            (":method", b"POST"),
+            (":path", b"/"),
+            (":authority", b"a"),
+            ("content-length", b"10000"),
+        ]);
+        let mut captured = capture_headers(headers, &config).unwrap();
+        captured.append_body(vec![1; 16], 1 << 20).unwrap();
+        assert_eq!(captured.body_growth(100, 1 << 20), 10000 - 16);
+        captured.append_body(vec![1; 100], 1 << 20).unwrap();
+        assert_eq!(captured.body.capacity(), 10000);
+        assert_eq!(captured.body_growth(9884, 1 << 20), 0);
+    }
+
+    #[test]
+    fn held_bytes_count_headers_and_body() {
+        let config = default_config();
+        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        let headers_only = captured.held_bytes();
+        assert!(headers_only > 0);
+        captured.append_body(vec![0; 1000], 4000).unwrap();
+        assert_eq!(captured.held_bytes(), headers_only + 1000);
     }
 
     #[test]

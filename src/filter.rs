@@ -1,6 +1,8 @@
 //! The HTTP context: moves the original request's data from Envoy into a copy, never altering,
 //! holding back or failing the original. Every callback returns `Continue`.
 
+use crate::abi;
+use crate::budget::{Budget, Reservation};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
 use crate::decide::Decisions;
 use crate::host::{Envoy, Host};
@@ -10,9 +12,8 @@ use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
 use crate::targets::TargetSet;
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::Action;
 use std::rc::Rc;
 
 enum Stage {
@@ -23,22 +24,45 @@ enum Stage {
     Capturing {
         targets: TargetSet,
         request: CapturedRequest,
+        /// What the request holds, once for each of its copies (`copies`), reserved against
+        /// the worker's memory budget before it is allocated.
+        reservation: Reservation,
+        copies: usize,
     },
 }
 
 pub struct MirrorFilter {
     settings: Rc<Settings>,
     outbox: Rc<Outbox>,
+    budget: Rc<Budget>,
     stage: Stage,
 }
 
 impl MirrorFilter {
-    pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox>) -> MirrorFilter {
+    pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox>, budget: Rc<Budget>) -> MirrorFilter {
         MirrorFilter {
             settings,
             outbox,
+            budget,
             stage: Stage::Idle,
         }
+    }
+
+    /// Starts capturing a wanted request, if the worker's budget can hold its headers once
+    /// per copy (each copy is held by Envoy until it is answered).
+    fn start_capture(&mut self, targets: TargetSet, request: CapturedRequest) -> Result<(), Skip> {
+        let copies = self.settings.copies(targets);
+        let mut reservation = self.budget.reservation();
+        reservation
+            .grow(request.held_bytes().saturating_mul(copies))
+            .map_err(|_| Skip::MemoryBudget)?;
+        self.stage = Stage::Capturing {
+            targets,
+            request,
+            reservation,
+            copies,
+        };
+        Ok(())
     }
 
     /// Decides for every target; the wanted ones come back with their copies admitted, and
@@ -49,7 +73,7 @@ impl MirrorFilter {
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
         let mut headers = Vec::new();
         if decisions.needs_headers() {
-            let Ok(read) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
+            let Ok(read) = abi::request_headers() else {
                 self.count(decisions.open(), Counter::Aborted);
                 self.count_refusals(&decisions);
                 return None;
@@ -105,6 +129,8 @@ impl MirrorFilter {
         let Stage::Capturing {
             targets,
             mut request,
+            mut reservation,
+            copies,
         } = std::mem::replace(&mut self.stage, Stage::Idle)
         else {
             return;
@@ -112,26 +138,51 @@ impl MirrorFilter {
         if let Err(skip) = request.finish(&self.settings.config.redaction) {
             return self.count_skip(targets, skip);
         }
+        // Redaction may have changed the body's size: the copies hold what they will send.
+        let per_copy = request.held_bytes();
+        if reservation.resize(per_copy.saturating_mul(copies)).is_err() {
+            return self.count_skip(targets, Skip::MemoryBudget);
+        }
         let job = Job {
             settings: Rc::clone(&self.settings),
             targets,
             request,
+            reservation,
+            per_copy,
         };
         self.outbox.send(job, &Envoy);
     }
 
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {
         let body = self.settings.config.body;
-        let Stage::Capturing { request, .. } = &mut self.stage else {
+        let Stage::Capturing {
+            request,
+            reservation,
+            copies,
+            ..
+        } = &mut self.stage
+        else {
             return Ok(());
         };
         if !body.mirror || size == 0 {
             return Ok(());
         }
-        let chunk = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
-            .map_err(|_| Skip::Unreadable)?
-            .unwrap_or_default();
-        request.append_body(chunk, body.max_bytes)
+        if request.body_would_exceed(size, body.max_bytes) {
+            return Err(Skip::BodyTooLarge);
+        }
+        // Reserved before Envoy copies the chunk into the VM: the body's growth once per
+        // copy, and the chunk itself while it is appended (the first chunk becomes the body).
+        let growth = request.body_growth(size, body.max_bytes);
+        let transient = if request.body().is_some() { size } else { 0 };
+        reservation
+            .grow(growth.saturating_mul(*copies).saturating_add(transient))
+            .map_err(|_| Skip::MemoryBudget)?;
+        let chunk = abi::request_body(size).map_err(|_| Skip::Unreadable)?;
+        request.append_body(chunk, body.max_bytes)?;
+        // The chunk is now part of the body (or freed): hold what the copies will.
+        reservation
+            .resize(request.held_bytes().saturating_mul(*copies))
+            .map_err(|_| Skip::MemoryBudget)
     }
 }
 
@@ -151,16 +202,11 @@ impl HttpContext for MirrorFilter {
         if wanted.is_empty() {
             return Action::Continue;
         }
-        match capture_headers(headers, &self.settings.config) {
-            Ok(request) => {
-                self.stage = Stage::Capturing {
-                    targets: wanted,
-                    request,
-                };
-                if end_of_stream {
-                    self.complete();
-                }
-            }
+        let captured = capture_headers(headers, &self.settings.config)
+            .and_then(|request| self.start_capture(wanted, request));
+        match captured {
+            Ok(()) if end_of_stream => self.complete(),
+            Ok(()) => {}
             Err(skip) => self.count_skip(wanted, skip),
         }
         Action::Continue

@@ -21,6 +21,8 @@
     )
 )]
 
+mod abi;
+pub mod budget;
 pub mod config;
 pub mod copy;
 pub mod decide;
@@ -45,5 +47,5 @@ use proxy_wasm::types::LogLevel;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::<root::MirrorRoot>::default() });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::MirrorRoot::for_worker()) });
 }}

@@ -24,6 +24,8 @@ pub enum Counter {
     Aborted,
     RateLimited,
     InFlightLimited,
+    SkippedUpgrade,
+    SkippedMemoryBudget,
     // The result, exactly one per copy sent.
     Responses2xx,
     Responses3xx,
@@ -34,7 +36,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 15] = [
+    pub const ALL: [Counter; 17] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
@@ -44,6 +46,8 @@ impl Counter {
         Counter::Aborted,
         Counter::RateLimited,
         Counter::InFlightLimited,
+        Counter::SkippedUpgrade,
+        Counter::SkippedMemoryBudget,
         Counter::Responses2xx,
         Counter::Responses3xx,
         Counter::Responses4xx,
@@ -63,6 +67,8 @@ impl Counter {
             Counter::Aborted => "aborted",
             Counter::RateLimited => "rate_limited",
             Counter::InFlightLimited => "in_flight_limited",
+            Counter::SkippedUpgrade => "skipped_upgrade",
+            Counter::SkippedMemoryBudget => "skipped_memory_budget",
             Counter::Responses2xx => "responses_2xx",
             Counter::Responses3xx => "responses_3xx",
             Counter::Responses4xx => "responses_4xx",
@@ -95,6 +101,7 @@ impl From<Skip> for Counter {
             Skip::BodyTooLarge => Counter::SkippedBodyTooLarge,
             Skip::UnparseableBody => Counter::SkippedUnparseableBody,
             Skip::Unreadable | Skip::Abandoned => Counter::Aborted,
+            Skip::MemoryBudget => Counter::SkippedMemoryBudget,
         }
     }
 }
@@ -270,8 +277,8 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush());
-        // Ids in definition order: counters 1..=15, gauge 16.
-        assert_eq!(recording::take_increments(), [(16, 2), (1, 2), (15, 1)]);
+        // Ids in definition order: counters 1..=17, gauge 18.
+        assert_eq!(recording::take_increments(), [(18, 2), (1, 2), (17, 1)]);
         assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);
@@ -303,6 +310,10 @@ mod tests {
         assert_eq!(Counter::from(Refusal::MarkedAsCopy), Counter::SkippedLoop);
         assert_eq!(Counter::from(Skip::Unroutable), Counter::Unmatched);
         assert_eq!(Counter::from(Skip::Abandoned), Counter::Aborted);
+        assert_eq!(
+            Counter::from(Skip::MemoryBudget),
+            Counter::SkippedMemoryBudget
+        );
         let results = [Counter::Responses2xx, Counter::TimedOut, Counter::Failed];
         for refusal in [
             Refusal::SampledOut,

@@ -10,6 +10,7 @@
 //! each time and could starve the timer. While there is work the timer keeps ticking; the
 //! root disarms it after a tick that finds nothing to do.
 
+use crate::budget::Reservation;
 use crate::copy::CapturedRequest;
 use crate::host::Host;
 use crate::settings::Settings;
@@ -28,6 +29,10 @@ pub struct Job {
     pub settings: Rc<Settings>,
     pub targets: TargetSet,
     pub request: CapturedRequest,
+    /// `per_copy` bytes of the worker's memory budget for each copy still to be sent: each
+    /// copy takes its share along until its response.
+    pub reservation: Reservation,
+    pub per_copy: usize,
 }
 
 #[derive(Default)]

@@ -3,6 +3,7 @@
 //! Every host call goes through `Host`, so this bookkeeping (current, replaced and finishing
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
+use crate::budget::{Budget, Reservation};
 use crate::config::Config;
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
@@ -20,6 +21,14 @@ struct InFlight {
     settings: Rc<Settings>,
     target: usize,
     dispatched_ns: u64,
+    /// The copy's share of the memory budget: Envoy holds the copy until it is answered.
+    _held: Reservation,
+}
+
+thread_local! {
+    /// One budget per VM, that is per worker, shared by its root contexts (a replaced
+    /// configuration's root still holds its copies in flight).
+    static WORKER_BUDGET: Rc<Budget> = Budget::new(crate::config::DEFAULT_MAX_BUFFERED_BYTES);
 }
 
 #[derive(Default)]
@@ -27,14 +36,26 @@ pub struct MirrorRoot<H: Host = Envoy> {
     host: H,
     settings: Option<Rc<Settings>>,
     outbox: Rc<Outbox>,
+    budget: Rc<Budget>,
     in_flight: HashMap<u32, InFlight>,
     /// Envoy asked this root to finish (its configuration was replaced): it does once the
     /// copies in flight are done.
     finishing: bool,
 }
 
+impl MirrorRoot<Envoy> {
+    /// The root Envoy runs: it shares the worker's memory budget with the other roots of
+    /// this VM.
+    pub fn for_worker() -> MirrorRoot<Envoy> {
+        MirrorRoot {
+            budget: WORKER_BUDGET.with(Rc::clone),
+            ..MirrorRoot::default()
+        }
+    }
+}
+
 impl<H: Host> MirrorRoot<H> {
-    fn dispatch_all(&mut self, jobs: &[Job]) {
+    fn dispatch_all(&mut self, jobs: &mut [Job]) {
         let now = if jobs.is_empty() {
             0
         } else {
@@ -48,7 +69,7 @@ impl<H: Host> MirrorRoot<H> {
     }
 
     /// Sends a request's `amplify` copies to one target: one decision, one result per copy.
-    fn dispatch(&mut self, job: &Job, index: usize, now: u64) {
+    fn dispatch(&mut self, job: &mut Job, index: usize, now: u64) {
         let Some((target, state)) = job.settings.target(index) else {
             return;
         };
@@ -73,6 +94,7 @@ impl<H: Host> MirrorRoot<H> {
                             settings,
                             target: index,
                             dispatched_ns: now,
+                            _held: job.reservation.split_off(job.per_copy),
                         },
                     );
                 }
@@ -171,8 +193,8 @@ impl<H: Host> Context for MirrorRoot<H> {
     /// Envoy replaces this root (a new configuration) or shuts down: queued copies go out at
     /// once, and copies in flight are waited for, so that none is lost or left uncounted.
     fn on_done(&mut self) -> bool {
-        let jobs = self.outbox.take_jobs();
-        self.dispatch_all(&jobs);
+        let mut jobs = self.outbox.take_jobs();
+        self.dispatch_all(&mut jobs);
         for job in &jobs {
             job.settings.flush_counts();
         }
@@ -191,6 +213,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
             .and_then(|config| Settings::define(config, self.host.metrics()));
         match settings {
             Ok(settings) => {
+                self.budget
+                    .set_limit(settings.config.body.max_buffered_bytes);
                 let names: Vec<&str> = settings
                     .config
                     .targets
@@ -214,6 +238,7 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
             Some(settings) => Box::new(MirrorFilter::new(
                 Rc::clone(settings),
                 Rc::clone(&self.outbox),
+                Rc::clone(&self.budget),
             )),
             None => Box::new(PassThrough),
         })
@@ -224,8 +249,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
     }
 
     fn on_tick(&mut self) {
-        let jobs = self.outbox.take_jobs();
-        self.dispatch_all(&jobs);
+        let mut jobs = self.outbox.take_jobs();
+        self.dispatch_all(&mut jobs);
         let mut busy = !jobs.is_empty();
         for job in jobs.iter().filter(|job| !self.is_current(&job.settings)) {
             job.settings.flush_counts();
@@ -262,7 +287,7 @@ mod tests {
         root
     }
 
-    fn job(settings: &Rc<Settings>) -> Job {
+    fn job(settings: &Rc<Settings>, budget: &Rc<Budget>) -> Job {
         let raw = [(":method", "GET"), (":path", "/x"), (":authority", "shop")]
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
@@ -271,16 +296,23 @@ mod tests {
         request.finish(&settings.config.redaction).unwrap();
         let mut targets = TargetSet::default();
         targets.insert(0);
+        let per_copy = request.held_bytes();
+        let mut reservation = budget.reservation();
+        reservation
+            .grow(per_copy * settings.copies(targets))
+            .unwrap();
         Job {
             settings: Rc::clone(settings),
             targets,
             request,
+            reservation,
+            per_copy,
         }
     }
 
     fn send_one(root: &MirrorRoot<FakeHost>) {
         let settings = root.settings.clone().unwrap();
-        root.outbox.send(job(&settings), &root.host);
+        root.outbox.send(job(&settings, &root.budget), &root.host);
     }
 
     fn answer(root: &mut MirrorRoot<FakeHost>, token: u32, headers: &[(&str, &str)]) {
@@ -363,6 +395,45 @@ mod tests {
     }
 
     #[test]
+    fn each_copy_holds_its_share_of_the_budget_until_its_answer() {
+        let mut root = configured(
+            r#"{"targets": [{"cluster": "canary", "name": "c", "amplify": 2}],
+                "body": {"max_buffered_bytes": 65536}}"#,
+        );
+        send_one(&root);
+        let held = root.budget.used();
+        assert!(held > 0, "queued: the job holds its copies' bytes");
+        root.on_tick();
+        assert_eq!(root.budget.used(), held, "dispatched: the copies hold them");
+        answer(&mut root, 1, &UPSTREAM_200);
+        assert_eq!(root.budget.used(), held / 2);
+        answer(&mut root, 2, &[]);
+        assert_eq!(root.budget.used(), 0);
+    }
+
+    #[test]
+    fn a_refused_dispatch_gives_its_budget_back() {
+        let mut root = configured(CONFIG);
+        root.host
+            .refusing_clusters
+            .borrow_mut()
+            .push("canary".into());
+        send_one(&root);
+        root.on_tick();
+        assert_eq!(root.budget.used(), 0);
+    }
+
+    #[test]
+    fn the_configured_budget_applies_to_the_worker() {
+        let root = configured(
+            r#"{"targets": [{"cluster": "canary"}], "body": {"max_buffered_bytes": 70000}}"#,
+        );
+        let mut reservation = root.budget.reservation();
+        assert!(reservation.grow(70_001).is_err());
+        assert!(reservation.grow(70_000).is_ok());
+    }
+
+    #[test]
     fn a_refused_dispatch_counts_mirrored_and_failed() {
         let mut root = configured(CONFIG);
         root.host
@@ -386,7 +457,7 @@ mod tests {
         assert!(root.on_configure(0));
         let old_ids: Vec<u32> = recording::defined()
             .iter()
-            .take(17)
+            .take(Counter::ALL.len() + 2)
             .enumerate()
             .map(|(i, _)| i as u32 + 1)
             .collect();

@@ -77,6 +77,15 @@ impl Settings {
         }
     }
 
+    /// How many copies a request wanted by `targets` makes: each target's `amplify`.
+    pub fn copies(&self, targets: TargetSet) -> usize {
+        targets
+            .iter()
+            .filter_map(|index| self.config.targets.get(index))
+            .map(|target| target.amplify as usize)
+            .sum()
+    }
+
     /// Gives back the in-flight slots of copies that will not be sent after all.
     pub fn release_unsent(&self, targets: TargetSet) {
         for (target, state) in targets.iter().filter_map(|index| self.target(index)) {

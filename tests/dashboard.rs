@@ -60,6 +60,7 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         "traffic_mirror_timed_out",
         "traffic_mirror_latency_ms_bucket",
         "traffic_mirror_in_flight",
+        "traffic_mirror_skipped_memory_budget",
     ] {
         assert!(
             used.contains(needed),

@@ -108,6 +108,9 @@ SAMPLES = [
     ("body", with_top(body={"mirror": False, "max_bytes": 0}), True),
     ("body too big", with_top(body={"max_bytes": 67108865}), False),
     ("body mirror string", with_top(body={"mirror": "yes"}), False),
+    ("memory budget", with_top(body={"max_buffered_bytes": 65536}), True),
+    ("memory budget too small", with_top(body={"max_buffered_bytes": 65535}), False),
+    ("memory budget too big", with_top(body={"max_buffered_bytes": 268435457}), False),
 ]
 
 # Rules between fields: the plugin refuses these, the schema cannot say so (README).
