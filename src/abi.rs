@@ -4,12 +4,12 @@
 //! `get_buffer` panicked with `unexpected status: 6` (InvalidMemoryAccess) when the VM ran
 //! short of memory, and `get_map_bytes` panics on a header name that is not UTF-8 or a map
 //! it cannot slice. A panic kills the VM, so these wrappers hand every status back as an
-//! error instead, and read header maps with a parser that cannot panic (`parse_header_map`,
+//! error instead, and read header maps with a parser that cannot panic (`http::parse_header_map`,
 //! unit-tested and fuzzed). The SDK's `dispatch_http_call` stays in use (it registers the
 //! call's token with the SDK's dispatcher, which routes the response); README: Reliability
 //! lists the SDK calls that remain and why they cannot fire.
 
-use crate::http::RawHeaders;
+use crate::http::{parse_header_map, RawHeaders};
 use proxy_wasm::types::{BufferType, MapType, MetricType};
 
 /// A status the host returned instead of `Ok` (the ABI's numbering: 1 NotFound, 2
@@ -180,97 +180,4 @@ pub fn increment_metric(id: u32, delta: i64) -> Result<(), HostStatus> {
 pub fn record_metric(id: u32, value: u64) -> Result<(), HostStatus> {
     // SAFETY: scalar arguments only.
     status(unsafe { proxy_record_metric(id, value) })
-}
-
-fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
-    let word = bytes.get(at..at.checked_add(4)?)?;
-    let word: [u8; 4] = word.try_into().ok()?;
-    usize::try_from(u32::from_le_bytes(word)).ok()
-}
-
-/// Reads a header map as the host serializes it: a little-endian u32 count, then a (name
-/// size, value size) u32 pair per header, then each name and value followed by a NUL. `None`
-/// when the bytes do not hold what they announce; a name that is not UTF-8 (Envoy's codecs
-/// never let one through) is read lossily rather than failing the map. Linear in its input.
-pub fn parse_header_map(bytes: &[u8]) -> Option<RawHeaders> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let count = read_u32(bytes, 0)?;
-    let sizes_end = count.checked_mul(8)?.checked_add(4)?;
-    if sizes_end > bytes.len() {
-        return None;
-    }
-    let mut headers = Vec::with_capacity(count);
-    let mut data = sizes_end;
-    let mut take = |size: usize| -> Option<&[u8]> {
-        let end = data.checked_add(size)?;
-        let field = bytes.get(data..end)?;
-        data = end.checked_add(1)?; // the NUL after each name and value
-        Some(field)
-    };
-    for index in 0..count {
-        let at = 4 + index * 8;
-        let name = take(read_u32(bytes, at)?)?;
-        let value = take(read_u32(bytes, at + 4)?)?;
-        headers.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
-    }
-    Some(headers)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The host's serialization, as Envoy writes it.
-    pub fn serialize(headers: &[(&str, &[u8])]) -> Vec<u8> {
-        let mut bytes = (headers.len() as u32).to_le_bytes().to_vec();
-        for (name, value) in headers {
-            bytes.extend((name.len() as u32).to_le_bytes());
-            bytes.extend((value.len() as u32).to_le_bytes());
-        }
-        for (name, value) in headers {
-            bytes.extend(name.as_bytes());
-            bytes.push(0);
-            bytes.extend(*value);
-            bytes.push(0);
-        }
-        bytes
-    }
-
-    #[test]
-    fn a_serialized_map_reads_back_with_byte_values() {
-        let headers: [(&str, &[u8]); 3] = [
-            (":method", b"GET"),
-            ("x-bin", b"\xff\x00\xfe"),
-            ("empty", b""),
-        ];
-        let parsed = parse_header_map(&serialize(&headers)).unwrap();
-        assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[1], ("x-bin".to_string(), b"\xff\x00\xfe".to_vec()));
-        assert_eq!(parsed[2], ("empty".to_string(), Vec::new()));
-        assert_eq!(parse_header_map(&[]), Some(Vec::new()));
-        assert_eq!(parse_header_map(&[0, 0, 0, 0]), Some(Vec::new()));
-    }
-
-    #[test]
-    fn a_map_that_does_not_hold_what_it_announces_is_refused_without_panic() {
-        let good = serialize(&[("name", b"value")]);
-        for cut in 0..good.len() - 1 {
-            assert_eq!(parse_header_map(&good[..cut.max(1)]), None, "cut at {cut}");
-        }
-        assert_eq!(parse_header_map(&[0xff, 0xff, 0xff, 0xff]), None);
-        let mut huge_size = good.clone();
-        huge_size[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(parse_header_map(&huge_size), None);
-    }
-
-    #[test]
-    fn a_name_that_is_not_utf8_is_read_lossily() {
-        let mut bytes = serialize(&[("ab", b"v")]);
-        let name_at = 4 + 8;
-        bytes[name_at] = 0xff;
-        let parsed = parse_header_map(&bytes).unwrap();
-        assert_eq!(parsed[0].0, "\u{fffd}b");
-    }
 }

@@ -86,6 +86,7 @@ impl From<Refusal> for Counter {
             Refusal::SampledOut => Counter::SampledOut,
             Refusal::Unmatched => Counter::Unmatched,
             Refusal::MarkedAsCopy => Counter::SkippedLoop,
+            Refusal::Upgrade => Counter::SkippedUpgrade,
             Refusal::RateLimited => Counter::RateLimited,
             Refusal::InFlightLimited => Counter::InFlightLimited,
         }
@@ -308,6 +309,7 @@ mod tests {
     #[test]
     fn every_refusal_and_skip_has_a_decision_counter() {
         assert_eq!(Counter::from(Refusal::MarkedAsCopy), Counter::SkippedLoop);
+        assert_eq!(Counter::from(Refusal::Upgrade), Counter::SkippedUpgrade);
         assert_eq!(Counter::from(Skip::Unroutable), Counter::Unmatched);
         assert_eq!(Counter::from(Skip::Abandoned), Counter::Aborted);
         assert_eq!(
