@@ -27,8 +27,8 @@ pub enum Skip {
     MemoryBudget,
 }
 
-/// What every copy of one request shares: its scrubbed headers and its body. Request trailers
-/// are not kept: Envoy's `http_call` sends headers and body only and drops trailers.
+/// What every copy of one request shares: its scrubbed headers, its body and its scrubbed
+/// trailers.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CapturedRequest {
     /// `:method`, `:path` and the end-to-end headers left after redaction.
@@ -36,6 +36,8 @@ pub struct CapturedRequest {
     /// The original `:authority` with `host_suffix` applied.
     authority: String,
     body: Vec<u8>,
+    /// The original's trailers, scrubbed like its headers (gRPC's checksums, statuses).
+    trailers: Vec<(String, String)>,
     /// Set once the request is complete, when the original declared a length or had a body.
     content_length: Option<String>,
     had_content_length: bool,
@@ -168,6 +170,27 @@ impl CapturedRequest {
         Ok(())
     }
 
+    /// Takes the original's trailers over, scrubbed as headers are: redacted names,
+    /// hop-by-hop names, pseudo-headers and values that are not UTF-8 are left out.
+    pub fn capture_trailers(&mut self, raw: RawHeaders, redaction: &Redaction) {
+        self.trailers = raw
+            .into_iter()
+            .filter(|(name, _)| {
+                !name.starts_with(':')
+                    && !is_hop_by_hop(name)
+                    && !removes_header(&redaction.headers, name)
+            })
+            .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+            .collect();
+    }
+
+    pub fn trailers(&self) -> Vec<(&str, &str)> {
+        self.trailers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect()
+    }
+
     /// The bytes this request holds in the VM (headers, authority, body, as allocated): what
     /// each of its copies is charged against the memory budget.
     pub fn held_bytes(&self) -> usize {
@@ -175,6 +198,7 @@ impl CapturedRequest {
         let headers: usize = self
             .headers
             .iter()
+            .chain(&self.trailers)
             .map(|(name, value)| pair + name.capacity() + value.capacity())
             .sum();
         headers + self.authority.capacity() + self.body.capacity()
@@ -498,6 +522,23 @@ mod tests {
         captured.append_body(vec![1; 100], 1 << 20).unwrap();
         assert_eq!(captured.body.capacity(), 10000);
         assert_eq!(captured.body_growth(9884, 1 << 20), 0);
+    }
+
+    #[test]
+    fn trailers_are_scrubbed_like_headers() {
+        let config = default_config();
+        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        captured.capture_trailers(
+            raw(&[
+                ("grpc-status", b"0"),
+                ("authorization", b"Bearer t"),
+                ("connection", b"close"),
+                ("x-bin", b"\xff"),
+                (":path", b"/x"),
+            ]),
+            &config.redaction,
+        );
+        assert_eq!(captured.trailers(), [("grpc-status", "0")]);
     }
 
     #[test]

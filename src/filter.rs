@@ -13,7 +13,7 @@ use crate::sampling::random_draw;
 use crate::settings::Settings;
 use crate::targets::TargetSet;
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::Action;
+use proxy_wasm::types::{Action, MapType};
 use std::rc::Rc;
 
 enum Stage {
@@ -153,6 +153,18 @@ impl MirrorFilter {
         self.outbox.send(job, &Envoy);
     }
 
+    /// The copies carry the original's trailers, scrubbed (an HTTP/2 target receives them;
+    /// Envoy drops them towards an HTTP/1.1 target). Charged to the budget by `complete`.
+    fn capture_trailers(&mut self) -> Result<(), Skip> {
+        let Stage::Capturing { request, .. } = &mut self.stage else {
+            return Ok(());
+        };
+        let trailers =
+            abi::header_map(MapType::HttpRequestTrailers).map_err(|_| Skip::Unreadable)?;
+        request.capture_trailers(trailers, &self.settings.config.redaction);
+        Ok(())
+    }
+
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {
         let body = self.settings.config.body;
         let Stage::Capturing {
@@ -223,7 +235,10 @@ impl HttpContext for MirrorFilter {
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
         // Trailers end the request: with them, the body callback never sees end of stream.
-        self.complete();
+        match self.capture_trailers() {
+            Ok(()) => self.complete(),
+            Err(skip) => self.skip(skip),
+        }
         Action::Continue
     }
 }

@@ -21,6 +21,7 @@ pub trait Host {
         cluster: &str,
         headers: Vec<(&str, &str)>,
         body: Option<&[u8]>,
+        trailers: Vec<(&str, &str)>,
         timeout: Duration,
     ) -> Result<u32, Status>;
     /// The headers of the copy's response being delivered (empty when it was reset).
@@ -81,9 +82,10 @@ impl Host for Envoy {
         cluster: &str,
         headers: Vec<(&str, &str)>,
         body: Option<&[u8]>,
+        trailers: Vec<(&str, &str)>,
         timeout: Duration,
     ) -> Result<u32, Status> {
-        hostcalls::dispatch_http_call(cluster, headers, body, Vec::new(), timeout)
+        hostcalls::dispatch_http_call(cluster, headers, body, trailers, timeout)
     }
 
     fn call_response_headers(&self) -> RawHeaders {
@@ -226,6 +228,7 @@ mod fake {
             cluster: &str,
             headers: Vec<(&str, &str)>,
             _body: Option<&[u8]>,
+            _trailers: Vec<(&str, &str)>,
             _timeout: Duration,
         ) -> Result<u32, Status> {
             if self.refusing_clusters.borrow().iter().any(|c| c == cluster) {

@@ -82,6 +82,7 @@ impl<H: Host> MirrorRoot<H> {
                 &target.cluster,
                 headers.clone(),
                 job.request.body(),
+                job.request.trailers(),
                 target.timeout,
             );
             match call {
