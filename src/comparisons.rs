@@ -2,10 +2,11 @@
 //! them, and the counters, log lines and summaries they end in. Plain Rust over the
 //! `compare` modules; the root context feeds it what the host delivers.
 
+use crate::budget::Reservation;
 use crate::compare::pairing::{Candidate, Missing, Outcome, Pairing, Resolved, Side};
 use crate::compare::report::TargetReport;
 use crate::compare::request::RequestInfo;
-use crate::compare::response::{Needs, Summary};
+use crate::compare::response::{Body, Needs, NotCompared, Summary};
 use crate::config::Target;
 use crate::metrics::CompareCounter;
 use crate::outbox::{Job, OriginalResponse};
@@ -14,12 +15,14 @@ use std::rc::Rc;
 
 pub struct Comparisons {
     pairing: Pairing,
+    /// What the pending comparisons hold, against the worker's memory budget.
+    held: Reservation,
     /// Per target of the settings: the report of a candidate (`None` for the others).
     reports: Vec<Option<TargetReport>>,
 }
 
 impl Comparisons {
-    pub fn new(settings: &Settings, now_ns: u64) -> Comparisons {
+    pub fn new(settings: &Settings, now_ns: u64, held: Reservation) -> Comparisons {
         let reports = settings
             .config
             .targets
@@ -28,6 +31,7 @@ impl Comparisons {
             .collect();
         Comparisons {
             pairing: Pairing::default(),
+            held,
             reports,
         }
     }
@@ -85,7 +89,7 @@ impl Comparisons {
 
     /// The original's response for request `pairing`, or the news that it never completed.
     pub fn original(&mut self, settings: &Settings, original: OriginalResponse, now_ns: u64) {
-        let resolved = match original.summary {
+        let resolved = match original.summary.map(|summary| self.within_budget(summary)) {
             Some(summary) => self
                 .pairing
                 .arrive(original.pairing, Side::Original, summary, now_ns),
@@ -109,7 +113,7 @@ impl Comparisons {
         now_ns: u64,
     ) {
         let side = Side::Target(target);
-        let resolved = match summary {
+        let resolved = match summary.map(|summary| self.within_budget(summary)) {
             Some(summary) => self.pairing.arrive(pairing, side, summary, now_ns),
             None => self
                 .pairing
@@ -163,8 +167,25 @@ impl Comparisons {
         self.pairing.bytes_held()
     }
 
+    /// A response summary the worker's memory budget can hold while it waits: past the
+    /// budget its body is left out (`body_not_compared_too_large`; status and headers are
+    /// still compared).
+    fn within_budget(&mut self, mut summary: Summary) -> Summary {
+        if self.held.grow(summary.bytes_held()).is_err() {
+            if let Body::Bytes(_) = summary.body {
+                summary.body = Body::NotCompared(NotCompared::TooLarge);
+            }
+        }
+        summary
+    }
+
     /// Counts ended comparisons, logs their mismatches within the budget.
     fn settle(&mut self, settings: &Settings, resolved: Vec<Resolved>, now_ns: u64) {
+        // What the table holds now (summaries of ended comparisons are gone): shrinking a
+        // reservation always succeeds.
+        let _ = self
+            .held
+            .resize(self.pairing.bytes_held().min(self.held.bytes()));
         for ended in resolved {
             let Some((target, state)) = settings.target(ended.target) else {
                 continue;
@@ -239,4 +260,37 @@ fn counters(outcome: &Outcome) -> Vec<(CompareCounter, u32)> {
         counts.push((CompareCounter::NoiseFields, verdict.noise_fields()));
     }
     counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Budget;
+    use crate::config::Config;
+    use crate::host::recording;
+
+    fn summary(body: &[u8]) -> Summary {
+        Summary {
+            status: Some(200),
+            grpc_status: None,
+            headers: Vec::new(),
+            body: Body::Bytes(body.to_vec()),
+        }
+    }
+
+    #[test]
+    fn a_summary_past_the_memory_budget_waits_without_its_body() {
+        let json = r#"{"targets": [{"cluster": "c", "compare": {"body": "json"}}]}"#;
+        let config = Config::parse(json.as_bytes()).unwrap();
+        let settings = Settings::define(config, recording::METRICS).unwrap();
+        let budget = Budget::new(4096);
+        let mut comparisons = Comparisons::new(&settings, 0, budget.reservation());
+        let kept = comparisons.within_budget(summary(&[b'1'; 1000]));
+        assert!(matches!(kept.body, Body::Bytes(_)));
+        assert!(budget.used() >= 1000, "reserved while it waits");
+        let dropped = comparisons.within_budget(summary(&[b'1'; 4000]));
+        assert_eq!(dropped.body, Body::NotCompared(NotCompared::TooLarge));
+        drop(comparisons);
+        assert_eq!(budget.used(), 0, "given back");
+    }
 }

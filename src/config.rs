@@ -29,6 +29,15 @@ pub const DEFAULT_REDACTED_HEADERS: [&str; 4] = [
 ];
 pub const DEFAULT_REPLACEMENT: &str = "REDACTED";
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+/// What one worker may hold for copies at once (README: Reliability): 32 maximal bodies, or
+/// thousands of ordinary requests; 64 MiB on a two-worker sidecar, far below the V8 VM's
+/// limit (the VM dies near 1 GiB) and an Istio sidecar's default 1 GiB memory limit.
+pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 << 20;
+/// At least a request's headers (Envoy's default limit is 60 KiB) must fit.
+pub const MIN_BUFFERED_BYTES: u64 = 64 << 10;
+/// A quarter of the VM's practical limit: the rest is left for the plugin itself, for
+/// allocator fragmentation and for a redacted body's second copy.
+pub const MAX_BUFFERED_BYTES_LIMIT: u64 = 256 << 20;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(5000);
 /// Copies are buffered in the VM's memory, once per worker and request: past this, a canary
 /// would be better served by a sampled subset than by copying huge uploads.
@@ -104,6 +113,8 @@ pub struct Redaction {
 pub struct BodyPolicy {
     pub mirror: bool,
     pub max_bytes: usize,
+    /// The worker's memory budget for copies (see `budget`).
+    pub max_buffered_bytes: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +199,7 @@ fn config(value: &Value) -> Result<Config, String> {
         body: fields.nested("body", body)?.unwrap_or(BodyPolicy {
             mirror: true,
             max_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
         }),
     })
 }
@@ -760,8 +772,8 @@ fn body(value: &Value, place: &str) -> Result<BodyPolicy, String> {
     let fields = Fields::of(
         value,
         place,
-        "an object with `mirror` and/or `max_bytes`",
-        &["mirror", "max_bytes"],
+        "an object with `mirror`, `max_bytes` and/or `max_buffered_bytes`",
+        &["mirror", "max_bytes", "max_buffered_bytes"],
     )?;
     Ok(BodyPolicy {
         mirror: fields
@@ -778,6 +790,17 @@ fn body(value: &Value, place: &str) -> Result<BodyPolicy, String> {
                 },
             )?
             .unwrap_or(DEFAULT_MAX_BODY_BYTES),
+        max_buffered_bytes: fields
+            .scalar(
+                "max_buffered_bytes",
+                "a whole number of bytes from 65536 (64 KiB) to 268435456 (256 MiB)",
+                |v| {
+                    whole_number(v)
+                        .filter(|n| (MIN_BUFFERED_BYTES..=MAX_BUFFERED_BYTES_LIMIT).contains(n))
+                        .and_then(|n| usize::try_from(n).ok())
+                },
+            )?
+            .unwrap_or(DEFAULT_MAX_BUFFERED_BYTES),
     })
 }
 
@@ -947,7 +970,8 @@ mod tests {
             config.body,
             BodyPolicy {
                 mirror: true,
-                max_bytes: 1_048_576
+                max_bytes: 1_048_576,
+                max_buffered_bytes: 33_554_432
             }
         );
     }
@@ -965,7 +989,7 @@ mod tests {
               "host_suffix": "-shadow",
               "marker_header": "X-Mirror-Of",
               "redact": {"headers": ["Authorization", "x-session"]},
-              "body": {"mirror": false, "max_bytes": 0}
+              "body": {"mirror": false, "max_bytes": 0, "max_buffered_bytes": 65536}
             }"#,
         )
         .unwrap();
@@ -989,7 +1013,8 @@ mod tests {
             config.body,
             BodyPolicy {
                 mirror: false,
-                max_bytes: 0
+                max_bytes: 0,
+                max_buffered_bytes: 65536
             }
         );
     }
@@ -1103,6 +1128,14 @@ mod tests {
         assert_error(
             r#"{"targets": [{"cluster": "c"}], "body": {"max_bytes": 67108865}}"#,
             &["body", "`max_bytes`", "67108864"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c"}], "body": {"max_buffered_bytes": 65535}}"#,
+            &["body", "`max_buffered_bytes`", "65536", "268435456"],
+        );
+        assert_error(
+            r#"{"targets": [{"cluster": "c"}], "body": {"max_buffered_bytes": 268435457}}"#,
+            &["`max_buffered_bytes`"],
         );
         assert_error(
             r#"{"targets": [{"cluster": "c"}], "body": {"max_bytes": -1}}"#,

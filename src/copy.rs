@@ -27,10 +27,13 @@ pub enum Skip {
     Unreadable,
     /// The client went away before the request was complete.
     Abandoned,
+    /// Holding it would go over the worker's memory budget for copies
+    /// (`body.max_buffered_bytes`), or the VM could not allocate it.
+    MemoryBudget,
 }
 
-/// What every copy of one request shares: its scrubbed headers and its body. Request trailers
-/// are not kept: Envoy's `http_call` sends headers and body only and drops trailers.
+/// What every copy of one request shares: its scrubbed headers, its body and its scrubbed
+/// trailers.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CapturedRequest {
     /// `:method`, `:path` and the end-to-end headers left after redaction.
@@ -38,12 +41,16 @@ pub struct CapturedRequest {
     /// The original `:authority` with `host_suffix` applied.
     authority: String,
     body: Vec<u8>,
+    /// The original's trailers, scrubbed like its headers (gRPC's checksums, statuses).
+    trailers: Vec<(String, String)>,
     /// Set once the request is complete, when the original declared a length or had a body.
     content_length: Option<String>,
     had_content_length: bool,
     /// What `content-type` and `content-encoding` say about the body, for body redaction. Taken
     /// from the original's headers before any is redacted or found unreadable.
     body_headers: BodyHeaders,
+    /// The original's `content-length`, to size the body's allocation once.
+    declared_length: Option<usize>,
     /// Headers left out because their value is not UTF-8: the SDK's dispatch takes `&str`.
     pub dropped_non_utf8: usize,
 }
@@ -75,7 +82,10 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
             }
             ":method" => captured.headers.push((name, value)),
             "connection" => connection_options = Some(value),
-            "content-length" => captured.had_content_length = true,
+            "content-length" => {
+                captured.had_content_length = true;
+                captured.declared_length = value.trim().parse().ok();
+            }
             "te" if value.eq_ignore_ascii_case("trailers") => captured.headers.push((name, value)),
             other if other.starts_with(':') || is_hop_by_hop(other) => {}
             other if removes_header(&redaction.headers, other) => {}
@@ -89,13 +99,28 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
     captured.authority = with_host_suffix(&authority, &config.host_suffix);
     if let Some(options) = connection_options {
         // Headers the client named in `Connection` are for this hop only (RFC 9110, 7.6.1).
+        let hop_only = connection_options_sorted(&options);
         captured.headers.retain(|(name, _)| {
-            !options
-                .split(',')
-                .any(|option| option.trim().eq_ignore_ascii_case(name))
+            hop_only
+                .binary_search_by(|option| option.as_str().cmp(name))
+                .is_err()
         });
     }
     Ok(captured)
+}
+
+/// The header names a `Connection` value lists, lower-cased (as Envoy hands names over),
+/// sorted: looking each header up costs a binary search, so a request with many headers and a
+/// long `Connection` list is still handled in n log n, never n x m.
+fn connection_options_sorted(value: &str) -> Vec<String> {
+    let mut options: Vec<String> = value
+        .split(',')
+        .map(|option| option.trim().to_ascii_lowercase())
+        .filter(|option| !option.is_empty())
+        .collect();
+    options.sort_unstable();
+    options.dedup();
+    options
 }
 
 /// Appends `suffix` to the host, before any port, as Envoy's native mirroring does:
@@ -112,18 +137,88 @@ pub fn with_host_suffix(authority: &str, suffix: &str) -> String {
 }
 
 impl CapturedRequest {
-    /// Adds a body chunk. Past `limit` the whole copy is given up, never truncated.
+    /// Whether `more` bytes of body would take it past `limit`: then the whole copy is given
+    /// up, never truncated. Asked before a chunk is read, so an oversized body costs nothing.
+    pub fn body_would_exceed(&self, more: usize, limit: usize) -> bool {
+        self.body.len().saturating_add(more) > limit
+    }
+
+    /// How many bytes the body's allocation grows by when `more` bytes are appended: what the
+    /// memory budget must grant before the chunk is read.
+    pub fn body_growth(&self, more: usize, limit: usize) -> usize {
+        self.planned_capacity(more, limit)
+            .saturating_sub(self.body.capacity())
+    }
+
+    /// The body's capacity once `more` bytes are appended. The first chunk is kept as Envoy
+    /// handed it over (its exact size); the second allocates the declared `content-length`
+    /// at once when the body fits in it; otherwise the allocation doubles, so that appending
+    /// stays linear in the body's size, but never past `limit`.
+    fn planned_capacity(&self, more: usize, limit: usize) -> usize {
+        let needed = self.body.len().saturating_add(more);
+        if needed <= self.body.capacity() {
+            return self.body.capacity();
+        }
+        if self.body.is_empty() {
+            return needed;
+        }
+        match self.declared_length {
+            Some(declared) if (needed..=limit).contains(&declared) => declared,
+            _ => needed.max(self.body.capacity().saturating_mul(2).min(limit)),
+        }
+    }
+
+    /// Adds a body chunk. Past `limit` the whole copy is given up, never truncated; an
+    /// allocation the VM cannot make gives it up too, instead of aborting the VM.
     pub fn append_body(&mut self, chunk: Vec<u8>, limit: usize) -> Result<(), Skip> {
-        if self.body.len().saturating_add(chunk.len()) > limit {
+        if self.body_would_exceed(chunk.len(), limit) {
             return Err(Skip::BodyTooLarge);
         }
         if self.body.is_empty() {
             // The first chunk is usually the whole body: keep it instead of copying it.
             self.body = chunk;
-        } else {
-            self.body.extend_from_slice(&chunk);
+            return Ok(());
         }
+        let capacity = self.planned_capacity(chunk.len(), limit);
+        self.body
+            .try_reserve_exact(capacity.saturating_sub(self.body.len()))
+            .map_err(|_| Skip::MemoryBudget)?;
+        self.body.extend_from_slice(&chunk);
         Ok(())
+    }
+
+    /// Takes the original's trailers over, scrubbed as headers are: redacted names,
+    /// hop-by-hop names, pseudo-headers and values that are not UTF-8 are left out.
+    pub fn capture_trailers(&mut self, raw: RawHeaders, redaction: &Redaction) {
+        self.trailers = raw
+            .into_iter()
+            .filter(|(name, _)| {
+                !name.starts_with(':')
+                    && !is_hop_by_hop(name)
+                    && !removes_header(&redaction.headers, name)
+            })
+            .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+            .collect();
+    }
+
+    pub fn trailers(&self) -> Vec<(&str, &str)> {
+        self.trailers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect()
+    }
+
+    /// The bytes this request holds in the VM (headers, authority, body, as allocated): what
+    /// each of its copies is charged against the memory budget.
+    pub fn held_bytes(&self) -> usize {
+        let pair = std::mem::size_of::<(String, String)>();
+        let headers: usize = self
+            .headers
+            .iter()
+            .chain(&self.trailers)
+            .map(|(name, value)| pair + name.capacity() + value.capacity())
+            .sum();
+        headers + self.authority.capacity() + self.body.capacity()
     }
 
     /// Called once the request is complete: redacts the body (see `redact::body`), and the
@@ -415,6 +510,97 @@ mod tests {
             CapturedRequest::default().append_body(vec![0; 1], 0),
             Err(Skip::BodyTooLarge)
         );
+    }
+
+    #[test]
+    fn body_growth_announces_exactly_what_appending_allocates() {
+        let limit = 1 << 20;
+        let mut captured = CapturedRequest::default();
+        let mut reallocations = 0;
+        for _ in 0..4096 {
+            let before = captured.body.capacity();
+            let growth = captured.body_growth(256, limit);
+            captured.append_body(vec![1; 256], limit).unwrap();
+            assert_eq!(captured.body.capacity(), before + growth);
+            reallocations += usize::from(growth > 0);
+        }
+        assert_eq!(captured.body.len(), limit);
+        assert_eq!(captured.body.capacity(), limit, "never past the limit");
+        // Doubling: a 1 MiB body in 256-byte chunks is reallocated about log2(4096) times,
+        // so the bytes moved stay linear in the body's size.
+        assert!(reallocations <= 14, "{reallocations} reallocations");
+    }
+
+    #[test]
+    fn a_declared_length_is_allocated_once_and_exactly() {
+        let config = default_config();
+        let headers = raw(&[
+            (":method", b"POST"),
+            (":path", b"/"),
+            (":authority", b"a"),
+            ("content-length", b"10000"),
+        ]);
+        let mut captured = capture_headers(headers, &config).unwrap();
+        captured.append_body(vec![1; 16], 1 << 20).unwrap();
+        assert_eq!(captured.body_growth(100, 1 << 20), 10000 - 16);
+        captured.append_body(vec![1; 100], 1 << 20).unwrap();
+        assert_eq!(captured.body.capacity(), 10000);
+        assert_eq!(captured.body_growth(9884, 1 << 20), 0);
+    }
+
+    #[test]
+    fn trailers_are_scrubbed_like_headers() {
+        let config = default_config();
+        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        captured.capture_trailers(
+            raw(&[
+                ("grpc-status", b"0"),
+                ("authorization", b"Bearer t"),
+                ("connection", b"close"),
+                ("x-bin", b"\xff"),
+                (":path", b"/x"),
+            ]),
+            &config.redaction,
+        );
+        assert_eq!(captured.trailers(), [("grpc-status", "0")]);
+    }
+
+    #[test]
+    fn a_long_connection_list_and_many_headers_are_matched_by_lookup() {
+        // 30,000 options and 90 headers: a name-by-option scan would compare 2.7 million
+        // pairs; the sorted list is built once and looked up once per header.
+        let mut headers = vec![
+            (":method", b"GET".to_vec()),
+            (":path", b"/".to_vec()),
+            (":authority", b"a".to_vec()),
+        ];
+        let options: Vec<String> = (0..30_000).map(|i| format!("X-Opt-{i}")).collect();
+        let connection = options.join(", ");
+        headers.push(("connection", connection.into_bytes()));
+        let names: Vec<String> = (0..90).map(|i| format!("x-opt-{}", i * 300)).collect();
+        for name in &names {
+            headers.push((name.as_str(), b"v".to_vec()));
+        }
+        headers.push(("x-kept", b"v".to_vec()));
+        let raw: RawHeaders = headers
+            .into_iter()
+            .map(|(n, v)| (n.to_string(), v))
+            .collect();
+        let captured = capture_headers(raw, &default_config()).unwrap();
+        let left: Vec<&str> = captured.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(left, [":method", ":path", "x-kept"]);
+        let sorted = connection_options_sorted("b, A,a , ,c");
+        assert_eq!(sorted, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn held_bytes_count_headers_and_body() {
+        let config = default_config();
+        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        let headers_only = captured.held_bytes();
+        assert!(headers_only > 0);
+        captured.append_body(vec![0; 1000], 4000).unwrap();
+        assert_eq!(captured.held_bytes(), headers_only + 1000);
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::targets::{Copies, TargetSet};
 pub enum Refusal {
     SampledOut,
     Unmatched,
+    /// The request asks for an upgrade (WebSocket) or a tunnel (CONNECT): not an HTTP request
+    /// a copy could repeat.
+    Upgrade,
     /// The request carries the marker header: it is itself a copy (the loop guard).
     MarkedAsCopy,
     RateLimited,
@@ -36,6 +39,7 @@ pub struct Decisions {
     undecided: TargetSet,
     sampled_out: TargetSet,
     unmatched: TargetSet,
+    upgrade: TargetSet,
     marked_as_copy: TargetSet,
     rate_limited: TargetSet,
     in_flight_limited: TargetSet,
@@ -73,8 +77,8 @@ impl Decisions {
         self.wanted.union(self.undecided)
     }
 
-    /// The second step, with the request's headers: loop guard, match rules, consistent
-    /// sampling.
+    /// The second step, with the request's headers: upgrades and tunnels, loop guard, match
+    /// rules, consistent sampling.
     pub fn with_headers(
         &mut self,
         targets: &[Target],
@@ -84,6 +88,12 @@ impl Decisions {
         mut draw: impl FnMut() -> u32,
     ) {
         let open = self.open();
+        if head.asks_for_upgrade() {
+            self.upgrade = self.upgrade.union(open);
+            self.wanted = TargetSet::default();
+            self.undecided = TargetSet::default();
+            return;
+        }
         if marker_header.is_some_and(|marker| head.get(marker).is_some()) {
             self.marked_as_copy = self.marked_as_copy.union(open);
             self.wanted = TargetSet::default();
@@ -175,10 +185,11 @@ impl Decisions {
     }
 
     /// The refused targets, by reason.
-    pub fn refusals(&self) -> [(Refusal, TargetSet); 5] {
+    pub fn refusals(&self) -> [(Refusal, TargetSet); 6] {
         [
             (Refusal::SampledOut, self.sampled_out),
             (Refusal::Unmatched, self.unmatched),
+            (Refusal::Upgrade, self.upgrade),
             (Refusal::MarkedAsCopy, self.marked_as_copy),
             (Refusal::RateLimited, self.rate_limited),
             (Refusal::InFlightLimited, self.in_flight_limited),
@@ -238,6 +249,31 @@ mod tests {
         let (nobody, _) = parse_targets(r#"{"targets": [{"cluster": "a", "percentage": 0}]}"#);
         let decisions = Decisions::before_headers(&nobody, None, no_draws);
         assert!(!decisions.needs_headers());
+    }
+
+    #[test]
+    fn an_upgrade_refuses_every_open_target_before_the_loop_guard() {
+        let (targets, global) = parse_targets(
+            r#"{"targets": [{"cluster": "a"}, {"cluster": "b", "match": {"methods": ["GET"]}}, {"cluster": "c", "percentage": 0}]}"#,
+        );
+        let mut decisions = Decisions::before_headers(&targets, global.as_ref(), no_draws);
+        let headers = raw(&[
+            (":method", "GET"),
+            ("upgrade", "websocket"),
+            ("x-traffic-mirror", "a"),
+        ]);
+        let head = RequestHead::new(&headers);
+        decisions.with_headers(
+            &targets,
+            global.as_ref(),
+            Some("x-traffic-mirror"),
+            &head,
+            no_draws,
+        );
+        assert!(decisions.wanted.is_empty());
+        assert_eq!(refused(&decisions, Refusal::Upgrade), set(&[0, 1]));
+        assert_eq!(refused(&decisions, Refusal::SampledOut), set(&[2]));
+        assert!(refused(&decisions, Refusal::MarkedAsCopy).is_empty());
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! never altering, holding back or failing either. Every callback returns `Continue`, and the
 //! response callbacks return at once for a request that is not compared.
 
+use crate::abi;
+use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
 use crate::decide::Decisions;
@@ -13,12 +15,14 @@ use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
 use crate::targets::{Copies, TargetSet};
-use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
+// The whole context is boxed by the SDK already: boxing the capture too would cost an
+// allocation per mirrored request for nothing.
+#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// No target wants this request, or its fate is already decided and counted.
     Idle,
@@ -27,6 +31,10 @@ enum Stage {
     Capturing {
         copies: Copies,
         request: CapturedRequest,
+        /// What the request holds, once for each of its copies (`copy_count`), reserved
+        /// against the worker's memory budget before it is allocated.
+        reservation: Reservation,
+        copy_count: usize,
     },
 }
 
@@ -34,11 +42,14 @@ enum Stage {
 struct Observed {
     pairing: u64,
     capture: Capture,
+    /// What the capture holds, against the worker's memory budget.
+    reservation: Reservation,
 }
 
 pub struct MirrorFilter {
     settings: Rc<Settings>,
     outbox: Rc<Outbox>,
+    budget: Rc<Budget>,
     stage: Stage,
     /// Set while the original's response is captured for a comparison.
     original: Option<Observed>,
@@ -47,14 +58,32 @@ pub struct MirrorFilter {
 }
 
 impl MirrorFilter {
-    pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox>) -> MirrorFilter {
+    pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox>, budget: Rc<Budget>) -> MirrorFilter {
         MirrorFilter {
             settings,
             outbox,
+            budget,
             stage: Stage::Idle,
             original: None,
             pairing: None,
         }
+    }
+
+    /// Starts capturing a wanted request, if the worker's budget can hold its headers once
+    /// per copy (each copy is held by Envoy until it is answered).
+    fn start_capture(&mut self, copies: Copies, request: CapturedRequest) -> Result<(), Skip> {
+        let copy_count = self.settings.copies(copies);
+        let mut reservation = self.budget.reservation();
+        reservation
+            .grow(request.held_bytes().saturating_mul(copy_count))
+            .map_err(|_| Skip::MemoryBudget)?;
+        self.stage = Stage::Capturing {
+            copies,
+            request,
+            reservation,
+            copy_count,
+        };
+        Ok(())
     }
 
     /// Decides for every target; the wanted ones come back with their copies admitted, and
@@ -65,7 +94,7 @@ impl MirrorFilter {
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
         let mut headers = Vec::new();
         if decisions.needs_headers() {
-            let Ok(read) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
+            let Ok(read) = abi::request_headers() else {
                 self.count(decisions.open(), Counter::Aborted);
                 self.count_refusals(&decisions);
                 return None;
@@ -127,6 +156,8 @@ impl MirrorFilter {
         let Stage::Capturing {
             copies,
             mut request,
+            mut reservation,
+            copy_count,
         } = std::mem::replace(&mut self.stage, Stage::Idle)
         else {
             return;
@@ -134,13 +165,35 @@ impl MirrorFilter {
         if let Err(skip) = request.finish(&self.settings.config.redaction) {
             return self.count_skip(copies, skip);
         }
+        // Redaction may have changed the body's size: the copies hold what they will send.
+        let per_copy = request.held_bytes();
+        if reservation
+            .resize(per_copy.saturating_mul(copy_count))
+            .is_err()
+        {
+            return self.count_skip(copies, Skip::MemoryBudget);
+        }
         let job = Job {
             settings: Rc::clone(&self.settings),
             copies,
             request,
+            reservation,
+            per_copy,
             pairing: self.pairing,
         };
         self.outbox.send(job, &Envoy);
+    }
+
+    /// The copies carry the original's trailers, scrubbed (an HTTP/2 target receives them;
+    /// Envoy drops them towards an HTTP/1.1 target). Charged to the budget by `complete`.
+    fn capture_trailers(&mut self) -> Result<(), Skip> {
+        let Stage::Capturing { request, .. } = &mut self.stage else {
+            return Ok(());
+        };
+        let trailers =
+            abi::header_map(MapType::HttpRequestTrailers).map_err(|_| Skip::Unreadable)?;
+        request.capture_trailers(trailers, &self.settings.config.redaction);
+        Ok(())
     }
 
     /// Prepares the comparisons of a request that some candidates' copies will be made of:
@@ -164,6 +217,7 @@ impl MirrorFilter {
             self.original = Some(Observed {
                 pairing,
                 capture: Capture::new(needs),
+                reservation: self.budget.reservation(),
             });
         }
     }
@@ -172,22 +226,41 @@ impl MirrorFilter {
     fn hand_over_original(&mut self, complete: bool) {
         if let Some(observed) = self.original.take() {
             let summary = complete.then(|| observed.capture.finish());
+            // The root's pairing table holds the summary from now on, within its own cap.
             self.outbox.send_original(observed.pairing, summary, &Envoy);
         }
     }
 
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {
         let body = self.settings.config.body;
-        let Stage::Capturing { request, .. } = &mut self.stage else {
+        let Stage::Capturing {
+            request,
+            reservation,
+            copy_count,
+            ..
+        } = &mut self.stage
+        else {
             return Ok(());
         };
         if !body.mirror || size == 0 {
             return Ok(());
         }
-        let chunk = hostcalls::get_buffer(BufferType::HttpRequestBody, 0, size)
-            .map_err(|_| Skip::Unreadable)?
-            .unwrap_or_default();
-        request.append_body(chunk, body.max_bytes)
+        if request.body_would_exceed(size, body.max_bytes) {
+            return Err(Skip::BodyTooLarge);
+        }
+        // Reserved before Envoy copies the chunk into the VM: the body's growth once per
+        // copy, and the chunk itself while it is appended (the first chunk becomes the body).
+        let growth = request.body_growth(size, body.max_bytes);
+        let transient = if request.body().is_some() { size } else { 0 };
+        reservation
+            .grow(growth.saturating_mul(*copy_count).saturating_add(transient))
+            .map_err(|_| Skip::MemoryBudget)?;
+        let chunk = abi::request_body(size).map_err(|_| Skip::Unreadable)?;
+        request.append_body(chunk, body.max_bytes)?;
+        // The chunk is now part of the body (or freed): hold what the copies will.
+        reservation
+            .resize(request.held_bytes().saturating_mul(*copy_count))
+            .map_err(|_| Skip::MemoryBudget)
     }
 }
 
@@ -209,9 +282,10 @@ impl HttpContext for MirrorFilter {
         if copies.targets.is_empty() {
             return Action::Continue;
         }
-        match capture_headers(headers, &self.settings.config) {
-            Ok(request) => {
-                self.stage = Stage::Capturing { copies, request };
+        let captured = capture_headers(headers, &self.settings.config)
+            .and_then(|request| self.start_capture(copies, request));
+        match captured {
+            Ok(()) => {
                 self.prepare_comparisons(copies);
                 if end_of_stream {
                     self.complete();
@@ -233,7 +307,10 @@ impl HttpContext for MirrorFilter {
 
     fn on_http_request_trailers(&mut self, _trailers: usize) -> Action {
         // Trailers end the request: with them, the body callback never sees end of stream.
-        self.complete();
+        match self.capture_trailers() {
+            Ok(()) => self.complete(),
+            Err(skip) => self.skip(skip),
+        }
         Action::Continue
     }
 
@@ -241,7 +318,7 @@ impl HttpContext for MirrorFilter {
         let Some(observed) = &mut self.original else {
             return Action::Continue;
         };
-        match hostcalls::get_map_bytes(MapType::HttpResponseHeaders) {
+        match abi::header_map(MapType::HttpResponseHeaders) {
             Ok(headers) => observed.capture.headers(&headers),
             // Nothing to compare with: as if the response never completed.
             Err(_) => return self.abandon_original(),
@@ -257,9 +334,23 @@ impl HttpContext for MirrorFilter {
             return Action::Continue;
         };
         if observed.capture.wants_body() && body_size > 0 {
-            match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, body_size) {
-                Ok(chunk) => observed.capture.body_chunk(&chunk.unwrap_or_default()),
-                Err(_) => return self.abandon_original(),
+            // The chunk, and what the capture grows by, are reserved before they are read;
+            // past the budget the body is left out (compared on status and headers).
+            if observed
+                .reservation
+                .grow(body_size.saturating_mul(2))
+                .is_err()
+            {
+                observed.capture.leave_body_out();
+            } else {
+                match abi::buffer(BufferType::HttpResponseBody, body_size) {
+                    Ok(chunk) => observed.capture.body_chunk(&chunk),
+                    Err(_) => return self.abandon_original(),
+                }
+                let held = observed.capture.bytes_held();
+                if observed.reservation.resize(held).is_err() {
+                    observed.capture.leave_body_out();
+                }
             }
         }
         if end_of_stream {
@@ -273,7 +364,7 @@ impl HttpContext for MirrorFilter {
             return Action::Continue;
         };
         // gRPC's status comes in the trailers, which end the response.
-        if let Ok(trailers) = hostcalls::get_map_bytes(MapType::HttpResponseTrailers) {
+        if let Ok(trailers) = abi::header_map(MapType::HttpResponseTrailers) {
             observed.capture.trailers(&trailers);
         }
         self.hand_over_original(true);

@@ -4,10 +4,11 @@
 //! and finishing configurations; counts handed over exactly once) runs in native unit tests
 //! with a recording host instead of Envoy.
 
+use crate::abi;
 use crate::http::RawHeaders;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 pub trait Host {
     /// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
@@ -20,6 +21,7 @@ pub trait Host {
         cluster: &str,
         headers: Vec<(&str, &str)>,
         body: Option<&[u8]>,
+        trailers: Vec<(&str, &str)>,
         timeout: Duration,
     ) -> Result<u32, Status>;
     /// The headers of the copy's response being delivered (empty when it was reset).
@@ -45,37 +47,38 @@ pub struct MetricHost {
     pub record: fn(u32, u64),
 }
 
-/// Envoy, through the SDK's `hostcalls` (never its panicking convenience wrappers).
+/// Envoy, through `abi` (every status handed back, never a panic), except for the dispatch
+/// (see `abi`).
 #[derive(Default)]
 pub struct Envoy;
 
 /// A metric that cannot move is not worth failing anything over.
 fn increment_metric(id: u32, delta: i64) {
-    let _ = hostcalls::increment_metric(id, delta);
+    let _ = abi::increment_metric(id, delta);
 }
 
 fn record_metric(id: u32, value: u64) {
-    let _ = hostcalls::record_metric(id, value);
+    let _ = abi::record_metric(id, value);
+}
+
+fn define_metric(kind: MetricType, name: &str) -> Result<u32, Status> {
+    abi::define_metric(kind, name).map_err(|_| Status::InternalFailure)
 }
 
 pub const ENVOY_METRICS: MetricHost = MetricHost {
-    define: hostcalls::define_metric,
+    define: define_metric,
     increment: increment_metric,
     record: record_metric,
 };
 
 impl Host for Envoy {
     fn now_ns(&self) -> u64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |since| {
-                u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
-            })
+        abi::current_time_ns().unwrap_or(0)
     }
 
     fn set_tick_period(&self, period: Duration) -> bool {
-        hostcalls::set_tick_period(period).is_ok()
+        let millis = u32::try_from(period.as_millis()).unwrap_or(u32::MAX);
+        abi::set_tick_period_ms(millis).is_ok()
     }
 
     fn dispatch(
@@ -83,13 +86,14 @@ impl Host for Envoy {
         cluster: &str,
         headers: Vec<(&str, &str)>,
         body: Option<&[u8]>,
+        trailers: Vec<(&str, &str)>,
         timeout: Duration,
     ) -> Result<u32, Status> {
-        hostcalls::dispatch_http_call(cluster, headers, body, Vec::new(), timeout)
+        hostcalls::dispatch_http_call(cluster, headers, body, trailers, timeout)
     }
 
     fn call_response_headers(&self) -> RawHeaders {
-        hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default()
+        abi::header_map(MapType::HttpCallResponseHeaders).unwrap_or_default()
     }
 
     fn call_response_body(&self, size: usize) -> Vec<u8> {
@@ -104,14 +108,11 @@ impl Host for Envoy {
     }
 
     fn plugin_configuration(&self, size: usize) -> Vec<u8> {
-        hostcalls::get_buffer(BufferType::PluginConfiguration, 0, size)
-            .ok()
-            .flatten()
-            .unwrap_or_default()
+        abi::buffer(BufferType::PluginConfiguration, size).unwrap_or_default()
     }
 
     fn done(&self) {
-        let _ = hostcalls::done();
+        let _ = abi::done();
     }
 
     fn metrics(&self) -> MetricHost {
@@ -244,6 +245,7 @@ mod fake {
             cluster: &str,
             headers: Vec<(&str, &str)>,
             _body: Option<&[u8]>,
+            _trailers: Vec<(&str, &str)>,
             _timeout: Duration,
         ) -> Result<u32, Status> {
             if self.refusing_clusters.borrow().iter().any(|c| c == cluster) {

@@ -21,6 +21,8 @@
     )
 )]
 
+mod abi;
+pub mod budget;
 pub mod compare;
 pub mod comparisons;
 pub mod config;
@@ -47,5 +49,5 @@ use proxy_wasm::types::LogLevel;
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::<root::MirrorRoot>::default() });
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(root::MirrorRoot::for_worker()) });
 }}

@@ -27,6 +27,8 @@ pub enum Counter {
     Aborted,
     RateLimited,
     InFlightLimited,
+    SkippedUpgrade,
+    SkippedMemoryBudget,
     // The result, exactly one per copy sent.
     Responses2xx,
     Responses3xx,
@@ -40,7 +42,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 17] = [
+    pub const ALL: [Counter; 19] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
@@ -51,6 +53,8 @@ impl Counter {
         Counter::Aborted,
         Counter::RateLimited,
         Counter::InFlightLimited,
+        Counter::SkippedUpgrade,
+        Counter::SkippedMemoryBudget,
         Counter::Responses2xx,
         Counter::Responses3xx,
         Counter::Responses4xx,
@@ -72,6 +76,8 @@ impl Counter {
             Counter::Aborted => "aborted",
             Counter::RateLimited => "rate_limited",
             Counter::InFlightLimited => "in_flight_limited",
+            Counter::SkippedUpgrade => "skipped_upgrade",
+            Counter::SkippedMemoryBudget => "skipped_memory_budget",
             Counter::Responses2xx => "responses_2xx",
             Counter::Responses3xx => "responses_3xx",
             Counter::Responses4xx => "responses_4xx",
@@ -90,6 +96,7 @@ impl From<Refusal> for Counter {
             Refusal::SampledOut => Counter::SampledOut,
             Refusal::Unmatched => Counter::Unmatched,
             Refusal::MarkedAsCopy => Counter::SkippedLoop,
+            Refusal::Upgrade => Counter::SkippedUpgrade,
             Refusal::RateLimited => Counter::RateLimited,
             Refusal::InFlightLimited => Counter::InFlightLimited,
         }
@@ -106,6 +113,7 @@ impl From<Skip> for Counter {
             Skip::UnparseableBody => Counter::SkippedUnparseableBody,
             Skip::UnredactableBody => Counter::SkippedUnredactableBody,
             Skip::Unreadable | Skip::Abandoned => Counter::Aborted,
+            Skip::MemoryBudget => Counter::SkippedMemoryBudget,
         }
     }
 }
@@ -421,8 +429,8 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush());
-        // Ids in definition order: counters 1..=17, gauge 18.
-        assert_eq!(recording::take_increments(), [(18, 2), (1, 2), (17, 1)]);
+        // Ids in definition order: counters 1..=19, gauge 20.
+        assert_eq!(recording::take_increments(), [(20, 2), (1, 2), (19, 1)]);
         assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);
@@ -452,8 +460,13 @@ mod tests {
     #[test]
     fn every_refusal_and_skip_has_a_decision_counter() {
         assert_eq!(Counter::from(Refusal::MarkedAsCopy), Counter::SkippedLoop);
+        assert_eq!(Counter::from(Refusal::Upgrade), Counter::SkippedUpgrade);
         assert_eq!(Counter::from(Skip::Unroutable), Counter::Unmatched);
         assert_eq!(Counter::from(Skip::Abandoned), Counter::Aborted);
+        assert_eq!(
+            Counter::from(Skip::MemoryBudget),
+            Counter::SkippedMemoryBudget
+        );
         let results = [Counter::Responses2xx, Counter::TimedOut, Counter::Failed];
         for refusal in [
             Refusal::SampledOut,

@@ -10,6 +10,7 @@
 //! each time and could starve the timer. While there is work the timer keeps ticking; the
 //! root disarms it after a tick that finds nothing to do.
 
+use crate::budget::Reservation;
 use crate::compare::response::Summary;
 use crate::copy::CapturedRequest;
 use crate::host::Host;
@@ -45,6 +46,10 @@ pub struct Job {
     pub request: CapturedRequest,
     /// Names the request's comparisons, when some of its copies are compared.
     pub pairing: Option<u64>,
+    /// `per_copy` bytes of the worker's memory budget for each copy still to be sent: each
+    /// copy takes its share along until its response.
+    pub reservation: Reservation,
+    pub per_copy: usize,
 }
 
 /// The original's response for the comparisons named `pairing`; `None` when it never

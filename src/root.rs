@@ -3,6 +3,7 @@
 //! Every host call goes through `Host`, so this bookkeeping (current, replaced and finishing
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
+use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs, Summary};
 use crate::comparisons::Comparisons;
 use crate::config::Config;
@@ -26,6 +27,14 @@ struct InFlight {
     dispatched_ns: u64,
     /// The first copy of a compared request's side: its pairing id and response capture.
     compared: Option<(u64, Capture)>,
+    /// The copy's share of the memory budget: Envoy holds the copy until it is answered.
+    _held: Reservation,
+}
+
+thread_local! {
+    /// One budget per VM, that is per worker, shared by its root contexts (a replaced
+    /// configuration's root still holds its copies in flight).
+    static WORKER_BUDGET: Rc<Budget> = Budget::new(crate::config::DEFAULT_MAX_BUFFERED_BYTES);
 }
 
 #[derive(Default)]
@@ -33,6 +42,7 @@ pub struct MirrorRoot<H: Host = Envoy> {
     host: H,
     settings: Option<Rc<Settings>>,
     outbox: Rc<Outbox>,
+    budget: Rc<Budget>,
     in_flight: HashMap<u32, InFlight>,
     /// Shadow verification under the current settings (when some target compares).
     comparisons: Option<Comparisons>,
@@ -41,8 +51,19 @@ pub struct MirrorRoot<H: Host = Envoy> {
     finishing: bool,
 }
 
+impl MirrorRoot<Envoy> {
+    /// The root Envoy runs: it shares the worker's memory budget with the other roots of
+    /// this VM.
+    pub fn for_worker() -> MirrorRoot<Envoy> {
+        MirrorRoot {
+            budget: WORKER_BUDGET.with(Rc::clone),
+            ..MirrorRoot::default()
+        }
+    }
+}
+
 impl<H: Host> MirrorRoot<H> {
-    fn dispatch_all(&mut self, jobs: &[Job]) {
+    fn dispatch_all(&mut self, jobs: &mut [Job]) {
         let now = if jobs.is_empty() {
             0
         } else {
@@ -78,7 +99,7 @@ impl<H: Host> MirrorRoot<H> {
 
     /// Sends a request's copies to one target (its `amplify`, or one when carried): one
     /// decision, one result per copy. With `needs`, the first copy's response is compared.
-    fn dispatch(&mut self, job: &Job, index: usize, now: u64, needs: Option<Needs>) {
+    fn dispatch(&mut self, job: &mut Job, index: usize, now: u64, needs: Option<Needs>) {
         let Some((target, state)) = job.settings.target(index) else {
             return;
         };
@@ -94,6 +115,7 @@ impl<H: Host> MirrorRoot<H> {
                 &target.cluster,
                 headers.clone(),
                 job.request.body(),
+                job.request.trailers(),
                 target.timeout,
             );
             match call {
@@ -107,6 +129,7 @@ impl<H: Host> MirrorRoot<H> {
                             target: index,
                             dispatched_ns: now,
                             compared: compared.take(),
+                            _held: job.reservation.split_off(job.per_copy),
                         },
                     );
                 }
@@ -283,8 +306,8 @@ impl<H: Host> Context for MirrorRoot<H> {
     /// Envoy replaces this root (a new configuration) or shuts down: queued copies go out at
     /// once, and copies in flight are waited for, so that none is lost or left uncounted.
     fn on_done(&mut self) -> bool {
-        let jobs = self.outbox.take_jobs();
-        self.dispatch_all(&jobs);
+        let mut jobs = self.outbox.take_jobs();
+        self.dispatch_all(&mut jobs);
         let now = self.host.now_ns();
         self.advance_comparisons(now);
         for job in &jobs {
@@ -310,7 +333,10 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
                     comparisons.expire_all(old, now);
                 }
                 let compares = settings.config.targets.iter().any(|t| t.compare.is_some());
-                self.comparisons = compares.then(|| Comparisons::new(&settings, now));
+                let held = self.budget.reservation();
+                self.comparisons = compares.then(|| Comparisons::new(&settings, now, held));
+                self.budget
+                    .set_limit(settings.config.body.max_buffered_bytes);
                 let names: Vec<&str> = settings
                     .config
                     .targets
@@ -334,6 +360,7 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
             Some(settings) => Box::new(MirrorFilter::new(
                 Rc::clone(settings),
                 Rc::clone(&self.outbox),
+                Rc::clone(&self.budget),
             )),
             None => Box::new(PassThrough),
         })
@@ -344,8 +371,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
     }
 
     fn on_tick(&mut self) {
-        let jobs = self.outbox.take_jobs();
-        self.dispatch_all(&jobs);
+        let mut jobs = self.outbox.take_jobs();
+        self.dispatch_all(&mut jobs);
         let mut busy = !jobs.is_empty();
         if self.comparisons.is_some() {
             self.advance_comparisons(self.host.now_ns());
@@ -396,7 +423,7 @@ mod tests {
         root
     }
 
-    fn job(settings: &Rc<Settings>) -> Job {
+    fn job(settings: &Rc<Settings>, budget: &Rc<Budget>) -> Job {
         let raw = [(":method", "GET"), (":path", "/x"), (":authority", "shop")]
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
@@ -405,20 +432,28 @@ mod tests {
         request.finish(&settings.config.redaction).unwrap();
         let mut targets = TargetSet::default();
         targets.insert(0);
+        let copies = Copies {
+            targets,
+            carried: TargetSet::default(),
+        };
+        let per_copy = request.held_bytes();
+        let mut reservation = budget.reservation();
+        reservation
+            .grow(per_copy * settings.copies(copies))
+            .unwrap();
         Job {
             settings: Rc::clone(settings),
-            copies: Copies {
-                targets,
-                carried: TargetSet::default(),
-            },
+            copies,
             request,
             pairing: None,
+            reservation,
+            per_copy,
         }
     }
 
     fn send_one(root: &MirrorRoot<FakeHost>) {
         let settings = root.settings.clone().unwrap();
-        root.outbox.send(job(&settings), &root.host);
+        root.outbox.send(job(&settings, &root.budget), &root.host);
     }
 
     fn answer(root: &mut MirrorRoot<FakeHost>, token: u32, headers: &[(&str, &str)]) {
@@ -521,6 +556,45 @@ mod tests {
         assert_eq!(total("failed"), 1);
         assert_eq!(total("in_flight"), 0);
         assert!(root.in_flight.is_empty());
+    }
+
+    #[test]
+    fn each_copy_holds_its_share_of_the_budget_until_its_answer() {
+        let mut root = configured(
+            r#"{"targets": [{"cluster": "canary", "name": "c", "amplify": 2}],
+                "body": {"max_buffered_bytes": 65536}}"#,
+        );
+        send_one(&root);
+        let held = root.budget.used();
+        assert!(held > 0, "queued: the job holds its copies' bytes");
+        root.on_tick();
+        assert_eq!(root.budget.used(), held, "dispatched: the copies hold them");
+        answer(&mut root, 1, &UPSTREAM_200);
+        assert_eq!(root.budget.used(), held / 2);
+        answer(&mut root, 2, &[]);
+        assert_eq!(root.budget.used(), 0);
+    }
+
+    #[test]
+    fn a_refused_dispatch_gives_its_budget_back() {
+        let mut root = configured(CONFIG);
+        root.host
+            .refusing_clusters
+            .borrow_mut()
+            .push("canary".into());
+        send_one(&root);
+        root.on_tick();
+        assert_eq!(root.budget.used(), 0);
+    }
+
+    #[test]
+    fn the_configured_budget_applies_to_the_worker() {
+        let root = configured(
+            r#"{"targets": [{"cluster": "canary"}], "body": {"max_buffered_bytes": 70000}}"#,
+        );
+        let mut reservation = root.budget.reservation();
+        assert!(reservation.grow(70_001).is_err());
+        assert!(reservation.grow(70_000).is_ok());
     }
 
     #[test]

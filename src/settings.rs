@@ -84,6 +84,16 @@ impl Settings {
         }
     }
 
+    /// How many copies a request makes: each target's `amplify`, one for a carried target.
+    pub fn copies(&self, copies: Copies) -> usize {
+        copies
+            .targets
+            .iter()
+            .filter_map(|index| Some(copies.count(index, self.config.targets.get(index)?.amplify)))
+            .map(|count| count as usize)
+            .sum()
+    }
+
     /// Gives back the in-flight slots of copies that will not be sent after all.
     pub fn release_unsent(&self, copies: Copies) {
         for index in copies.targets.iter() {

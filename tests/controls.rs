@@ -449,3 +449,28 @@ fn redirects_from_the_target_count_as_3xx() {
         .wait_for_counter("moved", "responses_3xx", 2, WAIT);
     assert_eq!(setup.envoy.counter("moved", "failed"), 0);
 }
+
+#[test]
+fn copies_over_the_memory_budget_are_skipped_and_their_budget_comes_back() {
+    // 15 KB bodies against a 64 KiB budget: four copies fit while the target sits on them.
+    let silent = Backend::slow(Duration::from_secs(120));
+    let setup = Scenario::with_mirror(
+        json!({"targets": [{"cluster": "mirror", "name": "held", "timeout_ms": 1500}],
+               "body": {"max_buffered_bytes": 65536}}),
+        silent,
+    );
+    let mut client = setup.client();
+    for i in 0..6 {
+        let response = client.send(Request::post(&format!("/upload/{i}"), vec![b'x'; 15_000]));
+        assert_eq!(response.status, 200, "original {i}");
+    }
+    let envoy = &setup.envoy;
+    envoy.wait_for_counter("held", "skipped_memory_budget", 2, WAIT);
+    assert_eq!(envoy.counter("held", "mirrored"), 4);
+    // Timed out copies give their bytes back: the next upload is mirrored again.
+    envoy.wait_for_counter("held", "timed_out", 4, WAIT);
+    let response = client.send(Request::post("/upload/again", vec![b'x'; 15_000]));
+    assert_eq!(response.status, 200);
+    envoy.wait_for_counter("held", "mirrored", 5, WAIT);
+    assert_eq!(envoy.counter("held", "skipped_memory_budget"), 2);
+}

@@ -76,6 +76,7 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         "traffic_mirror_mismatched_headers",
         "traffic_mirror_mismatched_body",
         "traffic_mirror_compare_skipped_expired",
+        "traffic_mirror_skipped_memory_budget",
     ] {
         assert!(
             used.contains(needed),

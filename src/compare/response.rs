@@ -273,6 +273,12 @@ impl Capture {
         }
     }
 
+    /// The worker's memory budget cannot hold the body: it is left out of the comparison
+    /// (`body_not_compared_too_large`), status and headers are still compared.
+    pub fn leave_body_out(&mut self) {
+        self.body = self.give_up(NotCompared::TooLarge);
+    }
+
     /// The response trailers (lower-case names).
     pub fn trailers(&mut self, trailers: &[(String, Vec<u8>)]) {
         if self.grpc {

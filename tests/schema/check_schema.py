@@ -135,6 +135,9 @@ SAMPLES = [
     ("compare summary off", with_target(compare={"summary_interval_s": 0}), True),
     ("compare summary a day and more", with_target(compare={"summary_interval_s": 86401}), False),
     ("compare status string", with_target(compare={"status": "yes"}), False),
+    ("memory budget", with_top(body={"max_buffered_bytes": 65536}), True),
+    ("memory budget too small", with_top(body={"max_buffered_bytes": 65535}), False),
+    ("memory budget too big", with_top(body={"max_buffered_bytes": 268435457}), False),
 ]
 
 # Rules between fields: the plugin refuses these, the schema cannot say so (README).

@@ -143,6 +143,7 @@ impl FixedRate {
     }
 }
 
+#[derive(Clone)]
 pub struct FixedRateRun {
     pub latencies_ms: Vec<f64>,
     pub failed: u64,

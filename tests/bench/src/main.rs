@@ -10,7 +10,8 @@
 //! `--slow-seconds N` for the slow-target run (default 30), `--smoke` (1 round of 1 s, a 2 s
 //! slow run: checks the benchmark works, measures nothing), `--out FILE` (default
 //! target/bench/results.json), `--profile` (instructions per request under callgrind instead,
-//! written to profile.json beside `--out`; see profile.rs).
+//! written to profile.json beside `--out`; see profile.rs), `--slow-only` (the slow-target run
+//! alone, its table on stdout).
 
 mod load;
 mod profile;
@@ -19,7 +20,7 @@ mod setup;
 
 use load::FixedRate;
 use load::{h2load_fixed_rate, wrk, Sample};
-use report::{Figures, Report, SlowTarget};
+use report::{Figures, Report, SlowTarget, Stat};
 use setup::{Backend, Front, CAPPED_IN_FLIGHT};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -87,6 +88,7 @@ pub const SCENARIOS: [Scenario; 10] = [
 
 struct Options {
     profile: bool,
+    slow_only: bool,
     rounds: usize,
     seconds: u64,
     slow_seconds: u64,
@@ -97,6 +99,7 @@ impl Options {
     fn from_args() -> Options {
         let mut options = Options {
             profile: false,
+            slow_only: false,
             rounds: 15,
             seconds: 2,
             slow_seconds: 30,
@@ -114,6 +117,7 @@ impl Options {
                 "--slow-seconds" => options.slow_seconds = number(&value()),
                 "--out" => options.out = PathBuf::from(value()),
                 "--profile" => options.profile = true,
+                "--slow-only" => options.slow_only = true,
                 "--smoke" => {
                     options.rounds = 1;
                     options.seconds = 1;
@@ -132,7 +136,7 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--out FILE]");
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--out FILE]");
     std::process::exit(2)
 }
 
@@ -144,6 +148,10 @@ fn main() {
         return profile::run(&backend, &out);
     }
     let front = Front::start(&backend, 1);
+    if options.slow_only {
+        let slow = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));
+        return println!("\n{}", slow.table());
+    }
     println!(
         "front Envoy pid {} (1 worker), backend Envoy pid {}; {} rounds of {} s per scenario",
         front.envoy.pid(),
@@ -205,29 +213,38 @@ fn main() {
 }
 
 /// Originals at a fixed rate while the mirror target takes 1 s per copy, beside the same rate
-/// with a healthy target: the originals' latency must not follow the target's. The two
-/// alternate in 5 s stretches, so that both see the same (shared, noisy) machine.
+/// with a healthy target: the originals' latency must not follow the target's. The machine is
+/// shared and noisy, so the run is a series of 5 s triples (healthy, slow, healthy again): each
+/// slow stretch is compared with the healthy one just before it (the cost), and the second
+/// healthy stretch with the same one (the noise, an A/A comparison). A cost is real only if it
+/// stands out of the noise.
 fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> SlowTarget {
     const RATE: u32 = 200;
     let stretch = duration.min(Duration::from_secs(5));
-    let stretches = (duration.as_secs() / stretch.as_secs().max(1)).max(1);
+    let triples = (duration.as_secs() / stretch.as_secs().max(1)).max(1);
     println!(
-        "\nslow target: {RATE} req/s, {stretches} x {stretch:?} with a healthy target, alternating \
-         with as many with a target that takes 1 s per copy"
+        "\nslow target: {RATE} req/s, {triples} triples of {stretch:?} stretches: healthy target, \
+         a target that takes 1 s per copy, healthy again"
     );
     let sampler = front.sample_memory_every(Duration::from_secs(2));
-    let (mut healthy, mut slow) = (Vec::new(), Vec::new());
-    for _ in 0..stretches {
-        healthy.push(h2load_fixed_rate(
-            front.listener("plugin_mirror"),
-            RATE,
-            stretch,
-        ));
-        slow.push(h2load_fixed_rate(
-            front.listener("plugin_slow_target"),
-            RATE,
-            stretch,
-        ));
+    let (mut befores, mut afters, mut slow) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut cost, mut noise) = (Vec::new(), Vec::new());
+    for triple in 1..=triples {
+        let before = h2load_fixed_rate(front.listener("plugin_mirror"), RATE, stretch);
+        let during = h2load_fixed_rate(front.listener("plugin_slow_target"), RATE, stretch);
+        let after = h2load_fixed_rate(front.listener("plugin_mirror"), RATE, stretch);
+        let p99 = |run: &load::FixedRateRun| FixedRate::of(std::slice::from_ref(run)).p99_ms;
+        cost.push(p99(&during) / p99(&before));
+        noise.push(p99(&after) / p99(&before));
+        println!(
+            "triple {triple}: originals p99 {:.2} ms healthy, {:.2} ms slow, {:.2} ms healthy",
+            p99(&before),
+            p99(&during),
+            p99(&after)
+        );
+        befores.push(before);
+        afters.push(after);
+        slow.push(during);
     }
     let copies_in_flight_at_end = backend.slow_copies_in_flight();
     let memory = sampler.stop();
@@ -238,8 +255,11 @@ fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> Slow
     let capped_memory = sampler.stop();
     SlowTarget {
         rate: RATE,
-        healthy: FixedRate::of(&healthy),
+        healthy: FixedRate::of(&[befores.as_slice(), afters.as_slice()].concat()),
         slow: FixedRate::of(&slow),
+        pooled_noise: FixedRate::of(&afters).p99_ms / FixedRate::of(&befores).p99_ms,
+        p99_cost: Stat::of(&cost),
+        p99_noise: Stat::of(&noise),
         memory_allocated_bytes: memory,
         copies_in_flight_at_end,
         capped: FixedRate::of(&[capped]),

@@ -169,6 +169,12 @@ pub struct SlowTarget {
     pub rate: u32,
     pub healthy: FixedRate,
     pub slow: FixedRate,
+    /// Per triple, the slow stretch's p99 over the healthy one's before it.
+    pub p99_cost: Stat,
+    /// Per triple, the second healthy stretch's p99 over the first's: the machine's noise.
+    pub p99_noise: Stat,
+    /// The second healthy stretches' pooled p99 over the first ones': the pooled ratio's noise.
+    pub pooled_noise: f64,
     pub memory_allocated_bytes: Vec<(u64, u64)>,
     pub copies_in_flight_at_end: u64,
     /// The same slow target with `max_in_flight`: memory must level off at the cap.
@@ -181,6 +187,44 @@ pub struct SlowTarget {
 impl SlowTarget {
     fn p99_ratio(&self) -> f64 {
         self.slow.p99_ms / self.healthy.p99_ms
+    }
+
+    pub fn table(&self) -> String {
+        let (cost, noise) = (&self.p99_cost, &self.p99_noise);
+        let mut out = format!(
+            "slow target ({} req/s, copies take 1 s): originals p99 {:.2} ms vs {:.2} ms with a healthy \
+             target, pooled (ratio {:.3}, target <= 1.10; the same ratio between the healthy stretches \
+             after and before: {:.3}); p50 {:.2} vs {:.2} ms; failed originals {} + {}\n\
+             per triple, slow / healthy before: median {:.3} ({:.3}-{:.3}); healthy after / healthy \
+             before (noise): median {:.3} ({:.3}-{:.3})\n\
+             allocated memory, healthy and slow stretches alternating (s: bytes): {}\n",
+            self.rate,
+            self.slow.p99_ms,
+            self.healthy.p99_ms,
+            self.p99_ratio(),
+            self.pooled_noise,
+            self.slow.p50_ms,
+            self.healthy.p50_ms,
+            self.healthy.failed,
+            self.slow.failed,
+            cost.median,
+            cost.min,
+            cost.max,
+            noise.median,
+            noise.min,
+            noise.max,
+            series(&self.memory_allocated_bytes)
+        );
+        out.push_str(&format!(
+            "capped slow target (max_in_flight {}): originals p99 {:.2} ms, {} copies refused as in flight, {} in \
+             flight at the end; allocated memory (s: bytes): {}\n",
+            crate::setup::CAPPED_IN_FLIGHT,
+            self.capped.p99_ms,
+            self.capped_in_flight_limited,
+            self.capped_in_flight_at_end,
+            series(&self.capped_memory_allocated_bytes)
+        ));
+        out
     }
 }
 
@@ -238,30 +282,7 @@ impl Report {
             memory.with,
             memory.with as i64 - memory.without as i64
         ));
-        let slow = &self.slow_target;
-        out.push_str(&format!(
-            "slow target ({} req/s, copies take 1 s): originals p99 {:.2} ms vs {:.2} ms with a healthy \
-             target (ratio {:.3}, target <= 1.10); p50 {:.2} vs {:.2} ms; failed originals {} + {}\n\
-             allocated memory, healthy and slow stretches alternating (s: bytes): {}\n",
-            slow.rate,
-            slow.slow.p99_ms,
-            slow.healthy.p99_ms,
-            slow.p99_ratio(),
-            slow.slow.p50_ms,
-            slow.healthy.p50_ms,
-            slow.healthy.failed,
-            slow.slow.failed,
-            series(&slow.memory_allocated_bytes)
-        ));
-        out.push_str(&format!(
-            "capped slow target (max_in_flight {}): originals p99 {:.2} ms, {} copies refused as in flight, {} in \
-             flight at the end; allocated memory (s: bytes): {}\n",
-            crate::setup::CAPPED_IN_FLIGHT,
-            slow.capped.p99_ms,
-            slow.capped_in_flight_limited,
-            slow.capped_in_flight_at_end,
-            series(&slow.capped_memory_allocated_bytes)
-        ));
+        out.push_str(&self.slow_target.table());
         out
     }
 
@@ -310,6 +331,9 @@ impl Report {
                 "healthy": fixed_rate_json(&slow.healthy),
                 "slow": fixed_rate_json(&slow.slow),
                 "p99_ratio": round(slow.p99_ratio()),
+                "p99_ratio_per_triple": slow.p99_cost.json(),
+                "p99_noise_per_triple": slow.p99_noise.json(),
+                "p99_ratio_noise": round(slow.pooled_noise),
                 "memory_allocated_bytes": slow.memory_allocated_bytes,
                 "copies_in_flight_at_end": slow.copies_in_flight_at_end,
                 "capped": {

@@ -28,14 +28,21 @@ pub fn bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
     })
 }
 
-/// An HTTP listener (HTTP/1.1 and HTTP/2 cleartext) on an ephemeral port, whose single route
-/// matches everything and does `action` (e.g. [`to_cluster`]), after `filters` and then the
-/// router.
+/// An HTTP listener (HTTP/1.1 and HTTP/2 cleartext) on an ephemeral port, whose routes match
+/// everything (CONNECT included) and do `action` (e.g. [`to_cluster`]), after `filters` and
+/// then the router. WebSocket upgrades and CONNECT (HTTP/2's extended CONNECT too) are let
+/// through, as a production listener would, so that they reach the filters.
 pub fn http_listener(name: &str, action: Value, mut filters: Vec<Value>) -> Value {
-    let mut route = json!({"match": {"prefix": "/"}});
-    if let (Some(route), Value::Object(action)) = (route.as_object_mut(), action) {
-        route.extend(action);
-    }
+    let routes: Vec<Value> = [json!({"connect_matcher": {}}), json!({"prefix": "/"})]
+        .into_iter()
+        .map(|matcher| {
+            let mut route = json!({ "match": matcher });
+            if let (Some(route), Value::Object(action)) = (route.as_object_mut(), &action) {
+                route.extend(action.clone());
+            }
+            route
+        })
+        .collect();
     filters.push(
         json!({"name": "envoy.filters.http.router", "typed_config": {
         "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}}),
@@ -49,10 +56,12 @@ pub fn http_listener(name: &str, action: Value, mut filters: Vec<Value>) -> Valu
                 "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                 "stat_prefix": name,
                 "codec_type": "AUTO",
+                "upgrade_configs": [{"upgrade_type": "websocket"}, {"upgrade_type": "CONNECT"}],
+                "http2_protocol_options": {"allow_connect": true},
                 "route_config": {"virtual_hosts": [{
                     "name": "all",
                     "domains": ["*"],
-                    "routes": [route]
+                    "routes": routes
                 }]},
                 "http_filters": filters
             }

@@ -1,0 +1,266 @@
+//! What each fuzz target does with its input: one function per target, shared by the fuzzer
+//! (`fuzz_targets/*.rs`, `make fuzz`) and by the stable replay of the committed corpus and
+//! regression inputs (`tests/fuzz_corpus.rs`, which includes this file). Each function feeds
+//! the input to the plugin's own code and checks what must hold for any input; a panic here
+//! is a crash the fuzzer reports.
+
+use std::rc::Rc;
+use traffic_mirror::compare::json::{self as compare_json, IgnoredPath};
+use traffic_mirror::compare::pairing::{Candidate, Missing, Pairing, Side};
+use traffic_mirror::compare::request::RequestInfo;
+use traffic_mirror::compare::response::{Body, Summary};
+use traffic_mirror::compare::spec::{BodyMode, CompareSpec, Reference};
+use traffic_mirror::compare::verdict;
+use traffic_mirror::config::Config;
+use traffic_mirror::copy::capture_headers;
+use traffic_mirror::http::{is_hop_by_hop, parse_header_map, RawHeaders};
+use traffic_mirror::json_path::{JsonPath, PathSet};
+use traffic_mirror::metrics::Counter;
+use traffic_mirror::outcome::classify;
+use traffic_mirror::redact::json::redact_json;
+use traffic_mirror::redact::query::{redact_query, Parameters};
+
+/// What a fuzz target does with one input.
+pub type Target = fn(&[u8]);
+
+/// Every target, by the name of its corpus directory.
+pub const TARGETS: [(&str, Target); 8] = [
+    ("config", config),
+    ("header_map", header_map),
+    ("headers", headers),
+    ("query", query),
+    ("json", json),
+    ("outcome", outcome),
+    ("compare_json", compare_json),
+    ("pairing", pairing),
+];
+
+/// A configuration with every kind of redaction, for the capture target.
+const CAPTURE_CONFIG: &str = r#"{
+  "targets": [{"cluster": "mirror", "name": "canary",
+               "set_headers": {"authorization": "Bearer mirror-test"}}],
+  "host_suffix": "-shadow",
+  "redact": {"headers": ["authorization", "cookie", "x-api-key"],
+             "query_params": ["token", "access_token"],
+             "json_fields": ["password", "card.number", "users.*.ssn"]}
+}"#;
+
+fn capture_config() -> Config {
+    Config::parse(CAPTURE_CONFIG.as_bytes()).expect("valid config")
+}
+
+/// Headers from text lines `name: value` (the value may be any bytes): a shape the fuzzer
+/// finds quickly, unlike the host's binary serialization (fuzzed on its own by `header_map`).
+fn header_lines(data: &[u8]) -> RawHeaders {
+    data.split(|&b| b == b'\n')
+        .filter_map(|line| {
+            // Pseudo-headers start with ':', so the separator is the first ':' after it.
+            let at = line.iter().skip(1).position(|&b| b == b':')? + 1;
+            let name = String::from_utf8_lossy(&line[..at]).to_ascii_lowercase();
+            let value = line[at + 1..].strip_prefix(b" ").unwrap_or(&line[at + 1..]);
+            Some((name, value.to_vec()))
+        })
+        .collect()
+}
+
+/// Any bytes as the plugin configuration: an error or a configuration, never a panic.
+pub fn config(data: &[u8]) {
+    if let Ok(config) = Config::parse(data) {
+        assert!(!config.targets.is_empty());
+    }
+}
+
+/// Any bytes as the host's serialized header map: read within its bounds or refused.
+pub fn header_map(data: &[u8]) {
+    if let Some(headers) = parse_header_map(data) {
+        let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+        assert!(bytes <= data.len() * 3, "more read than given"); // lossy names may grow
+    }
+}
+
+/// Any request headers captured into copies: no redacted header, no hop-by-hop header, no
+/// line break, and the target's own headers win.
+pub fn headers(data: &[u8]) {
+    let config = &capture_config();
+    let Ok(captured) = capture_headers(header_lines(data), config) else {
+        return;
+    };
+    let Some(target) = config.targets.first() else {
+        return;
+    };
+    let copy = captured.headers_for(target, config.marker_header.as_deref());
+    for (name, value) in &copy {
+        let redacted = ["cookie", "x-api-key"].contains(name);
+        assert!(!redacted, "redacted header {name} in the copy");
+        assert!(
+            !is_hop_by_hop(name) || *name == "te",
+            "hop-by-hop {name} in the copy"
+        );
+        if *name == "authorization" {
+            assert_eq!(*value, "Bearer mirror-test");
+        }
+    }
+    let authorities = copy.iter().filter(|(n, _)| *n == ":authority").count();
+    assert_eq!(authorities, 1);
+}
+
+/// A list of parameter names (first line, comma-separated) and a path: redacting twice
+/// changes nothing more, and a redacted path still starts with the original's path part.
+pub fn query(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (names, path) = text.split_once('\n').unwrap_or(("token", text));
+    let names: Vec<String> = names.split(',').map(str::to_string).collect();
+    let parameters = Parameters {
+        names: &names,
+        case_sensitive: false,
+        replacement: "REDACTED",
+    };
+    let Some(redacted) = redact_query(path, parameters) else {
+        return;
+    };
+    let before_query = path.split('?').next().unwrap_or("");
+    assert!(redacted.starts_with(before_query));
+    if let Some(again) = redact_query(&redacted, parameters) {
+        assert_eq!(again, redacted, "redaction is not idempotent");
+    }
+}
+
+/// Any body as JSON to redact: valid JSON in, valid JSON out, and redacting twice changes
+/// nothing more.
+pub fn json(data: &[u8]) {
+    let list: Vec<JsonPath> = [
+        "password",
+        "card.number",
+        "users.*.ssn",
+        "items.0",
+        "**.token",
+    ]
+    .iter()
+    .filter_map(|p| JsonPath::parse(p))
+    .collect();
+    let paths = PathSet {
+        paths: &list,
+        case_sensitive: false,
+    };
+    let replacement = "\"REDACTED\"";
+    let Ok(Some(redacted)) = redact_json(data, paths, replacement) else {
+        return;
+    };
+    if serde_json::from_slice::<serde_json::Value>(data).is_ok() {
+        assert!(
+            serde_json::from_slice::<serde_json::Value>(&redacted).is_ok(),
+            "valid JSON in, invalid JSON out"
+        );
+    }
+    match redact_json(&redacted, paths, replacement) {
+        Ok(Some(again)) => assert_eq!(again, redacted, "redaction is not idempotent"),
+        Ok(None) => {}
+        Err(_) => panic!("its own output does not parse"),
+    }
+}
+
+/// Any response headers: exactly one result counter.
+pub fn outcome(data: &[u8]) {
+    let headers = header_lines(data);
+    let outcome = classify(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let counter = Counter::from(outcome);
+    assert!(Counter::ALL.contains(&counter));
+    assert!(!matches!(
+        counter,
+        Counter::Mirrored | Counter::SampledOut | Counter::SkippedMemoryBudget
+    ));
+}
+
+/// Two bodies (split at the first `0xFF` byte, which JSON text never holds; without one, the
+/// input against itself) compared as JSON, as the verdict does: an answer for any input, and a
+/// body never differs from itself.
+pub fn compare_json(data: &[u8]) {
+    let (a, b) = match data.iter().position(|&byte| byte == 0xFF) {
+        Some(at) => (&data[..at], &data[at + 1..]),
+        None => (data, data),
+    };
+    let ignore: Vec<IgnoredPath> = ["timestamp", "items.*.updated_at", "**.id"]
+        .iter()
+        .filter_map(|p| IgnoredPath::parse(p))
+        .collect();
+    let _ = compare_json::diff(a, b, Some(a), &ignore);
+    if let Ok(same) = compare_json::diff(a, a, None, &ignore) {
+        assert_eq!(same.candidate.real, 0, "a body differs from itself");
+    }
+    let spec = CompareSpec {
+        body: BodyMode::Json,
+        ignore_json_fields: ignore,
+        ..CompareSpec::new()
+    };
+    let summary = |body: &[u8]| Summary {
+        status: Some(200),
+        grpc_status: None,
+        headers: Vec::new(),
+        body: Body::Bytes(body.to_vec()),
+    };
+    let (sa, sb) = (summary(a), summary(b));
+    let _ = verdict::compare(&spec, &sa, &sb, None);
+    assert!(
+        verdict::compare(&spec, &sa, &sa, Some(&sb)).matched(),
+        "a body differs from itself"
+    );
+}
+
+/// Any sequence of operations on the pairing table (3 bytes each: operation, request id,
+/// side): every comparison started ends exactly once, and nothing is left when time is up.
+pub fn pairing(data: &[u8]) {
+    let against_original = Rc::new(CompareSpec {
+        body: BodyMode::Json,
+        ..CompareSpec::new()
+    });
+    let against_baseline = Rc::new(CompareSpec {
+        against: Reference::Target(1),
+        noise_baseline: Some(2),
+        ..CompareSpec::new()
+    });
+    let mut table = Pairing::new(4, 4096);
+    let (mut started, mut ended, mut now) = (0usize, 0usize, 0u64);
+    for op in data.chunks(3) {
+        let (kind, id, side) = (
+            op[0],
+            u64::from(*op.get(1).unwrap_or(&0) % 6),
+            *op.get(2).unwrap_or(&0),
+        );
+        now += u64::from(kind >> 3) * 100_000_000;
+        let side = match side % 4 {
+            0 => Side::Original,
+            n => Side::Target(usize::from(n - 1)),
+        };
+        let summary = Summary {
+            status: Some(200 + u16::from(op.get(2).copied().unwrap_or(0) % 3)),
+            grpc_status: None,
+            headers: Vec::new(),
+            body: Body::Bytes(op.to_vec()),
+        };
+        let resolved = match kind % 5 {
+            0 | 1 => {
+                let spec = if kind % 5 == 0 {
+                    &against_original
+                } else {
+                    &against_baseline
+                };
+                started += 1;
+                let candidate = Candidate {
+                    target: 0,
+                    spec: Rc::clone(spec),
+                };
+                let request = Rc::new(RequestInfo::new(Some("r"), "GET", "/"));
+                table.start(id, now, 1_000_000_000, vec![candidate], request)
+            }
+            2 => table.arrive(id, side, summary, now),
+            3 => table.missing(id, side, Missing::NoAnswer, now),
+            _ => table.expire(now),
+        };
+        ended += resolved.len();
+    }
+    ended += table.expire(u64::MAX).len();
+    assert_eq!(started, ended, "every comparison started ends exactly once");
+    assert!(table.is_empty());
+}
