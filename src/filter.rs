@@ -20,22 +20,22 @@ use proxy_wasm::types::{Action, BufferType, MapType};
 use std::cell::OnceCell;
 use std::rc::Rc;
 
-// The whole context is boxed by the SDK already: boxing the capture too would cost an
-// allocation per mirrored request for nothing.
-#[allow(clippy::large_enum_variant)]
 enum Stage {
     /// No target wants this request, or its fate is already decided and counted.
     Idle,
     /// Some targets want a copy (their copies are admitted by the limits): the request is
-    /// being collected until it is complete.
-    Capturing {
-        copies: Copies,
-        request: CapturedRequest,
-        /// What the request holds, once for each of its copies (`copy_count`), reserved
-        /// against the worker's memory budget before it is allocated.
-        reservation: Reservation,
-        copy_count: usize,
-    },
+    /// being collected until it is complete. Boxed: a request no target wants (most of them,
+    /// usually) then creates and drops a small context.
+    Capturing(Box<Capturing>),
+}
+
+struct Capturing {
+    copies: Copies,
+    request: CapturedRequest,
+    /// What the request holds, once for each of its copies (`copy_count`), reserved against
+    /// the worker's memory budget before it is allocated.
+    reservation: Reservation,
+    copy_count: usize,
 }
 
 /// The original's response, observed for the comparisons of this request.
@@ -51,8 +51,9 @@ pub struct MirrorFilter {
     outbox: Rc<Outbox>,
     budget: Rc<Budget>,
     stage: Stage,
-    /// Set while the original's response is captured for a comparison.
-    original: Option<Observed>,
+    /// Set while the original's response is captured for a comparison (boxed, for the same
+    /// reason as `Stage::Capturing`).
+    original: Option<Box<Observed>>,
     /// Names this request's comparisons (root-side pairing), when any target compares.
     pairing: Option<u64>,
 }
@@ -77,12 +78,12 @@ impl MirrorFilter {
         reservation
             .grow(request.held_bytes().saturating_mul(copy_count))
             .map_err(|_| Skip::MemoryBudget)?;
-        self.stage = Stage::Capturing {
+        self.stage = Stage::Capturing(Box::new(Capturing {
             copies,
             request,
             reservation,
             copy_count,
-        };
+        }));
         Ok(())
     }
 
@@ -131,8 +132,8 @@ impl MirrorFilter {
 
     /// Gives up the copy being captured, if any.
     fn skip(&mut self, skip: Skip) {
-        if let Stage::Capturing { copies, .. } = std::mem::replace(&mut self.stage, Stage::Idle) {
-            self.count_skip(copies, skip);
+        if let Stage::Capturing(capturing) = std::mem::replace(&mut self.stage, Stage::Idle) {
+            self.count_skip(capturing.copies, skip);
         }
     }
 
@@ -153,15 +154,15 @@ impl MirrorFilter {
     }
 
     fn complete(&mut self) {
-        let Stage::Capturing {
+        let Stage::Capturing(capturing) = std::mem::replace(&mut self.stage, Stage::Idle) else {
+            return;
+        };
+        let Capturing {
             copies,
             mut request,
             mut reservation,
             copy_count,
-        } = std::mem::replace(&mut self.stage, Stage::Idle)
-        else {
-            return;
-        };
+        } = *capturing;
         if let Err(skip) = request.finish(&self.settings.config.redaction) {
             return self.count_skip(copies, skip);
         }
@@ -187,9 +188,10 @@ impl MirrorFilter {
     /// The copies carry the original's trailers, scrubbed (an HTTP/2 target receives them;
     /// Envoy drops them towards an HTTP/1.1 target). Charged to the budget by `complete`.
     fn capture_trailers(&mut self) -> Result<(), Skip> {
-        let Stage::Capturing { request, .. } = &mut self.stage else {
+        let Stage::Capturing(capturing) = &mut self.stage else {
             return Ok(());
         };
+        let request = &mut capturing.request;
         let trailers =
             abi::header_map(MapType::HttpRequestTrailers).map_err(|_| Skip::Unreadable)?;
         request.capture_trailers(trailers, &self.settings.config.redaction);
@@ -214,34 +216,37 @@ impl MirrorFilter {
         self.pairing = Some(pairing);
         if specs().any(|spec| spec.needs_original()) {
             let needs = Needs::union(specs().filter(|spec| spec.needs_original()));
-            self.original = Some(Observed {
+            self.original = Some(Box::new(Observed {
                 pairing,
                 capture: Capture::new(needs),
                 reservation: self.budget.reservation(),
-            });
+            }));
         }
     }
 
     /// The original's response is complete (or will never be): its summary goes to the root.
     fn hand_over_original(&mut self, complete: bool) {
         if let Some(observed) = self.original.take() {
-            let summary = complete.then(|| observed.capture.finish());
+            let Observed {
+                pairing, capture, ..
+            } = *observed;
+            let summary = complete.then(|| capture.finish());
             // The root's pairing table holds the summary from now on, within its own cap.
-            self.outbox.send_original(observed.pairing, summary, &Envoy);
+            self.outbox.send_original(pairing, summary, &Envoy);
         }
     }
 
     fn capture_body_chunk(&mut self, size: usize) -> Result<(), Skip> {
         let body = self.settings.config.body;
-        let Stage::Capturing {
+        let Stage::Capturing(capturing) = &mut self.stage else {
+            return Ok(());
+        };
+        let Capturing {
             request,
             reservation,
             copy_count,
             ..
-        } = &mut self.stage
-        else {
-            return Ok(());
-        };
+        } = &mut **capturing;
         if !body.mirror || size == 0 {
             return Ok(());
         }
