@@ -32,6 +32,7 @@ mod filter;
 pub mod host;
 pub mod http;
 pub mod json_path;
+pub mod json_text;
 pub mod limits;
 pub mod matching;
 pub mod metrics;

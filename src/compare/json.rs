@@ -23,6 +23,7 @@
 //! 330k; equal bodies, a `memcmp`.
 
 use crate::json_path::{JsonPath, PathSet, Step};
+use crate::json_text::{simple_escape, surrogate_pair, HIGH_SURROGATES};
 use std::collections::HashMap;
 
 /// Deeper nesting is compared as bytes: the walk recurses, and the VM's stack is small.
@@ -774,34 +775,20 @@ impl<'a> Scanner<'a> {
     }
 
     fn escape(&mut self) -> Result<char, Unreadable> {
-        Ok(match self.next()? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let first = self.hex4()?;
-                let code = if (0xd800..0xdc00).contains(&first) {
-                    // A high surrogate must be followed by a low one; a lone one has no text,
-                    // and two readers may read it differently: not JSON to compare.
-                    self.consume(b'\\')?;
-                    self.consume(b'u')?;
-                    let second = self.hex4()?;
-                    if !(0xdc00..0xe000).contains(&second) {
-                        return Err(Unreadable::NotJson);
-                    }
-                    0x10000 + ((first - 0xd800) << 10) + (second - 0xdc00)
-                } else {
-                    first
-                };
-                char::from_u32(code).ok_or(Unreadable::NotJson)?
-            }
-            _ => return Err(Unreadable::NotJson),
-        })
+        let letter = self.next()?;
+        if letter != b'u' {
+            return simple_escape(letter).ok_or(Unreadable::NotJson);
+        }
+        let first = self.hex4()?;
+        if !HIGH_SURROGATES.contains(&first) {
+            return char::from_u32(first).ok_or(Unreadable::NotJson);
+        }
+        // A high surrogate must be followed by a low one; a lone one has no text, and two
+        // readers may read it differently: not JSON to compare.
+        self.consume(b'\\')?;
+        self.consume(b'u')?;
+        let second = self.hex4()?;
+        surrogate_pair(first, second).ok_or(Unreadable::NotJson)
     }
 
     fn hex4(&mut self) -> Result<u32, Unreadable> {

@@ -11,6 +11,7 @@
 //! that is replaced is looked at again, so replaced ranges never nest and are only appended.
 
 use crate::json_path::{PathSet, Position, Step, Walked};
+use crate::json_text::{simple_escape, surrogate_pair, HIGH_SURROGATES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unparseable;
@@ -248,34 +249,21 @@ impl Scanner<'_> {
     }
 
     fn escape(&mut self) -> Result<char, Unparseable> {
-        Ok(match self.next()? {
-            b'"' => '"',
-            b'\\' => '\\',
-            b'/' => '/',
-            b'b' => '\u{8}',
-            b'f' => '\u{c}',
-            b'n' => '\n',
-            b'r' => '\r',
-            b't' => '\t',
-            b'u' => {
-                let unit = self.hex4()?;
-                if (0xD800..0xDC00).contains(&unit)
-                    && self.bytes.get(self.at..self.at + 2) == Some(b"\\u")
-                {
-                    let resume = self.at;
-                    self.at += 2;
-                    let low = self.hex4()?;
-                    if (0xDC00..0xE000).contains(&low) {
-                        let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
-                        return Ok(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
-                    }
-                    self.at = resume; // not a pair: the second escape stands on its own
-                }
-                // A lone surrogate is valid JSON syntax but no character.
-                char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER)
+        let letter = self.next()?;
+        if letter != b'u' {
+            return simple_escape(letter).ok_or(Unparseable);
+        }
+        let unit = self.hex4()?;
+        if HIGH_SURROGATES.contains(&unit) && self.bytes.get(self.at..self.at + 2) == Some(b"\\u") {
+            let resume = self.at;
+            self.at += 2;
+            if let Some(pair) = surrogate_pair(unit, self.hex4()?) {
+                return Ok(pair);
             }
-            _ => return Err(Unparseable),
-        })
+            self.at = resume; // not a pair: the second escape stands on its own
+        }
+        // A lone surrogate is valid JSON syntax but no character.
+        Ok(char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER))
     }
 
     fn hex4(&mut self) -> Result<u32, Unparseable> {
