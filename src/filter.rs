@@ -153,8 +153,9 @@ impl MirrorFilter {
         self.outbox.send(job, &Envoy);
     }
 
-    /// The copies carry the original's trailers, scrubbed (an HTTP/2 target receives them;
-    /// Envoy drops them towards an HTTP/1.1 target). Charged to the budget by `complete`.
+    /// The original's trailers, scrubbed, go to the dispatch with the copy; Envoy's
+    /// `http_call` does not send them yet (README: Limitations). Charged to the budget by
+    /// `complete`.
     fn capture_trailers(&mut self) -> Result<(), Skip> {
         let Stage::Capturing { request, .. } = &mut self.stage else {
             return Ok(());

@@ -204,18 +204,33 @@ fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> Slow
     let sampler = front.sample_memory_every(Duration::from_secs(2));
     let (mut befores, mut afters, mut slow) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cost, mut noise) = (Vec::new(), Vec::new());
+    // The front Envoy's CPU time per original in each kind of stretch: whether a slow target
+    // costs the worker anything shows here, whatever the latency noise.
+    let (mut healthy_cpu, mut slow_cpu) = (Vec::new(), Vec::new());
+    let pid = front.envoy.pid();
+    let cpu_per_request = |run: &load::FixedRateRun, seconds: f64| {
+        seconds * 1e6 / run.latencies_ms.len().max(1) as f64
+    };
     for triple in 1..=triples {
+        let cpu = setup::cpu_seconds(pid);
         let before = h2load_fixed_rate(front.listener("plugin_mirror"), RATE, stretch);
+        let cpu_before = setup::cpu_seconds(pid) - cpu;
         let during = h2load_fixed_rate(front.listener("plugin_slow_target"), RATE, stretch);
+        let cpu_during = setup::cpu_seconds(pid) - cpu - cpu_before;
         let after = h2load_fixed_rate(front.listener("plugin_mirror"), RATE, stretch);
         let p99 = |run: &load::FixedRateRun| FixedRate::of(std::slice::from_ref(run)).p99_ms;
         cost.push(p99(&during) / p99(&before));
         noise.push(p99(&after) / p99(&before));
+        healthy_cpu.push(cpu_per_request(&before, cpu_before));
+        slow_cpu.push(cpu_per_request(&during, cpu_during));
         println!(
-            "triple {triple}: originals p99 {:.2} ms healthy, {:.2} ms slow, {:.2} ms healthy",
+            "triple {triple}: originals p99 {:.2} ms healthy, {:.2} ms slow, {:.2} ms healthy; \
+             front CPU {:.0} us/request healthy, {:.0} slow",
             p99(&before),
             p99(&during),
-            p99(&after)
+            p99(&after),
+            healthy_cpu.last().copied().unwrap_or(f64::NAN),
+            slow_cpu.last().copied().unwrap_or(f64::NAN)
         );
         befores.push(before);
         afters.push(after);
@@ -235,6 +250,8 @@ fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> Slow
         pooled_noise: FixedRate::of(&afters).p99_ms / FixedRate::of(&befores).p99_ms,
         p99_cost: Stat::of(&cost),
         p99_noise: Stat::of(&noise),
+        cpu_us_healthy: Stat::of(&healthy_cpu),
+        cpu_us_slow: Stat::of(&slow_cpu),
         memory_allocated_bytes: memory,
         copies_in_flight_at_end,
         capped: FixedRate::of(&[capped]),
