@@ -17,6 +17,7 @@ mod load;
 mod profile;
 mod report;
 mod setup;
+mod worst;
 
 use load::FixedRate;
 use load::{h2load_fixed_rate, wrk, Sample};
@@ -74,6 +75,8 @@ pub const SCENARIOS: [Scenario; 7] = [
 struct Options {
     profile: bool,
     slow_only: bool,
+    worst_only: bool,
+    smoke: bool,
     rounds: usize,
     seconds: u64,
     slow_seconds: u64,
@@ -85,6 +88,8 @@ impl Options {
         let mut options = Options {
             profile: false,
             slow_only: false,
+            worst_only: false,
+            smoke: false,
             rounds: 15,
             seconds: 2,
             slow_seconds: 30,
@@ -103,7 +108,9 @@ impl Options {
                 "--out" => options.out = PathBuf::from(value()),
                 "--profile" => options.profile = true,
                 "--slow-only" => options.slow_only = true,
+                "--worst-only" => options.worst_only = true,
                 "--smoke" => {
+                    options.smoke = true;
                     options.rounds = 1;
                     options.seconds = 1;
                     options.slow_seconds = 2;
@@ -121,12 +128,21 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--out FILE]");
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--out FILE]");
     std::process::exit(2)
 }
 
 fn main() {
     let options = Options::from_args();
+    // Worst-case input: 1 MB, 5 runs each (100 KB and one run in the smoke run).
+    let (bytes, runs) = if options.smoke {
+        (100_000, 1)
+    } else {
+        (1_000_000, 5)
+    };
+    if options.worst_only {
+        return println!("{}", worst::table(&worst::measure(bytes, runs)));
+    }
     let backend = Backend::start();
     if options.profile {
         let out = options.out.with_file_name("profile.json");
@@ -169,6 +185,8 @@ fn main() {
         rounds.push(samples);
     }
 
+    let worst_cases = worst::measure(bytes, runs);
+    println!("{}", worst::table(&worst_cases));
     let memory_overhead = setup::memory_overhead(&backend);
     let slow_target = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));
     let report = Report {
@@ -178,6 +196,7 @@ fn main() {
             .unwrap_or(0),
         memory_overhead,
         slow_target,
+        worst_cases,
         rounds: options.rounds,
         seconds: options.seconds,
         envoy_version: front.version(),

@@ -237,6 +237,7 @@ pub struct Report {
     pub wasm_bytes: u64,
     pub memory_overhead: MemoryOverhead,
     pub slow_target: SlowTarget,
+    pub worst_cases: Vec<crate::worst::Case>,
     pub rounds: usize,
     pub seconds: u64,
     pub envoy_version: String,
@@ -287,6 +288,7 @@ impl Report {
             memory.with as i64 - memory.without as i64
         ));
         out.push_str(&self.slow_target.table());
+        out.push_str(&crate::worst::table(&self.worst_cases));
         out
     }
 
@@ -349,6 +351,7 @@ impl Report {
                     "in_flight_at_end": slow.capped_in_flight_at_end,
                 },
             },
+            "worst_case_input": crate::worst::json(&self.worst_cases),
             "rounds": self.rounds,
             "seconds_per_scenario": self.seconds,
             "envoy_version": self.envoy_version,
