@@ -17,6 +17,7 @@ mod load;
 mod profile;
 mod report;
 mod setup;
+mod worst;
 
 use load::FixedRate;
 use load::{h2load_fixed_rate, wrk, Sample};
@@ -89,6 +90,8 @@ pub const SCENARIOS: [Scenario; 10] = [
 struct Options {
     profile: bool,
     slow_only: bool,
+    worst_only: bool,
+    smoke: bool,
     rounds: usize,
     seconds: u64,
     slow_seconds: u64,
@@ -100,6 +103,8 @@ impl Options {
         let mut options = Options {
             profile: false,
             slow_only: false,
+            worst_only: false,
+            smoke: false,
             rounds: 15,
             seconds: 2,
             slow_seconds: 30,
@@ -118,7 +123,9 @@ impl Options {
                 "--out" => options.out = PathBuf::from(value()),
                 "--profile" => options.profile = true,
                 "--slow-only" => options.slow_only = true,
+                "--worst-only" => options.worst_only = true,
                 "--smoke" => {
+                    options.smoke = true;
                     options.rounds = 1;
                     options.seconds = 1;
                     options.slow_seconds = 2;
@@ -136,12 +143,21 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--out FILE]");
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--out FILE]");
     std::process::exit(2)
 }
 
 fn main() {
     let options = Options::from_args();
+    // Worst-case input: 1 MB, 5 runs each (100 KB and one run in the smoke run).
+    let (bytes, runs) = if options.smoke {
+        (100_000, 1)
+    } else {
+        (1_000_000, 5)
+    };
+    if options.worst_only {
+        return println!("{}", worst::table(&worst::measure(bytes, runs)));
+    }
     let backend = Backend::start();
     if options.profile {
         let out = options.out.with_file_name("profile.json");
@@ -194,6 +210,8 @@ fn main() {
         );
     }
 
+    let worst_cases = worst::measure(bytes, runs);
+    println!("{}", worst::table(&worst_cases));
     let memory_overhead = setup::memory_overhead(&backend);
     let slow_target = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));
     let report = Report {
@@ -203,6 +221,7 @@ fn main() {
             .unwrap_or(0),
         memory_overhead,
         slow_target,
+        worst_cases,
         rounds: options.rounds,
         seconds: options.seconds,
         envoy_version: front.version(),
@@ -229,18 +248,33 @@ fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> Slow
     let sampler = front.sample_memory_every(Duration::from_secs(2));
     let (mut befores, mut afters, mut slow) = (Vec::new(), Vec::new(), Vec::new());
     let (mut cost, mut noise) = (Vec::new(), Vec::new());
+    // The front Envoy's CPU time per original in each kind of stretch: whether a slow target
+    // costs the worker anything shows here, whatever the latency noise.
+    let (mut healthy_cpu, mut slow_cpu) = (Vec::new(), Vec::new());
+    let pid = front.envoy.pid();
+    let cpu_per_request = |run: &load::FixedRateRun, seconds: f64| {
+        seconds * 1e6 / run.latencies_ms.len().max(1) as f64
+    };
     for triple in 1..=triples {
+        let cpu = setup::cpu_seconds(pid);
         let before = h2load_fixed_rate(front.listener("plugin_mirror"), RATE, stretch);
+        let cpu_before = setup::cpu_seconds(pid) - cpu;
         let during = h2load_fixed_rate(front.listener("plugin_slow_target"), RATE, stretch);
+        let cpu_during = setup::cpu_seconds(pid) - cpu - cpu_before;
         let after = h2load_fixed_rate(front.listener("plugin_mirror"), RATE, stretch);
         let p99 = |run: &load::FixedRateRun| FixedRate::of(std::slice::from_ref(run)).p99_ms;
         cost.push(p99(&during) / p99(&before));
         noise.push(p99(&after) / p99(&before));
+        healthy_cpu.push(cpu_per_request(&before, cpu_before));
+        slow_cpu.push(cpu_per_request(&during, cpu_during));
         println!(
-            "triple {triple}: originals p99 {:.2} ms healthy, {:.2} ms slow, {:.2} ms healthy",
+            "triple {triple}: originals p99 {:.2} ms healthy, {:.2} ms slow, {:.2} ms healthy; \
+             front CPU {:.0} us/request healthy, {:.0} slow",
             p99(&before),
             p99(&during),
-            p99(&after)
+            p99(&after),
+            healthy_cpu.last().copied().unwrap_or(f64::NAN),
+            slow_cpu.last().copied().unwrap_or(f64::NAN)
         );
         befores.push(before);
         afters.push(after);
@@ -260,6 +294,8 @@ fn slow_target_run(front: &Front, backend: &Backend, duration: Duration) -> Slow
         pooled_noise: FixedRate::of(&afters).p99_ms / FixedRate::of(&befores).p99_ms,
         p99_cost: Stat::of(&cost),
         p99_noise: Stat::of(&noise),
+        cpu_us_healthy: Stat::of(&healthy_cpu),
+        cpu_us_slow: Stat::of(&slow_cpu),
         memory_allocated_bytes: memory,
         copies_in_flight_at_end,
         capped: FixedRate::of(&[capped]),

@@ -175,6 +175,10 @@ pub struct SlowTarget {
     pub p99_noise: Stat,
     /// The second healthy stretches' pooled p99 over the first ones': the pooled ratio's noise.
     pub pooled_noise: f64,
+    /// The front Envoy's CPU time per original, in the healthy stretches before each slow one
+    /// and in the slow ones.
+    pub cpu_us_healthy: Stat,
+    pub cpu_us_slow: Stat,
     pub memory_allocated_bytes: Vec<(u64, u64)>,
     pub copies_in_flight_at_end: u64,
     /// The same slow target with `max_in_flight`: memory must level off at the cap.
@@ -197,6 +201,7 @@ impl SlowTarget {
              after and before: {:.3}); p50 {:.2} vs {:.2} ms; failed originals {} + {}\n\
              per triple, slow / healthy before: median {:.3} ({:.3}-{:.3}); healthy after / healthy \
              before (noise): median {:.3} ({:.3}-{:.3})\n\
+             front CPU per original: {:.0} us ({:.0}-{:.0}) healthy, {:.0} us ({:.0}-{:.0}) slow\n\
              allocated memory, healthy and slow stretches alternating (s: bytes): {}\n",
             self.rate,
             self.slow.p99_ms,
@@ -213,6 +218,12 @@ impl SlowTarget {
             noise.median,
             noise.min,
             noise.max,
+            self.cpu_us_healthy.median,
+            self.cpu_us_healthy.min,
+            self.cpu_us_healthy.max,
+            self.cpu_us_slow.median,
+            self.cpu_us_slow.min,
+            self.cpu_us_slow.max,
             series(&self.memory_allocated_bytes)
         );
         out.push_str(&format!(
@@ -233,6 +244,7 @@ pub struct Report {
     pub wasm_bytes: u64,
     pub memory_overhead: MemoryOverhead,
     pub slow_target: SlowTarget,
+    pub worst_cases: Vec<crate::worst::Case>,
     pub rounds: usize,
     pub seconds: u64,
     pub envoy_version: String,
@@ -283,6 +295,7 @@ impl Report {
             memory.with as i64 - memory.without as i64
         ));
         out.push_str(&self.slow_target.table());
+        out.push_str(&crate::worst::table(&self.worst_cases));
         out
     }
 
@@ -334,6 +347,7 @@ impl Report {
                 "p99_ratio_per_triple": slow.p99_cost.json(),
                 "p99_noise_per_triple": slow.p99_noise.json(),
                 "p99_ratio_noise": round(slow.pooled_noise),
+                "front_cpu_us_per_request": {"healthy": slow.cpu_us_healthy.json(), "slow": slow.cpu_us_slow.json()},
                 "memory_allocated_bytes": slow.memory_allocated_bytes,
                 "copies_in_flight_at_end": slow.copies_in_flight_at_end,
                 "capped": {
@@ -344,6 +358,7 @@ impl Report {
                     "in_flight_at_end": slow.capped_in_flight_at_end,
                 },
             },
+            "worst_case_input": crate::worst::json(&self.worst_cases),
             "rounds": self.rounds,
             "seconds_per_scenario": self.seconds,
             "envoy_version": self.envoy_version,

@@ -371,7 +371,7 @@ fn stat(envoy: &Envoy, name: &str) -> u64 {
 }
 
 /// User plus system CPU time of a process, all threads, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
+pub fn cpu_seconds(pid: u32) -> f64 {
     const CLOCK_TICKS_PER_SECOND: f64 = 100.0; // USER_HZ, 100 on Linux
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/<pid>/stat");
     // Fields after the command name, which is in parentheses and may hold spaces.
