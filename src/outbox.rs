@@ -23,9 +23,11 @@ use std::time::Duration;
 /// How often the root wakes up while there is work: copies of requests completed within one
 /// period go out together, and counts tallied meanwhile are handed to Envoy in one go.
 pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
-/// How often the root wakes up while it only waits: comparisons pending (to expire them) or a
-/// summary due. Often enough for expiry and summaries, rarely enough to cost nothing.
-pub const WAITING_PERIOD: Duration = Duration::from_millis(100);
+/// How often the root wakes up while it only waits: counts to hand over, comparisons pending
+/// (to expire them, a second after their copy's timeout) or a summary due. Often enough for
+/// metrics and expiry; rarely enough that a quiet sidecar pays one tick a second for all the
+/// requests it decides, not one per request.
+pub const WAITING_PERIOD: Duration = Duration::from_secs(1);
 
 /// The root's timer, as last set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -112,7 +114,7 @@ impl Outbox {
     }
 
     /// Counts go to Envoy with the root's next tick. When the root is idle, its timer is set
-    /// to the waiting pace for them: one timer per 100 ms carries the counts of every request
+    /// to the waiting pace for them: one timer per second carries the counts of every request
     /// decided meanwhile, where a host call per request (a refusal, say) would cost more than
     /// the decision. A finishing root has no timer: its counts go at once.
     pub fn hand_over_counts(&self, settings: &Settings, host: &impl Host) {

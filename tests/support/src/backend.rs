@@ -196,8 +196,7 @@ impl Backend {
     }
 
     fn serve_with(addr: SocketAddr, replier: Replier) -> std::io::Result<Backend> {
-        let listener = TcpListener::bind(addr)?;
-        listener.set_nonblocking(true)?;
+        let listener = listen(addr)?;
         let addr = listener.local_addr()?;
         let log = Arc::new(Mutex::new(Vec::new()));
         let task = runtime().spawn(serve(listener, replier, Arc::clone(&log)));
@@ -229,6 +228,22 @@ impl Drop for Backend {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// How many connections may wait to be accepted: a test that opens a thousand at once must
+/// not see Envoy's 0.25 s connect timeout expire on a full queue (std's default is 128).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+/// A non-blocking listener on `addr` with a deep accept queue (and `SO_REUSEADDR`, as std's).
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let _runtime = runtime().enter();
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)?.into_std()
 }
 
 /// An address nobody listens on: a mirror target that is down.
