@@ -109,7 +109,7 @@ pub fn parse(value: &[u8], media_type: bool, wanted: &[&str]) -> Option<Paramete
     cursor.spaces();
     let mut head = cursor.token()?.to_ascii_lowercase();
     if media_type {
-        cursor.expect(b'/')?;
+        cursor.consume(b'/')?;
         head.push('/');
         head.push_str(&cursor.token()?.to_ascii_lowercase());
     }
@@ -119,13 +119,13 @@ pub fn parse(value: &[u8], media_type: bool, wanted: &[&str]) -> Option<Paramete
         if cursor.done() {
             break;
         }
-        cursor.expect(b';')?;
+        cursor.consume(b';')?;
         cursor.spaces();
         if cursor.done() || cursor.peek() == Some(b';') {
             continue; // an empty parameter, allowed by the grammar
         }
         let name = cursor.token()?.to_ascii_lowercase();
-        cursor.expect(b'=')?;
+        cursor.consume(b'=')?;
         let value = if cursor.peek() == Some(b'"') {
             cursor.quoted()?
         } else {
@@ -162,7 +162,7 @@ impl Cursor<'_> {
         }
     }
 
-    fn expect(&mut self, wanted: u8) -> Option<()> {
+    fn consume(&mut self, wanted: u8) -> Option<()> {
         (self.peek() == Some(wanted)).then(|| self.at += 1)
     }
 
@@ -178,7 +178,7 @@ impl Cursor<'_> {
 
     /// A quoted string's content: tab, space, visible ASCII but `"` and `\`, and non-ASCII.
     fn quoted(&mut self) -> Option<Vec<u8>> {
-        self.expect(b'"')?;
+        self.consume(b'"')?;
         let start = self.at;
         loop {
             match self.peek()? {
