@@ -84,15 +84,10 @@ impl<H: Host> MirrorRoot<H> {
     /// The comparisons of a job's request start as its copies go out; the targets whose
     /// first copy's response they need come back with what to keep of it.
     fn start_comparisons(&mut self, job: &Job, now: u64) -> Vec<(usize, Needs)> {
+        // Comparisons belong to the current settings (their targets, their reports).
+        let current = self.is_current(&job.settings);
         match &mut self.comparisons {
-            Some(comparisons)
-                if self
-                    .settings
-                    .as_ref()
-                    .is_some_and(|s| Rc::ptr_eq(s, &job.settings)) =>
-            {
-                comparisons.start(&job.settings, job, now)
-            }
+            Some(comparisons) if current => comparisons.start(&job.settings, job, now),
             _ => Vec::new(),
         }
     }
