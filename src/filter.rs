@@ -215,8 +215,7 @@ impl MirrorFilter {
         }
         let pairing = self.outbox.next_pairing_id();
         self.pairing = Some(pairing);
-        if specs().any(|spec| spec.needs_original()) {
-            let needs = Needs::union(specs().filter(|spec| spec.needs_original()));
+        if let Some(needs) = Needs::for_original(specs()) {
             self.original = Some(Box::new(Observed {
                 pairing,
                 capture: Capture::new(needs),
@@ -232,7 +231,7 @@ impl MirrorFilter {
                 pairing, capture, ..
             } = *observed;
             let summary = complete.then(|| capture.finish());
-            // The root's pairing table holds the summary from now on, within its own cap.
+            // The root holds the summary from now on, within its own caps and the budget.
             self.outbox.send_original(pairing, summary, &Envoy);
         }
     }
