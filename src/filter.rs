@@ -73,7 +73,7 @@ impl MirrorFilter {
     /// Starts capturing a wanted request, if the worker's budget can hold its headers once
     /// per copy (each copy is held by Envoy until it is answered).
     fn start_capture(&mut self, copies: Copies, request: CapturedRequest) -> Result<(), Skip> {
-        let copy_count = self.settings.copies(copies);
+        let copy_count = self.settings.copy_count(copies);
         let mut reservation = self.budget.reservation();
         reservation
             .grow(request.held_bytes().saturating_mul(copy_count))

@@ -436,7 +436,7 @@ mod tests {
         let per_copy = request.held_bytes();
         let mut reservation = budget.reservation();
         reservation
-            .grow(per_copy * settings.copies(copies))
+            .grow(per_copy * settings.copy_count(copies))
             .unwrap();
         Job {
             settings: Rc::clone(settings),

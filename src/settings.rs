@@ -85,7 +85,7 @@ impl Settings {
     }
 
     /// How many copies a request makes: each target's `amplify`, one for a carried target.
-    pub fn copies(&self, copies: Copies) -> usize {
+    pub fn copy_count(&self, copies: Copies) -> usize {
         copies
             .targets
             .iter()
