@@ -42,6 +42,7 @@ pub mod redact;
 mod root;
 pub mod sampling;
 mod settings;
+pub mod slices;
 pub mod targets;
 pub mod warnings;
 

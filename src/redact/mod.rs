@@ -8,6 +8,7 @@ pub mod media_type;
 pub mod multipart;
 pub mod names;
 pub mod query;
+pub mod sliced;
 
 #[cfg(test)]
 mod properties;

@@ -1,0 +1,285 @@
+//! Body redaction a slice at a time (see `slices`), for a body larger than one slice: the
+//! plan `body::plan` makes for it, carried out by passes that stop after a slice's worth of
+//! bytes and resume at the next, with byte for byte the result `body::redact_body` gives in
+//! one piece (tested below on a corpus, and through Envoy in tests/slicing.rs).
+//!
+//! - Form: `query`'s rules, applied as the bytes go by: a pair's name is decided when its
+//!   `=` is reached (`query::is_named`, once per pair), a named pair's value is dropped for
+//!   the replacement, every other byte is copied.
+//! - Multipart: `multipart::MultipartPass`.
+//! - JSON: today's scanner is recursive and cannot stop midway, so a JSON body is redacted in
+//!   one slice, whatever its size (the resumable JSON reader will slice it).
+
+use crate::config::Redaction;
+use crate::redact::body::{multipart_rules, plan, BodyHeaders, Plan, Refusal};
+use crate::redact::json::redact_json;
+use crate::redact::multipart::MultipartPass;
+use crate::redact::query::{is_named, is_separator, percent_encoded, Parameters};
+use crate::slices::{window, Progress};
+
+/// A body's redaction in progress.
+#[derive(Debug)]
+pub struct SlicedRedaction {
+    stage: Stage,
+    /// What the JSON pass made of the body, when it changed something: the form pass reads it.
+    json_output: Option<Vec<u8>>,
+}
+
+#[derive(Debug)]
+enum Stage {
+    Json { then_form: bool },
+    Form(FormPass),
+    Multipart(MultipartPass),
+}
+
+/// What a finished redaction gives: `Ok(None)` when the body goes as it is.
+pub type Redacted = Result<Option<Vec<u8>>, Refusal>;
+
+impl SlicedRedaction {
+    /// The redaction `body` needs; `Ok(None)` when it goes as it is.
+    pub fn start(
+        body: &[u8],
+        headers: &BodyHeaders,
+        redaction: &Redaction,
+    ) -> Result<Option<SlicedRedaction>, Refusal> {
+        let stage = match plan(body, headers, redaction)? {
+            Plan::AsItIs => return Ok(None),
+            Plan::Multipart(boundary) => Stage::Multipart(MultipartPass::new(boundary, body.len())),
+            Plan::Passes { json: true, form } => Stage::Json { then_form: form },
+            Plan::Passes { json: false, .. } => Stage::Form(FormPass::new(redaction, body.len())),
+        };
+        Ok(Some(SlicedRedaction {
+            stage,
+            json_output: None,
+        }))
+    }
+
+    /// The memory this redaction holds besides the body (its output, as allocated).
+    pub fn bytes_held(&self) -> usize {
+        let stage = match &self.stage {
+            Stage::Json { .. } => 0,
+            Stage::Form(form) => form.out.capacity(),
+            Stage::Multipart(multipart) => multipart.bytes_held(),
+        };
+        stage + self.json_output.as_ref().map_or(0, Vec::capacity)
+    }
+
+    /// Works through about `budget` bytes (a JSON body: all of it).
+    pub fn step(&mut self, body: &[u8], redaction: &Redaction, budget: usize) -> Progress<Redacted> {
+        match &mut self.stage {
+            Stage::Json { then_form } => {
+                let redacted =
+                    match redact_json(body, redaction.json_paths(), &redaction.json_replacement) {
+                        Ok(redacted) => redacted,
+                        Err(_) => return Progress::Done(Err(Refusal::Unparseable)),
+                    };
+                if !*then_form {
+                    return Progress::Done(Ok(redacted));
+                }
+                let length = redacted.as_ref().map_or(body.len(), Vec::len);
+                self.json_output = redacted;
+                self.stage = Stage::Form(FormPass::new(redaction, length));
+                Progress::More
+            }
+            Stage::Form(form) => {
+                let input = self.json_output.as_deref().unwrap_or(body);
+                match form.step(input, redaction.parameters(), budget) {
+                    Progress::More => Progress::More,
+                    // Nothing named in the form: what the JSON pass made of it, if anything.
+                    Progress::Done(None) => Progress::Done(Ok(self.json_output.take())),
+                    Progress::Done(Some(out)) => Progress::Done(Ok(Some(out))),
+                }
+            }
+            Stage::Multipart(multipart) => {
+                match multipart.step(body, multipart_rules(redaction), budget) {
+                    Progress::More => Progress::More,
+                    Progress::Done(done) => {
+                        Progress::Done(done.map_err(|_| Refusal::Unredactable))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The whole redaction at once (for tests: what slicing must not change).
+    #[cfg(test)]
+    fn run(&mut self, body: &[u8], redaction: &Redaction, budget: usize) -> Redacted {
+        loop {
+            if let Progress::Done(done) = self.step(body, redaction, budget) {
+                return done;
+            }
+        }
+    }
+}
+
+/// `query::redact_pairs`, a slice at a time.
+#[derive(Debug)]
+struct FormPass {
+    /// Where the next slice starts.
+    at: usize,
+    /// Where the pair being read starts.
+    pair_start: usize,
+    /// The pair being read has had its first `=`: its name is decided.
+    named_yet: bool,
+    /// Its value is being dropped (its name is named).
+    dropping: bool,
+    /// The input is in `out` up to here (copied, or dropped for a replacement).
+    copied: usize,
+    out: Vec<u8>,
+    redacted: bool,
+    /// The replacement, percent-encoded as `redact_pairs` writes it.
+    replacement: String,
+}
+
+impl FormPass {
+    fn new(redaction: &Redaction, length: usize) -> FormPass {
+        FormPass {
+            at: 0,
+            pair_start: 0,
+            named_yet: false,
+            dropping: false,
+            copied: 0,
+            out: Vec::with_capacity(length),
+            redacted: false,
+            replacement: percent_encoded(&redaction.replacement),
+        }
+    }
+
+    fn step(
+        &mut self,
+        input: &[u8],
+        parameters: Parameters<'_>,
+        budget: usize,
+    ) -> Progress<Option<Vec<u8>>> {
+        let range = window(self.at, input.len(), budget);
+        let end = range.end;
+        for (at, byte) in input.get(range.clone()).unwrap_or_default().iter().enumerate() {
+            let at = range.start + at;
+            if is_separator(*byte) {
+                if self.dropping {
+                    self.copied = at; // the separator is copied, the value before it is not
+                }
+                self.pair_start = at + 1;
+                self.named_yet = false;
+                self.dropping = false;
+            } else if *byte == b'=' && !self.named_yet {
+                self.named_yet = true;
+                let name = input.get(self.pair_start..at).unwrap_or_default();
+                if is_named(name, parameters) {
+                    self.out
+                        .extend_from_slice(input.get(self.copied..=at).unwrap_or_default());
+                    self.out.extend_from_slice(self.replacement.as_bytes());
+                    self.copied = at + 1;
+                    self.dropping = true;
+                    self.redacted = true;
+                }
+            }
+        }
+        if self.dropping {
+            self.copied = end;
+        } else {
+            self.out
+                .extend_from_slice(input.get(self.copied..end).unwrap_or_default());
+            self.copied = end;
+        }
+        self.at = end;
+        if end < input.len() {
+            return Progress::More;
+        }
+        let out = std::mem::take(&mut self.out);
+        Progress::Done(self.redacted.then_some(out))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::redact::body::redact_body;
+
+    fn redaction(redact: &str) -> Redaction {
+        let json = format!(r#"{{"targets": [{{"cluster": "c"}}], "redact": {redact}}}"#);
+        Config::parse(json.as_bytes()).unwrap().redaction
+    }
+
+    fn typed(content_type: &[u8]) -> BodyHeaders {
+        let mut headers = BodyHeaders::default();
+        headers.add("content-type", content_type);
+        headers
+    }
+
+    /// Bodies of every kind the plan knows, with what makes slicing hard: pairs, names,
+    /// delimiters and values cut by a slice's end, redacted values at the very start and end.
+    fn corpus() -> Vec<(BodyHeaders, Vec<u8>)> {
+        let form = typed(b"application/x-www-form-urlencoded");
+        let json = typed(b"application/json");
+        let multipart = typed(b"multipart/form-data; boundary=XyZ");
+        let part = |name: &str, content: &str| {
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{content}\r\n")
+        };
+        let mut bodies = vec![
+            (form.clone(), b"password=1".to_vec()),
+            (form.clone(), b"a=1&password=hunter2;b==3&&=x&password&PassWord=&x=%zz&user[password]=y".to_vec()),
+            (form.clone(), b"password==x=y&a=b;token=".to_vec()),
+            (form.clone(), "a=1&".repeat(3000).into_bytes()),
+            (form.clone(), format!("{}&password={}&z=1", "a=b&".repeat(500), "s".repeat(5000)).into_bytes()),
+            (form.clone(), format!("{}=1&{}password=2", "n".repeat(3000), "%70".repeat(3)).into_bytes()),
+            (form.clone(), b"\xff\x00=&password=\xfe;".to_vec()),
+            (BodyHeaders::default(), br#"{"a":"x&password=hunter2","password":"p"}"#.to_vec()),
+            (BodyHeaders::default(), b"just=text&password=1".to_vec()),
+            (json.clone(), br#"{"password":"p","n":[1,2,{"password":3}]}"#.to_vec()),
+            (json.clone(), b"{not json".to_vec()),
+            (typed(b"text/plain"), b"password=1".to_vec()),
+            (multipart.clone(), format!("{}{}{}--XyZ--\r\n", part("user", "ann"), part("password", "hunter2"), part("f", &"--Xy".repeat(2000))).into_bytes()),
+            (multipart.clone(), format!("{}--XyZ--", part("meta", r#"{"password":1,"b":2}"#)).into_bytes()),
+            (multipart.clone(), format!("{}--XyZ--\r\n", part("a", &"x".repeat(10_000))).into_bytes()),
+            (multipart.clone(), b"preamble--XyZ\r\n".to_vec()),
+            (multipart.clone(), format!("{}--XyZ--epilogue", part("password", "1")).into_bytes()),
+        ];
+        let mut rng = fastrand::Rng::with_seed(18);
+        for _ in 0..200 {
+            let pieces = ["password", "=", "&", ";", "a", "%70assword", "[", "]", "x", "=="];
+            let text: String = (0..rng.usize(0..60))
+                .map(|_| pieces[rng.usize(0..pieces.len())])
+                .collect();
+            bodies.push((form.clone(), text.into_bytes()));
+        }
+        bodies
+    }
+
+    #[test]
+    fn slices_of_any_size_give_the_bytes_of_one_piece() {
+        let rules = redaction(
+            r#"{"json_fields": ["**.password"], "query_params": ["password", "token"], "replacement": "R e"}"#,
+        );
+        for (headers, body) in corpus() {
+            let whole = redact_body(&body, &headers, &rules);
+            for budget in [1, 2, 3, 7, 64, 1000, usize::MAX] {
+                let sliced = match SlicedRedaction::start(&body, &headers, &rules) {
+                    Ok(Some(mut redaction)) => redaction.run(&body, &rules, budget),
+                    Ok(None) => Ok(None),
+                    Err(refusal) => Err(refusal),
+                };
+                assert_eq!(
+                    sliced,
+                    whole,
+                    "budget {budget}: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_slice_works_through_its_budget_and_no_more() {
+        let rules = redaction(r#"{"query_params": ["password"]}"#);
+        let form = typed(b"application/x-www-form-urlencoded");
+        let body = format!("password={}&a=1", "s".repeat(100_000)).into_bytes();
+        let mut redaction = SlicedRedaction::start(&body, &form, &rules).unwrap().unwrap();
+        let mut slices = 1;
+        while redaction.step(&body, &rules, 1000) == Progress::More {
+            slices += 1;
+        }
+        assert_eq!(slices, body.len().div_ceil(1000));
+    }
+}
