@@ -4,6 +4,7 @@
 //! response callbacks return at once for a request that is not compared.
 
 use crate::abi;
+use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
@@ -14,6 +15,7 @@ use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
+use crate::slices::SLICE_BYTES;
 use crate::targets::{Copies, TargetSet};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -163,7 +165,31 @@ impl MirrorFilter {
             mut reservation,
             copy_count,
         } = *capturing;
-        if let Err(skip) = request.finish(&self.settings.config.redaction) {
+        let redaction = &self.settings.config.redaction;
+        if request.body_bytes().len() > SLICE_BYTES {
+            // A large body is redacted by the root a slice per tick: this callback (the
+            // original's last chunk) returns at once. Its output is reserved first.
+            if reservation.grow(request.body_bytes().len()).is_err() {
+                return self.count_skip(copies, Skip::MemoryBudget);
+            }
+            match request.sliced_redaction(redaction) {
+                Err(skip) => return self.count_skip(copies, skip),
+                Ok(Some(redaction)) => {
+                    let job = Unredacted {
+                        settings: Rc::clone(&self.settings),
+                        copies,
+                        request,
+                        reservation,
+                        copy_count,
+                        pairing: self.pairing,
+                        redaction,
+                    };
+                    return self.outbox.send_unredacted(job, &Envoy);
+                }
+                Ok(None) => {} // it goes as it is
+            }
+        }
+        if let Err(skip) = request.finish(redaction) {
             return self.count_skip(copies, skip);
         }
         // Redaction may have changed the body's size: the copies hold what they will send.

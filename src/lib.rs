@@ -22,6 +22,7 @@
 )]
 
 mod abi;
+pub mod body_jobs;
 pub mod budget;
 pub mod compare;
 pub mod comparisons;

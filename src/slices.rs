@@ -133,7 +133,11 @@ mod tests {
     fn jobs_take_turns_one_slice_per_tick() {
         let (turns, finished) = run_all(&[3, 1, 2]);
         assert_eq!(turns, [0, 1, 2, 0, 2, 0], "round robin");
-        assert_eq!(finished, [1, 2, 0], "the short jobs do not wait for the long one");
+        assert_eq!(
+            finished,
+            [1, 2, 0],
+            "the short jobs do not wait for the long one"
+        );
     }
 
     #[test]
@@ -181,7 +185,11 @@ mod tests {
         assert_eq!(window(0, 10, 4), 0..4);
         assert_eq!(window(8, 10, 4), 8..10);
         assert_eq!(window(10, 10, 4), 10..10);
-        assert_eq!(window(3, 10, 0), 3..4, "a zero budget still moves by one byte");
+        assert_eq!(
+            window(3, 10, 0),
+            3..4,
+            "a zero budget still moves by one byte"
+        );
         assert_eq!(window(5, 10, usize::MAX), 5..10);
         assert_eq!(window(12, 10, 4), 10..10);
     }

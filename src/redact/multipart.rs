@@ -129,7 +129,8 @@ impl MultipartPass {
         while spent < budget {
             if self.copied < self.copy_to {
                 let range = window(self.copied, self.copy_to, budget - spent);
-                self.out.extend_from_slice(body.get(range.clone()).unwrap_or_default());
+                self.out
+                    .extend_from_slice(body.get(range.clone()).unwrap_or_default());
                 spent += range.len();
                 self.copied = range.end;
                 continue;

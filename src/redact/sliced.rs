@@ -65,7 +65,12 @@ impl SlicedRedaction {
     }
 
     /// Works through about `budget` bytes (a JSON body: all of it).
-    pub fn step(&mut self, body: &[u8], redaction: &Redaction, budget: usize) -> Progress<Redacted> {
+    pub fn step(
+        &mut self,
+        body: &[u8],
+        redaction: &Redaction,
+        budget: usize,
+    ) -> Progress<Redacted> {
         match &mut self.stage {
             Stage::Json { then_form } => {
                 let redacted =
@@ -93,9 +98,7 @@ impl SlicedRedaction {
             Stage::Multipart(multipart) => {
                 match multipart.step(body, multipart_rules(redaction), budget) {
                     Progress::More => Progress::More,
-                    Progress::Done(done) => {
-                        Progress::Done(done.map_err(|_| Refusal::Unredactable))
-                    }
+                    Progress::Done(done) => Progress::Done(done.map_err(|_| Refusal::Unredactable)),
                 }
             }
         }
@@ -153,7 +156,12 @@ impl FormPass {
     ) -> Progress<Option<Vec<u8>>> {
         let range = window(self.at, input.len(), budget);
         let end = range.end;
-        for (at, byte) in input.get(range.clone()).unwrap_or_default().iter().enumerate() {
+        for (at, byte) in input
+            .get(range.clone())
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
             let at = range.start + at;
             if is_separator(*byte) {
                 if self.dropping {
@@ -219,26 +227,70 @@ mod tests {
         };
         let mut bodies = vec![
             (form.clone(), b"password=1".to_vec()),
-            (form.clone(), b"a=1&password=hunter2;b==3&&=x&password&PassWord=&x=%zz&user[password]=y".to_vec()),
+            (
+                form.clone(),
+                b"a=1&password=hunter2;b==3&&=x&password&PassWord=&x=%zz&user[password]=y".to_vec(),
+            ),
             (form.clone(), b"password==x=y&a=b;token=".to_vec()),
             (form.clone(), "a=1&".repeat(3000).into_bytes()),
-            (form.clone(), format!("{}&password={}&z=1", "a=b&".repeat(500), "s".repeat(5000)).into_bytes()),
-            (form.clone(), format!("{}=1&{}password=2", "n".repeat(3000), "%70".repeat(3)).into_bytes()),
+            (
+                form.clone(),
+                format!("{}&password={}&z=1", "a=b&".repeat(500), "s".repeat(5000)).into_bytes(),
+            ),
+            (
+                form.clone(),
+                format!("{}=1&{}password=2", "n".repeat(3000), "%70".repeat(3)).into_bytes(),
+            ),
             (form.clone(), b"\xff\x00=&password=\xfe;".to_vec()),
-            (BodyHeaders::default(), br#"{"a":"x&password=hunter2","password":"p"}"#.to_vec()),
+            (
+                BodyHeaders::default(),
+                br#"{"a":"x&password=hunter2","password":"p"}"#.to_vec(),
+            ),
             (BodyHeaders::default(), b"just=text&password=1".to_vec()),
-            (json.clone(), br#"{"password":"p","n":[1,2,{"password":3}]}"#.to_vec()),
+            (
+                json.clone(),
+                br#"{"password":"p","n":[1,2,{"password":3}]}"#.to_vec(),
+            ),
             (json.clone(), b"{not json".to_vec()),
             (typed(b"text/plain"), b"password=1".to_vec()),
-            (multipart.clone(), format!("{}{}{}--XyZ--\r\n", part("user", "ann"), part("password", "hunter2"), part("f", &"--Xy".repeat(2000))).into_bytes()),
-            (multipart.clone(), format!("{}--XyZ--", part("meta", r#"{"password":1,"b":2}"#)).into_bytes()),
-            (multipart.clone(), format!("{}--XyZ--\r\n", part("a", &"x".repeat(10_000))).into_bytes()),
+            (
+                multipart.clone(),
+                format!(
+                    "{}{}{}--XyZ--\r\n",
+                    part("user", "ann"),
+                    part("password", "hunter2"),
+                    part("f", &"--Xy".repeat(2000))
+                )
+                .into_bytes(),
+            ),
+            (
+                multipart.clone(),
+                format!("{}--XyZ--", part("meta", r#"{"password":1,"b":2}"#)).into_bytes(),
+            ),
+            (
+                multipart.clone(),
+                format!("{}--XyZ--\r\n", part("a", &"x".repeat(10_000))).into_bytes(),
+            ),
             (multipart.clone(), b"preamble--XyZ\r\n".to_vec()),
-            (multipart.clone(), format!("{}--XyZ--epilogue", part("password", "1")).into_bytes()),
+            (
+                multipart.clone(),
+                format!("{}--XyZ--epilogue", part("password", "1")).into_bytes(),
+            ),
         ];
         let mut rng = fastrand::Rng::with_seed(18);
         for _ in 0..200 {
-            let pieces = ["password", "=", "&", ";", "a", "%70assword", "[", "]", "x", "=="];
+            let pieces = [
+                "password",
+                "=",
+                "&",
+                ";",
+                "a",
+                "%70assword",
+                "[",
+                "]",
+                "x",
+                "==",
+            ];
             let text: String = (0..rng.usize(0..60))
                 .map(|_| pieces[rng.usize(0..pieces.len())])
                 .collect();
@@ -275,7 +327,9 @@ mod tests {
         let rules = redaction(r#"{"query_params": ["password"]}"#);
         let form = typed(b"application/x-www-form-urlencoded");
         let body = format!("password={}&a=1", "s".repeat(100_000)).into_bytes();
-        let mut redaction = SlicedRedaction::start(&body, &form, &rules).unwrap().unwrap();
+        let mut redaction = SlicedRedaction::start(&body, &form, &rules)
+            .unwrap()
+            .unwrap();
         let mut slices = 1;
         while redaction.step(&body, &rules, 1000) == Progress::More {
             slices += 1;
