@@ -46,7 +46,15 @@ fn corpus() -> Vec<(&'static str, Vec<u8>)> {
         part("meta", r#"{"password": "secret", "kept": 1}"#),
         part("more", &"--b0undar".repeat(40_000)),
     );
+    let json: String = format!(
+        "{{\"users\": [{}{{\"password\": {{\"nested\": [1, 2]}}}}], \"password\": \"{}\"}}",
+        (0..20_000)
+            .map(|i| format!("{{\"name\": \"u{i}\", \"password\": \"p{i}\"}}, "))
+            .collect::<String>(),
+        "s".repeat(200_000)
+    );
     vec![
+        ("application/json", json.into_bytes()),
         (
             "application/x-www-form-urlencoded",
             form.clone().into_bytes(),

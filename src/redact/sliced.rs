@@ -7,12 +7,11 @@
 //!   `=` is reached (`query::is_named`, once per pair), a named pair's value is dropped for
 //!   the replacement, every other byte is copied.
 //! - Multipart: `multipart::MultipartPass`.
-//! - JSON: today's scanner is recursive and cannot stop midway, so a JSON body is redacted in
-//!   one slice, whatever its size (the resumable JSON reader will slice it).
+//! - JSON: `json::JsonPass`, on the resumable tokenizer (`crate::json`).
 
 use crate::config::Redaction;
 use crate::redact::body::{multipart_rules, plan, BodyHeaders, Plan, Refusal};
-use crate::redact::json::redact_json;
+use crate::redact::json::JsonPass;
 use crate::redact::multipart::MultipartPass;
 use crate::redact::query::{is_named, is_separator, percent_encoded, Parameters};
 use crate::slices::{window, Progress};
@@ -27,7 +26,7 @@ pub struct SlicedRedaction {
 
 #[derive(Debug)]
 enum Stage {
-    Json { then_form: bool },
+    Json { pass: JsonPass, then_form: bool },
     Form(FormPass),
     Multipart(MultipartPass),
 }
@@ -45,7 +44,10 @@ impl SlicedRedaction {
         let stage = match plan(body, headers, redaction)? {
             Plan::AsItIs => return Ok(None),
             Plan::Multipart(boundary) => Stage::Multipart(MultipartPass::new(boundary, body.len())),
-            Plan::Passes { json: true, form } => Stage::Json { then_form: form },
+            Plan::Passes { json: true, form } => Stage::Json {
+                pass: JsonPass::new(redaction.json_paths(), body.len()),
+                then_form: form,
+            },
             Plan::Passes { json: false, .. } => Stage::Form(FormPass::new(redaction, body.len())),
         };
         Ok(Some(SlicedRedaction {
@@ -57,14 +59,14 @@ impl SlicedRedaction {
     /// The memory this redaction holds besides the body (its output, as allocated).
     pub fn bytes_held(&self) -> usize {
         let stage = match &self.stage {
-            Stage::Json { .. } => 0,
+            Stage::Json { pass, .. } => pass.bytes_held(),
             Stage::Form(form) => form.out.capacity(),
             Stage::Multipart(multipart) => multipart.bytes_held(),
         };
         stage + self.json_output.as_ref().map_or(0, Vec::capacity)
     }
 
-    /// Works through about `budget` bytes (a JSON body: all of it).
+    /// Works through about `budget` bytes.
     pub fn step(
         &mut self,
         body: &[u8],
@@ -72,12 +74,14 @@ impl SlicedRedaction {
         budget: usize,
     ) -> Progress<Redacted> {
         match &mut self.stage {
-            Stage::Json { then_form } => {
-                let redacted =
-                    match redact_json(body, redaction.json_paths(), &redaction.json_replacement) {
-                        Ok(redacted) => redacted,
-                        Err(_) => return Progress::Done(Err(Refusal::Unparseable)),
-                    };
+            Stage::Json { pass, then_form } => {
+                let paths = redaction.json_paths();
+                let replacement = &redaction.json_replacement;
+                let redacted = match pass.step(body, paths, replacement, budget) {
+                    Progress::More => return Progress::More,
+                    Progress::Done(Err(_)) => return Progress::Done(Err(Refusal::Unparseable)),
+                    Progress::Done(Ok(redacted)) => redacted,
+                };
                 if !*then_form {
                     return Progress::Done(Ok(redacted));
                 }
@@ -252,6 +256,11 @@ mod tests {
                 br#"{"password":"p","n":[1,2,{"password":3}]}"#.to_vec(),
             ),
             (json.clone(), b"{not json".to_vec()),
+            (json.clone(), format!("\u{feff}{{\"items\": [\"{}\", 2], \"card\": {{\"a\": [1, {{\"b\": \"x\"}}], \"c\": \"{}\"}}, \"p\\u0061ssword\": 1e5}}", "s".repeat(3000), "t".repeat(2000)).into_bytes()),
+            (json.clone(), format!("[{}{{\"password\": [[[\"deep\"]]]}}]", "{\"k\": \"v\"}, ".repeat(300)).into_bytes()),
+            (json.clone(), format!("{{\"items\": [{{\"password\": 1}}, 3], \"password\": {}}}", "9".repeat(4000)).into_bytes()),
+            (json.clone(), format!("{{\"password\": \"{}\"", "u".repeat(500)).into_bytes()),
+            (json.clone(), b"  {\"a\": 1}  ".to_vec()),
             (typed(b"text/plain"), b"password=1".to_vec()),
             (
                 multipart.clone(),
@@ -302,7 +311,7 @@ mod tests {
     #[test]
     fn slices_of_any_size_give_the_bytes_of_one_piece() {
         let rules = redaction(
-            r#"{"json_fields": ["**.password"], "query_params": ["password", "token"], "replacement": "R e"}"#,
+            r#"{"json_fields": ["**.password", "items.0", "card"], "query_params": ["password", "token"], "replacement": "R e"}"#,
         );
         for (headers, body) in corpus() {
             let whole = redact_body(&body, &headers, &rules);
