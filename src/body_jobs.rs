@@ -84,7 +84,8 @@ mod tests {
         let mut request = capture_headers(headers, &settings.config)?;
         request.append_body(body, usize::MAX)?;
         let mut reservation = budget.reservation();
-        let held = request.held_bytes() + request.body_bytes().len();
+        let held =
+            request.held_bytes() + crate::slices::output_capacity(request.body_bytes().len());
         reservation.grow(held).map_err(|_| Skip::MemoryBudget)?;
         let redaction = request
             .sliced_redaction(&settings.config.redaction)?
@@ -124,7 +125,8 @@ mod tests {
         let length = body.len();
         let mut job = unredacted(body, &budget).unwrap();
         let (slices, done) = run(&mut job);
-        assert_eq!(slices, length.div_ceil(SLICE_BYTES));
+        // A slice's worth of bytes, or fewer where names are decided (each costs more).
+        assert!(slices > length.div_ceil(SLICE_BYTES), "{slices}");
         let per_copy = done.unwrap();
         let body = job.request.body().unwrap();
         assert!(body.starts_with(b"password=REDACTED&a=b&"));

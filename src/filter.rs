@@ -15,7 +15,7 @@ use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
-use crate::slices::SLICE_BYTES;
+use crate::slices::{output_capacity, SLICE_BYTES};
 use crate::targets::{Copies, TargetSet};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, MapType};
@@ -169,7 +169,8 @@ impl MirrorFilter {
         if request.body_bytes().len() > SLICE_BYTES {
             // A large body is redacted by the root a slice per tick: this callback (the
             // original's last chunk) returns at once. Its output is reserved first.
-            if reservation.grow(request.body_bytes().len()).is_err() {
+            let output = output_capacity(request.body_bytes().len());
+            if reservation.grow(output).is_err() {
                 return self.count_skip(copies, Skip::MemoryBudget);
             }
             match request.sliced_redaction(redaction) {

@@ -42,14 +42,17 @@ pub fn redact_json(
     Ok(Some(out))
 }
 
+/// What reading one token costs, in bytes of a slice: a key's comparison with the paths, a
+/// step of their automaton (measured: docs/performance.md, Work in slices).
+const TOKEN_WORK: usize = 256;
+
 /// `redact_json` a slice at a time (see `slices`): the scan goes on where it stopped, and the
 /// output is copied as far as the scan has settled it (no value to replace can start before),
 /// each at most `budget` bytes per step.
 #[derive(Debug)]
 pub struct JsonPass {
     scan: Scan,
-    /// How far the scan may read: a slice further at each step (the tokenizer may stop
-    /// short of it, in a byte order mark or an escape cut by it, and read on next time).
+    /// How far the scan may read.
     limit: usize,
     scanned: bool,
     out: Vec<u8>,
@@ -65,7 +68,7 @@ impl JsonPass {
             scan: Scan::new(paths),
             limit: 0,
             scanned: false,
-            out: Vec::with_capacity(length),
+            out: Vec::with_capacity(crate::slices::output_capacity(length)),
             copied: 0,
             replaced: 0,
         }
@@ -86,8 +89,12 @@ impl JsonPass {
     ) -> crate::slices::Progress<Result<Option<Vec<u8>>, Unparseable>> {
         use crate::slices::{window, Progress::Done, Progress::More};
         if !self.scanned {
-            self.limit = self.limit.saturating_add(budget.max(1)).min(body.len());
-            match self.scan.read(body, paths, self.limit) {
+            // At most a slice ahead, and always further than last time (the tokenizer may
+            // stop short of a limit, in a byte order mark or an escape cut by it).
+            let ahead = self.scan.tokenizer.offset().saturating_add(budget);
+            self.limit = ahead.max(self.limit + 1).min(body.len());
+            let tokens = budget / TOKEN_WORK + 1;
+            match self.scan.read(body, paths, self.limit, tokens) {
                 Err(refusal) => return Done(Err(refusal)),
                 Ok(complete) => self.scanned = complete,
             }
@@ -160,7 +167,7 @@ struct Frame {
 
 fn scan(body: &[u8], paths: PathSet<'_>) -> Result<Scanned, Unparseable> {
     let mut scan = Scan::new(paths);
-    if !scan.read(body, paths, body.len())? {
+    if !scan.read(body, paths, body.len(), usize::MAX)? {
         return Err(Unparseable);
     }
     Ok(Scanned {
@@ -210,10 +217,21 @@ impl Scan {
         }
     }
 
-    /// Reads the body's tokens up to `limit`; true once the document is complete.
-    fn read(&mut self, body: &[u8], paths: PathSet<'_>, limit: usize) -> Result<bool, Unparseable> {
+    /// Reads the body's tokens up to `limit`, at most `tokens` of them; true once the
+    /// document is complete.
+    fn read(
+        &mut self,
+        body: &[u8],
+        paths: PathSet<'_>,
+        limit: usize,
+        mut tokens: usize,
+    ) -> Result<bool, Unparseable> {
         let scanner = &mut self.scanner;
         loop {
+            if tokens == 0 {
+                return Ok(false);
+            }
+            tokens -= 1;
             let token = match self.tokenizer.next_within(body, limit) {
                 Ok(Progress::Token(token)) => token,
                 Ok(Progress::Pending) => return Ok(false),

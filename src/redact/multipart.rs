@@ -67,6 +67,10 @@ pub fn redact_multipart(
     Ok(Some(out))
 }
 
+/// What reading one part's headers and deciding its name costs, in bytes of a slice
+/// (measured: docs/performance.md, Work in slices).
+const PART_WORK: usize = 4096;
+
 /// `redact_multipart` a slice at a time (see `slices`): the search for the delimiter, then
 /// part by part, the output copied a slice at a time too. Each part's headers are read, and a
 /// JSON part redacted, as `redact_multipart` does (one part at a time).
@@ -76,7 +80,7 @@ pub struct MultipartPass {
     /// Where the delimiter search goes on; `None` once it is over.
     searching: Option<usize>,
     found: Vec<usize>,
-    parts: Vec<Part>,
+    /// The next part is between `found[next_part]` and `found[next_part + 1]`.
     next_part: usize,
     out: Vec<u8>,
     /// The body is in `out` up to here (copied, or replaced by a redacted part's content).
@@ -92,9 +96,8 @@ impl MultipartPass {
             delimiter: delimiter(boundary),
             searching: Some(0),
             found: Vec::new(),
-            parts: Vec::new(),
             next_part: 0,
-            out: Vec::with_capacity(body_length),
+            out: Vec::with_capacity(crate::slices::output_capacity(body_length)),
             copied: 0,
             copy_to: 0,
             changed: false,
@@ -103,9 +106,7 @@ impl MultipartPass {
 
     /// The output this pass holds (for the memory budget).
     pub fn bytes_held(&self) -> usize {
-        self.out.capacity()
-            + self.found.capacity() * std::mem::size_of::<usize>()
-            + self.parts.capacity() * std::mem::size_of::<Part>()
+        self.out.capacity() + self.found.capacity() * std::mem::size_of::<usize>()
     }
 
     /// Works through about `budget` bytes of `body`.
@@ -118,9 +119,8 @@ impl MultipartPass {
         if let Some(at) = self.searching {
             self.searching = search(body, &self.delimiter, at, budget, &mut self.found);
             if self.searching.is_none() {
-                match parts_at(body, self.delimiter.len(), &self.found) {
-                    Ok(parts) => self.parts = parts,
-                    Err(refusal) => return Progress::Done(Err(refusal)),
+                if let Err(refusal) = check_ends(body, self.delimiter.len(), &self.found) {
+                    return Progress::Done(Err(refusal));
                 }
             }
             return Progress::More;
@@ -135,13 +135,18 @@ impl MultipartPass {
                 self.copied = range.end;
                 continue;
             }
-            let Some(part) = self.parts.get(self.next_part).copied() else {
+            let next = self.found.get(self.next_part..self.next_part + 2);
+            let Some(&[at, next]) = next else {
                 if self.copied < body.len() {
                     self.copy_to = body.len();
                     continue;
                 }
                 let out = std::mem::take(&mut self.out);
                 return Progress::Done(Ok(self.changed.then_some(out)));
+            };
+            let part = match part_between(body, self.delimiter.len(), at, next) {
+                Ok(part) => part,
+                Err(refusal) => return Progress::Done(Err(refusal)),
             };
             if self.copied < part.content.0 {
                 self.copy_to = part.content.0;
@@ -162,7 +167,7 @@ impl MultipartPass {
                 }
                 Ok(None) => self.copy_to = part.content.1,
             }
-            spent += headers.len();
+            spent += headers.len() + PART_WORK;
             self.next_part += 1;
         }
         Progress::More
@@ -192,30 +197,44 @@ fn parts_at(
     delimiter_length: usize,
     found: &[usize],
 ) -> Result<Vec<Part>, Unredactable> {
-    let delimiter = delimiter_length;
+    check_ends(body, delimiter_length, found)?;
+    found
+        .windows(2)
+        .map(|pair| match pair {
+            [at, next] => part_between(body, delimiter_length, *at, *next),
+            _ => Err(Unredactable),
+        })
+        .collect()
+}
+
+/// The body starts with a delimiter and ends with the closing one.
+fn check_ends(body: &[u8], delimiter: usize, found: &[usize]) -> Result<(), Unredactable> {
     if found.first() != Some(&0) {
         return Err(Unredactable); // a preamble, or no delimiter at all
-    }
-    let mut parts = Vec::new();
-    for pair in found.windows(2) {
-        let [at, next] = pair else {
-            return Err(Unredactable);
-        };
-        // After `--boundary`: CRLF and a part that ends with CRLF right before the next one.
-        let start = at + delimiter;
-        let part = body.get(start..*next).ok_or(Unredactable)?;
-        let part = part
-            .strip_prefix(b"\r\n")
-            .and_then(|p| p.strip_suffix(b"\r\n"))
-            .ok_or(Unredactable)?;
-        parts.push(part_at(start + 2, part)?);
     }
     let last = found.last().ok_or(Unredactable)?;
     let end = body.get(last + delimiter..).ok_or(Unredactable)?;
     if !(end == b"--" || end == b"--\r\n") {
         return Err(Unredactable);
     }
-    Ok(parts)
+    Ok(())
+}
+
+/// The part between the delimiters found at `at` and `next`.
+fn part_between(
+    body: &[u8],
+    delimiter: usize,
+    at: usize,
+    next: usize,
+) -> Result<Part, Unredactable> {
+    // After `--boundary`: CRLF and a part that ends with CRLF right before the next one.
+    let start = at + delimiter;
+    let part = body.get(start..next).ok_or(Unredactable)?;
+    let part = part
+        .strip_prefix(b"\r\n")
+        .and_then(|p| p.strip_suffix(b"\r\n"))
+        .ok_or(Unredactable)?;
+    part_at(start + 2, part)
 }
 
 /// Every position where `needle` starts in `haystack`, left to right without overlaps (as
@@ -249,7 +268,16 @@ fn search(
             found.push(at);
             at += needle.len();
         } else {
-            at += 1;
+            // No match can start before the next byte that is the needle's first.
+            let window = rest
+                .get(1..stop - at)
+                .unwrap_or(rest.get(1..).unwrap_or_default());
+            let first = needle.first().copied().unwrap_or_default();
+            at += window
+                .iter()
+                .position(|byte| *byte == first)
+                .map_or(window.len(), |skip| skip)
+                + 1;
         }
     }
     None
