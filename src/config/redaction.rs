@@ -32,7 +32,7 @@ pub struct Redaction {
     /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
     pub json_replacement: String,
     /// Parameter names and JSON keys compared exactly; by default case is ignored, as the
-    /// servers that bind them ignore it (see `redact::names`).
+    /// servers that bind them ignore it (see `names`).
     pub case_sensitive: bool,
 }
 

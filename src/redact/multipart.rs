@@ -17,7 +17,7 @@
 use crate::json_path::PathSet;
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{self, BodyType};
-use crate::redact::names::names_parameter;
+use crate::names::names_parameter;
 use crate::redact::query::Parameters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
