@@ -3,11 +3,12 @@
 //! The original is never touched: everything here works on our own copy of its headers and
 //! body, taken while the original streams past.
 
-use crate::config::{Config, Redaction, Target};
+use crate::config::{Config, Target};
 use crate::http::{is_hop_by_hop, RawHeaders};
 use crate::redact::body::{redact_body, BodyHeaders, Unsendable};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
+use crate::redact::Redaction;
 
 /// Why a request that a target wanted is not copied after all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
