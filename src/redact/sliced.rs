@@ -9,11 +9,11 @@
 //! - Multipart: `multipart::MultipartPass`.
 //! - JSON: `json::JsonPass`, on the resumable tokenizer (`crate::json`).
 
-use crate::config::Redaction;
-use crate::redact::body::{multipart_rules, plan, BodyHeaders, Plan, Refusal};
+use crate::redact::body::{multipart_rules, plan, BodyHeaders, Plan, Unsendable};
 use crate::redact::json::JsonPass;
 use crate::redact::multipart::MultipartPass;
 use crate::redact::query::{is_named, is_separator, percent_encoded, Parameters};
+use crate::redact::Redaction;
 use crate::slices::{window, Progress};
 
 /// A body's redaction in progress.
@@ -32,7 +32,7 @@ enum Stage {
 }
 
 /// What a finished redaction gives: `Ok(None)` when the body goes as it is.
-pub type Redacted = Result<Option<Vec<u8>>, Refusal>;
+pub type Redacted = Result<Option<Vec<u8>>, Unsendable>;
 
 impl SlicedRedaction {
     /// The redaction `body` needs; `Ok(None)` when it goes as it is.
@@ -40,7 +40,7 @@ impl SlicedRedaction {
         body: &[u8],
         headers: &BodyHeaders,
         redaction: &Redaction,
-    ) -> Result<Option<SlicedRedaction>, Refusal> {
+    ) -> Result<Option<SlicedRedaction>, Unsendable> {
         let stage = match plan(body, headers, redaction)? {
             Plan::AsItIs => return Ok(None),
             Plan::Multipart(boundary) => Stage::Multipart(MultipartPass::new(boundary, body.len())),
@@ -79,7 +79,7 @@ impl SlicedRedaction {
                 let replacement = &redaction.json_replacement;
                 let redacted = match pass.step(body, paths, replacement, budget) {
                     Progress::More => return Progress::More,
-                    Progress::Done(Err(_)) => return Progress::Done(Err(Refusal::Unparseable)),
+                    Progress::Done(Err(_)) => return Progress::Done(Err(Unsendable::Unparseable)),
                     Progress::Done(Ok(redacted)) => redacted,
                 };
                 if !*then_form {
@@ -102,7 +102,9 @@ impl SlicedRedaction {
             Stage::Multipart(multipart) => {
                 match multipart.step(body, multipart_rules(redaction), budget) {
                     Progress::More => Progress::More,
-                    Progress::Done(done) => Progress::Done(done.map_err(|_| Refusal::Unredactable)),
+                    Progress::Done(done) => {
+                        Progress::Done(done.map_err(|_| Unsendable::Unredactable))
+                    }
                 }
             }
         }
