@@ -86,8 +86,8 @@ impl<'b> Doc<'b> {
         let mut key = Span::default();
         while let Some(token) = tokenizer.next(bytes).map_err(|_| Unreadable::NotJson)? {
             let (kind, value) = match token {
-                Token::Key(string) => {
-                    key = doc.text_of(string, &tokenizer)?;
+                Token::Key => {
+                    key = doc.text_of(tokenizer.string(), &tokenizer)?;
                     continue;
                 }
                 Token::ObjectEnd | Token::ArrayEnd => {
@@ -102,8 +102,8 @@ impl<'b> Doc<'b> {
                 }
                 Token::ObjectStart => (Kind::Object, Span::default()),
                 Token::ArrayStart => (Kind::Array, Span::default()),
-                Token::String(string) => (Kind::String, doc.text_of(string, &tokenizer)?),
-                Token::Number(number) => (Kind::Number, body_span(number)),
+                Token::String => (Kind::String, doc.text_of(tokenizer.string(), &tokenizer)?),
+                Token::Number => (Kind::Number, body_span(tokenizer.span())),
                 Token::True => (Kind::True, Span::default()),
                 Token::False => (Kind::False, Span::default()),
                 Token::Null => (Kind::Null, Span::default()),

@@ -86,7 +86,8 @@ fn scan(body: &[u8], paths: PathSet<'_>) -> Result<Scanned, Unparseable> {
     let mut member: Option<(usize, bool)> = None;
     while let Some(token) = tokenizer.next(body).map_err(|_| Unparseable)? {
         match token {
-            Token::Key(key) => {
+            Token::Key => {
+                let key = tokenizer.string();
                 let Some(frame) = scanner.frames.last() else {
                     return Err(Unparseable);
                 };
