@@ -178,7 +178,7 @@ impl Tokenizer {
     fn advance(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
         match self.partial {
             Partial::None => {}
-            Partial::String { .. } => return self.rest_of_string(bytes, whole),
+            Partial::String { .. } => return self.resume_string(bytes, whole),
             Partial::Number(grammar) => return self.number(bytes, whole, grammar),
         }
         if self.expect == Expect::Start {
@@ -444,7 +444,15 @@ impl Tokenizer {
         self.rest_of_string(bytes, whole)
     }
 
+    /// A string cut short by a limit, resumed (out of line: `rest_of_string` is inlined into
+    /// the hot path once).
+    #[inline(never)]
+    fn resume_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
+        self.rest_of_string(bytes, whole)
+    }
+
     /// The rest of a string whose content starts after `token_start`.
+    #[inline(always)]
     fn rest_of_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
         let Partial::String {
             key,
