@@ -395,6 +395,15 @@ mod tests {
     }
 
     #[test]
+    fn a_key_that_is_there_twice_is_redacted_both_times() {
+        let out = redact(r#"{"password":"a","x":1,"password":"b"}"#, &["password"]);
+        assert_eq!(
+            out.unwrap().unwrap(),
+            r#"{"password":"REDACTED","x":1,"password":"REDACTED"}"#
+        );
+    }
+
+    #[test]
     fn bodies_starting_with_a_brace_or_bracket_are_taken_as_json() {
         for json in [&b"{"[..], b"  [", b"\r\n\t{\"a\"", b"{'a': 1}"] {
             assert!(looks_like_json(json), "{json:?}");
