@@ -175,6 +175,10 @@ impl Scanner<'_> {
             return Ok(());
         }
         match token {
+            Token::ObjectStart | Token::ArrayStart if self.alive.len() == level => {
+                // No position is alive in it: nothing below can be named. Only checked.
+                tokenizer.skip_rest(body, token).map_err(|_| Unparseable)?;
+            }
             Token::ObjectStart | Token::ArrayStart => {
                 let object = token == Token::ObjectStart;
                 let decode_keys = object
