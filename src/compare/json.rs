@@ -297,6 +297,20 @@ mod tests {
         assert_eq!(real.candidate.paths, [("$".to_string(), false)]);
     }
 
+    /// As redaction reads it (and .NET writes it): a byte order mark is no difference.
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let marked = "\u{feff}{\"a\": [1, 2]}";
+        assert_eq!(differing(marked, r#"{"a":[1,2]}"#), Vec::<String>::new());
+        assert_eq!(differing(r#"{"a":[1,2]}"#, marked), Vec::<String>::new());
+        assert_eq!(differing(marked, r#"{"a":[1,3]}"#), ["a.1"]);
+        assert_eq!(
+            differing("\u{feff}\u{feff}[]", "[]"),
+            ["$"],
+            "one mark only"
+        );
+    }
+
     #[test]
     fn duplicate_keys_make_a_document_compare_as_bytes() {
         let twice = r#"{"a": 1, "a": 2}"#;

@@ -95,8 +95,8 @@ impl<'b> Reader<'b> {
                 loop {
                     match self.token()? {
                         Token::ObjectEnd => break,
-                        Token::Key(key) => {
-                            let key = unique_key(key, self.body, keys, base)?;
+                        Token::Key => {
+                            let key = unique_key(self.tokenizer.string(), self.body, keys, base)?;
                             keys.push(key);
                             let value = self.token()?;
                             self.skip_rest(value, keys)?;
@@ -143,8 +143,8 @@ struct Lockstep<'b, 'p> {
 }
 
 impl Lockstep<'_, '_> {
-    /// Compares the values whose first tokens are `a` and `b` (the tokenizer bounds the
-    /// depth of this recursion to `MAX_DEPTH`).
+    /// Compares the values whose first tokens are `a` and `b`, just read (their spans are the
+    /// tokenizers' last). The tokenizer bounds the depth of this recursion to `MAX_DEPTH`.
     fn value(&mut self, a: Token, b: Token) -> Result<(), GiveUp> {
         if self.cursor.ignored() {
             self.a.skip_rest(a, &mut self.keys)?;
@@ -168,7 +168,7 @@ impl Lockstep<'_, '_> {
         loop {
             let (key_a, key_b) = match (self.a.token()?, self.b.token()?) {
                 (Token::ObjectEnd, Token::ObjectEnd) => break,
-                (Token::Key(a), Token::Key(b)) => (a, b),
+                (Token::Key, Token::Key) => (self.a.tokenizer.string(), self.b.tokenizer.string()),
                 _ => return Err(GiveUp),
             };
             let key = unique_key(key_a, self.a.body, &self.keys, base)?;
@@ -221,7 +221,8 @@ impl Lockstep<'_, '_> {
 
     fn scalars_equal(&mut self, a: Token, b: Token) -> bool {
         match (a, b) {
-            (Token::String(a), Token::String(b)) => {
+            (Token::String, Token::String) => {
+                let (a, b) = (self.a.tokenizer.string(), self.b.tokenizer.string());
                 let (text_a, text_b) = (a.content(self.a.body), b.content(self.b.body));
                 if text_a == text_b || !(a.escaped || b.escaped) {
                     return text_a == text_b;
@@ -234,7 +235,8 @@ impl Lockstep<'_, '_> {
                 decode(text_b, right);
                 left == right
             }
-            (Token::Number(a), Token::Number(b)) => {
+            (Token::Number, Token::Number) => {
+                let (a, b) = (self.a.tokenizer.span(), self.b.tokenizer.span());
                 let (text_a, text_b) = (a.of(self.a.body), b.of(self.b.body));
                 numbers_equal(text_a, text_b, self.cursor.scratch())
             }

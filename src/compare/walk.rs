@@ -189,6 +189,9 @@ impl<'d, 'p> Cursor<'d, 'p> {
     }
 
     pub(super) fn ignored(&mut self) -> bool {
+        if self.ignore.is_empty() {
+            return false;
+        }
         let Some(&last) = self.path.last() else {
             return false;
         };

@@ -46,16 +46,17 @@ impl Str {
 }
 
 /// One token. A member's key comes as `Key`, then its value; the `:` and `,` are checked
-/// and not reported.
+/// and not reported. Where it is in the body, `Tokenizer::span` and `Tokenizer::string` say
+/// (a token is one byte: handing it on copies nothing more).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token {
     ObjectStart,
     ObjectEnd,
     ArrayStart,
     ArrayEnd,
-    Key(Str),
-    String(Str),
-    Number(Span),
+    Key,
+    String,
+    Number,
     True,
     False,
     Null,
@@ -64,7 +65,7 @@ pub enum Token {
 impl Token {
     /// Whether the token begins a value (every token but keys and containers' ends).
     pub fn starts_value(&self) -> bool {
-        !matches!(self, Token::Key(_) | Token::ObjectEnd | Token::ArrayEnd)
+        !matches!(self, Token::Key | Token::ObjectEnd | Token::ArrayEnd)
     }
 }
 
@@ -122,6 +123,8 @@ const LONGEST_ESCAPE: usize = 12;
 pub struct Tokenizer {
     at: usize,
     token_start: usize,
+    /// Whether the last string (or key) has escapes.
+    escaped: bool,
     expect: Expect,
     partial: Partial,
     /// Open containers.
@@ -142,6 +145,7 @@ impl Tokenizer {
         Tokenizer {
             at: 0,
             token_start: 0,
+            escaped: false,
             expect: Expect::Start,
             partial: Partial::None,
             depth: 0,
@@ -151,8 +155,10 @@ impl Tokenizer {
     }
 
     /// The next token of a whole body; `None` once the document is complete.
+    #[inline]
     pub fn next(&mut self, body: &[u8]) -> Result<Option<Token>, Malformed> {
-        match self.next_within(body, body.len())? {
+        // `whole` is constant here: the checks for a limit fold away.
+        match self.advance(body, true)? {
             Progress::Token(token) => Ok(Some(token)),
             Progress::End => Ok(None),
             Progress::Pending => Err(Malformed),
@@ -161,38 +167,33 @@ impl Tokenizer {
 
     /// The next token, reading no byte of `body` at or after `limit` (the whole body when
     /// `limit >= body.len()`). After an error, every call is an error.
+    #[inline(never)]
     pub fn next_within(&mut self, body: &[u8], limit: usize) -> Result<Progress, Malformed> {
         let whole = limit >= body.len();
-        let bytes = body.get(..limit).unwrap_or(body);
+        self.advance(body.get(..limit).unwrap_or(body), whole)
+    }
+
+    /// The next token of `bytes`, which are the whole body if `whole`, else a prefix of it.
+    #[inline(always)]
+    fn advance(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
         match self.partial {
             Partial::None => {}
-            Partial::String { .. } => return self.string(bytes, whole),
+            Partial::String { .. } => return self.resume_string(bytes, whole),
             Partial::Number(grammar) => return self.number(bytes, whole, grammar),
         }
         if self.expect == Expect::Start {
-            if !whole && bytes.len() < BYTE_ORDER_MARK.len() && BYTE_ORDER_MARK.starts_with(bytes) {
-                return Ok(Progress::Pending);
-            }
-            if bytes.starts_with(BYTE_ORDER_MARK) {
-                self.at = BYTE_ORDER_MARK.len();
-            }
-            self.expect = Expect::Value;
+            return self.start(bytes, whole);
         }
+        let mut at = self.at;
         loop {
-            while bytes.get(self.at).copied().is_some_and(is_whitespace) {
-                self.at += 1;
+            while bytes.get(at).copied().is_some_and(is_whitespace) {
+                at += 1;
             }
-            let Some(&byte) = bytes.get(self.at) else {
-                return match self.expect {
-                    _ if !whole => Ok(Progress::Pending),
-                    Expect::Trailing | Expect::Finished => {
-                        self.expect = Expect::Finished;
-                        Ok(Progress::End)
-                    }
-                    _ => self.fail(),
-                };
+            self.at = at;
+            let Some(&byte) = bytes.get(at) else {
+                return self.out_of_bytes(whole);
             };
-            self.token_start = self.at;
+            self.token_start = at;
             match self.expect {
                 Expect::Value => return self.value(bytes, whole, byte),
                 Expect::ItemOrClose if byte == b']' => return self.close(false),
@@ -202,12 +203,12 @@ impl Tokenizer {
                     return self.string_start(bytes, whole, true)
                 }
                 Expect::Colon if byte == b':' => {
-                    self.at += 1;
+                    at += 1;
                     self.expect = Expect::Value;
                 }
                 Expect::CommaOrClose => match byte {
                     b',' => {
-                        self.at += 1;
+                        at += 1;
                         self.expect = if self.in_object() {
                             Expect::Key
                         } else {
@@ -223,6 +224,34 @@ impl Tokenizer {
         }
     }
 
+    /// The first call: a byte order mark is skipped.
+    #[cold]
+    #[inline(never)]
+    fn start(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
+        if !whole && bytes.len() < BYTE_ORDER_MARK.len() && BYTE_ORDER_MARK.starts_with(bytes) {
+            return Ok(Progress::Pending);
+        }
+        if bytes.starts_with(BYTE_ORDER_MARK) {
+            self.at = BYTE_ORDER_MARK.len();
+        }
+        self.expect = Expect::Value;
+        self.advance(bytes, whole)
+    }
+
+    /// Every byte given is read.
+    #[cold]
+    #[inline(never)]
+    fn out_of_bytes(&mut self, whole: bool) -> Result<Progress, Malformed> {
+        match self.expect {
+            _ if !whole => Ok(Progress::Pending),
+            Expect::Trailing | Expect::Finished => {
+                self.expect = Expect::Finished;
+                Ok(Progress::End)
+            }
+            _ => self.fail(),
+        }
+    }
+
     /// Bytes read so far: where the next token (or whitespace) starts, or where a token cut
     /// short by a limit stopped.
     pub fn offset(&self) -> usize {
@@ -232,6 +261,26 @@ impl Tokenizer {
     /// Where the last token started (the `"` of a string, the `{` of an object...).
     pub fn token_start(&self) -> usize {
         self.token_start
+    }
+
+    /// The last token's bytes (a string's with its quotes).
+    pub fn span(&self) -> Span {
+        Span {
+            start: self.token_start,
+            end: self.at,
+        }
+    }
+
+    /// The last token as a string (for `Key` and `String` tokens): its content and whether it
+    /// has escapes.
+    pub fn string(&self) -> Str {
+        Str {
+            content: Span {
+                start: self.token_start + 1,
+                end: self.at.saturating_sub(1).max(self.token_start + 1),
+            },
+            escaped: self.escaped,
+        }
     }
 
     /// Containers open now.
@@ -258,6 +307,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    #[inline(always)]
     fn in_object(&self) -> bool {
         let Some(open) = self.depth.checked_sub(1) else {
             return false;
@@ -266,12 +316,14 @@ impl Tokenizer {
         word & (1 << (open % 64)) != 0
     }
 
+    #[cold]
     fn fail<T>(&mut self) -> Result<T, Malformed> {
         self.expect = Expect::Failed;
         self.partial = Partial::None;
         Err(Malformed)
     }
 
+    #[inline(always)]
     fn after_value(&mut self) {
         self.expect = if self.depth == 0 {
             Expect::Trailing
@@ -280,6 +332,7 @@ impl Tokenizer {
         };
     }
 
+    #[inline(always)]
     fn value(&mut self, bytes: &[u8], whole: bool, byte: u8) -> Result<Progress, Malformed> {
         if self.depth > MAX_DEPTH {
             return self.fail();
@@ -312,6 +365,7 @@ impl Tokenizer {
         Ok(Progress::Token(token))
     }
 
+    #[inline(always)]
     fn close(&mut self, object: bool) -> Result<Progress, Malformed> {
         if self.depth == 0 || self.in_object() != object {
             return self.fail();
@@ -326,6 +380,7 @@ impl Tokenizer {
         }))
     }
 
+    #[inline(always)]
     fn literal(
         &mut self,
         bytes: &[u8],
@@ -345,13 +400,19 @@ impl Tokenizer {
         self.fail()
     }
 
+    #[inline(always)]
     fn number(
         &mut self,
         bytes: &[u8],
         whole: bool,
         grammar: Grammar,
     ) -> Result<Progress, Malformed> {
-        let Some((at, grammar)) = number::scan(bytes, self.at, grammar) else {
+        let scanned = if grammar == Grammar::Start {
+            number::scan_whole(bytes, self.at)
+        } else {
+            number::scan(bytes, self.at, grammar)
+        };
+        let Some((at, grammar)) = scanned else {
             return self.fail();
         };
         self.at = at;
@@ -364,12 +425,10 @@ impl Tokenizer {
         }
         self.partial = Partial::None;
         self.after_value();
-        Ok(Progress::Token(Token::Number(Span {
-            start: self.token_start,
-            end: at,
-        })))
+        Ok(Progress::Token(Token::Number))
     }
 
+    #[inline(always)]
     fn string_start(
         &mut self,
         bytes: &[u8],
@@ -382,11 +441,19 @@ impl Tokenizer {
             escaped: false,
             non_ascii: false,
         };
-        self.string(bytes, whole)
+        self.rest_of_string(bytes, whole)
+    }
+
+    /// A string cut short by a limit, resumed (out of line: `rest_of_string` is inlined into
+    /// the hot path once).
+    #[inline(never)]
+    fn resume_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
+        self.rest_of_string(bytes, whole)
     }
 
     /// The rest of a string whose content starts after `token_start`.
-    fn string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
+    #[inline(always)]
+    fn rest_of_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
         let Partial::String {
             key,
             mut escaped,
@@ -425,22 +492,19 @@ impl Tokenizer {
             };
             return Ok(Progress::Pending);
         }
-        let content = Span {
-            start: self.token_start + 1,
-            end: self.at,
-        };
+        let content = bytes.get(self.token_start + 1..self.at).unwrap_or_default();
         self.at += 1;
         self.partial = Partial::None;
-        if non_ascii && std::str::from_utf8(content.of(bytes)).is_err() {
+        self.escaped = escaped;
+        if non_ascii && std::str::from_utf8(content).is_err() {
             return self.fail();
         }
-        let string = Str { content, escaped };
         Ok(Progress::Token(if key {
             self.expect = Expect::Colon;
-            Token::Key(string)
+            Token::Key
         } else {
             self.after_value();
-            Token::String(string)
+            Token::String
         }))
     }
 
@@ -468,6 +532,8 @@ impl Tokenizer {
 }
 
 /// Bytes that end a run of a string's plain content: `"`, `\` and control characters.
+// Evaluated at compile time: an index out of bounds would not compile, so it cannot panic.
+#[allow(clippy::indexing_slicing)]
 const STOPS: [bool; 256] = {
     let mut stops = [false; 256];
     let mut byte = 0;
@@ -495,10 +561,16 @@ fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
         let stops = (quote.wrapping_sub(ONES) & !quote)
             | (backslash.wrapping_sub(ONES) & !backslash)
             | (word.wrapping_sub(ONES * 0x20) & !word);
-        if stops & HIGHS != 0 {
-            break;
-        }
         seen |= word;
+        let stops = stops & HIGHS;
+        if stops != 0 {
+            // The lowest flagged byte is the first stop (a false flag only follows a true one).
+            // Bytes after it may have set `seen`: at worst the content is checked as UTF-8.
+            return (
+                at + (stops.trailing_zeros() / 8) as usize,
+                seen & HIGHS != 0,
+            );
+        }
         at += 8;
     }
     while let Some(&byte) = bytes.get(at) {
@@ -515,25 +587,34 @@ fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
 mod tests {
     use super::*;
 
+    /// A token with where it is: its span, and for strings, its content and escapes.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    struct Found(Token, Span, Option<Str>);
+
+    fn found(tokenizer: &Tokenizer, token: Token) -> Found {
+        let string = matches!(token, Token::Key | Token::String).then(|| tokenizer.string());
+        Found(token, tokenizer.span(), string)
+    }
+
     /// Every token of a whole body, or the error.
-    fn tokens(body: &[u8]) -> Result<Vec<Token>, Malformed> {
+    fn tokens(body: &[u8]) -> Result<Vec<Found>, Malformed> {
         let mut tokenizer = Tokenizer::new();
         let mut out = Vec::new();
         while let Some(token) = tokenizer.next(body)? {
-            out.push(token);
+            out.push(found(&tokenizer, token));
         }
         Ok(out)
     }
 
     /// The same, the limit raised by the given steps (cycling) at every `Pending`.
-    fn tokens_in_pieces(body: &[u8], steps: &[usize]) -> Result<Vec<Token>, Malformed> {
+    fn tokens_in_pieces(body: &[u8], steps: &[usize]) -> Result<Vec<Found>, Malformed> {
         let mut tokenizer = Tokenizer::new();
         let mut out = Vec::new();
         let mut limit = 0;
         let mut step = steps.iter().cycle();
         loop {
             match tokenizer.next_within(body, limit)? {
-                Progress::Token(token) => out.push(token),
+                Progress::Token(token) => out.push(found(&tokenizer, token)),
                 Progress::End => return Ok(out),
                 Progress::Pending => {
                     assert!(tokenizer.offset() <= limit, "read past the limit");
@@ -550,6 +631,7 @@ mod tests {
     #[test]
     fn tokens_are_spans_of_the_body() {
         let body = br#" {"a\n": [1.5, "x", true, false, null, {}]} "#;
+        let at = |start, end| Span { start, end };
         let s = |start, end, escaped| Str {
             content: Span { start, end },
             escaped,
@@ -557,18 +639,18 @@ mod tests {
         assert_eq!(
             tokens(body).unwrap(),
             [
-                Token::ObjectStart,
-                Token::Key(s(3, 6, true)),
-                Token::ArrayStart,
-                Token::Number(Span { start: 10, end: 13 }),
-                Token::String(s(16, 17, false)),
-                Token::True,
-                Token::False,
-                Token::Null,
-                Token::ObjectStart,
-                Token::ObjectEnd,
-                Token::ArrayEnd,
-                Token::ObjectEnd,
+                Found(Token::ObjectStart, at(1, 2), None),
+                Found(Token::Key, at(2, 7), Some(s(3, 6, true))),
+                Found(Token::ArrayStart, at(9, 10), None),
+                Found(Token::Number, at(10, 13), None),
+                Found(Token::String, at(15, 18), Some(s(16, 17, false))),
+                Found(Token::True, at(20, 24), None),
+                Found(Token::False, at(26, 31), None),
+                Found(Token::Null, at(33, 37), None),
+                Found(Token::ObjectStart, at(39, 40), None),
+                Found(Token::ObjectEnd, at(40, 41), None),
+                Found(Token::ArrayEnd, at(41, 42), None),
+                Found(Token::ObjectEnd, at(42, 43), None),
             ]
         );
     }
@@ -670,7 +752,7 @@ mod tests {
                 let text = format!("{}{special}{}", "a".repeat(len), "b".repeat(len % 9));
                 let body = format!("[\"{text}\",1]");
                 let tokens = tokens(body.as_bytes()).unwrap();
-                let Token::String(s) = tokens[1] else {
+                let Found(Token::String, _, Some(s)) = tokens[1] else {
                     panic!("{tokens:?}")
                 };
                 assert_eq!(s.content(body.as_bytes()), text.as_bytes());
@@ -715,10 +797,8 @@ mod tests {
         assert_eq!(tokenizer.next(body), Ok(Some(Token::ArrayStart)));
         let first = tokenizer.next(body).unwrap().unwrap();
         tokenizer.skip_rest(body, first).unwrap();
-        assert_eq!(
-            tokenizer.next(body),
-            Ok(Some(Token::Number(Span { start: 23, end: 24 })))
-        );
+        assert_eq!(tokenizer.next(body), Ok(Some(Token::Number)));
+        assert_eq!(tokenizer.span(), Span { start: 23, end: 24 });
         let bad = br#"[{"a": [1, {"b" 2}]}, 3]"#;
         let mut tokenizer = Tokenizer::new();
         tokenizer.next(bad).unwrap();

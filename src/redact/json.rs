@@ -186,7 +186,8 @@ struct Scan {
     decoded: Vec<u8>,
     /// The level of the value about to start, and whether a path names it.
     member: Option<(usize, bool)>,
-    /// A named container being read through to its end (replaced whole, not followed).
+    /// A container being read through to its end, not followed: replaced whole, or only
+    /// checked.
     skipping: Option<Skipping>,
 }
 
@@ -196,6 +197,8 @@ struct Skipping {
     /// It ends when fewer containers than this are open.
     depth: usize,
     level: usize,
+    /// Replaced whole (a path names it), or only checked (no path is alive in it).
+    replaced: bool,
 }
 
 impl Scan {
@@ -240,14 +243,17 @@ impl Scan {
             };
             if let Some(skipping) = self.skipping {
                 if self.tokenizer.depth() < skipping.depth {
-                    scanner.hits.push((skipping.start, self.tokenizer.offset()));
+                    if skipping.replaced {
+                        scanner.hits.push((skipping.start, self.tokenizer.offset()));
+                    }
                     scanner.alive.truncate(skipping.level);
                     self.skipping = None;
                 }
                 continue;
             }
             match token {
-                Token::Key(key) => {
+                Token::Key => {
+                    let key = self.tokenizer.string();
                     let Some(frame) = scanner.frames.last() else {
                         return Err(Unparseable);
                     };
@@ -275,10 +281,12 @@ impl Scan {
 
     /// Where the bytes before can be copied as they are: no value to replace starts there.
     fn settled(&self) -> usize {
-        match (self.skipping, self.member) {
-            (Some(skipping), _) => skipping.start,
+        match self.skipping {
+            Some(skipping) if skipping.replaced => skipping.start,
+            // Nothing is named inside a container only checked.
+            Some(_) => self.tokenizer.offset(),
             // A value being read may be named (an item is named once it is complete).
-            _ => self.tokenizer.token_start().min(self.tokenizer.offset()),
+            None => self.tokenizer.token_start().min(self.tokenizer.offset()),
         }
     }
 }
@@ -345,11 +353,21 @@ impl Scanner {
                     start,
                     depth: tokenizer.depth(),
                     level,
+                    replaced: true,
                 });
             }
             self.hits.push((start, tokenizer.offset()));
             self.alive.truncate(level);
             return None;
+        }
+        if container && self.alive.len() == level {
+            // No position is alive in it: nothing below can be named. Only checked.
+            return Some(Skipping {
+                start: tokenizer.token_start(),
+                depth: tokenizer.depth(),
+                level,
+                replaced: false,
+            });
         }
         if container {
             let object = token == Token::ObjectStart;
@@ -566,6 +584,15 @@ mod tests {
         );
         assert_eq!(out, Ok(Some(b"\xEF\xBB\xBF{\"password\":\"R\"}".to_vec())));
         assert!(looks_like_json(b"\xEF\xBB\xBF \n[1]"));
+    }
+
+    #[test]
+    fn a_key_that_is_there_twice_is_redacted_both_times() {
+        let out = redact(r#"{"password":"a","x":1,"password":"b"}"#, &["password"]);
+        assert_eq!(
+            out.unwrap().unwrap(),
+            r#"{"password":"REDACTED","x":1,"password":"REDACTED"}"#
+        );
     }
 
     #[test]
