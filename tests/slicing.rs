@@ -118,17 +118,17 @@ fn secrets(size: usize) -> Vec<u8> {
 fn a_config_replaced_mid_redaction_still_sends_the_copy_counted_once() {
     let primary = Backend::start();
     let mirror = Backend::start();
-    let mut envoy = Envoy::builder(config(64 << 20))
+    let mut envoy = Envoy::builder(config(16 << 20))
         .primary(primary.addr())
         .cluster("mirror", mirror.addr())
         .from_ecds()
         .start();
-    let body = secrets(48 << 20);
+    let body = secrets(8 << 20);
     let request = Request::post("/large", body.clone())
         .header("content-type", "application/x-www-form-urlencoded");
     let response = Client::http1(envoy.listener()).send(request);
     assert_eq!(response.status, 200, "the original passes at once");
-    let mut replaced = config(64 << 20);
+    let mut replaced = config(16 << 20);
     replaced["targets"] = json!([{"cluster": "mirror", "name": "after"}]);
     envoy.update_plugin_config(replaced);
     assert_eq!(
@@ -152,8 +152,8 @@ fn a_config_replaced_mid_redaction_still_sends_the_copy_counted_once() {
 
 #[test]
 fn a_client_gone_mid_redaction_still_gets_its_complete_request_copied() {
-    let setup = Scenario::start(config(64 << 20));
-    let body = secrets(32 << 20);
+    let setup = Scenario::start(config(16 << 20));
+    let body = secrets(4 << 20);
     let head = format!(
         "POST /gone HTTP/1.1\r\nhost: shop\r\ncontent-type: application/x-www-form-urlencoded\r\n\
          content-length: {}\r\n\r\n",
