@@ -199,7 +199,7 @@ impl<H: Host> MirrorFilter<H> {
                         pairing: self.pairing,
                         redaction,
                     };
-                    return self.outbox.send_unredacted(job, &Envoy);
+                    return self.outbox.send_unredacted(job, &self.host);
                 }
                 Ok(None) => {} // it goes as it is
             }
@@ -530,6 +530,36 @@ mod tests {
         next.filter.on_http_request_headers(HEADERS.len(), true);
         assert_eq!(next.outbox.take_jobs().len(), 1);
         assert_eq!(total(next.settings(), "in_flight_limited"), 0);
+    }
+
+    #[test]
+    fn a_body_over_one_slice_is_handed_to_the_root_unredacted_and_a_small_one_is_done_at_once() {
+        let settings = settings(
+            r#"{"targets": [{"cluster": "canary", "name": "c"}],
+                "redact": {"query_params": ["password"]}, "body": {"max_bytes": 1048576}}"#,
+        );
+        let large = format!("password=1&{}", "a".repeat(SLICE_BYTES)).into_bytes();
+        let mut request = Request::new(&settings, 8 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.body(&large, true);
+        assert!(request.outbox.take_jobs().is_empty(), "not redacted here");
+        let unredacted = request.outbox.take_unredacted();
+        assert_eq!(unredacted.len(), 1);
+        assert_eq!(
+            unredacted[0].request.body(),
+            Some(&large[..]),
+            "as captured"
+        );
+        assert!(
+            request.budget.used() >= large.len() * 2,
+            "the body and its redaction's output are held"
+        );
+        let mut small = Request::new(&settings, 8 << 20);
+        small.filter.on_http_request_headers(HEADERS.len(), false);
+        small.body(b"password=1&a=b", true);
+        assert!(small.outbox.take_unredacted().is_empty());
+        let jobs = small.outbox.take_jobs();
+        assert_eq!(jobs[0].request.body(), Some(&b"password=REDACTED&a=b"[..]));
     }
 
     #[test]
