@@ -126,8 +126,11 @@ fn verdict(source: &[String], targets: &[&str]) -> (Value, i32) {
     (report, output.status.code().unwrap())
 }
 
-/// Each target's verdict and (endpoint, field) failing, from a report.
-fn outcome(report: &Value) -> Vec<(String, String, BTreeSet<(String, String)>)> {
+/// The (endpoint, field) pairs that fail.
+type Failing = BTreeSet<(String, String)>;
+
+/// Each target's verdict and what fails, from a report.
+fn outcome(report: &Value) -> Vec<(String, String, Failing)> {
     report["targets"]
         .as_array()
         .unwrap()
@@ -301,8 +304,7 @@ fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
     }
     let (differs, _) = verdict(&from_prometheus, &["differs"]);
     let failing = &outcome(&differs)[0].2;
-    let wanted: BTreeSet<(String, String)> =
-        [("GET /users/{}".to_string(), "$.email".to_string())].into();
+    let wanted: Failing = [("GET /users/{}".to_string(), "$.email".to_string())].into();
     assert_eq!(
         failing, &wanted,
         "the failing endpoint and field, and nothing else"
