@@ -55,6 +55,27 @@ def render_argo(template):
     return queries, errors
 
 
+def argo_metric_rules(template):
+    """What Argo Rollouts' controller checks beyond the schema (utils/analysis/factory.go,
+    ValidateMetric), for the fields the template sets: an AnalysisRun breaking them errors."""
+    errors = []
+    for metric in template["spec"]["metrics"]:
+        count = int(metric.get("count", 0))
+        failure = int(metric.get("failureLimit", 0))
+        success = int(metric.get("consecutiveSuccessLimit", 0))
+        inconclusive = int(metric.get("inconclusiveLimit", 0))
+        where = f"AnalysisTemplate metric {metric['name']}"
+        if count > 0 and failure >= 0 and count < failure + success:
+            errors.append(f"{where}: count must be >= failureLimit + consecutiveSuccessLimit")
+        if count > 0 and count < inconclusive:
+            errors.append(f"{where}: count must be >= inconclusiveLimit")
+        if count > 1 and not metric.get("interval"):
+            errors.append(f"{where}: interval must be specified when count > 1")
+        if len(metric["provider"]) != 1:
+            errors.append(f"{where}: exactly one provider")
+    return errors
+
+
 def render_flagger(template):
     errors = []
 
@@ -80,6 +101,7 @@ def check(rollouts_dir, crds, validate_resource):
             errors += validate_resource(doc, crds, f"{name}#{index}")
             if doc.get("kind") == "AnalysisTemplate":
                 queries, found = render_argo(doc)
+                found += argo_metric_rules(doc)
             elif doc.get("kind") == "MetricTemplate":
                 queries, found = render_flagger(doc)
             else:
@@ -114,6 +136,9 @@ def self_test(rollouts_dir, crds, validate_resource):
     argo = copy.deepcopy(docs["AnalysisTemplate"])
     argo["spec"]["args"] = [a for a in argo["spec"]["args"] if a["name"] != "min-compared"]
     assert render_argo(argo)[1], "the check accepted an undeclared arg"
+    few = copy.deepcopy(docs["AnalysisTemplate"])
+    few["spec"]["metrics"][0].update(count=1, consecutiveSuccessLimit=2)
+    assert argo_metric_rules(few), "the check accepted a count below consecutiveSuccessLimit"
     flagger = copy.deepcopy(docs["MetricTemplate"])
     flagger["spec"]["query"] = flagger["spec"]["query"].replace("* 100 >", "* 10 >", 1)
     assert render_flagger(flagger)[0] != render_argo(docs["AnalysisTemplate"])[0], "a changed query compared equal"
