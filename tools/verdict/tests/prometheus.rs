@@ -226,14 +226,14 @@ fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
         .lines()
         .filter(|l| !l.starts_with('#'))
         .count();
-    eventually(
-        "both Envoys' series scraped",
-        Duration::from_secs(20),
-        || {
-            let query = "count(count_over_time({__name__=~\"traffic_mirror_.+\"}[1m]) >= 2)";
-            (prometheus.value(query) == Some(2.0 * series as f64)).then_some(())
-        },
-    );
+    // Both Envoys scraped twice (every series has a first sample at 0), all their series seen.
+    eventually("both Envoys scraped twice", Duration::from_secs(30), || {
+        let scraped = "count(count_over_time(up[1m]) >= 2 and up == 1)";
+        let seen = "count({__name__=~\"traffic_mirror_.+\"})";
+        (prometheus.value(scraped) == Some(2.0)
+            && prometheus.value(seen) == Some(2.0 * series as f64))
+        .then_some(())
+    });
     // The traffic arrives over a few scrapes: a quarter on each Envoy, then another.
     for step in 0..2 {
         if step > 0 {
