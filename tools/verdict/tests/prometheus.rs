@@ -6,7 +6,8 @@
 //! few comparisons are insufficient, and of several targets the worst wins.
 //!
 //! Needs the Prometheus binary `make prometheus-bin` builds (`make verdict-test` builds it
-//! first); without it the test says so and does nothing.
+//! first, and names it in PROMETHEUS_BIN, so there its absence fails); run bare without the
+//! cached binary, the test says so (SKIPPED, shown with --nocapture) and does nothing.
 
 mod support;
 
@@ -205,7 +206,13 @@ fn rendered(file: &str, target: &str) -> String {
 fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
     let binary = prometheus_binary();
     if !binary.exists() {
-        println!(
+        // Named explicitly (make verdict-test does): its absence is a failure, not a skip.
+        assert!(
+            std::env::var_os("PROMETHEUS_BIN").is_none(),
+            "PROMETHEUS_BIN={} does not exist",
+            binary.display()
+        );
+        eprintln!(
             "SKIPPED: no Prometheus at {} (run `make prometheus-bin`, or set PROMETHEUS_BIN)",
             binary.display()
         );
