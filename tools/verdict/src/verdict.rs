@@ -361,6 +361,10 @@ mod tests {
         tally
     }
 
+    fn verdict_of(text: &str) -> Verdict {
+        evaluate(&tally_of(text), &[], POLICY).verdict
+    }
+
     /// `target` compared `n` times on `endpoint`; `field` differed `raw` times, noise `noise`.
     fn series(target: &str, endpoint: &str, n: u32, field: &str, raw: u32, noise: u32) -> String {
         let labels = format!("mirror_target=\"{target}\",endpoint=\"{endpoint}\"");
@@ -408,39 +412,24 @@ mod tests {
     #[test]
     fn noise_on_the_baseline_too_passes() {
         let text = series("canary", "GET /users/{}", 200, "$.timestamp", 200, 195);
-        assert_eq!(
-            evaluate(&tally_of(&text), &[], POLICY).verdict,
-            Verdict::Pass
-        );
+        assert_eq!(verdict_of(&text), Verdict::Pass);
     }
 
     #[test]
     fn too_few_comparisons_are_insufficient_but_a_failure_still_fails() {
         let few = series("canary", "GET /a", 99, "$.x", 0, 0);
-        assert_eq!(
-            evaluate(&tally_of(&few), &[], POLICY).verdict,
-            Verdict::Insufficient
-        );
+        assert_eq!(verdict_of(&few), Verdict::Insufficient);
         let failing_few = series("canary", "GET /a", 20, "$.x", 5, 0);
-        assert_eq!(
-            evaluate(&tally_of(&failing_few), &[], POLICY).verdict,
-            Verdict::Fail
-        );
+        assert_eq!(verdict_of(&failing_few), Verdict::Fail);
         let enough = series("canary", "GET /a", 100, "$.x", 0, 0);
-        assert_eq!(
-            evaluate(&tally_of(&enough), &[], POLICY).verdict,
-            Verdict::Pass
-        );
+        assert_eq!(verdict_of(&enough), Verdict::Pass);
     }
 
     #[test]
     fn the_minimum_counts_over_every_endpoint_of_the_target() {
         let text = series("canary", "GET /a", 60, "$.x", 0, 0)
             + &series("canary", "GET /b", 60, "$.x", 0, 0);
-        assert_eq!(
-            evaluate(&tally_of(&text), &[], POLICY).verdict,
-            Verdict::Pass
-        );
+        assert_eq!(verdict_of(&text), Verdict::Pass);
     }
 
     #[test]
