@@ -8,6 +8,7 @@ use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
+use traffic_mirror::metrics::Counter;
 
 const WAIT: Duration = Duration::from_secs(10);
 const TARGET: &str = "canary";
@@ -321,16 +322,10 @@ fn outcome_of_one_copy(
     assert_eq!(response.status, 200);
     mirror_harness::eventually("the copy's result", WAIT, || {
         let stats = envoy.plugin_stats();
-        let results: u64 = [
-            "responses_2xx",
-            "responses_3xx",
-            "responses_4xx",
-            "responses_5xx",
-            "timed_out",
-            "failed",
-        ]
-        .iter()
-        .map(|c| {
+        let results: u64 = Counter::RESULTS
+            .iter()
+            .map(|c| c.suffix())
+            .map(|c| {
             stats
                 .get(&format!("wasmcustom.traffic_mirror.{TARGET}.{c}"))
                 .copied()
