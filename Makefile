@@ -167,7 +167,7 @@ bench-tools:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null; }
 
-# The plugin against Envoy's native mirroring (tools/bench/; README: Performance). ARGS is
+# The plugin against Envoy's native mirroring (tools/bench/; docs/performance.md). ARGS is
 # passed on, e.g. `make bench ARGS="--rounds 30"`. Takes about 6 minutes.
 bench: deps wasm bench-tools ## the plugin against native mirroring, in CPU time (~6 min)
 	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
@@ -210,7 +210,7 @@ soak: deps wasm ## a few minutes of load: memory comes back, every request count
 check-config: ## is this plugin configuration valid? (FILE=path, else stdin)
 	@cargo run --quiet -p check-config -- $(or $(FILE),-)
 
-# --- A real Istio control plane delivers the plugin (tests/integration/istio_e2e.rs; README: Istio, end to
+# --- A real Istio control plane delivers the plugin (tests/integration/istio_e2e.rs; docs/istio.md: Istio, end to
 # end): istiod reading Istio resources from a folder, istio-agent + Envoy as sidecars, the
 # plugin pulled from `make oci`'s image in a loopback registry.
 # Istio's tags are not semver, so Go's module proxy only has pseudo-versions: this one is master
@@ -228,7 +228,7 @@ ISTIO_MANIFEST := trafficextension.yaml
 .PHONY: istio-bin istio-e2e
 
 # pilot-discovery (istiod) and pilot-agent, built once per version into .istio-bin/ (ignored by
-# git), at the lowest priority: the cold build is long (README: Istio, end to end).
+# git), at the lowest priority: the cold build is long (docs/istio.md: Istio, end to end).
 istio-bin: $(ISTIO_BIN)/.built ## build istiod and istio-agent (cached in .istio-bin/)
 
 $(ISTIO_BIN)/.built:

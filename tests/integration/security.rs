@@ -1,5 +1,5 @@
 //! A configured secret never leaves in a copy: each way a secret was seen to leak (issue 9),
-//! tried as an attacker would, over HTTP/1.1 and HTTP/2, with the README's `redact` block.
+//! tried as an attacker would, over HTTP/1.1 and HTTP/2, with the `redact` block of the example in docs/configuration.md.
 //! Either the copy arrives without the secret, or no copy is sent and the refusal is counted.
 //! See SECURITY.md for the threat model these tests hold.
 
@@ -14,7 +14,7 @@ const WAIT: Duration = Duration::from_secs(10);
 const TARGET: &str = "canary";
 const SENT_OVER: &str = "x-test-sent-over";
 
-/// The README's example `redact` block.
+/// The example `redact` block of docs/configuration.md.
 fn readme_redaction() -> serde_json::Value {
     json!({
         "targets": [{"cluster": "mirror", "name": TARGET}],

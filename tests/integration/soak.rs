@@ -444,7 +444,7 @@ fn soak_memory_returns_and_every_request_is_counted() {
     assert!(!log.contains("panicked"), "a panic in Envoy's log");
     // The plugin's memory (the VMs) and Envoy's heap must come back within 5%. Envoy's RSS as
     // a whole is printed, not asserted: after the slow phase its allocator keeps some of the
-    // pages freed by the copies' connections (README: Reliability, Soak).
+    // pages freed by the copies' connections (docs/reliability.md: Soak).
     // The VMs' memory never shrinks, and the slow phase's bookkeeping (about 200 copies in
     // flight) leaves a high-water mark of some 100 KB: nothing may grow with the requests.
     let warm = phases.first().expect("warm-up");

@@ -1,9 +1,9 @@
 """Keeps envoy/plugin-config.schema.json honest:
 - every example configuration in the repository (envoy/envoy.yaml's, each Istio manifest's
-  pluginConfig, the README's JSON examples) passes the schema and the plugin;
+  pluginConfig, the JSON examples of the README and docs/) passes the schema and the plugin;
 - on a set of valid and invalid samples, the schema accepts exactly what the plugin accepts
   (the plugin's own parser, check-config);
-- the rules between fields that a JSON Schema cannot state (README) are refused by the plugin
+- the rules between fields that a JSON Schema cannot state (docs/configuration.md) are refused by the plugin
   and listed here, outside that comparison.
 
 Usage: check_schema.py <repo root> <check-config binary>
@@ -140,7 +140,7 @@ SAMPLES = [
     ("memory budget too big", with_top(body={"max_buffered_bytes": 268435457}), False),
 ]
 
-# Rules between fields: the plugin refuses these, the schema cannot say so (README).
+# Rules between fields: the plugin refuses these, the schema cannot say so (docs/configuration.md).
 CROSS_FIELD = [
     ("duplicate names", {"targets": [{"cluster": "a", "name": "x"}, {"cluster": "b", "name": "x"}]}),
     ("duplicate derived names", {"targets": [{"cluster": "a|b"}, {"cluster": "a.b"}]}),
@@ -180,11 +180,14 @@ def examples(root):
                 for holder in (spec, spec.get("wasm", {})):
                     if "pluginConfig" in holder:
                         yield f"envoy/istio/{name}", holder["pluginConfig"]
-    with open(os.path.join(root, "README.md")) as file:
-        for index, block in enumerate(re.findall(r"```json\n(.*?)```", file.read(), re.S)):
-            config = json.loads(block)
-            if "targets" in config:
-                yield f"README.md json block {index}", config
+    docs = os.path.join(root, "docs")
+    pages = ["README.md"] + [os.path.join("docs", name) for name in sorted(os.listdir(docs)) if name.endswith(".md")]
+    for page in pages:
+        with open(os.path.join(root, page)) as file:
+            for index, block in enumerate(re.findall(r"```json\n(.*?)```", file.read(), re.S)):
+                config = json.loads(block)
+                if "targets" in config:
+                    yield f"{page} json block {index}", config
 
 
 def main(root, check_config):
