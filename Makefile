@@ -133,9 +133,13 @@ istio: $(PYDEPS_STAMP) ## check envoy/istio/ against Istio's CRD schemas
 	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
 
-# envoy/plugin-config.schema.json against every example and against the plugin's own parser.
-schema-check: $(PYDEPS_STAMP) ## check envoy/plugin-config.schema.json against the parser
+# envoy/plugin-config.schema.json against every example and against the plugin's own parser;
+# the config contract: the parser's fields, the schema's and docs/configuration.md's table are
+# the same, with the same defaults and bounds (its self-test: a broken table must fail it).
+schema-check: $(PYDEPS_STAMP) ## the JSON Schema and the docs' reference table against the parser
 	cargo build --quiet -p check-config
+	$(VENV)/bin/python tests/schema/config_contract.py --self-test . target/debug/check-config
+	$(VENV)/bin/python tests/schema/config_contract.py . target/debug/check-config
 	$(VENV)/bin/python tests/schema/check_schema.py . target/debug/check-config
 
 # envoy/docker-compose.yaml (no Docker engine here) against what the suite runs.
