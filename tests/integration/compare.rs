@@ -11,7 +11,6 @@ use traffic_mirror::metrics::CompareCounter;
 
 const WAIT: Duration = Duration::from_secs(10);
 
-
 fn candidate(compare: Value) -> Value {
     json!({"targets": [{"cluster": "canary", "name": "canary", "compare": compare}]})
 }

@@ -363,7 +363,10 @@ fn result_metrics_classify_answers_and_track_in_flight_and_latency() {
     setup
         .envoy
         .wait_for_counter("probe", "responses_4xx", 5, WAIT);
-    for counter in Counter::RESULTS.iter().filter(|c| **c != Counter::Responses4xx) {
+    for counter in Counter::RESULTS
+        .iter()
+        .filter(|c| **c != Counter::Responses4xx)
+    {
         let counter = counter.suffix();
         assert_eq!(setup.envoy.counter("probe", counter), 0, "{counter}");
     }

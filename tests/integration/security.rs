@@ -326,12 +326,12 @@ fn outcome_of_one_copy(
             .iter()
             .map(|c| c.suffix())
             .map(|c| {
-            stats
-                .get(&format!("wasmcustom.traffic_mirror.{TARGET}.{c}"))
-                .copied()
-                .unwrap_or(0)
-        })
-        .sum();
+                stats
+                    .get(&format!("wasmcustom.traffic_mirror.{TARGET}.{c}"))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum();
         (results == 1).then_some(())
     });
     std::thread::sleep(Duration::from_millis(200));

@@ -213,7 +213,10 @@ struct Phase {
 
 /// The sum of a counter family (traffic_mirror::metrics: every counter of it, by definition).
 fn total(envoy: &Envoy, family: &[Counter]) -> u64 {
-    family.iter().map(|c| envoy.counter("soak", c.suffix())).sum()
+    family
+        .iter()
+        .map(|c| envoy.counter("soak", c.suffix()))
+        .sum()
 }
 
 #[test]
