@@ -184,10 +184,32 @@ def examples(root):
     pages = ["README.md"] + [os.path.join("docs", name) for name in sorted(os.listdir(docs)) if name.endswith(".md")]
     for page in pages:
         with open(os.path.join(root, page)) as file:
-            for index, block in enumerate(re.findall(r"```json\n(.*?)```", file.read(), re.S)):
-                config = json.loads(block)
-                if "targets" in config:
-                    yield f"{page} json block {index}", config
+            text = file.read()
+        for index, block in enumerate(re.findall(r"```json\n(.*?)```", text, re.S)):
+            config = json.loads(block)
+            if "targets" in config:
+                yield f"{page} json block {index}", config
+        # The minimal Envoy and Istio configurations of the README: their plugin configuration.
+        for index, block in enumerate(re.findall(r"```yaml\n(.*?)```", text, re.S)):
+            for doc in yaml.safe_load_all(block):
+                for config in plugin_configs(doc):
+                    yield f"{page} yaml block {index}", config
+
+
+def plugin_configs(node):
+    """Every plugin configuration in a YAML document: a pluginConfig, or an Envoy `configuration`
+    whose `value` is the JSON."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pluginConfig":
+                yield value
+            elif key == "configuration" and isinstance(value, dict) and isinstance(value.get("value"), str):
+                yield json.loads(value["value"])
+            else:
+                yield from plugin_configs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from plugin_configs(item)
 
 
 def main(root, check_config):
