@@ -75,9 +75,10 @@ $(TOOLS_BIN)/actionlint:
 	GOBIN=$(TOOLS_BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Style, the lints that keep panics (503s, fail-closed) out of the plugin (see src/lib.rs), no
-# import cycle between src/ modules, exports derived from src/, and the CI workflow.
-lint: wasm-target $(TOOLS_BIN)/actionlint ## formatting, clippy, module cycles, exports, workflow
+# import cycle between src/ modules, links between the docs that resolve, and the CI workflow.
+lint: wasm-target $(TOOLS_BIN)/actionlint ## formatting, clippy, module cycles, doc links, workflow
 	$(PYTHON) tools/lint/module_graph.py src
+	$(PYTHON) tools/lint/doc_links.py .
 	$(TOOLS_BIN)/actionlint
 	cargo fmt --all --check
 	cargo clippy --release --target $(WASM_TARGET) -p traffic-mirror -- -D warnings
@@ -92,6 +93,7 @@ unit: schema-check ## native unit tests and every check that needs no Envoy
 	cargo test -p check-config
 	cargo test -p traffic-mirror --test integration -- without_envoy::
 	$(PYTHON) tools/lint/module_graph.py --self-test
+	$(PYTHON) tools/lint/doc_links.py --self-test
 	$(PYTHON) tools/plugin-exports.py --self-test
 
 # A real Envoy with the built wasm, real backends on loopback.
