@@ -5,8 +5,11 @@
 //! (`sampling`, `matching`, `limits`), captures the request with `copy` (scrubbed by `redact`),
 //! and hands it through the `outbox` to `root`, which dispatches each copy and counts its
 //! `outcome` in `metrics` (with `warnings` for failing targets). `settings` holds a
-//! configuration with its run-time state. Only `filter`, `root` and `metrics` talk to the host;
-//! the rest is plain Rust with native unit tests.
+//! configuration with its run-time state. Only `abi` (the host calls made through the ABI),
+//! `host` (every other host call: clock, timer, dispatch, metrics) and `filter` (reading the
+//! request and the original's response, through `abi`) call the host; `root` and `metrics`
+//! reach it through `host`'s `Host` trait and `MetricHost`, so they are unit-tested natively with
+//! a recording host, and the rest is plain Rust with native unit tests.
 
 // A panic kills the VM and, fail-closed, turns every later request on that worker into a 503.
 #![cfg_attr(

@@ -64,6 +64,36 @@ impl Counter {
         Counter::Failed,
     ];
 
+    /// The decision family: exactly one per request and target, so their sum is the requests
+    /// the target saw. Tests that check "every request counted once" sum this list, so a
+    /// counter added to the family is summed there too.
+    pub const DECISIONS: &'static [Counter] = &[
+        Counter::Mirrored,
+        Counter::SampledOut,
+        Counter::Unmatched,
+        Counter::SkippedLoop,
+        Counter::SkippedBodyTooLarge,
+        Counter::SkippedUnparseableBody,
+        Counter::SkippedUnredactableBody,
+        Counter::Aborted,
+        Counter::RateLimited,
+        Counter::InFlightLimited,
+        Counter::SkippedUpgrade,
+        Counter::SkippedMemoryBudget,
+    ];
+
+    /// The result family: exactly one per copy sent, so once copies are answered their sum is
+    /// `mirrored` x `amplify`.
+    pub const RESULTS: &'static [Counter] = &[
+        Counter::Responses2xx,
+        Counter::Responses3xx,
+        Counter::Responses4xx,
+        Counter::Responses5xx,
+        Counter::ResponsesGrpcError,
+        Counter::TimedOut,
+        Counter::Failed,
+    ];
+
     pub fn suffix(self) -> &'static str {
         match self {
             Counter::Mirrored => "mirrored",
@@ -162,6 +192,28 @@ impl CompareCounter {
         CompareCounter::SkippedExpired,
         CompareCounter::SkippedNoAnswer,
         CompareCounter::SkippedFull,
+        CompareCounter::MismatchedStatus,
+        CompareCounter::MismatchedHeaders,
+        CompareCounter::MismatchedBody,
+        CompareCounter::BodyNotComparedTooLarge,
+        CompareCounter::BodyNotComparedEncoding,
+        CompareCounter::ComparedWithoutReference,
+        CompareCounter::NoiseFields,
+    ];
+
+    /// The verdict family: exactly one per comparison started (a candidate's copy dispatched),
+    /// so comparisons started = the sum of this list.
+    pub const VERDICTS: &'static [CompareCounter] = &[
+        CompareCounter::Matched,
+        CompareCounter::Mismatched,
+        CompareCounter::SkippedIncomplete,
+        CompareCounter::SkippedExpired,
+        CompareCounter::SkippedNoAnswer,
+        CompareCounter::SkippedFull,
+    ];
+
+    /// Details beside the verdict, not part of its sum: a comparison may count in several.
+    pub const DETAILS: &'static [CompareCounter] = &[
         CompareCounter::MismatchedStatus,
         CompareCounter::MismatchedHeaders,
         CompareCounter::MismatchedBody,
@@ -353,6 +405,18 @@ mod tests {
     fn defined() -> (TargetMetrics, Vec<(MetricType, String)>) {
         let metrics = TargetMetrics::define("t", false, recording::METRICS).unwrap();
         (metrics, recording::defined())
+    }
+
+    /// Each counter is in exactly one family: a counter added to `ALL` but to no family (or
+    /// to both) would be missing from, or doubled in, every sum the tests make of a family.
+    #[test]
+    fn the_families_split_every_counter_once() {
+        let mut families: Vec<Counter> = Counter::DECISIONS.to_vec();
+        families.extend_from_slice(Counter::RESULTS);
+        assert_eq!(families, Counter::ALL.to_vec());
+        let mut compare: Vec<CompareCounter> = CompareCounter::VERDICTS.to_vec();
+        compare.extend_from_slice(CompareCounter::DETAILS);
+        assert_eq!(compare, CompareCounter::ALL.to_vec());
     }
 
     #[test]

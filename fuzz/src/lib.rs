@@ -1,6 +1,6 @@
 //! What each fuzz target does with its input: one function per target, shared by the fuzzer
 //! (`fuzz_targets/*.rs`, `make fuzz`) and by the stable replay of the committed corpus and
-//! regression inputs (`tests/fuzz_corpus.rs`, which includes this file). Each function feeds
+//! regression inputs (`tests/integration/without_envoy/fuzz_corpus.rs`, which includes this file). Each function feeds
 //! the input to the plugin's own code and checks what must hold for any input; a panic here
 //! is a crash the fuzzer reports.
 

@@ -1,9 +1,9 @@
 """Keeps envoy/plugin-config.schema.json honest:
 - every example configuration in the repository (envoy/envoy.yaml's, each Istio manifest's
-  pluginConfig, the README's JSON examples) passes the schema and the plugin;
+  pluginConfig, the JSON examples of the README and docs/) passes the schema and the plugin;
 - on a set of valid and invalid samples, the schema accepts exactly what the plugin accepts
   (the plugin's own parser, check-config);
-- the rules between fields that a JSON Schema cannot state (README) are refused by the plugin
+- the rules between fields that a JSON Schema cannot state (docs/configuration.md) are refused by the plugin
   and listed here, outside that comparison.
 
 Usage: check_schema.py <repo root> <check-config binary>
@@ -140,7 +140,7 @@ SAMPLES = [
     ("memory budget too big", with_top(body={"max_buffered_bytes": 268435457}), False),
 ]
 
-# Rules between fields: the plugin refuses these, the schema cannot say so (README).
+# Rules between fields: the plugin refuses these, the schema cannot say so (docs/configuration.md).
 CROSS_FIELD = [
     ("duplicate names", {"targets": [{"cluster": "a", "name": "x"}, {"cluster": "b", "name": "x"}]}),
     ("duplicate derived names", {"targets": [{"cluster": "a|b"}, {"cluster": "a.b"}]}),
@@ -180,11 +180,36 @@ def examples(root):
                 for holder in (spec, spec.get("wasm", {})):
                     if "pluginConfig" in holder:
                         yield f"envoy/istio/{name}", holder["pluginConfig"]
-    with open(os.path.join(root, "README.md")) as file:
-        for index, block in enumerate(re.findall(r"```json\n(.*?)```", file.read(), re.S)):
+    docs = os.path.join(root, "docs")
+    pages = ["README.md"] + [os.path.join("docs", name) for name in sorted(os.listdir(docs)) if name.endswith(".md")]
+    for page in pages:
+        with open(os.path.join(root, page)) as file:
+            text = file.read()
+        for index, block in enumerate(re.findall(r"```json\n(.*?)```", text, re.S)):
             config = json.loads(block)
             if "targets" in config:
-                yield f"README.md json block {index}", config
+                yield f"{page} json block {index}", config
+        # The minimal Envoy and Istio configurations of the README: their plugin configuration.
+        for index, block in enumerate(re.findall(r"```yaml\n(.*?)```", text, re.S)):
+            for doc in yaml.safe_load_all(block):
+                for config in plugin_configs(doc):
+                    yield f"{page} yaml block {index}", config
+
+
+def plugin_configs(node):
+    """Every plugin configuration in a YAML document: a pluginConfig, or an Envoy `configuration`
+    whose `value` is the JSON."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pluginConfig":
+                yield value
+            elif key == "configuration" and isinstance(value, dict) and isinstance(value.get("value"), str):
+                yield json.loads(value["value"])
+            else:
+                yield from plugin_configs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from plugin_configs(item)
 
 
 def main(root, check_config):

@@ -7,6 +7,7 @@ use mirror_harness::{
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
+use traffic_mirror::metrics::Counter;
 use traffic_mirror::sampling::{keyed_draw, SampleRate};
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -362,13 +363,11 @@ fn result_metrics_classify_answers_and_track_in_flight_and_latency() {
     setup
         .envoy
         .wait_for_counter("probe", "responses_4xx", 5, WAIT);
-    for counter in [
-        "responses_2xx",
-        "responses_3xx",
-        "responses_5xx",
-        "timed_out",
-        "failed",
-    ] {
+    for counter in Counter::RESULTS
+        .iter()
+        .filter(|c| **c != Counter::Responses4xx)
+    {
+        let counter = counter.suffix();
         assert_eq!(setup.envoy.counter("probe", counter), 0, "{counter}");
     }
     assert_eq!(

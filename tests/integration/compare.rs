@@ -7,17 +7,9 @@ use mirror_harness::{send_raw, Backend, Client, Envoy, Received, Reply, Request}
 use serde_json::{json, Value};
 use std::io::Write;
 use std::time::Duration;
+use traffic_mirror::metrics::CompareCounter;
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// The comparison family: each started comparison ends in exactly one of these.
-const VERDICTS: [&str; 5] = [
-    "matched",
-    "mismatched",
-    "compare_skipped_incomplete",
-    "compare_skipped_expired",
-    "compare_skipped_no_answer",
-];
 
 fn candidate(compare: Value) -> Value {
     json!({"targets": [{"cluster": "canary", "name": "canary", "compare": compare}]})
@@ -35,12 +27,16 @@ fn start(config: Value, primary: &Backend, clusters: &[(&str, &Backend)]) -> Env
 fn verdicts(envoy: &Envoy, target: &str, started: u64) -> Vec<(&'static str, u64)> {
     envoy.wait_for_counter(target, "mirrored", started, WAIT);
     mirror_harness::eventually("every comparison decided", WAIT, || {
-        let total: u64 = VERDICTS.iter().map(|v| envoy.counter(target, v)).sum();
+        // The comparison family: each started comparison ends in exactly one of these.
+        let total: u64 = CompareCounter::VERDICTS
+            .iter()
+            .map(|v| envoy.counter(target, v.suffix()))
+            .sum();
         (total >= started).then_some(())
     });
-    let all: Vec<(&str, u64)> = VERDICTS
+    let all: Vec<(&str, u64)> = CompareCounter::VERDICTS
         .iter()
-        .map(|v| (*v, envoy.counter(target, v)))
+        .map(|v| (v.suffix(), envoy.counter(target, v.suffix())))
         .filter(|(_, n)| *n > 0)
         .collect();
     assert_eq!(

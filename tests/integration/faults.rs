@@ -6,18 +6,11 @@ use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
+use traffic_mirror::metrics::Counter;
 
 const WAIT: Duration = Duration::from_secs(15);
 const REQUESTS: usize = 6;
 const AMPLIFY: u64 = 2;
-const RESULTS: [&str; 6] = [
-    "responses_2xx",
-    "responses_3xx",
-    "responses_4xx",
-    "responses_5xx",
-    "timed_out",
-    "failed",
-];
 
 /// A mirror target that handles each connection with `serve` (a raw socket: it can do what
 /// no HTTP library would).
@@ -68,7 +61,10 @@ fn every_copy_lands_in(mirror: SocketAddr, timeout_ms: u64, expected: &str) {
     let copies = REQUESTS as u64 * AMPLIFY;
     envoy.wait_for_counter("m", expected, copies, WAIT);
     assert_eq!(envoy.counter("m", "mirrored"), REQUESTS as u64);
-    let results: u64 = RESULTS.iter().map(|r| envoy.counter("m", r)).sum();
+    let results: u64 = Counter::RESULTS
+        .iter()
+        .map(|r| envoy.counter("m", r.suffix()))
+        .sum();
     assert_eq!(results, copies, "mirrored x amplify = sum of results");
     mirror_harness::eventually("no copy in flight", WAIT, || {
         (envoy.metric_line("m", "in_flight").as_deref() == Some("0")).then_some(())

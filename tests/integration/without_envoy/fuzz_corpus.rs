@@ -2,7 +2,7 @@
 //! regression input (a crash the fuzzer once found) goes through the very function its target
 //! runs (fuzz/src/lib.rs), so a fixed crash stays fixed in CI, which never builds the fuzzer.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod fuzz_targets;
 

@@ -1,4 +1,4 @@
-//! A real Istio control plane delivers the plugin (`make istio-e2e`; README: Istio, end to
+//! A real Istio control plane delivers the plugin (`make istio-e2e`; docs/istio.md: Istio, end to
 //! end). istiod reads Istio resources from a folder this test writes (its Kubernetes client
 //! talks to an empty API server), istio-agent + Envoy run as user-service v1's sidecar and as a
 //! caller's sidecar, and the plugin comes from `make oci`'s image, pushed to a registry on

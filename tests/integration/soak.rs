@@ -10,6 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use traffic_mirror::metrics::Counter;
 
 const WORKERS: u32 = 2;
 const BUDGET_MIB: u64 = 32;
@@ -210,30 +211,12 @@ struct Phase {
     rss_max: f64,
 }
 
-const RESULTS: [&str; 6] = [
-    "responses_2xx",
-    "responses_3xx",
-    "responses_4xx",
-    "responses_5xx",
-    "timed_out",
-    "failed",
-];
-const DECISIONS: [&str; 11] = [
-    "mirrored",
-    "sampled_out",
-    "unmatched",
-    "skipped_loop",
-    "skipped_body_too_large",
-    "skipped_unparseable_body",
-    "aborted",
-    "rate_limited",
-    "in_flight_limited",
-    "skipped_upgrade",
-    "skipped_memory_budget",
-];
-
-fn total(envoy: &Envoy, names: &[&str]) -> u64 {
-    names.iter().map(|n| envoy.counter("soak", n)).sum()
+/// The sum of a counter family (traffic_mirror::metrics: every counter of it, by definition).
+fn total(envoy: &Envoy, family: &[Counter]) -> u64 {
+    family
+        .iter()
+        .map(|c| envoy.counter("soak", c.suffix()))
+        .sum()
 }
 
 #[test]
@@ -305,7 +288,7 @@ fn soak_memory_returns_and_every_request_is_counted() {
         let (requests, mirrored, results) = (
             sent.load(Ordering::SeqCst),
             envoy.counter("soak", "mirrored"),
-            total(&envoy, &RESULTS),
+            total(&envoy, Counter::RESULTS),
         );
         let rss_start = rss_mib(pid);
         // The last healthy phase is twice as long: Envoy gives freed memory back to the
@@ -336,7 +319,7 @@ fn soak_memory_returns_and_every_request_is_counted() {
             seconds,
             requests: sent.load(Ordering::SeqCst) - requests,
             mirrored: envoy.counter("soak", "mirrored") - mirrored,
-            results: total(&envoy, &RESULTS) - results,
+            results: total(&envoy, Counter::RESULTS) - results,
             rss_start,
             rss_end,
             rss_max,
@@ -399,9 +382,9 @@ fn soak_memory_returns_and_every_request_is_counted() {
         "every request and copy counted",
         Duration::from_secs(15),
         || {
-            let decided = total(&envoy, &DECISIONS);
+            let decided = total(&envoy, Counter::DECISIONS);
             let mirrored = envoy.counter("soak", "mirrored");
-            (decided == requests && total(&envoy, &RESULTS) == mirrored).then_some(())
+            (decided == requests && total(&envoy, Counter::RESULTS) == mirrored).then_some(())
         },
     );
 
@@ -432,9 +415,10 @@ fn soak_memory_returns_and_every_request_is_counted() {
             p.vm_end
         );
     }
-    let counters: Vec<String> = DECISIONS
+    let counters: Vec<String> = Counter::DECISIONS
         .iter()
-        .chain(&RESULTS)
+        .chain(Counter::RESULTS)
+        .map(|c| c.suffix())
         .map(|n| format!("{n} {}", envoy.counter("soak", n)))
         .filter(|s| !s.ends_with(" 0"))
         .collect();
@@ -463,7 +447,7 @@ fn soak_memory_returns_and_every_request_is_counted() {
     assert!(!log.contains("panicked"), "a panic in Envoy's log");
     // The plugin's memory (the VMs) and Envoy's heap must come back within 5%. Envoy's RSS as
     // a whole is printed, not asserted: after the slow phase its allocator keeps some of the
-    // pages freed by the copies' connections (README: Reliability, Soak).
+    // pages freed by the copies' connections (docs/reliability.md: Soak).
     // The VMs' memory never shrinks, and the slow phase's bookkeeping (about 200 copies in
     // flight) leaves a high-water mark of some 100 KB: nothing may grow with the requests.
     let warm = phases.first().expect("warm-up");

@@ -1,4 +1,4 @@
-"""Checks that a benchmark report (target/bench/*.json) has every figure the README promises."""
+"""Checks that a benchmark report (target/bench/*.json) has every figure docs/performance.md promises."""
 import json
 import math
 import sys

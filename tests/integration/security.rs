@@ -1,5 +1,5 @@
 //! A configured secret never leaves in a copy: each way a secret was seen to leak (issue 9),
-//! tried as an attacker would, over HTTP/1.1 and HTTP/2, with the README's `redact` block.
+//! tried as an attacker would, over HTTP/1.1 and HTTP/2, with the `redact` block of the example in docs/configuration.md.
 //! Either the copy arrives without the secret, or no copy is sent and the refusal is counted.
 //! See SECURITY.md for the threat model these tests hold.
 
@@ -8,12 +8,13 @@ use serde_json::json;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::time::Duration;
+use traffic_mirror::metrics::Counter;
 
 const WAIT: Duration = Duration::from_secs(10);
 const TARGET: &str = "canary";
 const SENT_OVER: &str = "x-test-sent-over";
 
-/// The README's example `redact` block.
+/// The example `redact` block of docs/configuration.md.
 fn readme_redaction() -> serde_json::Value {
     json!({
         "targets": [{"cluster": "mirror", "name": TARGET}],
@@ -321,22 +322,16 @@ fn outcome_of_one_copy(
     assert_eq!(response.status, 200);
     mirror_harness::eventually("the copy's result", WAIT, || {
         let stats = envoy.plugin_stats();
-        let results: u64 = [
-            "responses_2xx",
-            "responses_3xx",
-            "responses_4xx",
-            "responses_5xx",
-            "timed_out",
-            "failed",
-        ]
-        .iter()
-        .map(|c| {
-            stats
-                .get(&format!("wasmcustom.traffic_mirror.{TARGET}.{c}"))
-                .copied()
-                .unwrap_or(0)
-        })
-        .sum();
+        let results: u64 = Counter::RESULTS
+            .iter()
+            .map(|c| c.suffix())
+            .map(|c| {
+                stats
+                    .get(&format!("wasmcustom.traffic_mirror.{TARGET}.{c}"))
+                    .copied()
+                    .unwrap_or(0)
+            })
+            .sum();
         (results == 1).then_some(())
     });
     std::thread::sleep(Duration::from_millis(200));
