@@ -1,5 +1,6 @@
 //! Scrubbing secrets out of copies before they leave: headers here, the query string and form
-//! bodies in `query`, JSON in `json`, multipart bodies in `multipart`; `body` decides which of
+//! bodies in `query`, JSON in `json`, multipart bodies in `multipart` (JSON in UTF-16 or UTF-32 is recognised by `wide_json`,
+//! and not sent); `body` decides which of
 //! them a body needs (or that it cannot be made safe); `crate::names` says how names compare.
 
 pub mod body;
@@ -7,6 +8,7 @@ pub mod json;
 pub mod media_type;
 pub mod multipart;
 pub mod query;
+pub mod wide_json;
 
 #[cfg(test)]
 mod properties;
