@@ -27,6 +27,7 @@ pub mod compare;
 pub mod comparisons;
 pub mod config;
 pub mod copy;
+pub mod data_like;
 pub mod decide;
 mod filter;
 pub mod host;
