@@ -10,7 +10,7 @@ use crate::compare::spec::{
     MAX_COMPARED_HEADERS, MAX_LOG_MISMATCHES_PER_MINUTE, MAX_SUMMARY_INTERVAL_S,
 };
 use crate::http::{header_name, is_hop_by_hop, is_token_char, HOP_BY_HOP};
-use crate::json_path::JsonPath;
+use crate::json_path::{JsonPath, JsonPaths};
 use crate::matching::{HeaderCondition, Match};
 use crate::sampling::SampleRate;
 use serde_json::Value;
@@ -100,7 +100,7 @@ pub struct Redaction {
     /// Lower-case header names removed from every copy.
     pub headers: Vec<String>,
     pub query_params: Vec<String>,
-    pub json_fields: Vec<JsonPath>,
+    pub json_fields: JsonPaths,
     pub replacement: String,
     /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
     pub json_replacement: String,
@@ -759,6 +759,7 @@ fn redaction(value: &Value, place: &str) -> Result<Redaction, String> {
                 "a list of dot paths such as \"card.number\", \"users.*.ssn\" or \"**.password\"",
                 |v| strings(v, JsonPath::parse),
             )?
+            .map(JsonPaths::from)
             .unwrap_or_default(),
         json_replacement: Value::String(replacement.clone()).to_string(),
         replacement,

@@ -42,7 +42,8 @@ pub fn same_name(configured: &str, candidate: &str, case_sensitive: bool) -> boo
         .eq(candidate.chars().map(folded))
 }
 
-fn folded(c: char) -> char {
+/// `c` as case-insensitive comparison sees it (see `same_name`).
+pub fn folded(c: char) -> char {
     match c {
         'A'..='Z' => c.to_ascii_lowercase(),
         '\u{212A}' => 'k',

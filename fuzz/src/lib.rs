@@ -14,7 +14,7 @@ use traffic_mirror::compare::verdict;
 use traffic_mirror::config::Config;
 use traffic_mirror::copy::capture_headers;
 use traffic_mirror::http::{is_hop_by_hop, parse_header_map, RawHeaders};
-use traffic_mirror::json_path::{JsonPath, PathSet};
+use traffic_mirror::json_path::{JsonPath, JsonPaths, PathSet};
 use traffic_mirror::metrics::Counter;
 use traffic_mirror::outcome::classify;
 use traffic_mirror::redact::json::redact_json;
@@ -130,12 +130,14 @@ pub fn query(data: &[u8]) {
 /// Any body as JSON to redact: valid JSON in, valid JSON out, and redacting twice changes
 /// nothing more.
 pub fn json(data: &[u8]) {
-    let list: Vec<JsonPath> = [
+    let list: JsonPaths = [
         "password",
         "card.number",
         "users.*.ssn",
         "items.0",
         "**.token",
+        "**.a.**.b",
+        "*.**.0",
     ]
     .iter()
     .filter_map(|p| JsonPath::parse(p))

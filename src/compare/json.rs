@@ -23,7 +23,7 @@
 //! 330k; equal bodies, a `memcmp`.
 
 use crate::data_like;
-use crate::json_path::{JsonPath, PathSet, Step};
+use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
 use crate::json_text::{simple_escape, surrogate_pair, HIGH_SURROGATES};
 use std::collections::HashMap;
 
@@ -44,7 +44,7 @@ pub const ROOT_PATH: &str = "$";
 /// cheaper than the full match, so it is made first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IgnoredPath {
-    path: JsonPath,
+    path: JsonPaths,
     last_key: Option<String>,
     last_index: Option<usize>,
 }
@@ -62,7 +62,7 @@ impl IgnoredPath {
             .map(String::from);
         let last_index = last_key.as_deref().and_then(|key| key.parse().ok());
         Some(IgnoredPath {
-            path,
+            path: JsonPaths::from(vec![path]),
             last_key,
             last_index,
         })
@@ -72,7 +72,7 @@ impl IgnoredPath {
     /// spell their own keys).
     fn matches(&self, path: &[Part<'_>]) -> bool {
         let set = PathSet {
-            paths: std::slice::from_ref(&self.path),
+            paths: &self.path,
             case_sensitive: true,
         };
         set.matches(path.iter().map(|part| match part {
@@ -1220,7 +1220,7 @@ mod tests {
                 assert_eq!(
                     cursor.ignored(),
                     PathSet {
-                        paths: &[JsonPath::parse(pattern).unwrap()],
+                        paths: &JsonPaths::from(vec![JsonPath::parse(pattern).unwrap()]),
                         case_sensitive: true
                     }
                     .matches(steps.iter().copied()),

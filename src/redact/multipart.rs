@@ -261,11 +261,11 @@ fn redact_part(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json_path::JsonPath;
+    use crate::json_path::{JsonPath, JsonPaths};
 
     const BOUNDARY: &[u8] = b"XyZ";
 
-    fn rules<'a>(names: &'a [String], paths: &'a [JsonPath]) -> Rules<'a> {
+    fn rules<'a>(names: &'a [String], paths: &'a JsonPaths) -> Rules<'a> {
         Rules {
             parameters: Parameters {
                 names,
@@ -282,7 +282,7 @@ mod tests {
 
     fn redact(body: &str) -> Result<Option<String>, Unredactable> {
         let names = vec!["password".to_string()];
-        let paths = vec![JsonPath::parse("**.secret").unwrap()];
+        let paths = JsonPaths::from(vec![JsonPath::parse("**.secret").unwrap()]);
         redact_multipart(body.as_bytes(), BOUNDARY, rules(&names, &paths))
             .map(|out| out.map(|b| String::from_utf8(b).unwrap()))
     }
