@@ -12,7 +12,7 @@
 //! paths, the former list of positions cost N squared per value). Matching is linear in the
 //! document however many `*` and `**` the paths hold.
 
-use crate::names::folded;
+use crate::names::{folded, same_name};
 
 /// A dot path such as `users.*.ssn` or `**.password`: each segment is an object key, `*` (any
 /// one key or array index), `**` (any number of levels, none included), or a number, which
@@ -109,6 +109,10 @@ impl std::ops::Deref for JsonPaths {
     }
 }
 
+/// A configured key in `Automaton::keys`: the hash of its folded form, the folded form, and
+/// each position waiting for it with the key as configured there.
+type KeyEntry = (u64, String, Vec<(usize, String)>);
+
 /// Bitsets over the positions, and the table of keys and indices, of a list of paths.
 #[derive(Debug, Clone, Default)]
 struct Automaton {
@@ -124,11 +128,28 @@ struct Automaton {
     keyed: Vec<u64>,
     /// Positions past a path's last segment.
     complete: Vec<u64>,
-    /// Every configured key, folded (`names::folded`), in order; with the positions waiting
-    /// for it and the key as configured (for `case_sensitive`).
-    keys: Vec<(String, Vec<(usize, String)>)>,
+    /// Every configured key, by the hash of its folded form (`folded_hash`), in order; with
+    /// the folded key, the positions waiting for it and the key as configured (for
+    /// `case_sensitive`).
+    keys: Vec<KeyEntry>,
     /// Every number among the segments, in order, with the positions waiting for it.
     indices: Vec<(usize, Vec<usize>)>,
+}
+
+/// FNV-1a over the folded name (`names::folded`): names equal when case is ignored hash alike.
+fn folded_hash(name: &str) -> u64 {
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mix = |hash: u64, byte: u8| (hash ^ u64::from(byte)).wrapping_mul(PRIME);
+    let start = 0xcbf2_9ce4_8422_2325;
+    if name.is_ascii() {
+        return name
+            .bytes()
+            .fold(start, |hash, byte| mix(hash, byte.to_ascii_lowercase()));
+    }
+    name.chars().map(folded).fold(start, |hash, c| {
+        let mut utf8 = [0; 4];
+        c.encode_utf8(&mut utf8).bytes().fold(hash, mix)
+    })
 }
 
 fn set_bit(words: &mut [u64], bit: usize) {
@@ -141,15 +162,6 @@ fn bit_is_set(words: &[Position], bit: usize) -> bool {
     words
         .get(bit / 64)
         .is_some_and(|word| word.bits & (1 << (bit % 64)) != 0)
-}
-
-/// `words` with every bit of `moved` one position further on (carrying across words).
-fn or_shifted(words: &mut [u64], moved: &[u64]) {
-    let mut carry = 0;
-    for (word, moved) in words.iter_mut().zip(moved) {
-        *word |= moved << 1 | carry;
-        carry = moved >> 63;
-    }
 }
 
 impl Automaton {
@@ -188,11 +200,15 @@ impl Automaton {
             set_bit(&mut automaton.complete, first + path.0.len());
             first += path.0.len() + 1;
         }
+        let mut keys: Vec<(u64, String, usize, String)> = keys
+            .into_iter()
+            .map(|(folded_key, bit, key)| (folded_hash(&folded_key), folded_key, bit, key))
+            .collect();
         keys.sort();
-        for (folded_key, bit, key) in keys {
+        for (hash, folded_key, bit, key) in keys {
             match automaton.keys.last_mut() {
-                Some((last, waiting)) if *last == folded_key => waiting.push((bit, key)),
-                _ => automaton.keys.push((folded_key, vec![(bit, key)])),
+                Some((_, last, waiting)) if *last == folded_key => waiting.push((bit, key)),
+                _ => automaton.keys.push((hash, folded_key, vec![(bit, key)])),
             }
         }
         indices.sort_unstable();
@@ -202,49 +218,59 @@ impl Automaton {
                 _ => automaton.indices.push((index, vec![bit])),
             }
         }
-        let mut start = automaton.start.clone();
+        let mut start: Vec<Position> = automaton
+            .start
+            .iter()
+            .map(|&bits| Position { bits })
+            .collect();
         automaton.close(&mut start);
-        automaton.start = start;
+        automaton.start = start.iter().map(|position| position.bits).collect();
         automaton
     }
 
-    /// `alive` with the positions past each alive `**` (which may match no level at all).
-    /// Repeated `**` were collapsed by `parse`, so one shift reaches them all.
-    fn close(&self, alive: &mut [u64]) {
-        let at_any_depth: Vec<u64> = alive
-            .iter()
-            .zip(&self.any_depth)
-            .map(|(word, mask)| word & mask)
-            .collect();
-        or_shifted(alive, &at_any_depth);
+    /// Adds to `alive` the positions past each alive `**` (which may match no level at all),
+    /// and says whether a path is complete there and whether any position is alive. Repeated
+    /// `**` were collapsed by `parse`, so one shift reaches them all (a position past a `**`
+    /// is never at one).
+    fn close(&self, alive: &mut [Position]) -> (bool, bool) {
+        let (mut carry, mut complete, mut any_alive) = (0, false, false);
+        for (at, word) in alive.iter_mut().enumerate() {
+            let mask = |masks: &[u64]| masks.get(at).copied().unwrap_or(0);
+            let at_any_depth = word.bits & mask(&self.any_depth);
+            word.bits |= at_any_depth << 1 | carry;
+            carry = at_any_depth >> 63;
+            complete |= word.bits & mask(&self.complete) != 0;
+            any_alive |= word.bits != 0;
+        }
+        (complete, any_alive)
     }
 
-    /// The positions waiting for the key `actual` (folded comparison, then the exact one when
-    /// `case_sensitive`), and the work the look-up took.
-    fn waiting_for_key(&self, actual: &str, case_sensitive: bool) -> (Vec<usize>, usize) {
-        let compare = |entry: &(String, Vec<(usize, String)>)| {
-            entry.0.chars().cmp(actual.chars().map(folded))
-        };
+    /// The positions waiting for the key `actual` (compared folded; `step` compares exactly
+    /// when `case_sensitive`), and the work the look-up took: hashing the key, a binary search
+    /// among the hashes, the keys of equal hash compared.
+    fn waiting_for_key(&self, actual: &str) -> (&[(usize, String)], usize) {
+        let hash = folded_hash(actual);
+        let first = self.keys.partition_point(|(other, _, _)| *other < hash);
         let probes = usize::BITS - self.keys.len().leading_zeros();
-        let work = (actual.len() + 1) * (probes as usize + 1);
-        let Ok(found) = self.keys.binary_search_by(compare) else {
-            return (Vec::new(), work);
-        };
-        let waiting = self.keys.get(found).map_or(&[][..], |(_, w)| w.as_slice());
-        let bits = waiting
-            .iter()
-            .filter(|(_, key)| !case_sensitive || key == actual)
-            .map(|(bit, _)| *bit)
-            .collect();
-        (bits, work + waiting.len())
+        let mut work = actual.len() + probes as usize;
+        for (other, folded_key, waiting) in self.keys.iter().skip(first) {
+            if *other != hash {
+                break;
+            }
+            work += folded_key.len();
+            if same_name(folded_key, actual, false) {
+                return (waiting, work + waiting.len());
+            }
+        }
+        (&[], work)
     }
 
-    fn waiting_for_index(&self, actual: usize) -> Vec<usize> {
+    fn waiting_for_index(&self, actual: usize) -> &[usize] {
         self.indices
             .binary_search_by(|(index, _)| index.cmp(&actual))
             .ok()
             .and_then(|found| self.indices.get(found))
-            .map_or_else(Vec::new, |(_, bits)| bits.clone())
+            .map_or(&[][..], |(_, bits)| bits.as_slice())
     }
 }
 
@@ -271,47 +297,57 @@ impl PathSet<'_> {
 
     /// Pushes onto `out` the positions alive after `step` from `alive` (nothing when none is);
     /// returns the work done (every word of the bitsets, every key byte compared, every
-    /// position found waiting for the key) and whether some path is complete there.
+    /// position found waiting for the key) and whether some path is complete there. No
+    /// allocation beyond `out`'s growth.
     pub fn step(&self, alive: &[Position], step: Step<'_>, out: &mut Vec<Position>) -> Walked {
-        let automaton = self.automaton();
-        let words = automaton.words;
-        let mut work = words;
         if alive.is_empty() {
             return Walked {
                 work: 1,
                 complete: false,
             };
         }
-        let word = |at: usize| alive.get(at).map_or(0, |p| p.bits);
-        let mut next: Vec<u64> = (0..words)
-            .map(|at| word(at) & automaton.any_depth.get(at).copied().unwrap_or(0))
-            .collect();
-        let mut moved: Vec<u64> = (0..words)
-            .map(|at| word(at) & automaton.any.get(at).copied().unwrap_or(0))
-            .collect();
-        let waiting = match step {
-            Step::Key(Some(actual)) if self.compares_keys(alive) => {
-                let (bits, cost) = automaton.waiting_for_key(actual, self.case_sensitive);
-                work += cost;
-                bits
-            }
-            Step::Key(_) => Vec::new(),
-            Step::Index(actual) => automaton.waiting_for_index(actual),
-        };
-        work += waiting.len();
-        for bit in waiting {
+        let automaton = self.automaton();
+        let from = out.len();
+        // `**` keeps its bit; `*` moves it on by one.
+        let mut carry = 0;
+        for at in 0..automaton.words {
+            let word = alive.get(at).map_or(0, |p| p.bits);
+            let mask = |masks: &[u64]| masks.get(at).copied().unwrap_or(0);
+            let moved = word & mask(&automaton.any);
+            out.push(Position {
+                bits: word & mask(&automaton.any_depth) | moved << 1 | carry,
+            });
+            carry = moved >> 63;
+        }
+        let mut work = automaton.words;
+        let next = out.get_mut(from..).unwrap_or_default();
+        // A key or index moves on the positions waiting for it.
+        let mut move_on = |bit: usize| {
             if bit_is_set(alive, bit) {
-                set_bit(&mut moved, bit);
+                if let Some(word) = next.get_mut((bit + 1) / 64) {
+                    word.bits |= 1 << ((bit + 1) % 64);
+                }
+            }
+        };
+        match step {
+            Step::Key(Some(actual)) if self.compares_keys(alive) => {
+                let (waiting, cost) = automaton.waiting_for_key(actual);
+                work += cost;
+                waiting
+                    .iter()
+                    .filter(|(_, key)| !self.case_sensitive || key == actual)
+                    .for_each(|(bit, _)| move_on(*bit));
+            }
+            Step::Key(_) => {}
+            Step::Index(actual) => {
+                let waiting = automaton.waiting_for_index(actual);
+                work += waiting.len();
+                waiting.iter().for_each(|bit| move_on(*bit));
             }
         }
-        or_shifted(&mut next, &moved);
-        automaton.close(&mut next);
-        let complete = next
-            .iter()
-            .zip(&automaton.complete)
-            .any(|(word, mask)| word & mask != 0);
-        if next.iter().any(|word| *word != 0) {
-            out.extend(next.iter().map(|bits| Position { bits: *bits }));
+        let (complete, any_alive) = automaton.close(next);
+        if !any_alive {
+            out.truncate(from);
         }
         Walked { work, complete }
     }

@@ -19,6 +19,7 @@ use crate::names::names_parameter;
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{self, BodyType};
 use crate::redact::query::Parameters;
+use crate::redact::wide_json::looks_like_wide_json;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unredactable;
@@ -247,6 +248,8 @@ fn redact_part(
     }
     match headers.body_type {
         Some(BodyType::Multipart { .. }) => Err(Unredactable), // nested: not followed
+        // JSON in UTF-16 or UTF-32, as for whole bodies (see `body`): not redactable.
+        None | Some(BodyType::Other) if looks_like_wide_json(content) => Err(Unredactable),
         _ if rules.json.paths.is_empty() => Ok(None),
         Some(BodyType::Json) => {
             redact_json(content, rules.json, rules.json_replacement).map_err(|_| Unredactable)
@@ -370,6 +373,7 @@ mod tests {
             form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Type: application/json\r\n\r\n{\"secret\":"]),
             form(&["Content-Disposition: form-data; name=\"a\"\r\n\r\n{\"secret\":1} trailing"]),
             form(&["Content-Disposition: form-data; name=\"password\"\r\nno colon\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\n\r\n\u{0}{\u{0}\"\u{0}}"]),
             form(&["Content-Disposition: form-data; name=\"password\"\r\n\r"]),
             form(&["Content-Disposition: form-data; name=\"password\"\rx: y\r\n\r\nx"]),
         ] {
