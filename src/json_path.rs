@@ -204,7 +204,7 @@ impl Automaton {
             .into_iter()
             .map(|(folded_key, bit, key)| (folded_hash(&folded_key), folded_key, bit, key))
             .collect();
-        keys.sort();
+        keys.sort_unstable();
         for (hash, folded_key, bit, key) in keys {
             match automaton.keys.last_mut() {
                 Some((_, last, waiting)) if *last == folded_key => waiting.push((bit, key)),
