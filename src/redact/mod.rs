@@ -13,9 +13,24 @@ pub mod wide_json;
 #[cfg(test)]
 mod properties;
 
-use crate::config::Redaction;
-use crate::json_path::PathSet;
+use crate::json_path::{JsonPaths, PathSet};
 use crate::redact::query::Parameters;
+
+/// What is scrubbed from every copy, as `redact` configures it (src/config/redaction.rs
+/// reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    /// Lower-case header names removed from every copy.
+    pub headers: Vec<String>,
+    pub query_params: Vec<String>,
+    pub json_fields: JsonPaths,
+    pub replacement: String,
+    /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
+    pub json_replacement: String,
+    /// Parameter names and JSON keys compared exactly; by default case is ignored, as the
+    /// servers that bind them ignore it (see `crate::names`).
+    pub case_sensitive: bool,
+}
 
 impl Redaction {
     /// `redact.query_params`, how their names compare, and what replaces their values.
