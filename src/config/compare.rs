@@ -1,6 +1,9 @@
 //! A target's `compare` block: shadow verification, read into a `compare::spec::CompareSpec`.
 
-use super::fields::{strings, Bounds, Field, FieldDefault, Fields, Unit, Whole};
+use super::fields::{
+    bounded_strings, strings, within_path_levels, Bounds, Field, FieldDefault, Fields, Unit, Whole,
+    LIST_BOUNDS, MAX_LIST_ENTRIES, MAX_PATH_LEVELS,
+};
 use crate::compare::json::IgnoredPath;
 use crate::compare::spec::{
     BodyMode, CompareSpec, Reference, DEFAULT_LOG_MISMATCHES_PER_MINUTE, DEFAULT_MAX_BODY_BYTES,
@@ -34,7 +37,9 @@ pub const COMPARE_FIELDS: &[Field] = &[
             max: MAX_COMPARED_HEADERS,
         }),
     Field::new("body").default(FieldDefault::Text("none")),
-    Field::new("ignore_json_fields").default(FieldDefault::Texts(&[])),
+    Field::new("ignore_json_fields")
+        .default(FieldDefault::Texts(&[]))
+        .bounds(LIST_BOUNDS),
     Field::new("max_body_bytes")
         .default(FieldDefault::Whole(DEFAULT_MAX_BODY_BYTES as u64))
         .bounds(Bounds::Whole(MAX_BODY_BYTES)),
@@ -119,8 +124,17 @@ pub(super) fn compare(
     let ignore_json_fields = fields
         .scalar(
             "ignore_json_fields",
-            "a list of dot paths such as \"timestamp\" or \"items.*.updated_at\"",
-            |v| strings(v, IgnoredPath::parse),
+            &format!(
+                "a list of at most {MAX_LIST_ENTRIES} dot paths of at most {MAX_PATH_LEVELS} \
+                 levels, such as \"timestamp\" or \"items.*.updated_at\""
+            ),
+            |v| {
+                bounded_strings(v, |p| {
+                    within_path_levels(p)
+                        .then(|| IgnoredPath::parse(p))
+                        .flatten()
+                })
+            },
         )?
         .unwrap_or_default();
     if !ignore_json_fields.is_empty() && body != BodyMode::Json {

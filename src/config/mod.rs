@@ -10,6 +10,7 @@
 
 mod body;
 mod compare;
+mod duplicate_keys;
 pub mod fields;
 mod matching;
 mod redaction;
@@ -22,7 +23,7 @@ pub use body::{
     MAX_BODY_BYTES_LIMIT, MAX_BUFFERED_BYTES_LIMIT, MIN_BUFFERED_BYTES,
 };
 pub use compare::COMPARE_FIELDS;
-pub use fields::{Bounds, Field, FieldDefault, Unit, Whole};
+pub use fields::{Bounds, Field, FieldDefault, Unit, Whole, MAX_LIST_ENTRIES, MAX_PATH_LEVELS};
 pub use matching::{HEADER_CONDITION_FIELDS, MATCH_FIELDS};
 pub use redaction::{DEFAULT_REDACTED_HEADERS, DEFAULT_REPLACEMENT, REDACT_FIELDS};
 pub use targets::{
@@ -38,6 +39,10 @@ use serde_json::Value;
 use std::fmt;
 
 pub const DEFAULT_MARKER_HEADER: &str = "x-traffic-mirror";
+
+/// The largest plugin configuration read: it is parsed on every `on_configure` of every
+/// worker, and a larger one is a mistake (a generated list gone wrong), not a mesh's policy.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
 
 /// The top-level fields.
 pub const CONFIG_FIELDS: &[Field] = &[
@@ -143,11 +148,27 @@ impl Config {
                  {MAX_TARGETS} mirror targets"
             )));
         }
+        if json.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError(format!(
+                "the plugin configuration is {} bytes: at most {MAX_CONFIG_BYTES} (1 MiB) are \
+                 read",
+                json.len()
+            )));
+        }
         let value: Value = serde_json::from_slice(json).map_err(|error| {
             ConfigError(format!(
                 "the plugin configuration is not valid JSON: {error}"
             ))
         })?;
+        // serde_json keeps the last of two equal keys silently: a second `redact` further
+        // down would replace the first unseen.
+        if let Some(duplicate) = duplicate_keys::first_duplicate(json) {
+            return Err(ConfigError(format!(
+                "{}`{}` is given twice in one object: each key may appear once (a JSON parser \
+                 keeps one of the two silently)",
+                duplicate.place, duplicate.key
+            )));
+        }
         config(&value).map_err(ConfigError)
     }
 }
