@@ -65,11 +65,6 @@ impl JsonPath {
             .any(|segment| *segment != Segment::AnyDepth)
             .then_some(JsonPath(segments))
     }
-
-    /// How many levels the path names (`**` counting as one).
-    pub fn levels(&self) -> usize {
-        self.0.len()
-    }
 }
 
 /// A list of paths compiled into the automaton that matches them all at once; built once, when
