@@ -5,11 +5,9 @@
 //! (`sampling`, `matching`, `limits`), captures the request with `copy` (scrubbed by `redact`),
 //! and hands it through the `outbox` to `root`, which dispatches each copy and counts its
 //! `outcome` in `metrics` (with `warnings` for failing targets). `settings` holds a
-//! configuration with its run-time state. Only `abi` (the host calls made through the ABI),
-//! `host` (every other host call: clock, timer, dispatch, metrics) and `filter` (reading the
-//! request and the original's response, through `abi`) call the host; `root` and `metrics`
-//! reach it through `host`'s `Host` trait and `MetricHost`, so they are unit-tested natively with
-//! a recording host, and the rest is plain Rust with native unit tests.
+//! configuration with its run-time state. Only `host` (through `abi`) talks to Envoy: `filter`
+//! and `root` are generic over its `Host` trait, and `metrics` reaches the host through its
+//! `MetricHost`, so every module has native unit tests (with `host::FakeHost`).
 
 // A panic kills the VM and, fail-closed, turns every later request on that worker into a 503.
 #![cfg_attr(
@@ -30,6 +28,7 @@ pub mod compare;
 pub mod comparisons;
 pub mod config;
 pub mod copy;
+pub mod data_like;
 pub mod decide;
 mod filter;
 pub mod host;
@@ -39,6 +38,7 @@ pub mod json_text;
 pub mod limits;
 pub mod matching;
 pub mod metrics;
+pub mod names;
 pub mod outbox;
 pub mod outcome;
 pub mod redact;

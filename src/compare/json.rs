@@ -20,7 +20,8 @@
 //! Cost: equal bodies are a `memcmp`; what a comparison costs per request is measured in
 //! docs/performance.md (`plugin_compare`, *A compared request*).
 
-use crate::json_path::{JsonPath, PathSet, Step};
+use crate::data_like;
+use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
 use crate::json_text::{simple_escape, surrogate_pair, HIGH_SURROGATES};
 use std::collections::HashMap;
 
@@ -41,7 +42,7 @@ pub const ROOT_PATH: &str = "$";
 /// cheaper than the full match, so it is made first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IgnoredPath {
-    path: JsonPath,
+    path: JsonPaths,
     last_key: Option<String>,
     last_index: Option<usize>,
 }
@@ -59,7 +60,7 @@ impl IgnoredPath {
             .map(String::from);
         let last_index = last_key.as_deref().and_then(|key| key.parse().ok());
         Some(IgnoredPath {
-            path,
+            path: JsonPaths::from(vec![path]),
             last_key,
             last_index,
         })
@@ -69,7 +70,7 @@ impl IgnoredPath {
     /// spell their own keys).
     fn matches(&self, path: &[Part<'_>]) -> bool {
         let set = PathSet {
-            paths: std::slice::from_ref(&self.path),
+            paths: &self.path,
             case_sensitive: true,
         };
         set.matches(path.iter().map(|part| match part {
@@ -108,7 +109,8 @@ pub enum Unreadable {
 /// Candidate-vs-reference differences.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Differences {
-    /// The first `MAX_PATHS` differing paths, in document order (the candidate's members
+    /// The first `MAX_PATHS` distinct differing paths, as `render` writes them (templates:
+    /// data-like keys `{}`, indices `*`), in document order (the candidate's members
     /// first, then those only the reference has), each with whether it is noise (it differs
     /// between the reference and the noise baseline too).
     pub paths: Vec<(String, bool)>,
@@ -126,7 +128,11 @@ impl Differences {
             self.real = self.real.saturating_add(1);
         }
         if self.paths.len() < MAX_PATHS {
-            self.paths.push((render(path), noise));
+            // Rendered paths are templates (`items.*.p`): each is listed once.
+            let rendered = (render(path), noise);
+            if !self.paths.contains(&rendered) {
+                self.paths.push(rendered);
+            }
         }
     }
 
@@ -224,7 +230,8 @@ fn diff_bytes(candidate: &[u8], reference: &[u8], noise: Option<&[u8]>) -> JsonD
     result
 }
 
-/// `a.0.b`, as `redact.json_fields` writes it; `$` for the whole body. At most
+/// `a.*.b`, as `redact.json_fields` writes it, data-like keys as `{}` and indices as `*`
+/// (`data_like`: a log line never carries a key that is data); `$` for the whole body. At most
 /// `MAX_PATH_CHARS` characters are written (then `...`), so a path of long keys costs no more.
 fn render(path: &[Part<'_>]) -> String {
     if path.is_empty() {
@@ -233,16 +240,9 @@ fn render(path: &[Part<'_>]) -> String {
     let mut text = String::new();
     let mut budget = MAX_PATH_CHARS;
     for (i, part) in path.iter().enumerate() {
-        let owned;
         let segment = match part {
-            Part::Key(key) => {
-                owned = String::from_utf8_lossy(key);
-                owned.as_ref()
-            }
-            Part::Index(position) => {
-                owned = position.to_string().into();
-                owned.as_ref()
-            }
+            Part::Key(key) => data_like::reported(key),
+            Part::Index(_) => data_like::INDEX,
         };
         let separator = if i > 0 { "." } else { "" };
         for c in separator.chars().chain(segment.chars()) {
@@ -1079,7 +1079,7 @@ mod tests {
     fn differing_bytes(a: &[u8], b: &[u8]) -> Vec<String> {
         let diff = diff(a, b, None, &[]).unwrap();
         assert_eq!(diff.candidate.noise, 0);
-        assert_eq!(diff.candidate.real as usize, diff.candidate.paths.len());
+        assert!(diff.candidate.paths.len() <= diff.candidate.real as usize);
         diff.candidate.real_paths().map(String::from).collect()
     }
 
@@ -1141,7 +1141,7 @@ mod tests {
         assert_eq!(differing(&long, &long), Vec::<String>::new());
         assert_eq!(
             differing(&long, &long.replace("1e", "10e")),
-            ["0"],
+            ["*"],
             "compared as written"
         );
         let padded = format!("[1e{}5]", "0".repeat(100_000));
@@ -1156,17 +1156,16 @@ mod tests {
             differing(a, b),
             [
                 "user.name",
-                "user.tags.0",
-                "user.tags.1",
-                "items.1.p",
-                "items.2",
+                "user.tags.*",
+                "items.*.p",
+                "items.*",
                 "extra",
                 "gone"
             ]
         );
         assert_eq!(
             differing("[1, 2]", "[2, 1]"),
-            ["0", "1"],
+            ["*"],
             "arrays compare in order"
         );
         assert_eq!(differing(r#"{"a": {}}"#, r#"{"a": []}"#), ["a"]);
@@ -1219,7 +1218,7 @@ mod tests {
                 assert_eq!(
                     cursor.ignored(),
                     PathSet {
-                        paths: &[JsonPath::parse(pattern).unwrap()],
+                        paths: &JsonPaths::from(vec![JsonPath::parse(pattern).unwrap()]),
                         case_sensitive: true
                     }
                     .matches(steps.iter().copied()),
@@ -1252,11 +1251,11 @@ mod tests {
             [
                 ("ts".to_string(), true),
                 ("price".to_string(), false),
-                ("items.0.id".to_string(), true)
+                ("items.*.id".to_string(), true)
             ]
         );
         assert_eq!((diff.candidate.real, diff.candidate.noise), (1, 2));
-        assert_eq!(diff.baseline_paths, ["ts", "items.0.id"]);
+        assert_eq!(diff.baseline_paths, ["ts", "items.*.id"]);
         assert_eq!(diff.baseline_differences, 2);
         // A subtree that differs in the baseline covers differences below it.
         let diff2 = diff_with_noise(r#"{"a": {"x": 1}}"#, r#"{"a": {"x": 2}}"#, r#"{"a": 5}"#);
@@ -1393,8 +1392,16 @@ mod tests {
 
     #[test]
     fn only_the_first_paths_are_named_and_all_are_counted() {
-        let a: Vec<String> = (0..100).map(|i| format!("\"k{i}\": 1")).collect();
-        let b: Vec<String> = (0..100).map(|i| format!("\"k{i}\": 2")).collect();
+        // Keys of letters only (`kaa`, `kab`...): a digit would make them data-like, all `{}`.
+        let key = |i: u8| {
+            format!(
+                "k{}{}",
+                char::from(b'a' + i / 26),
+                char::from(b'a' + i % 26)
+            )
+        };
+        let a: Vec<String> = (0..100).map(|i| format!("\"{}\": 1", key(i))).collect();
+        let b: Vec<String> = (0..100).map(|i| format!("\"{}\": 2", key(i))).collect();
         let diff = diff(
             format!("{{{}}}", a.join(",")).as_bytes(),
             format!("{{{}}}", b.join(",")).as_bytes(),
@@ -1406,13 +1413,13 @@ mod tests {
             (diff.candidate.paths.len(), diff.candidate.real),
             (MAX_PATHS, 100)
         );
-        assert_eq!(diff.candidate.paths[0].0, "k0");
+        assert_eq!(diff.candidate.paths[0].0, "kaa");
     }
 
     #[test]
     fn long_paths_are_cut() {
-        let key = "k".repeat(1000);
-        let diff = differing(&format!(r#"{{"{key}": 1}}"#), &format!(r#"{{"{key}": 2}}"#));
+        let deep = |value: u8| format!("{}{value}{}", r#"{"key":"#.repeat(100), "}".repeat(100));
+        let diff = differing(&deep(1), &deep(2));
         assert_eq!(diff[0].chars().count(), MAX_PATH_CHARS + 3);
     }
 
@@ -1483,10 +1490,12 @@ mod tests {
             }
             let target = &leaves[rng.usize(0..leaves.len())];
             let changed = doc.write(&mut fastrand::Rng::with_seed(seed), Some(target));
+            // Keys are `k0`, `k1`...: data-like, written `{}`; indices `*`.
+            let template = |step: &String| if step.starts_with('k') { "{}" } else { "*" };
             let expected = if target.is_empty() {
                 ROOT_PATH.to_string()
             } else {
-                target.join(".")
+                target.iter().map(template).collect::<Vec<_>>().join(".")
             };
             assert_eq!(
                 differing(&a, &changed),

@@ -3,7 +3,7 @@
 //! mismatch log line, within its per-minute budget. Lines never carry a header or body value:
 //! those may be secrets. Everything is per target and per worker.
 
-use super::pairing::{Outcome, Resolved, Skipped};
+use super::pairing::{Resolution, Resolved, Skipped};
 use super::request::RequestInfo;
 use super::response::NotCompared;
 use super::spec::CompareSpec;
@@ -98,7 +98,7 @@ impl TargetReport {
     ) -> Option<String> {
         let c = &mut self.counts;
         let (verdict, without_reference) = match &resolved.outcome {
-            Outcome::Skipped(why) => {
+            Resolution::Skipped(why) => {
                 *match why {
                     Skipped::Incomplete => &mut c.skipped_incomplete,
                     Skipped::Expired => &mut c.skipped_expired,
@@ -107,7 +107,7 @@ impl TargetReport {
                 } += 1;
                 return None;
             }
-            Outcome::Compared {
+            Resolution::Compared {
                 verdict,
                 without_reference,
             } => (verdict, *without_reference),
@@ -312,7 +312,7 @@ mod tests {
         Resolved {
             id: 1,
             target: 0,
-            outcome: Outcome::Compared {
+            outcome: Resolution::Compared {
                 verdict,
                 without_reference: false,
             },
@@ -338,7 +338,7 @@ mod tests {
 
     fn skipped(why: Skipped) -> Resolved {
         Resolved {
-            outcome: Outcome::Skipped(why),
+            outcome: Resolution::Skipped(why),
             ..compared(verdict(Aspects::default(), &[], &[]))
         }
     }
@@ -362,7 +362,8 @@ mod tests {
         assert_eq!(m["x_request_id"], "req-42");
         assert_eq!(
             (m["method"].as_str(), m["path"].as_str()),
-            (Some("POST"), Some("/pay?card=REDACTED"))
+            (Some("POST"), Some("/pay?card={}")),
+            "query values are data, whether redacted or not"
         );
         assert_eq!(
             (m["status"].as_u64(), m["reference_status"].as_u64()),
@@ -573,13 +574,13 @@ mod tests {
 
     #[test]
     fn long_request_fields_are_cut() {
-        let info = RequestInfo::new(
-            Some(&"i".repeat(1000)),
-            "GET",
-            &format!("/{}", "p".repeat(1000)),
-        );
+        let info = RequestInfo::new(Some(&"i".repeat(1000)), "GET", &"/p".repeat(1000));
         assert_eq!(info.path.chars().count(), MAX_LOGGED_REQUEST_PATH + 3);
         assert!(info.request_id.unwrap().len() < 300);
-        assert_eq!(RequestInfo::new(None, "GET", "/é").path, "/é");
+        assert_eq!(RequestInfo::new(None, "GET", "/é").path, "/{}");
+        assert_eq!(
+            RequestInfo::new(None, "GET", "/users/ann@example.com/orders/42").path,
+            "/users/{}/orders/{}"
+        );
     }
 }

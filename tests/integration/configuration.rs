@@ -118,7 +118,17 @@ fn each_kind_of_invalid_config_is_rejected_with_the_field_named() {
         (
             "bad json path",
             r#"{"targets": [{"cluster": "mirror"}], "redact": {"json_fields": ["card..number"]}}"#,
-            &["redact: `json_fields` must be a list of dot paths"],
+            &["redact: `json_fields` must be a list of at most 256 dot paths"],
+        ),
+        (
+            "a second redact further down (the last one used to win silently)",
+            r#"{"targets": [{"cluster": "mirror"}], "redact": {"headers": ["authorization"]}, "redact": {"headers": []}}"#,
+            &["`redact` is given twice in one object"],
+        ),
+        (
+            "a json path deeper than 32 levels",
+            r#"{"targets": [{"cluster": "mirror"}], "redact": {"json_fields": ["a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a"]}}"#,
+            &["redact: `json_fields` must be a list of at most 256 dot paths of at most 32 levels"],
         ),
     ];
     let mut failures = Vec::new();
