@@ -6,7 +6,7 @@
 //! it cannot slice. A panic kills the VM, so these wrappers hand every status back as an
 //! error instead, and read header maps with a parser that cannot panic (`http::parse_header_map`,
 //! unit-tested and fuzzed). The SDK's `dispatch_http_call` stays in use (it registers the
-//! call's token with the SDK's dispatcher, which routes the response); README: Reliability
+//! call's token with the SDK's dispatcher, which routes the response); docs/reliability.md
 //! lists the SDK calls that remain and why they cannot fire.
 
 use crate::http::{parse_header_map, RawHeaders};

@@ -193,7 +193,7 @@ impl<H: Host> MirrorRoot<H> {
 /// cluster is not known to this Envoy (the headers and timeout the plugin sends are always
 /// valid); `InternalFailure` means the async client failed the call before returning it, which
 /// is what a full circuit breaker (`max_pending_requests`, `max_requests`) or a cluster without
-/// a healthy host does (measured: tests/security.rs).
+/// a healthy host does (measured: tests/integration/security.rs).
 fn refusal_reason(status: Status, cluster: &str) -> String {
     match status {
         Status::BadArgument => format!("Envoy has no cluster {cluster}"),
