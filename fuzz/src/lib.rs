@@ -14,6 +14,7 @@ use traffic_mirror::compare::verdict;
 use traffic_mirror::config::Config;
 use traffic_mirror::copy::capture_headers;
 use traffic_mirror::http::{is_hop_by_hop, parse_header_map, RawHeaders};
+use traffic_mirror::json::{Progress, Tokenizer};
 use traffic_mirror::json_path::{JsonPath, JsonPaths, PathSet};
 use traffic_mirror::metrics::Counter;
 use traffic_mirror::outcome::classify;
@@ -24,13 +25,14 @@ use traffic_mirror::redact::query::{redact_query, Parameters};
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("config", config),
     ("header_map", header_map),
     ("headers", headers),
     ("query", query),
     ("json", json),
     ("json_paths", json_paths),
+    ("json_tokens", json_tokens),
     ("outcome", outcome),
     ("compare_json", compare_json),
     ("pairing", pairing),
@@ -215,6 +217,44 @@ pub fn json(data: &[u8]) {
         Ok(None) => {}
         Err(_) => panic!("its own output does not parse"),
     }
+}
+
+/// Any body (the first byte sets the size of the pieces): the plugin's JSON tokenizer, given
+/// the body in pieces and resumed after each, reads exactly the tokens (with their spans) or
+/// the error it reads from the whole body at once, and never a byte beyond its limit.
+pub fn json_tokens(data: &[u8]) {
+    let (step, body) = match data.split_first() {
+        Some((first, rest)) => (usize::from(*first % 16) + 1, rest),
+        None => (1, data),
+    };
+    let read = |pieces: Option<usize>| {
+        let mut tokenizer = Tokenizer::new();
+        let mut tokens = Vec::new();
+        let mut limit = pieces.unwrap_or(body.len());
+        loop {
+            match tokenizer.next_within(body, limit) {
+                Err(error) => return Err((error, tokens)),
+                Ok(Progress::End) => return Ok(tokens),
+                Ok(Progress::Token(token)) => {
+                    let string = matches!(
+                        token,
+                        traffic_mirror::json::Token::Key | traffic_mirror::json::Token::String
+                    )
+                    .then(|| tokenizer.string());
+                    tokens.push((token, tokenizer.span(), string));
+                }
+                Ok(Progress::Pending) => {
+                    assert!(tokenizer.offset() <= limit, "read beyond its limit");
+                    limit += pieces.unwrap_or(1);
+                }
+            }
+        }
+    };
+    assert_eq!(
+        read(Some(step)),
+        read(None),
+        "pieces of {step} read differently"
+    );
 }
 
 /// Any response headers: exactly one result counter.

@@ -1,17 +1,20 @@
-//! The JSON diff's fast path: both bodies read side by side, token by token, with no tree built.
+//! The JSON diff's fast path: both bodies read side by side, token by token, with no document
+//! built.
 //!
 //! Most candidate and reference bodies come from the same serializer, so their members come in
 //! the same order. While they do, the two bodies are compared as they are read: each byte is
-//! read once, nothing is stored but the path, and the result is exactly the one `json::diff`
-//! would give (`verdict` tries this first). Whenever the shapes part (different keys or member order, a different number of
-//! members, an escaped key, an object of more than `MAX_MEMBERS` members) or anything is wrong
-//! (bad syntax, too deep, too many values), it gives up and `json::diff` takes the long way:
-//! never a different answer, at most the cost of both.
+//! read once (by the plugin's tokenizer, `crate::json`), nothing is stored but the path and the
+//! keys of the open objects, and the result is exactly the one the long way (`document` and
+//! `walk`) would give. Whenever the shapes part (different keys or member order, a different
+//! number of members, an escaped key, an object of more than `MAX_MEMBERS` members) or anything
+//! is wrong (bad syntax, too deep, too many values, a lone surrogate), it gives up and the long
+//! way is taken: never a different answer, at most the cost of both.
 
-use super::json::{
-    decode, numbers_equal, Cursor, Differences, IgnoredPath, JsonDiff, Scanner, StringToken,
-    MAX_DEPTH, MAX_VALUES,
-};
+use super::document::MAX_VALUES;
+use super::walk::{Cursor, Differences, IgnoredPath};
+use crate::json::number::numbers_equal;
+use crate::json::text::decode;
+use crate::json::{Str, Token, Tokenizer};
 
 /// Larger objects are left to the long way (which indexes them): duplicate keys are looked
 /// for by comparing each key with the ones before it.
@@ -21,17 +24,14 @@ const MAX_MEMBERS: usize = 32;
 #[derive(Debug)]
 struct GiveUp;
 
-impl From<super::json::Unreadable> for GiveUp {
-    fn from(_: super::json::Unreadable) -> GiveUp {
-        GiveUp
-    }
-}
-
 /// The candidate-vs-reference differences, if the fast path applies.
-pub(super) fn diff(candidate: &[u8], reference: &[u8], ignore: &[IgnoredPath]) -> Option<JsonDiff> {
+pub(super) fn diff(
+    candidate: &[u8],
+    reference: &[u8],
+    ignore: &[IgnoredPath],
+) -> Option<Differences> {
     for body in [candidate, reference] {
-        // What the long way refuses (not UTF-8, too long for its spans), this does too.
-        std::str::from_utf8(body).ok()?;
+        // What the long way refuses (too long for its spans), this does too.
         if body.len() >= 1 << 31 {
             return None;
         }
@@ -43,103 +43,75 @@ pub(super) fn diff(candidate: &[u8], reference: &[u8], ignore: &[IgnoredPath]) -
         differences: Differences::default(),
         keys: Vec::new(),
     };
-    lockstep.value(0).ok()?;
-    if !lockstep.a.scanner.at_end() || !lockstep.b.scanner.at_end() {
-        return None;
+    let (a, b) = (lockstep.a.token().ok()?, lockstep.b.token().ok()?);
+    lockstep.value(a, b).ok()?;
+    for reader in [&mut lockstep.a, &mut lockstep.b] {
+        let ended = reader.tokenizer.next(reader.body) == Ok(None);
+        if !ended || reader.tokenizer.lone_surrogates() {
+            return None;
+        }
     }
-    Some(JsonDiff {
-        candidate: lockstep.differences,
-        ..JsonDiff::default()
-    })
-}
-
-#[derive(Debug, Clone, Copy)]
-enum Token {
-    /// Not consumed yet (`Scanner::open` does).
-    Object,
-    Array,
-    String(StringToken),
-    /// Start and end in the body.
-    Number(usize, usize),
-    True,
-    False,
-    Null,
+    Some(lockstep.differences)
 }
 
 struct Reader<'b> {
-    scanner: Scanner<'b>,
+    body: &'b [u8],
+    tokenizer: Tokenizer,
     values: usize,
 }
 
 impl<'b> Reader<'b> {
-    fn new(bytes: &'b [u8]) -> Reader<'b> {
+    fn new(body: &'b [u8]) -> Reader<'b> {
         Reader {
-            scanner: Scanner::new(bytes),
+            body,
+            tokenizer: Tokenizer::new(),
             values: 0,
         }
     }
 
+    /// The next token (a document's end is no token here: the caller expects more).
     fn token(&mut self) -> Result<Token, GiveUp> {
-        self.values += 1;
-        if self.values > MAX_VALUES {
-            return Err(GiveUp);
-        }
-        let s = &mut self.scanner;
-        s.whitespace();
-        Ok(match s.peek().ok_or(GiveUp)? {
-            b'{' => Token::Object,
-            b'[' => Token::Array,
-            b'"' => Token::String(s.string()?),
-            b't' => s.literal(b"true").map(|()| Token::True)?,
-            b'f' => s.literal(b"false").map(|()| Token::False)?,
-            b'n' => s.literal(b"null").map(|()| Token::Null)?,
-            _ => {
-                let start = s.number()?;
-                Token::Number(start, s.at)
+        let token = self
+            .tokenizer
+            .next(self.body)
+            .ok()
+            .flatten()
+            .ok_or(GiveUp)?;
+        if token.starts_value() {
+            self.values += 1;
+            if self.values > MAX_VALUES {
+                return Err(GiveUp);
             }
-        })
-    }
-
-    fn text(&self, start: usize, end: usize) -> &'b [u8] {
-        self.scanner.bytes.get(start..end).unwrap_or_default()
-    }
-
-    /// Reads (and checks) one value, keeping nothing.
-    fn skip(&mut self, depth: usize, keys: &mut Vec<&'b [u8]>) -> Result<(), GiveUp> {
-        if depth > MAX_DEPTH {
-            return Err(GiveUp);
         }
-        let token = self.token()?;
-        self.skip_rest(token, depth, keys)
+        Ok(token)
     }
 
-    /// The rest of a value whose token was read: a container's members.
-    fn skip_rest(
-        &mut self,
-        token: Token,
-        depth: usize,
-        keys: &mut Vec<&'b [u8]>,
-    ) -> Result<(), GiveUp> {
-        match token {
-            Token::Object => {
+    /// The rest of a value whose first token was read, checked (duplicate keys too), kept
+    /// nowhere.
+    fn skip_rest(&mut self, first: Token, keys: &mut Vec<&'b [u8]>) -> Result<(), GiveUp> {
+        match first {
+            Token::ObjectStart => {
                 let base = keys.len();
-                let mut more = self.scanner.open(b'{')?;
-                while more {
-                    let key = self.scanner.key()?;
-                    let key = unique_key(key, self.scanner.bytes, keys, base)?;
-                    keys.push(key);
-                    self.skip(depth + 1, keys)?;
-                    more = self.scanner.more(b'}')?;
+                loop {
+                    match self.token()? {
+                        Token::ObjectEnd => break,
+                        Token::Key => {
+                            let key = unique_key(self.tokenizer.string(), self.body, keys, base)?;
+                            keys.push(key);
+                            let value = self.token()?;
+                            self.skip_rest(value, keys)?;
+                        }
+                        _ => return Err(GiveUp),
+                    }
                 }
                 keys.truncate(base);
             }
-            Token::Array => {
-                let mut more = self.scanner.open(b'[')?;
-                while more {
-                    self.skip(depth + 1, keys)?;
-                    more = self.scanner.more(b']')?;
+            Token::ArrayStart => loop {
+                match self.token()? {
+                    Token::ArrayEnd => break,
+                    item => self.skip_rest(item, keys)?,
                 }
-            }
+            },
             _ => {}
         }
         Ok(())
@@ -148,12 +120,12 @@ impl<'b> Reader<'b> {
 
 /// A key that is plain (no escapes) and not already among `keys[base..]` (its object's).
 fn unique_key<'b>(
-    key: StringToken,
-    bytes: &'b [u8],
+    key: Str,
+    body: &'b [u8],
     keys: &[&[u8]],
     base: usize,
 ) -> Result<&'b [u8], GiveUp> {
-    let text = key.content(bytes);
+    let text = key.content(body);
     let siblings = keys.get(base..).unwrap_or_default();
     if key.escaped || siblings.len() >= MAX_MEMBERS || siblings.contains(&text) {
         return Err(GiveUp);
@@ -171,106 +143,107 @@ struct Lockstep<'b, 'p> {
 }
 
 impl Lockstep<'_, '_> {
-    fn value(&mut self, depth: usize) -> Result<(), GiveUp> {
-        if depth > MAX_DEPTH {
-            return Err(GiveUp);
-        }
+    /// Compares the values whose first tokens are `a` and `b`, just read (their spans are the
+    /// tokenizers' last). The tokenizer bounds the depth of this recursion to `MAX_DEPTH`.
+    fn value(&mut self, a: Token, b: Token) -> Result<(), GiveUp> {
         if self.cursor.ignored() {
-            self.a.skip(depth, &mut self.keys)?;
-            return self.b.skip(depth, &mut self.keys);
+            self.a.skip_rest(a, &mut self.keys)?;
+            return self.b.skip_rest(b, &mut self.keys);
         }
-        match (self.a.token()?, self.b.token()?) {
-            (Token::Object, Token::Object) => self.objects(depth),
-            (Token::Array, Token::Array) => self.arrays(depth),
+        match (a, b) {
+            (Token::ObjectStart, Token::ObjectStart) => self.objects(),
+            (Token::ArrayStart, Token::ArrayStart) => self.arrays(),
             (a, b) => {
-                if !self.scalars_equal(a, b)? {
+                if !self.scalars_equal(a, b) {
                     self.differences.add(self.cursor.path(), false);
                 }
-                self.a.skip_rest(a, depth, &mut self.keys)?;
-                self.b.skip_rest(b, depth, &mut self.keys)
+                self.a.skip_rest(a, &mut self.keys)?;
+                self.b.skip_rest(b, &mut self.keys)
             }
         }
     }
 
-    fn objects(&mut self, depth: usize) -> Result<(), GiveUp> {
+    fn objects(&mut self) -> Result<(), GiveUp> {
         let base = self.keys.len();
-        let mut more_a = self.a.scanner.open(b'{')?;
-        let mut more_b = self.b.scanner.open(b'{')?;
-        while more_a || more_b {
-            if more_a != more_b {
-                return Err(GiveUp);
-            }
-            let key_a = self.a.scanner.key()?;
-            let key_b = self.b.scanner.key()?;
-            let key = unique_key(key_a, self.a.scanner.bytes, &self.keys, base)?;
-            if key_b.escaped || key_b.content(self.b.scanner.bytes) != key {
+        loop {
+            let (key_a, key_b) = match (self.a.token()?, self.b.token()?) {
+                (Token::ObjectEnd, Token::ObjectEnd) => break,
+                (Token::Key, Token::Key) => (self.a.tokenizer.string(), self.b.tokenizer.string()),
+                _ => return Err(GiveUp),
+            };
+            let key = unique_key(key_a, self.a.body, &self.keys, base)?;
+            if key_b.escaped || key_b.content(self.b.body) != key {
                 return Err(GiveUp);
             }
             self.keys.push(key);
             self.cursor.push_key(key);
-            self.value(depth + 1)?;
+            let (a, b) = (self.a.token()?, self.b.token()?);
+            self.value(a, b)?;
             self.cursor.pop();
-            more_a = self.a.scanner.more(b'}')?;
-            more_b = self.b.scanner.more(b'}')?;
         }
         self.keys.truncate(base);
         Ok(())
     }
 
-    fn arrays(&mut self, depth: usize) -> Result<(), GiveUp> {
-        let mut more_a = self.a.scanner.open(b'[')?;
-        let mut more_b = self.b.scanner.open(b'[')?;
+    fn arrays(&mut self) -> Result<(), GiveUp> {
+        let (mut a, mut b) = (self.a.token()?, self.b.token()?);
         let mut position = 0;
-        while more_a || more_b {
+        loop {
+            let (more_a, more_b) = (a != Token::ArrayEnd, b != Token::ArrayEnd);
+            if !more_a && !more_b {
+                return Ok(());
+            }
             self.cursor.push_index(position);
             if more_a && more_b {
-                self.value(depth + 1)?;
+                self.value(a, b)?;
             } else {
                 // An item only one side has: a difference, unless ignored.
                 if !self.cursor.ignored() {
                     self.differences.add(self.cursor.path(), false);
                 }
-                let extra = if more_a { &mut self.a } else { &mut self.b };
-                extra.skip(depth + 1, &mut self.keys)?;
+                let (extra, first) = if more_a {
+                    (&mut self.a, a)
+                } else {
+                    (&mut self.b, b)
+                };
+                extra.skip_rest(first, &mut self.keys)?;
             }
             self.cursor.pop();
             if more_a {
-                more_a = self.a.scanner.more(b']')?;
+                a = self.a.token()?;
             }
             if more_b {
-                more_b = self.b.scanner.more(b']')?;
+                b = self.b.token()?;
             }
             position += 1;
         }
-        Ok(())
     }
 
-    fn scalars_equal(&mut self, a: Token, b: Token) -> Result<bool, GiveUp> {
-        Ok(match (a, b) {
-            (Token::String(a), Token::String(b)) => {
-                let (text_a, text_b) = (
-                    a.content(self.a.scanner.bytes),
-                    b.content(self.b.scanner.bytes),
-                );
+    fn scalars_equal(&mut self, a: Token, b: Token) -> bool {
+        match (a, b) {
+            (Token::String, Token::String) => {
+                let (a, b) = (self.a.tokenizer.string(), self.b.tokenizer.string());
+                let (text_a, text_b) = (a.content(self.a.body), b.content(self.b.body));
                 if text_a == text_b || !(a.escaped || b.escaped) {
-                    text_a == text_b
-                } else {
-                    let (left, right) = self.cursor.scratch();
-                    left.clear();
-                    right.clear();
-                    decode(text_a, left)?;
-                    decode(text_b, right)?;
-                    left == right
+                    return text_a == text_b;
                 }
+                // (A lone surrogate makes the whole give up, at the end.)
+                let (left, right) = self.cursor.scratch();
+                left.clear();
+                right.clear();
+                decode(text_a, left);
+                decode(text_b, right);
+                left == right
             }
-            (Token::Number(a0, a1), Token::Number(b0, b1)) => {
-                let (text_a, text_b) = (self.a.text(a0, a1), self.b.text(b0, b1));
+            (Token::Number, Token::Number) => {
+                let (a, b) = (self.a.tokenizer.span(), self.b.tokenizer.span());
+                let (text_a, text_b) = (a.of(self.a.body), b.of(self.b.body));
                 numbers_equal(text_a, text_b, self.cursor.scratch())
             }
             (Token::True, Token::True)
             | (Token::False, Token::False)
             | (Token::Null, Token::Null) => true,
             _ => false,
-        })
+        }
     }
 }

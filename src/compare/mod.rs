@@ -3,12 +3,13 @@
 //!
 //! Plain data and functions, no host calls: `spec` (what a target's `compare` block asks for),
 //! `response` (what a response is reduced to, as it streams past; `inflate` undoes gzip and
-//! deflate), `json` (the structural diff of two JSON bodies, with `lockstep` for bodies whose
-//! members come in the same order), `verdict` (one comparison's result), `pairing` (responses
+//! deflate), `json` (the structural diff of two JSON bodies: `lockstep` for bodies whose
+//! members come in the same order, else `document`s read and compared by the `walk`), `verdict` (one comparison's result), `pairing` (responses
 //! waiting for their counterparts), `report` (counts per window, the summary and mismatch log
 //! lines), `request` (the request a comparison belongs to). The glue that feeds them is in
 //! `filter.rs` (the original's response) and `comparisons.rs` (the root's side).
 
+mod document;
 pub mod inflate;
 pub mod json;
 mod lockstep;
@@ -18,3 +19,4 @@ pub mod request;
 pub mod response;
 pub mod spec;
 pub mod verdict;
+mod walk;

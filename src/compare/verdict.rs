@@ -1,8 +1,7 @@
 //! One comparison: the candidate's response summary against the reference's, per the
 //! candidate's `compare` block, with the noise baseline's summary when there is one.
 
-use super::json::{self, Differences, IgnoredPath, JsonDiff, Unreadable, ROOT_PATH};
-use super::lockstep;
+use super::json::{self, Differences, JsonDiff, Unreadable, ROOT_PATH};
 use super::response::{Body, NotCompared, Summary};
 use super::spec::{BodyMode, CompareSpec};
 use std::collections::hash_map::DefaultHasher;
@@ -116,7 +115,7 @@ fn compare_bodies(
                 _ => None,
             };
             // (`diff` compares what is not JSON as bytes: only too many values is an error.)
-            diff_json(c, r, n, &spec.ignore_json_fields).map_err(|unreadable| match unreadable {
+            json::diff(c, r, n, &spec.ignore_json_fields).map_err(|unreadable| match unreadable {
                 Unreadable::TooComplex | Unreadable::NotJson => Some(NotCompared::TooLarge),
             })
         }
@@ -174,23 +173,6 @@ fn view<'a>(body: &'a Body, spec: &CompareSpec) -> Result<View<'a>, Option<NotCo
         (Body::Bytes(bytes), BodyMode::Json) => Ok(View::Json(bytes)),
         _ => Err(None),
     }
-}
-
-/// The JSON diff: bodies of one shape (members in the same order, the usual case between two
-/// versions of a service) compared as they are read (`lockstep`), else both parsed and walked
-/// (`json`). Either gives the same answer.
-fn diff_json(
-    candidate: &[u8],
-    reference: &[u8],
-    noise: Option<&[u8]>,
-    ignore: &[IgnoredPath],
-) -> Result<JsonDiff, Unreadable> {
-    if noise.is_none() && candidate != reference {
-        if let Some(diff) = lockstep::diff(candidate, reference, ignore) {
-            return Ok(diff);
-        }
-    }
-    json::diff(candidate, reference, noise, ignore)
 }
 
 #[cfg(test)]

@@ -2,25 +2,22 @@
 //! JSON string, and every other byte of the body stays as sent (key order, spacing, number
 //! formats), so a mirror target sees the request the client made, minus its secrets.
 //!
-//! The body is read once by a strict scanner (RFC 8259; a leading UTF-8 byte order mark is
-//! allowed, as .NET allows it). A body that is not valid JSON cannot be redacted with
-//! certainty, so it is reported as such and never sent unredacted.
+//! The body is read once by the plugin's JSON tokenizer (`crate::json`: RFC 8259, strictly, a
+//! leading byte order mark allowed, nesting up to `MAX_DEPTH`), the reader the comparison uses
+//! too. A body that is not valid JSON cannot be redacted with certainty, so it is reported as
+//! such and never sent unredacted. A key that is there twice is redacted both times.
 //!
-//! Linear by construction: the scanner only moves forward; each value costs one step of the
+//! Linear by construction: the tokenizer only moves forward; each value costs one step of the
 //! path automaton, bounded by the configuration (see `json_path`); and nothing inside a value
-//! that is replaced is looked at again, so replaced ranges never nest and are only appended.
+//! that is replaced is looked at again (it is only checked), so replaced ranges never nest and
+//! are only appended. No recursion: the open containers are a stack of `Frame`s.
 
+use crate::json::text::decode;
+use crate::json::{is_whitespace, Token, Tokenizer, BYTE_ORDER_MARK};
 use crate::json_path::{PathSet, Position, Step, Walked};
-use crate::json_text::{simple_escape, surrogate_pair, HIGH_SURROGATES};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unparseable;
-
-/// Deeper nesting than this is refused rather than followed: the scanner recurses, and the
-/// VM's stack is small.
-const MAX_DEPTH: usize = 128;
-
-const BYTE_ORDER_MARK: &[u8] = b"\xEF\xBB\xBF";
 
 /// The body with every value at one of `paths` replaced by `replacement`, which must be a JSON
 /// value (a string literal, quotes and escapes included); `Ok(None)` when no value matched.
@@ -56,10 +53,6 @@ pub fn looks_like_json(body: &[u8]) -> bool {
     )
 }
 
-fn is_whitespace(byte: u8) -> bool {
-    matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
-}
-
 /// Where the values to replace are, and the work it took to find them (see the tests).
 struct Scanned {
     hits: Vec<(usize, usize)>,
@@ -67,25 +60,53 @@ struct Scanned {
     work: usize,
 }
 
+/// An open container the automaton follows.
+struct Frame {
+    /// Where its alive positions start in `Scanner::alive` (they run to the end).
+    level: usize,
+    /// The next item's index, in an array; `None` in an object.
+    index: Option<usize>,
+    /// Whether its keys are decoded (some alive position compares keys).
+    decode_keys: bool,
+}
+
 fn scan(body: &[u8], paths: PathSet<'_>) -> Result<Scanned, Unparseable> {
-    std::str::from_utf8(body).map_err(|_| Unparseable)?;
     let mut scanner = Scanner {
-        bytes: body,
-        at: 0,
         paths,
         alive: Vec::new(),
         next: Vec::new(),
+        frames: Vec::new(),
         hits: Vec::new(),
         work: 0,
     };
-    if body.starts_with(BYTE_ORDER_MARK) {
-        scanner.at = BYTE_ORDER_MARK.len();
-    }
     paths.start(&mut scanner.alive);
-    scanner.value(0, 0, false)?;
-    scanner.whitespace();
-    if scanner.at != body.len() {
-        return Err(Unparseable);
+    let mut tokenizer = Tokenizer::new();
+    let mut decoded = Vec::new();
+    // The level of the value about to start, and whether a path names it.
+    let mut member: Option<(usize, bool)> = None;
+    while let Some(token) = tokenizer.next(body).map_err(|_| Unparseable)? {
+        match token {
+            Token::Key => {
+                let key = tokenizer.string();
+                let Some(frame) = scanner.frames.last() else {
+                    return Err(Unparseable);
+                };
+                let text = if frame.decode_keys {
+                    Some(key_text(key.content(body), key.escaped, &mut decoded)?)
+                } else {
+                    None
+                };
+                let level = frame.level;
+                let child = scanner.alive.len();
+                member = Some((child, scanner.enter(level, Step::Key(text))));
+            }
+            Token::ObjectEnd | Token::ArrayEnd => {
+                if let Some(frame) = scanner.frames.pop() {
+                    scanner.alive.truncate(frame.level);
+                }
+            }
+            _ => scanner.value(&mut tokenizer, body, token, member.take())?,
+        }
     }
     Ok(Scanned {
         hits: scanner.hits,
@@ -93,14 +114,30 @@ fn scan(body: &[u8], paths: PathSet<'_>) -> Result<Scanned, Unparseable> {
     })
 }
 
+/// A key's text: its content, or (with escapes) its content decoded into `decoded`.
+fn key_text<'t>(
+    content: &'t [u8],
+    escaped: bool,
+    decoded: &'t mut Vec<u8>,
+) -> Result<&'t str, Unparseable> {
+    let text = if escaped {
+        decoded.clear();
+        decode(content, decoded);
+        decoded.as_slice()
+    } else {
+        content
+    };
+    std::str::from_utf8(text).map_err(|_| Unparseable)
+}
+
 struct Scanner<'a> {
-    bytes: &'a [u8],
-    at: usize,
     paths: PathSet<'a>,
     /// The automaton's alive positions of every open level, one level after another.
     alive: Vec<Position>,
     /// Scratch for the positions of the level being entered.
     next: Vec<Position>,
+    /// The open containers followed (a replaced one is skipped, not followed).
+    frames: Vec<Frame>,
     /// Byte ranges of the values to replace, in order, never overlapping.
     hits: Vec<(usize, usize)>,
     /// Automaton steps and key bytes compared: what the scan costs beyond reading each byte.
@@ -108,48 +145,53 @@ struct Scanner<'a> {
 }
 
 impl Scanner<'_> {
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.at).copied()
-    }
-
-    fn next(&mut self) -> Result<u8, Unparseable> {
-        let byte = self.peek().ok_or(Unparseable)?;
-        self.at += 1;
-        Ok(byte)
-    }
-
-    fn consume(&mut self, wanted: u8) -> Result<(), Unparseable> {
-        (self.next()? == wanted).then_some(()).ok_or(Unparseable)
-    }
-
-    fn whitespace(&mut self) {
-        while self.peek().is_some_and(is_whitespace) {
-            self.at += 1;
-        }
-    }
-
-    /// Reads one value whose alive positions start at `self.alive[level]`; `matched` when a
-    /// path names it, and then nothing below it is matched (the whole is replaced).
-    fn value(&mut self, depth: usize, level: usize, matched: bool) -> Result<(), Unparseable> {
-        if depth > MAX_DEPTH {
-            return Err(Unparseable);
-        }
+    /// A value starts with `token`: a member's (`member`: its level and whether it is named,
+    /// stepped into at its key), an item's (stepped into here), or the top-level value.
+    fn value(
+        &mut self,
+        tokenizer: &mut Tokenizer,
+        body: &[u8],
+        token: Token,
+        member: Option<(usize, bool)>,
+    ) -> Result<(), Unparseable> {
         self.work += 1;
-        self.whitespace();
-        let start = self.at;
-        // Below a replaced value no position is alive: an empty level.
-        let level = if matched { self.alive.len() } else { level };
-        match self.peek().ok_or(Unparseable)? {
-            b'{' => self.object(depth, level)?,
-            b'[' => self.array(depth, level)?,
-            b'"' => self.string(false).map(drop)?,
-            b't' => self.literal(b"true")?,
-            b'f' => self.literal(b"false")?,
-            b'n' => self.literal(b"null")?,
-            _ => self.number()?,
+        let (level, named) = match (member, self.frames.last_mut()) {
+            (Some(member), _) => member,
+            (None, Some(frame)) => {
+                let index = frame.index.unwrap_or_default();
+                frame.index = Some(index + 1);
+                let parent = frame.level;
+                let child = self.alive.len();
+                (child, self.enter(parent, Step::Index(index)))
+            }
+            (None, None) => (0, false), // the top-level value: never named itself
+        };
+        if named {
+            // Replaced whole: nothing below it is looked at.
+            let start = tokenizer.token_start();
+            tokenizer.skip_rest(body, token).map_err(|_| Unparseable)?;
+            self.hits.push((start, tokenizer.offset()));
+            self.alive.truncate(level);
+            return Ok(());
         }
-        if matched {
-            self.hits.push((start, self.at));
+        match token {
+            Token::ObjectStart | Token::ArrayStart if self.alive.len() == level => {
+                // No position is alive in it: nothing below can be named. Only checked.
+                tokenizer.skip_rest(body, token).map_err(|_| Unparseable)?;
+            }
+            Token::ObjectStart | Token::ArrayStart => {
+                let object = token == Token::ObjectStart;
+                let decode_keys = object
+                    && self
+                        .paths
+                        .compares_keys(self.alive.get(level..).unwrap_or_default());
+                self.frames.push(Frame {
+                    level,
+                    index: (!object).then_some(0),
+                    decode_keys,
+                });
+            }
+            _ => self.alive.truncate(level),
         }
         Ok(())
     }
@@ -167,160 +209,12 @@ impl Scanner<'_> {
         self.alive.extend_from_slice(&self.next);
         complete
     }
-
-    fn object(&mut self, depth: usize, level: usize) -> Result<(), Unparseable> {
-        self.consume(b'{')?;
-        self.whitespace();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            return Ok(());
-        }
-        let decode_keys = self
-            .paths
-            .compares_keys(self.alive.get(level..).unwrap_or_default());
-        let child = self.alive.len();
-        loop {
-            self.whitespace();
-            let key = self.string(decode_keys)?;
-            self.whitespace();
-            self.consume(b':')?;
-            let matched = self.enter(level, Step::Key(key.as_deref()));
-            self.value(depth + 1, child, matched)?;
-            self.alive.truncate(child);
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b'}' => return Ok(()),
-                _ => return Err(Unparseable),
-            }
-        }
-    }
-
-    fn array(&mut self, depth: usize, level: usize) -> Result<(), Unparseable> {
-        self.consume(b'[')?;
-        self.whitespace();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            return Ok(());
-        }
-        let child = self.alive.len();
-        for index in 0.. {
-            let matched = self.enter(level, Step::Index(index));
-            self.value(depth + 1, child, matched)?;
-            self.alive.truncate(child);
-            self.whitespace();
-            match self.next()? {
-                b',' => continue,
-                b']' => return Ok(()),
-                _ => return Err(Unparseable),
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads a string; decodes it only when `decode` (object keys that a path may name).
-    fn string(&mut self, decode: bool) -> Result<Option<String>, Unparseable> {
-        self.consume(b'"')?;
-        let mut decoded = Vec::new();
-        loop {
-            match self.next()? {
-                b'"' => break,
-                b'\\' => {
-                    let escaped = self.escape()?;
-                    if decode {
-                        let mut utf8 = [0u8; 4];
-                        decoded.extend_from_slice(escaped.encode_utf8(&mut utf8).as_bytes());
-                    }
-                }
-                byte if byte < 0x20 => return Err(Unparseable),
-                byte => {
-                    if decode {
-                        decoded.push(byte);
-                    }
-                }
-            }
-        }
-        if !decode {
-            return Ok(None);
-        }
-        String::from_utf8(decoded)
-            .map(Some)
-            .map_err(|_| Unparseable)
-    }
-
-    fn escape(&mut self) -> Result<char, Unparseable> {
-        let letter = self.next()?;
-        if letter != b'u' {
-            return simple_escape(letter).ok_or(Unparseable);
-        }
-        let unit = self.hex4()?;
-        if HIGH_SURROGATES.contains(&unit) && self.bytes.get(self.at..self.at + 2) == Some(b"\\u") {
-            let resume = self.at;
-            self.at += 2;
-            if let Some(pair) = surrogate_pair(unit, self.hex4()?) {
-                return Ok(pair);
-            }
-            self.at = resume; // not a pair: the second escape stands on its own
-        }
-        // A lone surrogate is valid JSON syntax but no character.
-        Ok(char::from_u32(unit).unwrap_or(char::REPLACEMENT_CHARACTER))
-    }
-
-    fn hex4(&mut self) -> Result<u32, Unparseable> {
-        (0..4).try_fold(0, |value, _| {
-            let digit = char::from(self.next()?).to_digit(16).ok_or(Unparseable)?;
-            Ok(value * 16 + digit)
-        })
-    }
-
-    fn literal(&mut self, word: &[u8]) -> Result<(), Unparseable> {
-        let end = self.at + word.len();
-        if self.bytes.get(self.at..end) != Some(word) {
-            return Err(Unparseable);
-        }
-        self.at = end;
-        Ok(())
-    }
-
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
-    fn number(&mut self) -> Result<(), Unparseable> {
-        if self.peek() == Some(b'-') {
-            self.at += 1;
-        }
-        match self.next()? {
-            b'0' => {}
-            b'1'..=b'9' => self.digits(0)?,
-            _ => return Err(Unparseable),
-        }
-        if self.peek() == Some(b'.') {
-            self.at += 1;
-            self.digits(1)?;
-        }
-        if matches!(self.peek(), Some(b'e' | b'E')) {
-            self.at += 1;
-            if matches!(self.peek(), Some(b'+' | b'-')) {
-                self.at += 1;
-            }
-            self.digits(1)?;
-        }
-        Ok(())
-    }
-
-    /// At least `minimum` digits.
-    fn digits(&mut self, minimum: usize) -> Result<(), Unparseable> {
-        let start = self.at;
-        while matches!(self.peek(), Some(b'0'..=b'9')) {
-            self.at += 1;
-        }
-        (self.at - start >= minimum)
-            .then_some(())
-            .ok_or(Unparseable)
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::json::MAX_DEPTH;
     use crate::json_path::{JsonPath, JsonPaths};
 
     fn paths(list: &[&str]) -> JsonPaths {
@@ -502,6 +396,15 @@ mod tests {
         );
         assert_eq!(out, Ok(Some(b"\xEF\xBB\xBF{\"password\":\"R\"}".to_vec())));
         assert!(looks_like_json(b"\xEF\xBB\xBF \n[1]"));
+    }
+
+    #[test]
+    fn a_key_that_is_there_twice_is_redacted_both_times() {
+        let out = redact(r#"{"password":"a","x":1,"password":"b"}"#, &["password"]);
+        assert_eq!(
+            out.unwrap().unwrap(),
+            r#"{"password":"REDACTED","x":1,"password":"REDACTED"}"#
+        );
     }
 
     #[test]

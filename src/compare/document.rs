@@ -1,0 +1,437 @@
+//! A JSON body read into a document for the diff's walk (`walk`): values in document order,
+//! each with its key, its text (a span of the body, or decoded when it has escapes) and where
+//! its descendants end, and an index of large objects' members by key.
+//!
+//! Read by the plugin's one tokenizer (`crate::json`), as redaction reads bodies; two rules
+//! are the diff's own: a document with a duplicate key, or with a lone surrogate, has no
+//! reading every service agrees on, so it is compared as bytes; and a document is not read
+//! beyond `MAX_VALUES` values.
+
+use crate::json::text::decode;
+use crate::json::{self, Str, Token, Tokenizer};
+use std::collections::HashMap;
+
+/// Values per document: a parsed value takes 24 bytes, so this bounds the transient memory of
+/// a comparison (about 3 MiB per document) whatever `max_body_bytes` allows.
+pub const MAX_VALUES: usize = 131_072;
+
+/// Why a body could not be compared as JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unreadable {
+    /// Not JSON, or JSON with a duplicate key: compared as bytes.
+    NotJson,
+    /// More than `MAX_VALUES` values: not compared.
+    TooComplex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Null,
+    True,
+    False,
+    Number,
+    String,
+    Array,
+    Object,
+}
+
+/// A span of `Doc::text`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Span {
+    start: u32,
+    pub(super) len: u32,
+}
+
+/// One value; its children follow it, and `end` is the index after its last descendant.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Node {
+    pub(super) kind: Kind,
+    pub(super) end: u32,
+    /// The member's key (decoded), for a value inside an object.
+    pub(super) key: Span,
+    /// The decoded string, or the number's canonical form; for an array or object, `len` is
+    /// its number of members.
+    pub(super) value: Span,
+}
+
+/// A parsed document: values in document order (pre-order). Numbers and strings without
+/// escapes are spans of the body itself; strings with escapes are decoded into `text`.
+pub(super) struct Doc<'b> {
+    bytes: &'b [u8],
+    pub(super) nodes: Vec<Node>,
+    text: Vec<u8>,
+}
+
+/// Marks a span of `Doc::text` (else it is a span of the body). Bodies are far below 2^31.
+const IN_TEXT: u32 = 1 << 31;
+
+/// An object's members by key: (object's index, key) -> member's index.
+pub(super) type Index<'d> = HashMap<(u32, &'d [u8]), u32>;
+
+impl<'b> Doc<'b> {
+    /// Reads a body (its byte order mark skipped) into a document: `NotJson` where the
+    /// tokenizer refuses it or it has a lone surrogate, `TooComplex` beyond `MAX_VALUES`.
+    pub(super) fn parse(bytes: &'b [u8]) -> Result<Doc<'b>, Unreadable> {
+        if u32::try_from(bytes.len()).map_or(true, |len| len >= IN_TEXT) {
+            return Err(Unreadable::TooComplex);
+        }
+        let mut doc = Doc {
+            bytes,
+            nodes: Vec::new(),
+            text: Vec::new(),
+        };
+        let mut tokenizer = Tokenizer::new();
+        // The open containers' indexes (at most MAX_DEPTH + 1), and the next member's key.
+        let mut open: Vec<u32> = Vec::new();
+        let mut key = Span::default();
+        while let Some(token) = tokenizer.next(bytes).map_err(|_| Unreadable::NotJson)? {
+            let (kind, value) = match token {
+                Token::Key => {
+                    key = doc.text_of(tokenizer.string(), &tokenizer)?;
+                    continue;
+                }
+                Token::ObjectEnd | Token::ArrayEnd => {
+                    let end = doc.len()?;
+                    let node = open
+                        .pop()
+                        .and_then(|index| doc.nodes.get_mut(index as usize));
+                    if let Some(node) = node {
+                        node.end = end;
+                    }
+                    continue;
+                }
+                Token::ObjectStart => (Kind::Object, Span::default()),
+                Token::ArrayStart => (Kind::Array, Span::default()),
+                Token::String => (Kind::String, doc.text_of(tokenizer.string(), &tokenizer)?),
+                Token::Number => (Kind::Number, body_span(tokenizer.span())),
+                Token::True => (Kind::True, Span::default()),
+                Token::False => (Kind::False, Span::default()),
+                Token::Null => (Kind::Null, Span::default()),
+            };
+            if doc.nodes.len() >= MAX_VALUES {
+                // As if the whole body had been checked first: what is not UTF-8 is not JSON.
+                let rest = bytes.get(tokenizer.offset()..).unwrap_or_default();
+                return Err(match std::str::from_utf8(rest) {
+                    Ok(_) => Unreadable::TooComplex,
+                    Err(_) => Unreadable::NotJson,
+                });
+            }
+            let parent = open
+                .last()
+                .and_then(|&index| doc.nodes.get_mut(index as usize));
+            if let Some(parent) = parent {
+                parent.value.len += 1; // its number of members
+            }
+            let index = doc.len()?;
+            doc.nodes.push(Node {
+                kind,
+                end: index + 1,
+                key: std::mem::take(&mut key),
+                value,
+            });
+            if matches!(kind, Kind::Object | Kind::Array) {
+                open.push(index);
+            }
+        }
+        Ok(doc)
+    }
+
+    fn len(&self) -> Result<u32, Unreadable> {
+        u32::try_from(self.nodes.len()).map_err(|_| Unreadable::TooComplex)
+    }
+
+    /// A string's span: in the body, or, if it has escapes, decoded into `text` (a lone
+    /// surrogate has no text two readers agree on: not JSON to compare).
+    fn text_of(&mut self, string: Str, tokenizer: &Tokenizer) -> Result<Span, Unreadable> {
+        if !string.escaped {
+            return Ok(body_span(string.content));
+        }
+        if tokenizer.lone_surrogates() {
+            return Err(Unreadable::NotJson);
+        }
+        let start = u32::try_from(self.text.len()).map_err(|_| Unreadable::TooComplex)?;
+        decode(string.content(self.bytes), &mut self.text);
+        let end = u32::try_from(self.text.len()).map_err(|_| Unreadable::TooComplex)?;
+        Ok(Span {
+            start,
+            len: (end - start) | IN_TEXT,
+        })
+    }
+
+    pub(super) fn node(&self, index: u32) -> Option<&Node> {
+        self.nodes.get(index as usize)
+    }
+
+    /// A key's or a value's bytes (decoded).
+    pub(super) fn text(&self, span: Span) -> &[u8] {
+        let (buffer, len) = if span.len & IN_TEXT != 0 {
+            (self.text.as_slice(), span.len & !IN_TEXT)
+        } else {
+            (self.bytes, span.len)
+        };
+        let start = span.start as usize;
+        buffer
+            .get(start..start.saturating_add(len as usize))
+            .unwrap_or_default()
+    }
+
+    /// Members by key; `None` when an object has a key twice (such a document is compared
+    /// as bytes: which of the two values counts is up to each reader).
+    pub(super) fn index(&self) -> Option<Index<'_>> {
+        let mut index = Index::new();
+        for (parent, node) in self.nodes.iter().enumerate() {
+            if node.kind != Kind::Object {
+                continue;
+            }
+            let parent = parent as u32;
+            if node.value.len <= SMALL_OBJECT {
+                // At most SMALL_OBJECT^2 / 2 key comparisons: bounded work per key.
+                for (position, child) in self.children(parent).enumerate() {
+                    let key = key_of(self, child);
+                    if self
+                        .children(parent)
+                        .skip(position + 1)
+                        .any(|other| key_of(self, other) == key)
+                    {
+                        return None;
+                    }
+                }
+                continue;
+            }
+            for child in self.children(parent) {
+                if index.insert((parent, key_of(self, child)), child).is_some() {
+                    return None;
+                }
+            }
+        }
+        Some(index)
+    }
+
+    /// The direct children of a container, in order.
+    pub(super) fn children(&self, parent: u32) -> Children<'_> {
+        Children {
+            doc: self,
+            next: parent + 1,
+            end: self.node(parent).map_or(0, |n| n.end),
+        }
+    }
+}
+
+pub(super) struct Children<'d> {
+    doc: &'d Doc<'d>,
+    next: u32,
+    end: u32,
+}
+
+impl Iterator for Children<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.next >= self.end {
+            return None;
+        }
+        let child = self.next;
+        self.next = self.doc.node(child)?.end;
+        Some(child)
+    }
+}
+
+/// A document with its index.
+pub(super) type Side<'d> = (&'d Doc<'d>, &'d Index<'d>);
+
+/// Objects with at most this many members are searched in place (cheaper than hashing their
+/// keys); larger ones through the index.
+const SMALL_OBJECT: u32 = 8;
+
+/// The member `key` of `object` in `side`'s document.
+pub(super) fn find((doc, index): Side<'_>, object: u32, key: &[u8]) -> Option<u32> {
+    if doc.node(object)?.value.len <= SMALL_OBJECT {
+        doc.children(object)
+            .find(|&child| doc.node(child).is_some_and(|n| doc.text(n.key) == key))
+    } else {
+        index.get(&(object, key)).copied()
+    }
+}
+
+/// The key of a member.
+pub(super) fn key_of<'d>(doc: &'d Doc<'_>, member: u32) -> &'d [u8] {
+    doc.node(member)
+        .map(|n| doc.text(n.key))
+        .unwrap_or_default()
+}
+
+/// A span of the body (shorter than IN_TEXT: checked by `Doc::parse`).
+fn body_span(span: json::Span) -> Span {
+    Span {
+        start: span.start as u32,
+        len: (span.end - span.start) as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::MAX_DEPTH;
+    use crate::json_path::{JsonPath, JsonPaths, PathSet};
+    use crate::redact::json::redact_json;
+    use proptest::prelude::*;
+
+    /// Whether redaction reads `body` as JSON.
+    fn redaction_reads(body: &[u8]) -> bool {
+        let paths = JsonPaths::from(vec![JsonPath::parse("a").unwrap()]);
+        let set = PathSet {
+            paths: &paths,
+            case_sensitive: false,
+        };
+        redact_json(body, set, "\"R\"").is_ok()
+    }
+
+    /// Whether a `\u` escape of `body` is half a surrogate pair without the other half (read
+    /// here without the tokenizer).
+    fn has_lone_surrogate(body: &[u8]) -> bool {
+        let unit = |at: usize| {
+            let digits = std::str::from_utf8(body.get(at + 2..at + 6)?).ok()?;
+            (body.get(at..at + 2) == Some(b"\\u"))
+                .then(|| u32::from_str_radix(digits, 16).ok())
+                .flatten()
+        };
+        let mut at = 0;
+        while at < body.len() {
+            if body[at] != b'\\' {
+                at += 1;
+                continue;
+            }
+            match unit(at) {
+                Some(0xD800..=0xDBFF) => match unit(at + 6) {
+                    Some(0xDC00..=0xDFFF) => at += 12,
+                    _ => return true,
+                },
+                Some(0xDC00..=0xDFFF) => return true,
+                Some(_) => at += 6,
+                None => at += 2,
+            }
+        }
+        false
+    }
+
+    /// A JSON value, written with random spacing, escapes and duplicate keys.
+    fn value() -> impl Strategy<Value = String> {
+        let space = prop::sample::select(vec!["", " ", "\n\t", "\r\n "]);
+        let leaf = prop_oneof![
+            Just("null".to_string()),
+            Just("true".to_string()),
+            prop::sample::select(vec!["0", "-1.5e3", "1E+2", "0.25", "12345678901234567890"])
+                .prop_map(String::from),
+            prop::sample::select(vec![
+                r#""a""#,
+                r#""é\n""#,
+                r#""\u00e9\ud83d\ude00""#,
+                r#""\ud800""#,
+                r#""\\ud800""#,
+                "\"x\u{1f600}\"",
+            ])
+            .prop_map(String::from),
+        ];
+        leaf.prop_recursive(6, 48, 5, move |inner| {
+            let space = space.clone();
+            prop_oneof![
+                (prop::collection::vec(inner.clone(), 0..5), space.clone())
+                    .prop_map(|(items, s)| format!("[{s}{}{s}]", items.join(&format!("{s},")))),
+                (
+                    prop::collection::vec(
+                        (prop::sample::select(vec!["a", "b", "c", "a\\u0062"]), inner),
+                        0..5
+                    ),
+                    space
+                )
+                    .prop_map(|(members, s)| {
+                        let members: Vec<String> = members
+                            .into_iter()
+                            .map(|(k, v)| format!("{s}\"{k}\"{s}:{s}{v}"))
+                            .collect();
+                        format!("{{{}{s}}}", members.join(","))
+                    }),
+            ]
+        })
+    }
+
+    /// A body: a value, maybe nested about as deep as is allowed, maybe after a byte order
+    /// mark, then maybe broken in a few places.
+    fn body() -> impl Strategy<Value = Vec<u8>> {
+        let edits = prop::collection::vec(
+            (
+                any::<prop::sample::Index>(),
+                0..3u8,
+                prop::sample::select(b"{}[],:\"\\ue0-.\xff\xc3 x".to_vec()),
+            ),
+            0..3,
+        );
+        (
+            value(),
+            prop::option::of(MAX_DEPTH - 3..MAX_DEPTH + 3),
+            any::<bool>(),
+            edits,
+        )
+            .prop_map(|(value, nesting, bom, edits)| {
+                let nesting = nesting.unwrap_or(0);
+                let mut body = if bom { BOM_TEXT.to_vec() } else { Vec::new() };
+                body.extend("[".repeat(nesting).bytes());
+                body.extend(value.bytes());
+                body.extend("]".repeat(nesting).bytes());
+                for (at, edit, byte) in edits {
+                    let at = at.index(body.len() + 1);
+                    match edit {
+                        0 => body.insert(at, byte),
+                        1 if at < body.len() => {
+                            body.remove(at);
+                        }
+                        _ if at < body.len() => body[at] = byte,
+                        _ => {}
+                    }
+                }
+                body
+            })
+    }
+
+    const BOM_TEXT: &[u8] = crate::json::BYTE_ORDER_MARK;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        /// Redaction and the diff read the same documents as JSON (the same syntax, UTF-8,
+        /// byte order mark and depth limit), but for the diff's own rules: a lone surrogate
+        /// makes a document compared as bytes, and so does a duplicate key, which redaction
+        /// still reads (and redacts).
+        #[test]
+        fn redaction_and_the_diff_read_the_same_documents(body in body()) {
+            let redacted = redaction_reads(&body);
+            match Doc::parse(&body) {
+                Ok(doc) => {
+                    prop_assert!(redacted, "the diff reads it, redaction does not");
+                    let _ = doc.index(); // a duplicate key: compared as bytes, redacted all the same
+                }
+                Err(Unreadable::NotJson) => prop_assert!(
+                    !redacted || has_lone_surrogate(&body),
+                    "redaction reads it, the diff does not"
+                ),
+                Err(Unreadable::TooComplex) => prop_assert!(false, "not generated that large"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_diff_refuses_what_redaction_reads_only_for_its_own_rules() {
+        for (body, diff_reads) in [
+            (&br#"{"a": 1, "a": 2}"#[..], true), // read, then compared as bytes (no index)
+            (br#"["\ud800"]"#, false),
+            (b"\xEF\xBB\xBF{\"a\": 1}", true),
+        ] {
+            assert!(redaction_reads(body), "{body:?}");
+            assert_eq!(Doc::parse(body).is_ok(), diff_reads, "{body:?}");
+        }
+        assert!(Doc::parse(br#"{"a": 1, "a": 2}"#)
+            .unwrap()
+            .index()
+            .is_none());
+    }
+}
