@@ -9,8 +9,8 @@
 //! keys collide on purpose).
 
 use super::document::{find, key_of, Kind, Side};
-use crate::json::number::numbers_equal;
 use crate::data_like;
+use crate::json::number::numbers_equal;
 use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
 
 /// Differing paths named per comparison (more are counted, not named).
