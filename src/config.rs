@@ -4,6 +4,10 @@
 //! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
+mod containment;
+
+pub use containment::{Containment, TargetContainment, DEFAULT_MARKER_BAGGAGE};
+
 use crate::compare::json::IgnoredPath;
 use crate::compare::spec::{
     BodyMode, CompareSpec, Reference, MAX_BODY_BYTES_LIMIT as MAX_COMPARE_BODY_BYTES,
@@ -58,6 +62,8 @@ pub struct Config {
     pub request_match: Option<Match>,
     pub redaction: Redaction,
     pub body: BodyPolicy,
+    /// The baggage marker and refused writes (`marker_baggage`, `refuse_marked_writes`).
+    pub containment: Containment,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -80,6 +86,8 @@ pub struct Target {
     /// Shadow verification: this target is a candidate whose responses are compared.
     /// Shared with the comparisons pending for this target (one allocation per configuration).
     pub compare: Option<Rc<CompareSpec>>,
+    /// Trace sampling, copy log, same-cluster guard, baggage member.
+    pub containment: TargetContainment,
 }
 
 impl Target {
@@ -163,9 +171,13 @@ fn config(value: &Value) -> Result<Config, String> {
             "match",
             "redact",
             "body",
+            "marker_baggage",
+            "refuse_marked_writes",
         ],
     )?;
-    let targets = targets(fields.required("targets")?)?;
+    let mut targets = targets(fields.required("targets")?)?;
+    let containment = containment::containment(&fields)?;
+    containment::name_members(&mut targets, containment.marker_baggage.as_deref());
     let host_suffix = fields.scalar(
         "host_suffix",
         "a string of letters, digits, `.`, `-` and `_` (\"\" for none)",
@@ -201,6 +213,7 @@ fn config(value: &Value) -> Result<Config, String> {
             max_bytes: DEFAULT_MAX_BODY_BYTES,
             max_buffered_bytes: DEFAULT_MAX_BUFFERED_BYTES,
         }),
+        containment,
     })
 }
 
@@ -449,6 +462,9 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
             "set_headers",
             "amplify",
             "compare",
+            "tracing",
+            "copy_log",
+            "allow_same_cluster",
         ],
     )?;
     let cluster = fields.scalar("cluster", "a non-empty Envoy cluster name", |v| {
@@ -487,6 +503,10 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
                 .map(String::from)
         },
     )?;
+    let mut containment = containment::target_containment(&fields)?;
+    if subset.is_none() {
+        containment.same_service.clone_from(&service);
+    }
     let cluster = match (cluster, service, port, subset) {
         (Some(cluster), None, None, None) => cluster,
         // The name istiod gives the cluster of a service's port (and subset).
@@ -569,6 +589,7 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
         amplify,
         // Read by `targets`, which knows the other targets' names.
         compare: None,
+        containment,
     })
 }
 

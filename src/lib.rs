@@ -22,11 +22,13 @@
 )]
 
 mod abi;
+pub mod baggage;
 pub mod budget;
 pub mod compare;
 pub mod comparisons;
 pub mod config;
 pub mod copy;
+pub mod copy_log;
 pub mod decide;
 mod filter;
 pub mod host;
@@ -43,6 +45,7 @@ mod root;
 pub mod sampling;
 mod settings;
 pub mod targets;
+pub mod tracing;
 pub mod warnings;
 
 use proxy_wasm::traits::RootContext;
