@@ -7,7 +7,7 @@ use crate::abi;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
-use crate::decide::Decisions;
+use crate::decide::{carries_marker, Decisions, Destination};
 use crate::host::{Envoy, Host};
 use crate::http::{RawHeaders, RequestHead};
 use crate::metrics::Counter;
@@ -44,6 +44,25 @@ struct Observed {
     capture: Capture,
     /// What the capture holds, against the worker's memory budget.
     reservation: Reservation,
+}
+
+/// What `decide` made of a request.
+enum Decided {
+    /// No copy, nothing more to do (its decisions are counted).
+    Nothing,
+    /// A marked write, answered 403 by the plugin (`refuse_marked_writes`).
+    Refused,
+    /// The targets that get copies (possibly none), and the headers if they were read.
+    Copies(Copies, RawHeaders),
+}
+
+/// The body of the 403 a marked write gets: what refused it, and why.
+const REFUSED_WRITE_BODY: &[u8] = b"refused by traffic-mirror: this request carries the mirror \
+marker (it comes from a mirrored copy) and is not GET, HEAD or OPTIONS (refuse_marked_writes)\n";
+
+/// The methods a marked request may still use with `refuse_marked_writes`.
+fn is_read_only(method: Option<&[u8]>) -> bool {
+    matches!(method, Some(b"GET" | b"HEAD" | b"OPTIONS"))
 }
 
 pub struct MirrorFilter {
@@ -88,22 +107,40 @@ impl MirrorFilter {
     }
 
     /// Decides for every target; the wanted ones come back with their copies admitted, and
-    /// with the headers, which are read whenever some target wants the request.
-    fn decide(&self) -> Option<(Copies, RawHeaders)> {
+    /// with the headers, which are read whenever some target wants the request (or every
+    /// request, with `refuse_marked_writes`).
+    fn decide(&self) -> Decided {
         let config = &self.settings.config;
         let global_match = config.request_match.as_ref();
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
         let mut headers = Vec::new();
-        if decisions.needs_headers() {
+        let refuse_writes = config.containment.refuse_marked_writes;
+        let mut refused = false;
+        if decisions.needs_headers() || refuse_writes {
             let Ok(read) = abi::request_headers() else {
                 self.count(decisions.open(), Counter::Aborted);
                 self.count_refusals(&decisions);
-                return None;
+                return Decided::Nothing;
             };
             headers = read;
             let head = RequestHead::new(&headers);
-            let marker = config.marker_header.as_deref();
-            decisions.with_headers(&config.targets, global_match, marker, &head, random_draw);
+            let marked = carries_marker(
+                &head,
+                config.marker_header.as_deref(),
+                config.containment.marker_baggage.as_deref(),
+            );
+            refused = refuse_writes && marked && !is_read_only(head.get(":method"));
+            decisions.with_headers(&config.targets, global_match, marked, &head, random_draw);
+            if decisions.guards_destination(&config.targets) {
+                // Set before the router for a request whose route matched (absent otherwise:
+                // then no copy is refused for it).
+                let cluster = abi::property(&["xds", "cluster_name"]).ok().flatten();
+                let destination = Destination {
+                    cluster: cluster.as_deref(),
+                    authority: head.get(":authority"),
+                };
+                decisions.refuse_same_destination(&config.targets, &destination);
+            }
             // The clock is read once, and only if a rate limit needs it.
             let now = OnceCell::new();
             let clock = || *now.get_or_init(|| Envoy.now_ns());
@@ -115,7 +152,20 @@ impl MirrorFilter {
             decisions.carry_references(targets, |index| self.settings.admit(index, 1, clock));
         }
         self.count_refusals(&decisions);
-        Some((decisions.copies(), headers))
+        if refused {
+            self.refuse_write();
+            return Decided::Refused;
+        }
+        Decided::Copies(decisions.copies(), headers)
+    }
+
+    /// Answers a marked write in the service's place (`refuse_marked_writes`): 403, counted.
+    fn refuse_write(&self) {
+        let headers = [("content-type", "text/plain; charset=utf-8")];
+        if abi::send_local_response(403, &headers, REFUSED_WRITE_BODY).is_ok() {
+            self.settings.count_refused_write();
+            self.outbox.hand_over_counts(&self.settings, &Envoy);
+        }
     }
 
     /// Tallies every refusal, then hands the counts over once.
@@ -281,8 +331,11 @@ impl Context for MirrorFilter {
 
 impl HttpContext for MirrorFilter {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some((copies, headers)) = self.decide() else {
-            return Action::Continue;
+        let (copies, headers) = match self.decide() {
+            Decided::Nothing => return Action::Continue,
+            // Envoy sends the 403; the request goes no further.
+            Decided::Refused => return Action::Pause,
+            Decided::Copies(copies, headers) => (copies, headers),
         };
         if copies.targets.is_empty() {
             return Action::Continue;

@@ -101,6 +101,11 @@ impl Unsampled {
         plan
     }
 
+    /// Whether the plan changes nothing (the request carried no trace header).
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty() && !self.b3_sampled_zero
+    }
+
     /// `headers` (those the plan was made from, in the same order) as an unsampled copy
     /// carries them.
     pub fn apply<'a>(
