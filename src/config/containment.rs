@@ -2,7 +2,8 @@
 //! (docs/copies.md, docs/tracing.md): the baggage marker, refused writes, each target's
 //! trace sampling, copy log and same-cluster guard.
 
-use super::{whole_number, Fields, Target};
+use super::fields::{Bounds, Field, FieldDefault, Fields, Unit, Whole};
+use super::Target;
 use crate::http::is_token_char;
 use crate::tracing::Sampled;
 use serde_json::Value;
@@ -12,6 +13,32 @@ pub const DEFAULT_MARKER_BAGGAGE: &str = "traffic-mirror";
 /// should take from one sidecar.
 pub const MAX_COPY_LOG_PER_MINUTE: u64 = 6000;
 const MAX_BAGGAGE_KEY_LEN: usize = 64;
+const PER_MINUTE: Whole = Whole::new(0, MAX_COPY_LOG_PER_MINUTE, Unit::Count).min_means("off");
+
+/// The top-level fields of this concern (in `CONFIG_FIELDS`).
+pub const MARKER_BAGGAGE_FIELD: Field = Field::new("marker_baggage")
+    .default(FieldDefault::Text(DEFAULT_MARKER_BAGGAGE))
+    .bounds(Bounds::Characters {
+        min: 0,
+        max: MAX_BAGGAGE_KEY_LEN,
+    });
+pub const REFUSE_MARKED_WRITES_FIELD: Field =
+    Field::new("refuse_marked_writes").default(FieldDefault::Bool(false));
+
+/// A target's fields of this concern (in `TARGET_FIELDS`).
+pub const TRACING_FIELD: Field = Field::new("tracing");
+pub const COPY_LOG_FIELD: Field = Field::new("copy_log");
+pub const ALLOW_SAME_CLUSTER_FIELD: Field =
+    Field::new("allow_same_cluster").default(FieldDefault::Bool(false));
+
+/// The fields of a target's `tracing`.
+pub const TRACING_FIELDS: &[Field] =
+    &[Field::new("sampled").default(FieldDefault::Text("inherit"))];
+
+/// The fields of a target's `copy_log`.
+pub const COPY_LOG_FIELDS: &[Field] = &[Field::new("per_minute")
+    .default(FieldDefault::Whole(0))
+    .bounds(Bounds::Whole(PER_MINUTE))];
 
 /// The top-level fields: the baggage member's key, and whether marked writes are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +97,7 @@ pub fn target_containment(fields: &Fields) -> Result<TargetContainment, String> 
 }
 
 fn tracing(value: &Value, place: &str) -> Result<Sampled, String> {
-    let fields = Fields::of(value, place, "an object with `sampled`", &["sampled"])?;
+    let fields = Fields::of(value, place, "an object with `sampled`", TRACING_FIELDS)?;
     Ok(fields
         .scalar("sampled", "\"inherit\" or \"never\"", |v| {
             v.as_str().and_then(Sampled::parse)
@@ -79,18 +106,8 @@ fn tracing(value: &Value, place: &str) -> Result<Sampled, String> {
 }
 
 fn copy_log(value: &Value, place: &str) -> Result<u32, String> {
-    let fields = Fields::of(value, place, "an object with `per_minute`", &["per_minute"])?;
-    Ok(fields
-        .scalar(
-            "per_minute",
-            "a whole number of lines per minute per worker from 0 (off) to 6000",
-            |v| {
-                whole_number(v)
-                    .filter(|n| *n <= MAX_COPY_LOG_PER_MINUTE)
-                    .and_then(|n| u32::try_from(n).ok())
-            },
-        )?
-        .unwrap_or(0))
+    let fields = Fields::of(value, place, "an object with `per_minute`", COPY_LOG_FIELDS)?;
+    Ok(fields.whole("per_minute", &PER_MINUTE)?.unwrap_or(0))
 }
 
 /// Once every target is read: the member each target's copies carry.
