@@ -218,7 +218,7 @@ const RESULTS: [&str; 6] = [
     "timed_out",
     "failed",
 ];
-const DECISIONS: [&str; 11] = [
+const DECISIONS: [&str; 12] = [
     "mirrored",
     "sampled_out",
     "unmatched",
@@ -230,6 +230,7 @@ const DECISIONS: [&str; 11] = [
     "in_flight_limited",
     "skipped_upgrade",
     "skipped_memory_budget",
+    "skipped_same_cluster",
 ];
 
 fn total(envoy: &Envoy, names: &[&str]) -> u64 {
