@@ -18,7 +18,17 @@ struct Case {
     name: &'static str,
     listener: &'static str,
     post_16k: bool,
+    /// Sent with W3C trace context and baggage headers (the baggage marker's work).
+    traced: bool,
 }
+
+/// The trace context and baggage of `plugin_mirror_traced`, as an instrumented client sends
+/// them (the W3C specifications' examples).
+const TRACE_HEADERS: [&str; 3] = [
+    "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "tracestate: congo=t61rcWkgMzE,rojo=00f067aa0ba902b7",
+    "baggage: userId=alice,serverNode=DF%2028,isProduction=false",
+];
 
 /// Valgrind reserves address space per wasm VM; a few VMs per Envoy is what fits.
 const GROUPS: [&[Case]; 3] = [
@@ -27,21 +37,25 @@ const GROUPS: [&[Case]; 3] = [
             name: "none",
             listener: "none",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "empty_filter",
             listener: "empty_filter",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "native_mirror",
             listener: "native_mirror",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "native_mirror_body",
             listener: "native_mirror",
             post_16k: true,
+            traced: false,
         },
     ],
     &[
@@ -49,21 +63,31 @@ const GROUPS: [&[Case]; 3] = [
             name: "dispatch_floor",
             listener: "dispatch_floor",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "plugin_mirror",
             listener: "plugin_mirror",
             post_16k: false,
+            traced: false,
+        },
+        Case {
+            name: "plugin_mirror_traced",
+            listener: "plugin_mirror",
+            post_16k: false,
+            traced: true,
         },
         Case {
             name: "plugin_sampled_out",
             listener: "plugin_sampled_out",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "plugin_mirror_body",
             listener: "plugin_mirror",
             post_16k: true,
+            traced: false,
         },
     ],
     &[
@@ -71,21 +95,29 @@ const GROUPS: [&[Case]; 3] = [
             name: "plugin_mirror_json",
             listener: "plugin_mirror_json",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "plugin_compare",
             listener: "plugin_compare",
             post_16k: false,
+            traced: false,
         },
         Case {
             name: "plugin_compare_reordered",
             listener: "plugin_compare_reordered",
             post_16k: false,
+            traced: false,
         },
     ],
 ];
 
-const RATIOS: [(&str, &str, &str); 7] = [
+const RATIOS: [(&str, &str, &str); 8] = [
+    (
+        "mirror_traced_vs_mirror",
+        "plugin_mirror_traced",
+        "plugin_mirror",
+    ),
     (
         "compare_vs_mirror_json",
         "plugin_compare",
@@ -185,6 +217,11 @@ fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
     command.args(["--h1", "-c", "4", "-n", &requests.to_string()]);
     if case.post_16k {
         command.arg("-d").arg(body);
+    }
+    if case.traced {
+        TRACE_HEADERS.iter().for_each(|header| {
+            command.args(["-H", header]);
+        });
     }
     let output = command
         .arg(format!("http://{address}/profile"))
