@@ -28,6 +28,7 @@ pub mod comparisons;
 pub mod config;
 pub mod copy;
 pub mod decide;
+pub mod endpoints;
 mod filter;
 pub mod host;
 pub mod http;
