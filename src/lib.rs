@@ -31,6 +31,7 @@ pub mod config;
 pub mod copy;
 pub mod copy_log;
 pub mod decide;
+pub mod endpoints;
 mod filter;
 pub mod host;
 pub mod http;
