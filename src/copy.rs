@@ -5,7 +5,8 @@
 
 use crate::baggage;
 use crate::config::{Config, Redaction, Target};
-use crate::copy_log::{endpoint, request_id, CopyRecord};
+use crate::copy_log::{request_id, CopyRecord};
+use crate::endpoints;
 use crate::http::{is_hop_by_hop, RawHeaders};
 use crate::redact::body::{redact_body, BodyHeaders, Refusal};
 use crate::redact::query::redact_query;
@@ -323,7 +324,8 @@ impl CapturedRequest {
         let method = self.header(":method").unwrap_or_default();
         let path = self.header(":path").unwrap_or_default();
         CopyRecord {
-            endpoint: endpoint(method, path),
+            // The verdict's automatic endpoint: never the raw path.
+            endpoint: endpoints::automatic(method, path),
             method: method.to_string(),
             request_bytes: self.body.len(),
             x_request_id: self

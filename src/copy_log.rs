@@ -37,24 +37,6 @@ pub fn request_id(value: &str) -> Option<&str> {
     (!value.is_empty() && value.len() <= 128 && value.chars().all(id_char)).then_some(value)
 }
 
-/// A request's endpoint for the log: its method and its path's template, never the raw path
-/// (a path may hold ids and personal data): the query is left out, and every segment that
-/// holds a digit or is longer than 32 characters becomes `{}`.
-pub fn endpoint(method: &str, path: &str) -> String {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let mut endpoint = String::with_capacity(method.len() + 1 + path.len());
-    endpoint.push_str(method);
-    endpoint.push(' ');
-    for (index, segment) in path.split('/').enumerate() {
-        if index > 0 {
-            endpoint.push('/');
-        }
-        let data_like = segment.len() > 32 || segment.bytes().any(|b| b.is_ascii_digit());
-        endpoint.push_str(if data_like { "{}" } else { segment });
-    }
-    endpoint
-}
-
 /// One target's lines on one worker: at most `per_minute` in each minute.
 #[derive(Debug, Default)]
 pub struct CopyLog {
@@ -173,16 +155,6 @@ mod tests {
             log.lines("c", start + MINUTE_NS + 1, &record(), END).len(),
             1
         );
-    }
-
-    #[test]
-    fn the_endpoint_is_a_template_never_the_raw_path() {
-        assert_eq!(
-            endpoint("GET", "/users/42/orders?token=s3cret"),
-            "GET /users/{}/orders"
-        );
-        assert_eq!(endpoint("POST", "/"), "POST /");
-        assert_eq!(endpoint("GET", "/a/9f2c-aa/b#frag"), "GET /a/{}/b");
     }
 
     #[test]
