@@ -172,10 +172,10 @@ pub fn run(backend: &Backend, out: &Path) {
             h2load(&front, case, &body, WARM_UP_REQUESTS);
         }
         for case in group.iter() {
-            callgrind_control("-z");
+            callgrind_control("-z", front.pid());
             h2load(&front, case, &body, REQUESTS);
             std::thread::sleep(Duration::from_secs(1)); // copies still on their way
-            callgrind_control("-d");
+            callgrind_control("-d", front.pid());
             let per_request = newest_total(dir.path()) / u64::from(REQUESTS);
             println!(
                 "  {:<20} {per_request:>8} instructions per request",
@@ -234,9 +234,13 @@ fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
     );
 }
 
-fn callgrind_control(action: &str) {
+/// Zeroes (`-z`) or dumps (`-d`) the counts of this run's Envoy only: without a pid,
+/// callgrind_control acts on every callgrind process of the machine, so two profiles run at
+/// once (another worktree's) would zero and dump each other's counts.
+fn callgrind_control(action: &str, pid: u32) {
     let status = Command::new("callgrind_control")
         .arg(action)
+        .arg(pid.to_string())
         .output()
         .expect("callgrind_control");
     assert!(status.status.success(), "callgrind_control {action} failed");
