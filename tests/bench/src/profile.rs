@@ -173,10 +173,11 @@ pub fn run(backend: &Backend, out: &Path) {
         }
         for case in group.iter() {
             callgrind_control("-z", front.pid());
+            let before = dumps(dir.path());
             h2load(&front, case, &body, REQUESTS);
             std::thread::sleep(Duration::from_secs(1)); // copies still on their way
             callgrind_control("-d", front.pid());
-            let per_request = newest_total(dir.path()) / u64::from(REQUESTS);
+            let per_request = total_since(dir.path(), &before) / u64::from(REQUESTS);
             println!(
                 "  {:<20} {per_request:>8} instructions per request",
                 case.name
@@ -246,18 +247,32 @@ fn callgrind_control(action: &str, pid: u32) {
     assert!(status.status.success(), "callgrind_control {action} failed");
 }
 
-/// The instruction total of the most recent callgrind dump in `dir`.
-fn newest_total(dir: &Path) -> u64 {
-    // Dumps are named callgrind.<pid>.<n>; the empty file without <n> is the final one.
-    let newest: Option<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(dir)
+/// The callgrind dumps in `dir` (named callgrind.<pid>.<n>; the file without <n> is the
+/// final one, written at exit).
+fn dumps(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
         .expect("callgrind dir")
         .filter_map(Result::ok)
         .filter(|entry| entry.file_name().to_string_lossy().matches('.').count() == 2)
-        .filter_map(|entry| Some((entry.metadata().ok()?.modified().ok()?, entry.path())))
-        .max_by_key(|(modified, _)| *modified);
-    let (_, path) = newest.expect("no callgrind dump");
-    let text = std::fs::read_to_string(path).expect("read dump");
-    text.lines()
-        .find_map(|line| line.strip_prefix("totals: ")?.trim().parse().ok())
-        .expect("totals line in callgrind dump")
+        .map(|entry| entry.path())
+        .collect()
+}
+
+/// The instructions counted in the dumps written since `before`: ours, and any that a
+/// callgrind_control without a pid (another worktree's profile) asked for in between, so
+/// that its dump does not cut our count short.
+fn total_since(dir: &Path, before: &[PathBuf]) -> u64 {
+    let new: Vec<PathBuf> = dumps(dir)
+        .into_iter()
+        .filter(|path| !before.contains(path))
+        .collect();
+    assert!(!new.is_empty(), "no callgrind dump");
+    new.iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).expect("read dump");
+            text.lines()
+                .find_map(|line| line.strip_prefix("totals: ")?.trim().parse::<u64>().ok())
+                .expect("totals line in callgrind dump")
+        })
+        .sum()
 }
