@@ -147,6 +147,9 @@ pub fn run(backend: &Backend, out: &Path) {
     let dir = tempfile::tempdir().expect("temp dir");
     let body = dir.path().join("body-16k");
     std::fs::write(&body, vec![b'b'; 16 * 1024]).expect("body file");
+    // Our own channel to callgrind: a callgrind_control run elsewhere on the machine (another
+    // worktree's profile) neither sees nor zeroes this Envoy.
+    let vgdb_prefix = dir.path().join("vgdb-pipe");
     let mut counts = Map::new();
     for group in GROUPS {
         let mut listeners: Vec<&str> = group.iter().map(|case| case.listener).collect();
@@ -159,6 +162,7 @@ pub fn run(backend: &Backend, out: &Path) {
                 "--tool=callgrind".into(),
                 "--smc-check=all-non-file".into(),
                 format!("--callgrind-out-file={}/callgrind.%p", dir.path().display()),
+                format!("--vgdb-prefix={}", vgdb_prefix.display()),
             ],
             startup: Duration::from_secs(600),
         };
@@ -172,11 +176,11 @@ pub fn run(backend: &Backend, out: &Path) {
             h2load(&front, case, &body, WARM_UP_REQUESTS);
         }
         for case in group.iter() {
-            callgrind_control("-z", front.pid());
+            callgrind_control("-z", front.pid(), &vgdb_prefix);
             let before = dumps(dir.path());
             h2load(&front, case, &body, REQUESTS);
             std::thread::sleep(Duration::from_secs(1)); // copies still on their way
-            callgrind_control("-d", front.pid());
+            callgrind_control("-d", front.pid(), &vgdb_prefix);
             let per_request = total_since(dir.path(), &before) / u64::from(REQUESTS);
             println!(
                 "  {:<20} {per_request:>8} instructions per request",
@@ -235,11 +239,12 @@ fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
     );
 }
 
-/// Zeroes (`-z`) or dumps (`-d`) the counts of this run's Envoy only: without a pid,
-/// callgrind_control acts on every callgrind process of the machine, so two profiles run at
-/// once (another worktree's) would zero and dump each other's counts.
-fn callgrind_control(action: &str, pid: u32) {
+/// Zeroes (`-z`) or dumps (`-d`) the counts of this run's Envoy only: without a pid and a
+/// prefix of its own, callgrind_control acts on every callgrind process of the machine, so
+/// two profiles run at once (another worktree's) zeroed and dumped each other's counts.
+fn callgrind_control(action: &str, pid: u32, vgdb_prefix: &Path) {
     let status = Command::new("callgrind_control")
+        .arg(format!("--vgdb-prefix={}", vgdb_prefix.display()))
         .arg(action)
         .arg(pid.to_string())
         .output()
