@@ -3,7 +3,7 @@
 //! `compare` modules; the root context feeds it what the host delivers.
 
 use crate::budget::Reservation;
-use crate::compare::pairing::{Candidate, Missing, Outcome, Pairing, Resolved, Side};
+use crate::compare::pairing::{Candidate, Missing, Pairing, Resolution, Resolved, Side};
 use crate::compare::report::TargetReport;
 use crate::compare::request::RequestInfo;
 use crate::compare::response::{Body, Needs, NotCompared, Summary};
@@ -229,10 +229,10 @@ fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
 }
 
 /// The counters an ended comparison adds to: its verdict, and the details beside it.
-fn counters(outcome: &Outcome) -> Vec<(CompareCounter, u32)> {
+fn counters(outcome: &Resolution) -> Vec<(CompareCounter, u32)> {
     let (verdict, without_reference) = match outcome {
-        Outcome::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
-        Outcome::Compared {
+        Resolution::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
+        Resolution::Compared {
             verdict,
             without_reference,
         } => (verdict, *without_reference),

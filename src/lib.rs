@@ -40,6 +40,7 @@ pub mod json_text;
 pub mod limits;
 pub mod matching;
 pub mod metrics;
+pub mod names;
 pub mod outbox;
 pub mod outcome;
 pub mod redact;

@@ -3,7 +3,7 @@
 //! mismatch log line, within its per-minute budget. Lines never carry a header or body value:
 //! those may be secrets. Everything is per target and per worker.
 
-use super::pairing::{Outcome, Resolved, Skipped};
+use super::pairing::{Resolution, Resolved, Skipped};
 use super::request::RequestInfo;
 use super::response::NotCompared;
 use super::spec::CompareSpec;
@@ -98,7 +98,7 @@ impl TargetReport {
     ) -> Option<String> {
         let c = &mut self.counts;
         let (verdict, without_reference) = match &resolved.outcome {
-            Outcome::Skipped(why) => {
+            Resolution::Skipped(why) => {
                 *match why {
                     Skipped::Incomplete => &mut c.skipped_incomplete,
                     Skipped::Expired => &mut c.skipped_expired,
@@ -107,7 +107,7 @@ impl TargetReport {
                 } += 1;
                 return None;
             }
-            Outcome::Compared {
+            Resolution::Compared {
                 verdict,
                 without_reference,
             } => (verdict, *without_reference),
@@ -312,7 +312,7 @@ mod tests {
         Resolved {
             id: 1,
             target: 0,
-            outcome: Outcome::Compared {
+            outcome: Resolution::Compared {
                 verdict,
                 without_reference: false,
             },
@@ -338,7 +338,7 @@ mod tests {
 
     fn skipped(why: Skipped) -> Resolved {
         Resolved {
-            outcome: Outcome::Skipped(why),
+            outcome: Resolution::Skipped(why),
             ..compared(verdict(Aspects::default(), &[], &[]))
         }
     }

@@ -28,7 +28,7 @@ pub use containment::{
 };
 pub use fields::{Bounds, Field, FieldDefault, Unit, Whole};
 pub use matching::{HEADER_CONDITION_FIELDS, MATCH_FIELDS};
-pub use redaction::{Redaction, DEFAULT_REDACTED_HEADERS, DEFAULT_REPLACEMENT, REDACT_FIELDS};
+pub use redaction::{DEFAULT_REDACTED_HEADERS, DEFAULT_REPLACEMENT, REDACT_FIELDS};
 pub use targets::{
     SamplingKey, Target, DEFAULT_TIMEOUT, LIMITS_FIELDS, MAX_AMPLIFY, MAX_NAME_LEN, MAX_TARGETS,
     MAX_TIMEOUT_MS, SAMPLING_FIELDS, TARGET_FIELDS,
@@ -36,6 +36,7 @@ pub use targets::{
 
 use crate::http::header_name;
 use crate::matching::Match;
+use crate::redact::Redaction;
 use fields::Fields;
 use serde_json::Value;
 use std::fmt;

@@ -1,8 +1,9 @@
-//! `redact`: what is scrubbed from every copy.
+//! `redact`: what is scrubbed from every copy, read into the `redact::Redaction` it scrubs by.
 
 use super::fields::{strings, Field, FieldDefault, Fields};
 use crate::http::header_name;
 use crate::json_path::JsonPath;
+use crate::redact::Redaction;
 use serde_json::Value;
 
 pub const DEFAULT_REDACTED_HEADERS: [&str; 4] = [
@@ -21,20 +22,6 @@ pub const REDACT_FIELDS: &[Field] = &[
     Field::new("replacement").default(FieldDefault::Text(DEFAULT_REPLACEMENT)),
     Field::new("case_sensitive").default(FieldDefault::Bool(false)),
 ];
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redaction {
-    /// Lower-case header names removed from every copy.
-    pub headers: Vec<String>,
-    pub query_params: Vec<String>,
-    pub json_fields: Vec<JsonPath>,
-    pub replacement: String,
-    /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
-    pub json_replacement: String,
-    /// Parameter names and JSON keys compared exactly; by default case is ignored, as the
-    /// servers that bind them ignore it (see `redact::names`).
-    pub case_sensitive: bool,
-}
 
 pub(super) fn redaction(value: &Value, place: &str) -> Result<Redaction, String> {
     let fields = Fields::of(
