@@ -52,6 +52,12 @@ const GROUPS: [&[Case]; 3] = [
             traced: false,
         },
         Case {
+            name: "native_mirror_traced",
+            listener: "native_mirror",
+            post_16k: false,
+            traced: true,
+        },
+        Case {
             name: "native_mirror_body",
             listener: "native_mirror",
             post_16k: true,
@@ -112,7 +118,13 @@ const GROUPS: [&[Case]; 3] = [
     ],
 ];
 
-const RATIOS: [(&str, &str, &str); 8] = [
+const RATIOS: [(&str, &str, &str); 9] = [
+    // Envoy's own share: the same headers through its native mirror.
+    (
+        "native_traced_vs_native",
+        "native_mirror_traced",
+        "native_mirror",
+    ),
     (
         "mirror_traced_vs_mirror",
         "plugin_mirror_traced",
