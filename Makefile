@@ -16,6 +16,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Istio's CRD schemas, for validating envoy/istio/ (absent: that check says so and skips).
 ISTIO_CRDS ?= ../shared/istio
 PYDEPS_STAMP := $(VENV)/.pydeps
+# The OpenTelemetry SDK the tracing tests' mirror backend reads copies with
+# (tests/tracing/otel_app.py), and h2 for its HTTP/2 side; pinned.
+OTEL_SDK_VERSION := 1.45.2
+OTEL_B3_VERSION := 1.45.1
+H2_VERSION := 4.4.1
+OTEL_STAMP := $(VENV)/.otel-$(OTEL_SDK_VERSION)
 OCI_TAG := 0.1.0
 OCI_LAYOUT := target/oci/traffic-mirror
 # The SDK exports every callback of the ABI, and Envoy calls every exported one on every
@@ -68,7 +74,12 @@ $(ENVOY_STAMP): $(VENV)/bin/python
 test-tools:
 	@command -v openssl >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssl >/dev/null; }
 
-deps: wasm-target envoy test-tools ## install what the tests need (Rust target, Envoy, openssl)
+$(OTEL_STAMP): $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check opentelemetry-sdk==$(OTEL_SDK_VERSION) \
+	  opentelemetry-propagator-b3==$(OTEL_B3_VERSION) h2==$(H2_VERSION)
+	@touch $@
+
+deps: wasm-target envoy test-tools $(OTEL_STAMP) ## install what the tests need (Rust target, Envoy, openssl, OpenTelemetry SDK)
 
 # actionlint checks .github/workflows (GitHub Actions cannot run here), from the Go module proxy.
 $(TOOLS_BIN)/actionlint:

@@ -53,6 +53,23 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
 }
 
 /// Native builds (unit tests, the fuzzer) never call the host: every call reports
@@ -87,6 +104,27 @@ mod native {
         10
     }
     pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_get_property(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+    ) -> u32 {
+        10
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn proxy_send_local_response(
+        _: u32,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: i32,
+    ) -> u32 {
         10
     }
 }
@@ -180,4 +218,44 @@ pub fn increment_metric(id: u32, delta: i64) -> Result<(), HostStatus> {
 pub fn record_metric(id: u32, value: u64) -> Result<(), HostStatus> {
     // SAFETY: scalar arguments only.
     status(unsafe { proxy_record_metric(id, value) })
+}
+
+/// A property of the stream, by its path (`["xds", "cluster_name"]`); `None` when the host
+/// has no value for it.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+    let serialized = path.join("\0");
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host reads the path within its length and writes back as in `buffer`.
+    let code =
+        unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    match code {
+        OK if data.is_null() => Ok(None),
+        OK => Ok(Some(unsafe { host_bytes(data, size) })),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Answers the request in the plugin's place: Envoy sends this response downstream and the
+/// request goes no further.
+pub fn send_local_response(
+    status_code: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), HostStatus> {
+    let serialized = crate::http::serialize_header_map(headers);
+    // SAFETY: the host reads each buffer within the length given with it.
+    status(unsafe {
+        proxy_send_local_response(
+            status_code,
+            std::ptr::null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            serialized.as_ptr(),
+            serialized.len(),
+            -1,
+        )
+    })
 }

@@ -23,6 +23,11 @@ pub trait Host {
     /// The original's response body chunk being delivered (`size` bytes).
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostStatus>;
     fn response_trailers(&self) -> Result<RawHeaders, HostStatus>;
+    /// A property of the stream (`["xds", "cluster_name"]`); `None` when it has none or
+    /// cannot be read.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// Answers the original request in the plugin's place; false if the host refused.
+    fn send_local_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool;
     /// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
     fn now_ns(&self) -> u64;
     /// Starts (a period above zero) or stops the root's timer; false if the host refused.
@@ -84,6 +89,14 @@ pub const ENVOY_METRICS: MetricHost = MetricHost {
 };
 
 impl Host for Envoy {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        abi::property(path).ok().flatten()
+    }
+
+    fn send_local_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
+        abi::send_local_response(status, headers, body).is_ok()
+    }
+
     fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
         abi::request_headers()
     }
@@ -252,6 +265,10 @@ mod fake {
         pub original_response_trailers: RefCell<RawHeaders>,
         /// Every read of the HTTP context fails (as once its phase is over).
         pub unreadable: Cell<bool>,
+        /// Stream properties by path (joined with `.`), e.g. `xds.cluster_name`.
+        pub properties: RefCell<Vec<(String, Vec<u8>)>>,
+        /// Every local response sent: status and body.
+        pub local_responses: RefCell<Vec<(u32, Vec<u8>)>>,
     }
 
     /// Headers as the host hands them over.
@@ -292,6 +309,22 @@ mod fake {
     }
 
     impl Host for FakeHost {
+        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+            let path = path.join(".");
+            let properties = self.properties.borrow();
+            properties
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, v)| v.clone())
+        }
+
+        fn send_local_response(&self, status: u32, _headers: &[(&str, &str)], body: &[u8]) -> bool {
+            self.local_responses
+                .borrow_mut()
+                .push((status, body.to_vec()));
+            true
+        }
+
         fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
             self.read(&self.request_headers)
         }

@@ -23,13 +23,16 @@
 )]
 
 mod abi;
+pub mod baggage;
 pub mod budget;
 pub mod compare;
 pub mod comparisons;
 pub mod config;
 pub mod copy;
 pub mod data_like;
+pub mod copy_log;
 pub mod decide;
+pub mod endpoints;
 mod filter;
 pub mod host;
 pub mod http;
@@ -46,6 +49,7 @@ mod root;
 pub mod sampling;
 mod settings;
 pub mod targets;
+pub mod tracing;
 pub mod warnings;
 
 use proxy_wasm::traits::RootContext;

@@ -29,6 +29,9 @@ pub enum Counter {
     InFlightLimited,
     SkippedUpgrade,
     SkippedMemoryBudget,
+    SkippedSameCluster,
+    // Beside the decision: a copy sent without the baggage marker (W3C limits).
+    BaggageNotMarked,
     // The result, exactly one per copy sent.
     Responses2xx,
     Responses3xx,
@@ -42,7 +45,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 19] = [
+    pub const ALL: [Counter; 21] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
@@ -55,6 +58,8 @@ impl Counter {
         Counter::InFlightLimited,
         Counter::SkippedUpgrade,
         Counter::SkippedMemoryBudget,
+        Counter::SkippedSameCluster,
+        Counter::BaggageNotMarked,
         Counter::Responses2xx,
         Counter::Responses3xx,
         Counter::Responses4xx,
@@ -80,6 +85,7 @@ impl Counter {
         Counter::InFlightLimited,
         Counter::SkippedUpgrade,
         Counter::SkippedMemoryBudget,
+        Counter::SkippedSameCluster,
     ];
 
     /// The result family: exactly one per copy sent, so once copies are answered their sum is
@@ -108,6 +114,8 @@ impl Counter {
             Counter::InFlightLimited => "in_flight_limited",
             Counter::SkippedUpgrade => "skipped_upgrade",
             Counter::SkippedMemoryBudget => "skipped_memory_budget",
+            Counter::SkippedSameCluster => "skipped_same_cluster",
+            Counter::BaggageNotMarked => "baggage_not_marked",
             Counter::Responses2xx => "responses_2xx",
             Counter::Responses3xx => "responses_3xx",
             Counter::Responses4xx => "responses_4xx",
@@ -126,6 +134,7 @@ impl From<Refusal> for Counter {
             Refusal::SampledOut => Counter::SampledOut,
             Refusal::Unmatched => Counter::Unmatched,
             Refusal::MarkedAsCopy => Counter::SkippedLoop,
+            Refusal::SameCluster => Counter::SkippedSameCluster,
             Refusal::Upgrade => Counter::SkippedUpgrade,
             Refusal::RateLimited => Counter::RateLimited,
             Refusal::InFlightLimited => Counter::InFlightLimited,
@@ -269,6 +278,10 @@ pub const LATENCY_HISTOGRAM: &str = "latency_ms";
 /// Comparisons of a candidate waiting for a side (a gauge moved by increments).
 pub const COMPARE_PENDING_GAUGE: &str = "compare_pending";
 
+/// The plugin's own counter, not a target's: requests answered 403 because they carry the
+/// marker and write (`refuse_marked_writes`).
+pub const REFUSED_MARKED_WRITES: &str = "refused_marked_writes";
+
 pub fn metric_name(target: &str, metric: &str) -> String {
     format!("traffic_mirror.{target}.{metric}")
 }
@@ -389,6 +402,44 @@ impl TargetMetrics {
     }
 }
 
+/// The counters that belong to the plugin rather than to a target:
+/// `traffic_mirror.<counter>`.
+#[derive(Debug)]
+pub struct PluginMetrics {
+    refused_marked_writes: Tallied,
+    host: MetricHost,
+}
+
+impl PluginMetrics {
+    pub fn define(host: MetricHost) -> Result<PluginMetrics, Status> {
+        let name = format!("traffic_mirror.{REFUSED_MARKED_WRITES}");
+        let id = (host.define)(MetricType::Counter, &name)?;
+        Ok(PluginMetrics {
+            refused_marked_writes: Tallied {
+                id,
+                pending: Cell::new(0),
+            },
+            host,
+        })
+    }
+
+    pub fn refused_marked_write(&self) {
+        self.refused_marked_writes.add(1);
+    }
+
+    /// Hands the pending counts to the host; true if there were any.
+    pub fn flush(&self) -> bool {
+        let mut increment = |id, delta| (self.host.increment)(id, delta);
+        self.refused_marked_writes.flush(&mut increment)
+    }
+}
+
+impl Drop for PluginMetrics {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Drop for TargetMetrics {
     /// The last job or copy of a replaced configuration is done: its counts still go out.
     fn drop(&mut self) {
@@ -493,8 +544,13 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush());
-        // Ids in definition order: counters 1..=19, gauge 20.
-        assert_eq!(recording::take_increments(), [(20, 2), (1, 2), (19, 1)]);
+        // Ids in definition order: the counters from 1, then the gauge.
+        let counters = Counter::ALL.len() as u32;
+        let failed = Counter::Failed as u32 + 1;
+        assert_eq!(
+            recording::take_increments(),
+            [(counters + 1, 2), (1, 2), (failed, 1)]
+        );
         assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);

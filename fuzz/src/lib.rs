@@ -41,6 +41,8 @@ pub const TARGETS: [(&str, Target); 10] = [
 /// A configuration with every kind of redaction, for the capture target.
 const CAPTURE_CONFIG: &str = r#"{
   "targets": [{"cluster": "mirror", "name": "canary",
+               "set_headers": {"authorization": "Bearer mirror-test"}},
+              {"cluster": "quiet", "name": "quiet", "tracing": {"sampled": "never"},
                "set_headers": {"authorization": "Bearer mirror-test"}}],
   "host_suffix": "-shadow",
   "redact": {"headers": ["authorization", "cookie", "x-api-key"],
@@ -82,17 +84,52 @@ pub fn header_map(data: &[u8]) {
 }
 
 /// Any request headers captured into copies: no redacted header, no hop-by-hop header, no
-/// line break, and the target's own headers win.
+/// line break, and the target's own headers win; a never-sampled copy asks for no sampling,
+/// and every copy carries one baggage (marked, or the original's past the W3C limits).
 pub fn headers(data: &[u8]) {
     let config = &capture_config();
     let Ok(captured) = capture_headers(header_lines(data), config) else {
         return;
     };
-    let Some(target) = config.targets.first() else {
-        return;
-    };
-    let copy = captured.headers_for(target, config.marker_header.as_deref());
-    for (name, value) in &copy {
+    for target in &config.targets {
+        let member = target
+            .containment
+            .baggage_member
+            .as_deref()
+            .unwrap_or_default();
+        let marked = traffic_mirror::baggage::mark(captured.baggage(), member);
+        let baggage = match &marked {
+            traffic_mirror::baggage::Marked::Alone => Some(member),
+            traffic_mirror::baggage::Marked::Merged(merged) => Some(merged.as_str()),
+            traffic_mirror::baggage::Marked::NotMarked => None,
+        };
+        let copy = captured.headers_for(target, config.marker_header.as_deref(), baggage);
+        check_copy(&copy);
+        if let Some(baggage) = baggage {
+            let carried: Vec<_> = copy.iter().filter(|(n, _)| *n == "baggage").collect();
+            assert_eq!(carried, [&("baggage", baggage)]);
+            assert!(traffic_mirror::baggage::has_member(
+                baggage.as_bytes(),
+                "traffic-mirror"
+            ));
+        }
+        if target.name == "quiet" {
+            for (name, value) in &copy {
+                let forcing = ["x-b3-flags", "x-envoy-force-trace", "x-client-trace-id"];
+                assert!(!forcing.contains(name), "{name} in an unsampled copy");
+                if *name == "x-b3-sampled" || *name == "b3" {
+                    assert!(*value == "0" || value.contains("-0"), "{name}: {value}");
+                }
+                if *name == "traceparent" {
+                    assert!(value.get(53..55) == Some("00"), "{value}");
+                }
+            }
+        }
+    }
+}
+
+fn check_copy(copy: &[(&str, &str)]) {
+    for (name, value) in copy {
         let redacted = ["cookie", "x-api-key"].contains(name);
         assert!(!redacted, "redacted header {name} in the copy");
         assert!(

@@ -10,6 +10,7 @@
 
 mod body;
 mod compare;
+mod containment;
 mod duplicate_keys;
 pub mod fields;
 mod matching;
@@ -23,6 +24,9 @@ pub use body::{
     MAX_BODY_BYTES_LIMIT, MAX_BUFFERED_BYTES_LIMIT, MIN_BUFFERED_BYTES,
 };
 pub use compare::COMPARE_FIELDS;
+pub use containment::{
+    Containment, TargetContainment, COPY_LOG_FIELDS, DEFAULT_MARKER_BAGGAGE, TRACING_FIELDS,
+};
 pub use fields::{Bounds, Field, FieldDefault, Unit, Whole, MAX_LIST_ENTRIES, MAX_PATH_LEVELS};
 pub use matching::{HEADER_CONDITION_FIELDS, MATCH_FIELDS};
 pub use redaction::{DEFAULT_REDACTED_HEADERS, DEFAULT_REPLACEMENT, REDACT_FIELDS};
@@ -57,6 +61,8 @@ pub const CONFIG_FIELDS: &[Field] = &[
     Field::new("match"),
     Field::new("redact"),
     Field::new("body"),
+    containment::MARKER_BAGGAGE_FIELD,
+    containment::REFUSE_MARKED_WRITES_FIELD,
 ];
 
 /// A configuration object and the fields it may hold.
@@ -115,6 +121,14 @@ pub const SECTIONS: &[Section] = &[
         path: "targets[].compare",
         fields: COMPARE_FIELDS,
     },
+    Section {
+        path: "targets[].tracing",
+        fields: TRACING_FIELDS,
+    },
+    Section {
+        path: "targets[].copy_log",
+        fields: COPY_LOG_FIELDS,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +141,8 @@ pub struct Config {
     pub request_match: Option<Match>,
     pub redaction: Redaction,
     pub body: BodyPolicy,
+    /// The baggage marker and refused writes (`marker_baggage`, `refuse_marked_writes`).
+    pub containment: Containment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -180,7 +196,9 @@ impl Config {
 
 fn config(value: &Value) -> Result<Config, String> {
     let fields = Fields::of(value, "", "a JSON object with `targets`", CONFIG_FIELDS)?;
-    let targets = targets::targets(fields.required("targets")?)?;
+    let mut targets = targets::targets(fields.required("targets")?)?;
+    let containment = containment::containment(&fields)?;
+    containment::name_members(&mut targets, containment.marker_baggage.as_deref());
     let host_suffix = fields.scalar(
         "host_suffix",
         "a string of letters, digits, `.`, `-` and `_` (\"\" for none)",
@@ -212,5 +230,6 @@ fn config(value: &Value) -> Result<Config, String> {
             None => redaction::redaction(&Value::Object(serde_json::Map::new()), "redact: ")?,
         },
         body: fields.nested("body", body::body)?.unwrap_or_default(),
+        containment,
     })
 }

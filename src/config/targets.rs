@@ -2,6 +2,9 @@
 //! (`sampling`, `limits`, `set_headers`; `match` and `compare` have files of their own).
 
 use super::compare::{compare, references_compare_nothing};
+use super::containment::{
+    target_containment, TargetContainment, ALLOW_SAME_CLUSTER_FIELD, COPY_LOG_FIELD, TRACING_FIELD,
+};
 use super::fields::{describe, Bounds, Field, FieldDefault, Fields, Unit, Whole};
 use super::matching::request_match;
 use crate::compare::spec::CompareSpec;
@@ -62,6 +65,9 @@ pub const TARGET_FIELDS: &[Field] = &[
         .default(FieldDefault::Whole(DEFAULT_AMPLIFY as u64))
         .bounds(Bounds::Whole(AMPLIFY)),
     Field::new("compare"),
+    TRACING_FIELD,
+    COPY_LOG_FIELD,
+    ALLOW_SAME_CLUSTER_FIELD,
 ];
 
 /// The fields of a target's `sampling`.
@@ -100,6 +106,8 @@ pub struct Target {
     /// Shadow verification: this target is a candidate whose responses are compared.
     /// Shared with the comparisons pending for this target (one allocation per configuration).
     pub compare: Option<Rc<CompareSpec>>,
+    /// Trace sampling, copy log, same-cluster guard, baggage member.
+    pub containment: TargetContainment,
 }
 
 impl Target {
@@ -198,6 +206,10 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
                 .map(String::from)
         },
     )?;
+    let mut containment = target_containment(&fields)?;
+    if subset.is_none() {
+        containment.same_service.clone_from(&service);
+    }
     let cluster = match (cluster, service, port, subset) {
         (Some(cluster), None, None, None) => cluster,
         // The name istiod gives the cluster of a service's port (and subset).
@@ -272,6 +284,7 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
         amplify,
         // Read by `targets`, which knows the other targets' names.
         compare: None,
+        containment,
     })
 }
 

@@ -748,8 +748,8 @@ fn every_whole_field_is_refused_just_outside_the_bounds_its_table_states() {
         }
     }
     assert_eq!(
-        checked, 9,
-        "the nine bounded whole numbers, `port` to `summary_interval_s`"
+        checked, 10,
+        "the ten bounded whole numbers, `port` to `copy_log.per_minute`"
     );
 }
 

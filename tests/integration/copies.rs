@@ -45,6 +45,11 @@ fn copy_equals_original_minus_redacted_headers_plus_marker() {
     assert_eq!(copy.path, original.path);
     assert_eq!(copy.body, original.body);
     assert_eq!(copy.header("x-traffic-mirror"), Some("canary"));
+    assert_eq!(
+        copy.header("baggage"),
+        Some("traffic-mirror=canary"),
+        "the marker that travels (docs/copies.md)"
+    );
     let redacted = [
         "authorization",
         "proxy-authorization",
@@ -55,7 +60,7 @@ fn copy_equals_original_minus_redacted_headers_plus_marker() {
         assert!(!copy.has_header(secret), "copy carries {secret}");
     }
     assert_eq!(
-        without(copy.end_to_end_headers(), &["x-traffic-mirror"]),
+        without(copy.end_to_end_headers(), &["x-traffic-mirror", "baggage"]),
         without(original.end_to_end_headers(), &redacted),
     );
     assert_eq!(copy.header("content-length"), Some("26"));

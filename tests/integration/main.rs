@@ -20,6 +20,7 @@ mod istio_e2e;
 mod reconfiguration;
 mod security;
 mod soak;
+mod tracing_and_containment;
 
 /// Checks that need neither Envoy nor the built plugin: `make unit` runs them.
 mod without_envoy {

@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 use traffic_mirror::metrics::{
     CompareCounter, Counter, COMPARE_PENDING_GAUGE, IN_FLIGHT_GAUGE, LATENCY_HISTOGRAM,
+    REFUSED_MARKED_WRITES,
 };
 
 fn exprs(value: &serde_json::Value, found: &mut Vec<String>) {
@@ -41,6 +42,7 @@ fn every_queried_metric_is_one_the_plugin_defines() {
     );
     defined.insert(format!("traffic_mirror_{IN_FLIGHT_GAUGE}"));
     defined.insert(format!("traffic_mirror_{COMPARE_PENDING_GAUGE}"));
+    defined.insert(format!("traffic_mirror_{REFUSED_MARKED_WRITES}"));
     for series in ["bucket", "sum", "count"] {
         defined.insert(format!("traffic_mirror_{LATENCY_HISTOGRAM}_{series}"));
     }
@@ -77,6 +79,9 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         "traffic_mirror_mismatched_body",
         "traffic_mirror_compare_skipped_expired",
         "traffic_mirror_skipped_memory_budget",
+        "traffic_mirror_skipped_same_cluster",
+        "traffic_mirror_baggage_not_marked",
+        "traffic_mirror_refused_marked_writes",
     ] {
         assert!(
             used.contains(needed),
