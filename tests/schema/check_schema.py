@@ -209,6 +209,7 @@ def examples(root):
     for page in pages:
         with open(os.path.join(root, page)) as file:
             text = file.read()
+        # A block fenced "```json output" shows what a command prints, not a configuration.
         for index, block in enumerate(re.findall(r"```json\n(.*?)```", text, re.S)):
             config = json.loads(block)
             if "targets" in config:
