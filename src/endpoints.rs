@@ -168,6 +168,15 @@ impl Endpoints {
         self.templates.is_empty()
     }
 
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// The configured templates' labels, in order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.templates.iter().map(Template::label)
+    }
+
     /// The endpoint label of a request: the first template that matches, else the automatic
     /// template. `path` may carry a query; it is left out.
     pub fn label(&self, method: &str, path: &str) -> String {

@@ -22,6 +22,7 @@
 //! order, 195k in different orders (half parsing, half the walk); with a noise baseline, about
 //! 330k; equal bodies, a `memcmp`.
 
+use crate::endpoints::{data_like, DATA_SEGMENT, REST_SEGMENT};
 use crate::json_path::{JsonPath, PathSet, Step};
 use crate::json_text::{simple_escape, surrogate_pair, HIGH_SURROGATES};
 use std::collections::HashMap;
@@ -118,6 +119,8 @@ pub struct Differences {
     pub real: u32,
     /// All differing paths that are noise.
     pub noise: u32,
+    /// `paths` as metric fields (see `field`), in the same order.
+    pub fields: Vec<String>,
 }
 
 impl Differences {
@@ -129,6 +132,7 @@ impl Differences {
         }
         if self.paths.len() < MAX_PATHS {
             self.paths.push((render(path), noise));
+            self.fields.push(field(path));
         }
     }
 
@@ -148,6 +152,8 @@ pub struct JsonDiff {
     /// The first `MAX_PATHS` paths that differ between the reference and the noise baseline
     /// (for the window's noise rate), and how many there were.
     pub baseline_paths: Vec<String>,
+    /// `baseline_paths` as metric fields.
+    pub baseline_fields: Vec<String>,
     pub baseline_differences: u32,
 }
 
@@ -208,6 +214,7 @@ fn diff_parsed(
         visits += walk.cursor.visits;
         result.baseline_differences = walk.differences.real;
         result.baseline_paths = walk.differences.paths.into_iter().map(|(p, _)| p).collect();
+        result.baseline_fields = walk.differences.fields;
     }
     Ok((result, visits))
 }
@@ -222,8 +229,42 @@ fn diff_bytes(candidate: &[u8], reference: &[u8], noise: Option<&[u8]>) -> JsonD
     if baseline_differs {
         result.baseline_differences = 1;
         result.baseline_paths.push(ROOT_PATH.to_string());
+        result.baseline_fields.push(BODY_FIELD.to_string());
     }
     result
+}
+
+/// The field of a body compared as bytes (or of JSON bodies of different types at the top).
+pub const BODY_FIELD: &str = "body";
+/// A JSON path's field starts with this (`$.items.*.price`), so that no JSON key can be
+/// mistaken for `status`, `body`, a header or `other`.
+pub const JSON_FIELD_PREFIX: &str = "$.";
+/// Segments of a JSON path's field; deeper ones are `{*}`, so a field's label stays short.
+pub const MAX_FIELD_SEGMENTS: usize = 8;
+
+/// A differing path as a metric's field label, which never carries a value: `$.items.*.price`
+/// (indices `*`, data-like keys `{}`, see `endpoints::data_like`), `body` for the whole body.
+fn field(path: &[Part<'_>]) -> String {
+    if path.is_empty() {
+        return BODY_FIELD.to_string();
+    }
+    let mut text = String::from(JSON_FIELD_PREFIX);
+    for (i, part) in path.iter().enumerate() {
+        if i > 0 {
+            text.push('.');
+        }
+        if i == MAX_FIELD_SEGMENTS {
+            text.push_str(REST_SEGMENT);
+            break;
+        }
+        text.push_str(match part {
+            Part::Index(_) => "*",
+            Part::Key(key) if data_like(key) => DATA_SEGMENT,
+            // Not data-like: ASCII letters, `_` and `-` only.
+            Part::Key(key) => std::str::from_utf8(key).unwrap_or(DATA_SEGMENT),
+        });
+    }
+    text
 }
 
 /// `a.0.b`, as `redact.json_fields` writes it; `$` for the whole body. At most
@@ -1066,6 +1107,37 @@ fn exponent_value(exponent: Option<&[u8]>) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fields_name_paths_without_a_value() {
+        let fields = |a: &str, b: &str| {
+            diff(a.as_bytes(), b.as_bytes(), None, &[])
+                .unwrap()
+                .candidate
+                .fields
+        };
+        assert_eq!(
+            fields(
+                r#"{"items": [{"price": 1}]}"#,
+                r#"{"items": [{"price": 2}]}"#
+            ),
+            ["$.items.*.price"]
+        );
+        assert_eq!(
+            fields(
+                r#"{"users": {"john.smith": 1, "a@b": 1, "x1": 1}}"#,
+                r#"{"users": {"john.smith": 2, "a@b": 2, "x1": 2}}"#
+            ),
+            ["$.users.{}", "$.users.{}", "$.users.{}"],
+            "a key with a dot is one data-like key, not two names"
+        );
+        assert_eq!(fields("[1]", "{}"), ["body"]);
+        assert_eq!(fields("not json", "{}"), ["body"]);
+        let deep = |v: u8| format!("{}{v}{}", r#"{"a":"#.repeat(20), "}".repeat(20));
+        assert_eq!(fields(&deep(1), &deep(2)), ["$.a.a.a.a.a.a.a.a.{*}"]);
+        let noisy = diff(br#"{"ts": 1}"#, br#"{"ts": 2}"#, Some(br#"{"ts": 3}"#), &[]).unwrap();
+        assert_eq!(noisy.baseline_fields, ["$.ts"]);
+    }
 
     fn paths(list: &[&str]) -> Vec<IgnoredPath> {
         list.iter()
