@@ -4,11 +4,16 @@
 //! Every error names the field (with its place, e.g. `targets[1]: limits`) and what the field
 //! allows, because the only place a user sees it is one line in Envoy's log.
 
+use crate::compare::accounting::{
+    series_per_target, DEFAULT_MAX_ENDPOINTS, MAX_ENDPOINTS_LIMIT, MAX_SERIES,
+};
 use crate::compare::json::IgnoredPath;
 use crate::compare::spec::{
-    BodyMode, CompareSpec, Reference, MAX_BODY_BYTES_LIMIT as MAX_COMPARE_BODY_BYTES,
-    MAX_COMPARED_HEADERS, MAX_LOG_MISMATCHES_PER_MINUTE, MAX_SUMMARY_INTERVAL_S,
+    BodyMode, CompareSpec, Reference, DEFAULT_MAX_FIELDS_PER_ENDPOINT,
+    MAX_BODY_BYTES_LIMIT as MAX_COMPARE_BODY_BYTES, MAX_COMPARED_HEADERS,
+    MAX_FIELDS_PER_ENDPOINT_LIMIT, MAX_LOG_MISMATCHES_PER_MINUTE, MAX_SUMMARY_INTERVAL_S,
 };
+use crate::endpoints::{Endpoints, Template, MAX_TEMPLATES};
 use crate::http::{header_name, is_hop_by_hop, is_token_char, HOP_BY_HOP};
 use crate::json_path::JsonPath;
 use crate::matching::{HeaderCondition, Match};
@@ -80,6 +85,10 @@ pub struct Target {
     /// Shadow verification: this target is a candidate whose responses are compared.
     /// Shared with the comparisons pending for this target (one allocation per configuration).
     pub compare: Option<Rc<CompareSpec>>,
+    /// Templates naming the endpoints its comparisons are counted under.
+    pub endpoints: Endpoints,
+    /// Endpoints counted per Envoy; further ones count as `other`.
+    pub max_endpoints: usize,
 }
 
 impl Target {
@@ -245,7 +254,58 @@ fn targets(value: &Value) -> Result<Vec<Target>, String> {
     for (target, spec) in targets.iter_mut().zip(specs) {
         target.compare = spec.map(Rc::new);
     }
+    series_within_bound(&targets)?;
     Ok(targets)
+}
+
+/// The per-endpoint series the comparing targets may define in one Envoy stay within
+/// `MAX_SERIES`: Prometheus (and Envoy's admin) must not be flooded by a configuration.
+fn series_within_bound(targets: &[Target]) -> Result<(), String> {
+    let per_target: Vec<(String, usize)> = targets
+        .iter()
+        .filter_map(|t| {
+            let spec = t.compare.as_ref()?;
+            let series = series_per_target(t.max_endpoints, spec.max_fields_per_endpoint);
+            Some((format!("{} ({series})", t.name), series))
+        })
+        .collect();
+    let total: usize = per_target.iter().map(|(_, n)| n).sum();
+    if total > MAX_SERIES {
+        let listed: Vec<&str> = per_target.iter().map(|(t, _)| t.as_str()).collect();
+        return Err(format!(
+            "targets: the comparing targets may define {total} per-endpoint series in an Envoy, \
+             more than {MAX_SERIES}: each defines (max_endpoints + 1) x (6 + 2 x \
+             (compare.max_fields_per_endpoint + 1)), here {}; lower `max_endpoints` or \
+             `compare.max_fields_per_endpoint`",
+            listed.join(" + ")
+        ));
+    }
+    Ok(())
+}
+
+/// `targets[].endpoints`: templates such as "GET /users/{id}", at most `max_endpoints`.
+fn endpoints(value: &Value, place: &str) -> Result<Endpoints, String> {
+    let items = match value.as_array() {
+        Some(items) if items.len() <= MAX_TEMPLATES => items,
+        _ => {
+            return Err(format!(
+                "{place}must be a list of at most {MAX_TEMPLATES} templates such as \
+                 \"GET /users/{{id}}\" or \"/files/{{*}}\", got {}",
+                describe(value)
+            ))
+        }
+    };
+    let templates = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let text = item.as_str().ok_or_else(|| {
+                format!("{place}[{index}] must be a string, got {}", describe(item))
+            })?;
+            Template::parse(text).map_err(|error| format!("{place}[{index}] \"{text}\": {error}"))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Endpoints::new(templates))
 }
 
 fn compare(
@@ -270,6 +330,7 @@ fn compare(
             "noise_absolute_threshold",
             "log_mismatches_per_minute",
             "summary_interval_s",
+            "max_fields_per_endpoint",
         ],
     )?;
     let defaults = CompareSpec::new();
@@ -405,6 +466,17 @@ fn compare(
                 },
             )?
             .unwrap_or(defaults.summary_interval),
+        max_fields_per_endpoint: fields
+            .scalar(
+                "max_fields_per_endpoint",
+                &format!("a whole number from 0 to {MAX_FIELDS_PER_ENDPOINT_LIMIT}"),
+                |v| {
+                    whole_number(v)
+                        .and_then(|n| usize::try_from(n).ok())
+                        .filter(|n| *n <= MAX_FIELDS_PER_ENDPOINT_LIMIT)
+                },
+            )?
+            .unwrap_or(DEFAULT_MAX_FIELDS_PER_ENDPOINT),
     })
 }
 
@@ -449,6 +521,8 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
             "set_headers",
             "amplify",
             "compare",
+            "endpoints",
+            "max_endpoints",
         ],
     )?;
     let cluster = fields.scalar("cluster", "a non-empty Envoy cluster name", |v| {
@@ -529,6 +603,25 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
              ({amplify}): a request's copies are admitted all together or not at all"
         ));
     }
+    let endpoints = fields.nested("endpoints", endpoints)?.unwrap_or_default();
+    let max_endpoints = fields
+        .scalar(
+            "max_endpoints",
+            &format!("a whole number from 0 to {MAX_ENDPOINTS_LIMIT}"),
+            |v| {
+                whole_number(v)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| *n <= MAX_ENDPOINTS_LIMIT)
+            },
+        )?
+        .unwrap_or(DEFAULT_MAX_ENDPOINTS);
+    if endpoints.len() > max_endpoints {
+        return Err(format!(
+            "{place}`endpoints` lists {} templates, more than `max_endpoints` ({max_endpoints}): \
+             raise `max_endpoints` (at most {MAX_ENDPOINTS_LIMIT}) or list fewer",
+            endpoints.len()
+        ));
+    }
     Ok(Target {
         cluster,
         name,
@@ -569,6 +662,8 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
         amplify,
         // Read by `targets`, which knows the other targets' names.
         compare: None,
+        endpoints,
+        max_endpoints,
     })
 }
 

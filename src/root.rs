@@ -4,8 +4,9 @@
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
 use crate::budget::{Budget, Reservation};
+use crate::compare::accounting::configuration_hash;
 use crate::compare::response::{Capture, Needs, Summary};
-use crate::comparisons::Comparisons;
+use crate::comparisons::{Accounting, Comparisons};
 use crate::config::Config;
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
@@ -329,7 +330,13 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
                 }
                 let compares = settings.config.targets.iter().any(|t| t.compare.is_some());
                 let held = self.budget.reservation();
-                self.comparisons = compares.then(|| Comparisons::new(&settings, now, held));
+                let accounting = Accounting {
+                    configuration: configuration_hash(&json),
+                    metrics: self.host.metrics(),
+                    shared: self.host.shared_data(),
+                };
+                self.comparisons =
+                    compares.then(|| Comparisons::new(&settings, now, held, accounting));
                 self.budget
                     .set_limit(settings.config.body.max_buffered_bytes);
                 let names: Vec<&str> = settings

@@ -18,6 +18,8 @@
 //! the VM and handed to Envoy in batches, as the per-target metrics are.
 
 use super::spec::CompareSpec;
+#[cfg(test)]
+use super::spec::DEFAULT_MAX_FIELDS_PER_ENDPOINT;
 use super::verdict::Verdict;
 use crate::endpoints::Endpoints;
 use crate::host::{MetricHost, SharedDataHost};
@@ -28,8 +30,6 @@ use std::rc::Rc;
 
 pub const DEFAULT_MAX_ENDPOINTS: usize = 32;
 pub const MAX_ENDPOINTS_LIMIT: usize = 256;
-pub const DEFAULT_MAX_FIELDS_PER_ENDPOINT: usize = 8;
-pub const MAX_FIELDS_PER_ENDPOINT_LIMIT: usize = 64;
 /// Per-endpoint series an Envoy may hold; a configuration allowing more is refused.
 pub const MAX_SERIES: usize = 10_000;
 /// The endpoint, or field, that counts what the bounds leave out.
@@ -238,6 +238,8 @@ pub struct TargetAccounts {
     admission: Admission,
     metrics: MetricHost,
     shared: SharedDataHost,
+    /// Counts are waiting for `flush`.
+    pending: bool,
 }
 
 /// An ended comparison as it was counted: its endpoint and fields as admitted (or `other`).
@@ -270,6 +272,7 @@ impl TargetAccounts {
             other: None,
             metrics,
             shared,
+            pending: false,
         };
         for label in endpoints.labels() {
             accounts.endpoint(label);
@@ -280,6 +283,7 @@ impl TargetAccounts {
     /// Counts an ended comparison of `endpoint`.
     pub fn record(&mut self, endpoint: &str, verdict: &Verdict, spec: &CompareSpec) -> Counted {
         let changes = field_changes(verdict, spec);
+        self.pending = true;
         let (target, metrics, shared) = (Rc::clone(&self.target), self.metrics, self.shared);
         let series = self.endpoint(endpoint);
         let aspects = verdict.mismatched;
@@ -361,8 +365,14 @@ impl TargetAccounts {
         }
     }
 
+    /// Whether counts wait for `flush`.
+    pub fn pending(&self) -> bool {
+        self.pending
+    }
+
     /// Hands every pending count to the host; true if there were any.
-    pub fn flush(&self) -> bool {
+    pub fn flush(&mut self) -> bool {
+        self.pending = false;
         let mut increment = |id, delta| (self.metrics.increment)(id, delta);
         let mut any = false;
         for series in self.endpoints.values().chain(&self.other) {
@@ -471,6 +481,14 @@ impl EndpointSeries {
                 .map(|(_, series)| series)
         })
     }
+}
+
+/// A hash of the configuration's text (FNV-1a): the same in every worker, so their shared-data
+/// keys meet, and another for every other configuration.
+pub fn configuration_hash(text: &[u8]) -> u64 {
+    text.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
