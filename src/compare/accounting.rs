@@ -25,7 +25,7 @@ use crate::endpoints::Endpoints;
 use crate::host::{MetricHost, SharedDataHost};
 use crate::metrics::Tallied;
 use proxy_wasm::types::MetricType;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::rc::Rc;
 
 pub const DEFAULT_MAX_ENDPOINTS: usize = 32;
@@ -155,7 +155,7 @@ pub struct Admission {
     max: usize,
     /// Every admitted name, once the list is full: then a name not among them is `other`
     /// with no host call.
-    full: Option<HashSet<String>>,
+    full: Option<Vec<String>>,
 }
 
 impl Admission {
@@ -171,7 +171,7 @@ impl Admission {
     /// fails, or a list that keeps changing, leaves it out this once.
     pub fn admit(&mut self, shared: SharedDataHost, name: &str) -> bool {
         if let Some(admitted) = &self.full {
-            return admitted.contains(name);
+            return admitted.iter().any(|n| n == name);
         }
         for _ in 0..CAS_ATTEMPTS {
             let (list, token) = match (shared.get)(&self.key) {
@@ -219,7 +219,8 @@ struct EndpointSeries {
     label: Rc<str>,
     /// compared, matched, mismatched, mismatched_aspect status, headers, body.
     counts: Vec<Option<Tallied>>,
-    fields: HashMap<Rc<str>, FieldSeries>,
+    /// At most `max_fields_per_endpoint`: a short list.
+    fields: Vec<(Rc<str>, FieldSeries)>,
     other_field: Option<(Rc<str>, FieldSeries)>,
     admission: Admission,
 }
@@ -378,8 +379,9 @@ impl TargetAccounts {
         for series in self.endpoints.values().chain(&self.other) {
             let fields = series
                 .fields
-                .values()
-                .chain(series.other_field.iter().map(|(_, f)| f));
+                .iter()
+                .chain(&series.other_field)
+                .map(|(_, f)| f);
             let field_counts = fields.flat_map(|f| [&f.differed, &f.noise]);
             for count in series.counts.iter().chain(field_counts).flatten() {
                 any |= count.flush(&mut increment);
@@ -429,7 +431,7 @@ impl EndpointSeries {
         EndpointSeries {
             label: Rc::from(label),
             counts,
-            fields: HashMap::new(),
+            fields: Vec::new(),
             other_field: None,
             admission: Admission::new(format!("{key}/fields/{label}"), max_fields),
         }
@@ -444,7 +446,7 @@ impl EndpointSeries {
         shared: SharedDataHost,
         field: &str,
     ) -> Rc<str> {
-        if let Some((name, _)) = self.fields.get_key_value(field) {
+        if let Some((name, _)) = self.fields.iter().find(|(name, _)| &**name == field) {
             return Rc::clone(name);
         }
         let label = Rc::clone(&self.label);
@@ -464,7 +466,7 @@ impl EndpointSeries {
         };
         if field != OTHER && self.admission.admit(shared, field) {
             let name: Rc<str> = Rc::from(field);
-            self.fields.insert(Rc::clone(&name), define(field));
+            self.fields.push((Rc::clone(&name), define(field)));
             return name;
         }
         let (name, _) = self
@@ -474,12 +476,11 @@ impl EndpointSeries {
     }
 
     fn field_series(&self, field: &str) -> Option<&FieldSeries> {
-        self.fields.get(field).or_else(|| {
-            self.other_field
-                .as_ref()
-                .filter(|(name, _)| &**name == field)
-                .map(|(_, series)| series)
-        })
+        self.fields
+            .iter()
+            .chain(&self.other_field)
+            .find(|(name, _)| &**name == field)
+            .map(|(_, series)| series)
     }
 }
 

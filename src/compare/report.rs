@@ -85,7 +85,8 @@ struct FieldWindow {
 struct EndpointWindow {
     compared: u64,
     mismatched: u64,
-    fields: HashMap<Rc<str>, FieldWindow>,
+    /// At most the endpoint's admitted fields and `other`: a short list.
+    fields: Vec<(Rc<str>, FieldWindow)>,
 }
 
 /// One candidate target's report.
@@ -188,7 +189,17 @@ impl TargetReport {
         endpoint.compared += 1;
         endpoint.mismatched += u64::from(!matched);
         for change in &counted.fields {
-            let field = endpoint.fields.entry(Rc::clone(&change.field)).or_default();
+            let at = match endpoint.fields.iter().position(|(f, _)| *f == change.field) {
+                Some(at) => at,
+                None => {
+                    let field = (Rc::clone(&change.field), FieldWindow::default());
+                    endpoint.fields.push(field);
+                    endpoint.fields.len() - 1
+                }
+            };
+            let Some((_, field)) = endpoint.fields.get_mut(at) else {
+                continue;
+            };
             field.counts.raw += u64::from(change.differed);
             field.counts.noise += u64::from(change.noise);
             if let (true, Some(id)) = (change.differed, request_id) {
@@ -320,7 +331,7 @@ fn endpoint_table(
         .into_iter()
         .take(MAX_SUMMARY_ENDPOINTS)
         .map(|(endpoint, window)| {
-            let mut fields: Vec<(Rc<str>, FieldWindow)> = window.fields.into_iter().collect();
+            let mut fields = window.fields;
             fields.sort_by(|(a, x), (b, y)| {
                 (y.counts.raw, y.counts.noise)
                     .cmp(&(x.counts.raw, x.counts.noise))
