@@ -4,7 +4,7 @@
 
 use crate::budget::Reservation;
 use crate::compare::accounting::TargetAccounts;
-use crate::compare::pairing::{Candidate, Missing, Outcome, Pairing, Resolved, Side};
+use crate::compare::pairing::{Candidate, Missing, Pairing, Resolution, Resolved, Side};
 use crate::compare::report::TargetReport;
 use crate::compare::request::RequestInfo;
 use crate::compare::response::{Body, Needs, NotCompared, Summary};
@@ -247,7 +247,7 @@ impl Comparisons {
                 metrics.add_compare(counter, n);
             }
             let accounts = self.accounts.get_mut(ended.target).and_then(Option::as_mut);
-            if let (Outcome::Compared { verdict, .. }, Some(accounts), Some(spec)) =
+            if let (Resolution::Compared { verdict, .. }, Some(accounts), Some(spec)) =
                 (&ended.outcome, accounts, &target.compare)
             {
                 let endpoint = ended.request.endpoint(ended.target);
@@ -291,10 +291,10 @@ fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
 }
 
 /// The counters an ended comparison adds to: its verdict, and the details beside it.
-fn counters(outcome: &Outcome) -> Vec<(CompareCounter, u32)> {
+fn counters(outcome: &Resolution) -> Vec<(CompareCounter, u32)> {
     let (verdict, without_reference) = match outcome {
-        Outcome::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
-        Outcome::Compared {
+        Resolution::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
+        Resolution::Compared {
             verdict,
             without_reference,
         } => (verdict, *without_reference),

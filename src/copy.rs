@@ -3,11 +3,12 @@
 //! The original is never touched: everything here works on our own copy of its headers and
 //! body, taken while the original streams past.
 
-use crate::config::{Config, Redaction, Target};
+use crate::config::{Config, Target};
 use crate::http::{is_hop_by_hop, RawHeaders};
-use crate::redact::body::{redact_body, BodyHeaders, Refusal};
+use crate::redact::body::{redact_body, BodyHeaders, Unsendable};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
+use crate::redact::Redaction;
 
 /// Why a request that a target wanted is not copied after all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,8 +52,6 @@ pub struct CapturedRequest {
     body_headers: BodyHeaders,
     /// The original's `content-length`, to size the body's allocation once.
     declared_length: Option<usize>,
-    /// Headers left out because their value is not UTF-8: the SDK's dispatch takes `&str`.
-    pub dropped_non_utf8: usize,
 }
 
 /// Takes the original's headers over in one pass: redaction (headers and query) and
@@ -71,7 +70,7 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
             if name.starts_with(':') {
                 return Err(Skip::Unroutable);
             }
-            captured.dropped_non_utf8 += 1;
+            // Left out: the SDK's dispatch takes `&str`.
             continue;
         };
         match name.as_str() {
@@ -226,8 +225,8 @@ impl CapturedRequest {
     pub fn finish(&mut self, redaction: &Redaction) -> Result<(), Skip> {
         let redacted = redact_body(&self.body, &self.body_headers, redaction).map_err(
             |refusal| match refusal {
-                Refusal::Unparseable => Skip::UnparseableBody,
-                Refusal::Unredactable => Skip::UnredactableBody,
+                Unsendable::Unparseable => Skip::UnparseableBody,
+                Unsendable::Unredactable => Skip::UnredactableBody,
             },
         )?;
         if let Some(body) = redacted {
@@ -429,12 +428,11 @@ mod tests {
     }
 
     #[test]
-    fn non_utf8_values_are_left_out_and_counted() {
+    fn non_utf8_values_are_left_out() {
         let config = default_config();
         let mut headers = request_headers();
         headers.push(("x-binary".into(), vec![0xff, 0xfe, b'a']));
         let captured = capture_headers(headers, &config).unwrap();
-        assert_eq!(captured.dropped_non_utf8, 1);
         assert!(!copy_headers(&captured, &config)
             .iter()
             .any(|(n, _)| n == "x-binary"));

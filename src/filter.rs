@@ -3,7 +3,6 @@
 //! never altering, holding back or failing either. Every callback returns `Continue`, and the
 //! response callbacks return at once for a request that is not compared.
 
-use crate::abi;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
@@ -16,7 +15,7 @@ use crate::sampling::random_draw;
 use crate::settings::Settings;
 use crate::targets::{Copies, TargetSet};
 use proxy_wasm::traits::{Context, HttpContext};
-use proxy_wasm::types::{Action, BufferType, MapType};
+use proxy_wasm::types::Action;
 use std::cell::OnceCell;
 use std::rc::Rc;
 
@@ -46,7 +45,10 @@ struct Observed {
     reservation: Reservation,
 }
 
-pub struct MirrorFilter {
+/// Generic over the host so that native tests drive it with a fake one; Envoy's `Host` is a
+/// unit struct, so Envoy's filter pays nothing for the seam.
+pub struct MirrorFilter<H: Host = Envoy> {
+    host: H,
     settings: Rc<Settings>,
     outbox: Rc<Outbox>,
     budget: Rc<Budget>,
@@ -58,9 +60,21 @@ pub struct MirrorFilter {
     pairing: Option<u64>,
 }
 
-impl MirrorFilter {
+impl MirrorFilter<Envoy> {
     pub fn new(settings: Rc<Settings>, outbox: Rc<Outbox>, budget: Rc<Budget>) -> MirrorFilter {
+        MirrorFilter::with_host(Envoy, settings, outbox, budget)
+    }
+}
+
+impl<H: Host> MirrorFilter<H> {
+    pub fn with_host(
+        host: H,
+        settings: Rc<Settings>,
+        outbox: Rc<Outbox>,
+        budget: Rc<Budget>,
+    ) -> MirrorFilter<H> {
         MirrorFilter {
+            host,
             settings,
             outbox,
             budget,
@@ -95,7 +109,7 @@ impl MirrorFilter {
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
         let mut headers = Vec::new();
         if decisions.needs_headers() {
-            let Ok(read) = abi::request_headers() else {
+            let Ok(read) = self.host.request_headers() else {
                 self.count(decisions.open(), Counter::Aborted);
                 self.count_refusals(&decisions);
                 return None;
@@ -106,7 +120,7 @@ impl MirrorFilter {
             decisions.with_headers(&config.targets, global_match, marker, &head, random_draw);
             // The clock is read once, and only if a rate limit needs it.
             let now = OnceCell::new();
-            let clock = || *now.get_or_init(|| Envoy.now_ns());
+            let clock = || *now.get_or_init(|| self.host.now_ns());
             let targets = &config.targets;
             decisions.apply_limits(|index| {
                 let copies = targets.get(index).map_or(1, |target| target.amplify);
@@ -126,7 +140,7 @@ impl MirrorFilter {
             any |= !targets.is_empty();
         }
         if any {
-            self.outbox.hand_over_counts(&self.settings, &Envoy);
+            self.outbox.hand_over_counts(&self.settings, &self.host);
         }
     }
 
@@ -149,7 +163,7 @@ impl MirrorFilter {
     fn count(&self, targets: TargetSet, counter: Counter) {
         if !targets.is_empty() {
             self.settings.count(targets, counter);
-            self.outbox.hand_over_counts(&self.settings, &Envoy);
+            self.outbox.hand_over_counts(&self.settings, &self.host);
         }
     }
 
@@ -182,7 +196,7 @@ impl MirrorFilter {
             per_copy,
             pairing: self.pairing,
         };
-        self.outbox.send(job, &Envoy);
+        self.outbox.send(job, &self.host);
     }
 
     /// The original's trailers, scrubbed, go to the dispatch with the copy; Envoy's
@@ -193,8 +207,7 @@ impl MirrorFilter {
             return Ok(());
         };
         let request = &mut capturing.request;
-        let trailers =
-            abi::header_map(MapType::HttpRequestTrailers).map_err(|_| Skip::Unreadable)?;
+        let trailers = self.host.request_trailers().map_err(|_| Skip::Unreadable)?;
         request.capture_trailers(trailers, &self.settings.config.redaction);
         Ok(())
     }
@@ -232,7 +245,7 @@ impl MirrorFilter {
             } = *observed;
             let summary = complete.then(|| capture.finish());
             // The root holds the summary from now on, within its own caps and the budget.
-            self.outbox.send_original(pairing, summary, &Envoy);
+            self.outbox.send_original(pairing, summary, &self.host);
         }
     }
 
@@ -260,7 +273,7 @@ impl MirrorFilter {
         reservation
             .grow(growth.saturating_mul(*copy_count).saturating_add(transient))
             .map_err(|_| Skip::MemoryBudget)?;
-        let chunk = abi::request_body(size).map_err(|_| Skip::Unreadable)?;
+        let chunk = self.host.request_body(size).map_err(|_| Skip::Unreadable)?;
         request.append_body(chunk, body.max_bytes)?;
         // The chunk is now part of the body (or freed): hold what the copies will.
         reservation
@@ -269,7 +282,7 @@ impl MirrorFilter {
     }
 }
 
-impl Context for MirrorFilter {
+impl<H: Host> Context for MirrorFilter<H> {
     fn on_done(&mut self) -> bool {
         // Still capturing when the stream ends: the client went away mid-request.
         self.skip(Skip::Abandoned);
@@ -279,7 +292,7 @@ impl Context for MirrorFilter {
     }
 }
 
-impl HttpContext for MirrorFilter {
+impl<H: Host> HttpContext for MirrorFilter<H> {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
         let Some((copies, headers)) = self.decide() else {
             return Action::Continue;
@@ -323,7 +336,7 @@ impl HttpContext for MirrorFilter {
         let Some(observed) = &mut self.original else {
             return Action::Continue;
         };
-        match abi::header_map(MapType::HttpResponseHeaders) {
+        match self.host.response_headers() {
             Ok(headers) => observed.capture.headers(&headers),
             // Nothing to compare with: as if the response never completed.
             Err(_) => return self.abandon_original(),
@@ -348,7 +361,7 @@ impl HttpContext for MirrorFilter {
             {
                 observed.capture.leave_body_out();
             } else {
-                match abi::buffer(BufferType::HttpResponseBody, body_size) {
+                match self.host.response_body(body_size) {
                     Ok(chunk) => observed.capture.body_chunk(&chunk),
                     Err(_) => return self.abandon_original(),
                 }
@@ -369,7 +382,7 @@ impl HttpContext for MirrorFilter {
             return Action::Continue;
         };
         // gRPC's status comes in the trailers, which end the response.
-        if let Ok(trailers) = abi::header_map(MapType::HttpResponseTrailers) {
+        if let Ok(trailers) = self.host.response_trailers() {
             observed.capture.trailers(&trailers);
         }
         self.hand_over_original(true);
@@ -377,7 +390,7 @@ impl HttpContext for MirrorFilter {
     }
 }
 
-impl MirrorFilter {
+impl<H: Host> MirrorFilter<H> {
     /// The original's response cannot be read: its comparisons are skipped as incomplete.
     fn abandon_original(&mut self) -> Action {
         self.hand_over_original(false);
@@ -390,3 +403,276 @@ pub struct PassThrough;
 
 impl Context for PassThrough {}
 impl HttpContext for PassThrough {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::response::Body;
+    use crate::config::Config;
+    use crate::host::{raw, recording, FakeHost};
+
+    const HEADERS: [(&str, &str); 5] = [
+        (":method", "POST"),
+        (":path", "/orders"),
+        (":authority", "shop"),
+        ("authorization", "Bearer secret"),
+        ("x-request", "kept"),
+    ];
+
+    fn settings(json: &str) -> Rc<Settings> {
+        let config = Config::parse(json.as_bytes()).unwrap();
+        Rc::new(Settings::define(config, recording::METRICS).unwrap())
+    }
+
+    /// A request's context under `settings`, with a worker budget of `budget` bytes.
+    struct Request {
+        filter: MirrorFilter<FakeHost>,
+        outbox: Rc<Outbox>,
+        budget: Rc<Budget>,
+    }
+
+    impl Request {
+        fn new(settings: &Rc<Settings>, budget: usize) -> Request {
+            let outbox = Rc::new(Outbox::default());
+            let budget = Budget::new(budget);
+            let filter = MirrorFilter::with_host(
+                FakeHost::default(),
+                Rc::clone(settings),
+                Rc::clone(&outbox),
+                Rc::clone(&budget),
+            );
+            *filter.host.request_headers.borrow_mut() = raw(&HEADERS);
+            Request {
+                filter,
+                outbox,
+                budget,
+            }
+        }
+
+        fn body(&mut self, chunk: &[u8], end_of_stream: bool) {
+            *self.filter.host.request_chunk.borrow_mut() = chunk.to_vec();
+            let action = self.filter.on_http_request_body(chunk.len(), end_of_stream);
+            assert_eq!(action, Action::Continue, "the original is never held back");
+        }
+
+        fn response_body(&mut self, chunk: &[u8], end_of_stream: bool) {
+            *self.filter.host.original_response_chunk.borrow_mut() = chunk.to_vec();
+            let action = self
+                .filter
+                .on_http_response_body(chunk.len(), end_of_stream);
+            assert_eq!(action, Action::Continue);
+        }
+
+        fn settings(&self) -> &Settings {
+            &self.filter.settings
+        }
+    }
+
+    /// The counts of target `c` handed over since the last call.
+    fn total(settings: &Settings, metric: &str) -> i64 {
+        settings.flush_counts();
+        recording::take_total(&format!("traffic_mirror.c.{metric}"))
+    }
+
+    const ONE_TARGET: &str =
+        r#"{"targets": [{"cluster": "canary", "name": "c", "limits": {"max_in_flight": 1}}]}"#;
+
+    #[test]
+    fn a_request_whose_body_outgrows_the_budget_mid_body_is_not_copied() {
+        let settings = settings(ONE_TARGET);
+        let mut request = Request::new(&settings, 64 << 10);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.body(&[b'a'; 30 << 10], false);
+        let held = request.budget.used();
+        assert!(
+            held > 30 << 10,
+            "the first chunk is held for the copy: {held}"
+        );
+        request.body(&[b'b'; 40 << 10], false);
+        assert_eq!(request.budget.used(), 0, "giving up frees what was held");
+        assert_eq!(total(request.settings(), "skipped_memory_budget"), 1);
+        request.body(b"end", true);
+        assert!(request.outbox.take_jobs().is_empty());
+        assert_eq!(
+            total(request.settings(), "skipped_memory_budget"),
+            0,
+            "counted once"
+        );
+        // The copy's in-flight slot came back: the next request is admitted.
+        let mut next = Request::new(&settings, 64 << 10);
+        next.filter.on_http_request_headers(HEADERS.len(), true);
+        assert_eq!(next.outbox.take_jobs().len(), 1);
+        assert_eq!(total(next.settings(), "in_flight_limited"), 0);
+    }
+
+    #[test]
+    fn trailers_end_the_request_and_go_with_the_copy_scrubbed() {
+        let settings = settings(ONE_TARGET);
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.body(b"{\"id\": 7}", false);
+        assert!(request.outbox.take_jobs().is_empty(), "not complete yet");
+        *request.filter.host.request_trailers.borrow_mut() =
+            raw(&[("x-checksum", "abc"), ("authorization", "Bearer secret")]);
+        request.filter.on_http_request_trailers(2);
+        let jobs = request.outbox.take_jobs();
+        let [job] = jobs.as_slice() else {
+            panic!("one job, got {}", jobs.len());
+        };
+        assert_eq!(job.request.body(), Some(&b"{\"id\": 7}"[..]));
+        assert_eq!(job.request.trailers(), [("x-checksum", "abc")]);
+        assert_eq!(job.reservation.bytes(), job.per_copy);
+        assert_eq!(request.budget.used(), job.per_copy);
+    }
+
+    #[test]
+    fn unreadable_trailers_give_up_the_copy() {
+        let settings = settings(ONE_TARGET);
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.filter.host.unreadable.set(true);
+        request.filter.on_http_request_trailers(1);
+        assert!(request.outbox.take_jobs().is_empty());
+        assert_eq!(total(request.settings(), "aborted"), 1);
+        assert_eq!(request.budget.used(), 0);
+    }
+
+    #[test]
+    fn a_stream_that_ends_during_capture_is_counted_aborted_and_frees_everything() {
+        let settings = settings(ONE_TARGET);
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.body(b"half a bo", false);
+        assert!(request.budget.used() > 0);
+        assert!(request.filter.on_done());
+        assert!(request.outbox.take_jobs().is_empty());
+        assert_eq!(total(request.settings(), "aborted"), 1);
+        assert_eq!(request.budget.used(), 0);
+        // Done twice (or after completion) counts nothing more.
+        assert!(request.filter.on_done());
+        assert_eq!(total(request.settings(), "aborted"), 0);
+        let mut next = Request::new(&settings, 1 << 20);
+        next.filter.on_http_request_headers(HEADERS.len(), true);
+        assert_eq!(
+            next.outbox.take_jobs().len(),
+            1,
+            "the in-flight slot came back"
+        );
+    }
+
+    #[test]
+    fn a_request_the_host_cannot_show_is_counted_aborted() {
+        let settings = settings(
+            r#"{"targets": [{"cluster": "canary", "name": "c", "match": {"methods": ["POST"]}}]}"#,
+        );
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.host.unreadable.set(true);
+        request.filter.on_http_request_headers(HEADERS.len(), true);
+        assert!(request.outbox.take_jobs().is_empty());
+        assert_eq!(total(request.settings(), "aborted"), 1);
+    }
+
+    const COMPARED: &str = r#"{"targets": [
+        {"cluster": "canary", "name": "c", "compare": {"body": "json"}}]}"#;
+
+    #[test]
+    fn a_response_body_over_the_budget_is_left_out_of_the_comparison() {
+        let settings = settings(COMPARED);
+        let mut request = Request::new(&settings, 64 << 10);
+        request.filter.on_http_request_headers(HEADERS.len(), true);
+        let jobs = request.outbox.take_jobs();
+        assert_eq!(jobs.len(), 1);
+        *request.filter.host.original_response_headers.borrow_mut() =
+            raw(&[(":status", "200"), ("content-type", "application/json")]);
+        request.filter.on_http_response_headers(2, false);
+        request.response_body(b"{\"a\": 1,", false);
+        let held = request.budget.used();
+        // Twice the chunk, reserved before it is read, cannot fit what is left.
+        request.response_body(&[b' '; 40 << 10], false);
+        assert_eq!(request.budget.used(), held, "the chunk was never reserved");
+        request.response_body(b"}", true);
+        let originals = request.outbox.take_originals();
+        let [original] = originals.as_slice() else {
+            panic!("one original, got {}", originals.len());
+        };
+        assert_eq!(Some(original.pairing), jobs[0].pairing);
+        let summary = original.summary.as_ref().expect("the response completed");
+        assert_eq!(summary.status, Some(200));
+        assert!(
+            matches!(summary.body, Body::NotCompared(_)),
+            "{:?}",
+            summary.body
+        );
+    }
+
+    #[test]
+    fn a_response_within_the_budget_is_summarised_whole() {
+        let settings = settings(COMPARED);
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), true);
+        *request.filter.host.original_response_headers.borrow_mut() = raw(&[(":status", "201")]);
+        request.filter.on_http_response_headers(1, false);
+        request.response_body(b"{\"a\": 1}", true);
+        let originals = request.outbox.take_originals();
+        let summary = originals[0].summary.as_ref().unwrap();
+        assert_eq!(summary.body, Body::Bytes(b"{\"a\": 1}".to_vec()));
+        assert_eq!(summary.status, Some(201));
+    }
+
+    #[test]
+    fn a_response_cut_short_hands_over_no_summary() {
+        let settings = settings(COMPARED);
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), true);
+        drop(request.outbox.take_jobs());
+        *request.filter.host.original_response_headers.borrow_mut() = raw(&[(":status", "200")]);
+        request.filter.on_http_response_headers(1, false);
+        request.response_body(b"{\"a\"", false);
+        assert!(request.budget.used() > 0, "the capture holds the chunk");
+        request.filter.on_done();
+        let originals = request.outbox.take_originals();
+        assert_eq!(originals.len(), 1);
+        assert!(originals[0].summary.is_none());
+        assert_eq!(request.budget.used(), 0, "the capture's share came back");
+    }
+
+    #[test]
+    fn a_configuration_replaced_mid_request_keeps_the_request_under_its_own() {
+        let old = settings(ONE_TARGET);
+        let mut request = Request::new(&old, 1 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        // The root takes a new configuration now: its targets and redaction are others.
+        let new = settings(
+            r#"{"targets": [{"cluster": "other", "name": "c"}], "redact": {"headers": []}}"#,
+        );
+        drop(new);
+        request.body(b"body", true);
+        let jobs = request.outbox.take_jobs();
+        let [job] = jobs.as_slice() else {
+            panic!("one job, got {}", jobs.len());
+        };
+        assert!(Rc::ptr_eq(&job.settings, &old));
+        let (target, _) = job.settings.target(0).unwrap();
+        assert_eq!(target.cluster, "canary");
+        assert_eq!(
+            job.request.header("authorization"),
+            None,
+            "scrubbed as it started"
+        );
+        assert_eq!(job.request.header("x-request"), Some("kept"));
+    }
+
+    #[test]
+    fn a_request_no_target_wants_reads_nothing_and_holds_nothing() {
+        let settings =
+            settings(r#"{"targets": [{"cluster": "canary", "name": "c", "percentage": 0}]}"#);
+        let mut request = Request::new(&settings, 1 << 20);
+        request.filter.host.unreadable.set(true);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.body(b"x", true);
+        assert!(request.outbox.take_jobs().is_empty());
+        assert_eq!(total(request.settings(), "sampled_out"), 1);
+        assert_eq!(total(request.settings(), "aborted"), 0);
+        assert_eq!(request.budget.used(), 0);
+    }
+}

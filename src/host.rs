@@ -1,16 +1,28 @@
-//! The host calls the plugin makes besides reading the request (which the HTTP context does
-//! itself): the clock, the root's timer, dispatching copies, reading a copy's response, and
+//! Every host call the plugin makes: reading the original request and its response (the HTTP
+//! context's), the clock, the root's timer, dispatching copies, reading a copy's response, and
 //! metrics. They sit behind the `Host` trait so that the root's bookkeeping (current, replaced
-//! and finishing configurations; counts handed over exactly once) runs in native unit tests
-//! with a recording host instead of Envoy.
+//! and finishing configurations; counts handed over exactly once) and the HTTP context's
+//! capture (its memory budget, a stream that ends early) run in native unit tests with a
+//! recording host instead of Envoy. Both contexts are generic over it: Envoy's is a unit
+//! struct, so the seam costs nothing at run time.
 
-use crate::abi;
+use crate::abi::{self, HostStatus};
 use crate::http::RawHeaders;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::time::Duration;
 
 pub trait Host {
+    /// The original request's headers (an error once their phase is over).
+    fn request_headers(&self) -> Result<RawHeaders, HostStatus>;
+    /// The original request's body chunk being delivered (`size` bytes, as Envoy announced).
+    fn request_body(&self, size: usize) -> Result<Vec<u8>, HostStatus>;
+    fn request_trailers(&self) -> Result<RawHeaders, HostStatus>;
+    /// The original's response headers, on their way to the client.
+    fn response_headers(&self) -> Result<RawHeaders, HostStatus>;
+    /// The original's response body chunk being delivered (`size` bytes).
+    fn response_body(&self, size: usize) -> Result<Vec<u8>, HostStatus>;
+    fn response_trailers(&self) -> Result<RawHeaders, HostStatus>;
     /// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
     fn now_ns(&self) -> u64;
     /// Starts (a period above zero) or stops the root's timer; false if the host refused.
@@ -91,6 +103,30 @@ pub const ENVOY_METRICS: MetricHost = MetricHost {
 };
 
 impl Host for Envoy {
+    fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
+        abi::request_headers()
+    }
+
+    fn request_body(&self, size: usize) -> Result<Vec<u8>, HostStatus> {
+        abi::request_body(size)
+    }
+
+    fn request_trailers(&self) -> Result<RawHeaders, HostStatus> {
+        abi::header_map(MapType::HttpRequestTrailers)
+    }
+
+    fn response_headers(&self) -> Result<RawHeaders, HostStatus> {
+        abi::header_map(MapType::HttpResponseHeaders)
+    }
+
+    fn response_body(&self, size: usize) -> Result<Vec<u8>, HostStatus> {
+        abi::buffer(BufferType::HttpResponseBody, size)
+    }
+
+    fn response_trailers(&self) -> Result<RawHeaders, HostStatus> {
+        abi::header_map(MapType::HttpResponseTrailers)
+    }
+
     fn now_ns(&self) -> u64 {
         abi::current_time_ns().unwrap_or(0)
     }
@@ -248,9 +284,10 @@ pub mod recording {
 }
 
 #[cfg(test)]
-pub use fake::FakeHost;
+pub use fake::{raw, FakeHost};
 
-/// A host whose calls are recorded, for native tests of the root and the outbox.
+/// A host whose calls are recorded, for native tests of the root, the outbox and the HTTP
+/// context.
 #[cfg(test)]
 mod fake {
     use super::*;
@@ -275,6 +312,25 @@ mod fake {
         pub response_trailers: RefCell<RawHeaders>,
         pub configuration: RefCell<Vec<u8>>,
         pub done_calls: Cell<u32>,
+        /// The original request as the HTTP context reads it: its headers, the body chunk
+        /// being delivered, its trailers.
+        pub request_headers: RefCell<RawHeaders>,
+        pub request_chunk: RefCell<Vec<u8>>,
+        pub request_trailers: RefCell<RawHeaders>,
+        /// The original's response, likewise.
+        pub original_response_headers: RefCell<RawHeaders>,
+        pub original_response_chunk: RefCell<Vec<u8>>,
+        pub original_response_trailers: RefCell<RawHeaders>,
+        /// Every read of the HTTP context fails (as once its phase is over).
+        pub unreadable: Cell<bool>,
+    }
+
+    /// Headers as the host hands them over.
+    pub fn raw(headers: &[(&str, &str)]) -> RawHeaders {
+        headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
     }
 
     impl FakeHost {
@@ -294,14 +350,43 @@ mod fake {
         }
 
         pub fn answer(&self, headers: &[(&str, &str)]) {
-            *self.response.borrow_mut() = headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect();
+            *self.response.borrow_mut() = raw(headers);
+        }
+
+        /// What the HTTP context reads, unless `unreadable`.
+        fn read<T: Clone>(&self, value: &RefCell<T>) -> Result<T, HostStatus> {
+            if self.unreadable.get() {
+                return Err(HostStatus::MALFORMED_MAP);
+            }
+            Ok(value.borrow().clone())
         }
     }
 
     impl Host for FakeHost {
+        fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
+            self.read(&self.request_headers)
+        }
+
+        fn request_body(&self, _size: usize) -> Result<Vec<u8>, HostStatus> {
+            self.read(&self.request_chunk)
+        }
+
+        fn request_trailers(&self) -> Result<RawHeaders, HostStatus> {
+            self.read(&self.request_trailers)
+        }
+
+        fn response_headers(&self) -> Result<RawHeaders, HostStatus> {
+            self.read(&self.original_response_headers)
+        }
+
+        fn response_body(&self, _size: usize) -> Result<Vec<u8>, HostStatus> {
+            self.read(&self.original_response_chunk)
+        }
+
+        fn response_trailers(&self) -> Result<RawHeaders, HostStatus> {
+            self.read(&self.original_response_trailers)
+        }
+
         fn now_ns(&self) -> u64 {
             self.now_ns.get()
         }

@@ -7,7 +7,7 @@
 //! value is bounded by the configuration's size (never by the document's), so matching is
 //! linear in the document however many `*` and `**` the paths hold.
 
-use crate::redact::names::same_name;
+use crate::names::same_name;
 
 /// A dot path such as `users.*.ssn` or `**.password`: each segment is an object key, `*` (any
 /// one key or array index), `**` (any number of levels, none included), or a number, which

@@ -5,8 +5,9 @@
 //! (`sampling`, `matching`, `limits`), captures the request with `copy` (scrubbed by `redact`),
 //! and hands it through the `outbox` to `root`, which dispatches each copy and counts its
 //! `outcome` in `metrics` (with `warnings` for failing targets). `settings` holds a
-//! configuration with its run-time state. Only `filter`, `root` and `metrics` talk to the host;
-//! the rest is plain Rust with native unit tests.
+//! configuration with its run-time state. Only `host` (through `abi`) talks to Envoy: `filter`
+//! and `root` are generic over its `Host` trait, and `metrics` reaches the host through its
+//! `MetricHost`, so every module has native unit tests (with `host::FakeHost`).
 
 // A panic kills the VM and, fail-closed, turns every later request on that worker into a 503.
 #![cfg_attr(
@@ -37,6 +38,7 @@ pub mod json_text;
 pub mod limits;
 pub mod matching;
 pub mod metrics;
+pub mod names;
 pub mod outbox;
 pub mod outcome;
 pub mod redact;

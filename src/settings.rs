@@ -110,3 +110,98 @@ impl Settings {
             .fold(false, |any, state| state.metrics.flush() | any)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::recording;
+    use std::cell::Cell;
+
+    fn settings(json: &str) -> Settings {
+        Settings::define(Config::parse(json.as_bytes()).unwrap(), recording::METRICS).unwrap()
+    }
+
+    fn copies(targets: &[usize], carried: &[usize]) -> Copies {
+        let set = |indexes: &[usize]| {
+            let mut set = TargetSet::default();
+            indexes.iter().for_each(|index| set.insert(*index));
+            set
+        };
+        Copies {
+            targets: set(targets),
+            carried: set(carried),
+        }
+    }
+
+    const TWO: &str = r#"{"targets": [
+        {"cluster": "a", "amplify": 3, "limits": {"max_in_flight": 4, "max_per_second": 100}},
+        {"cluster": "b", "limits": {"max_in_flight": 1}}]}"#;
+
+    #[test]
+    fn a_request_makes_each_targets_amplify_and_one_per_carried_target() {
+        let settings = settings(TWO);
+        assert_eq!(settings.copy_count(copies(&[0, 1], &[])), 4);
+        assert_eq!(settings.copy_count(copies(&[0, 1], &[0])), 2);
+        assert_eq!(settings.copy_count(copies(&[], &[])), 0);
+        assert_eq!(settings.copy_count(copies(&[5], &[])), 0, "no such target");
+    }
+
+    #[test]
+    fn copies_are_admitted_all_together_or_not_at_all_and_unsent_ones_come_back() {
+        let settings = settings(TWO);
+        let clock_reads = Cell::new(0);
+        let clock = || {
+            clock_reads.set(clock_reads.get() + 1);
+            1_000_000_000
+        };
+        assert_eq!(settings.admit(0, 3, clock), Ok(()));
+        assert_eq!(
+            settings.admit(0, 3, clock),
+            Err(Limited::InFlight),
+            "4 at most"
+        );
+        assert_eq!(
+            clock_reads.get(),
+            2,
+            "a rate-limited target reads the clock"
+        );
+        assert_eq!(settings.admit(1, 1, clock), Ok(()));
+        assert_eq!(
+            clock_reads.get(),
+            2,
+            "a target without a rate limit does not"
+        );
+        assert_eq!(settings.admit(1, 1, clock), Err(Limited::InFlight));
+        settings.release_unsent(copies(&[0, 1], &[]));
+        assert_eq!(settings.admit(0, 3, clock), Ok(()), "all three came back");
+        assert_eq!(settings.admit(1, 1, clock), Ok(()));
+        settings.release_unsent(copies(&[0], &[0]));
+        // A carried copy is one: 2 of 4 in flight now.
+        assert_eq!(settings.admit(0, 3, clock), Err(Limited::InFlight));
+        assert_eq!(settings.admit(0, 2, clock), Ok(()));
+        assert_eq!(
+            settings.admit(9, 100, clock),
+            Ok(()),
+            "no such target: nothing to limit"
+        );
+    }
+
+    #[test]
+    fn counts_wait_for_the_flush_and_are_handed_over_once() {
+        let settings = settings(TWO);
+        settings.count(copies(&[0, 1], &[]).targets, Counter::SampledOut);
+        settings.count_one(1, Counter::SampledOut);
+        settings.count_one(7, Counter::SampledOut);
+        assert!(
+            recording::take_increments().is_empty(),
+            "nothing reaches the host yet"
+        );
+        assert!(settings.flush_counts());
+        assert_eq!(recording::take_total("traffic_mirror.a.sampled_out"), 1);
+        assert_eq!(recording::take_total("traffic_mirror.b.sampled_out"), 2);
+        assert!(!settings.flush_counts(), "nothing left to hand over");
+        let (target, _) = settings.target(1).unwrap();
+        assert_eq!(target.name, "b");
+        assert!(settings.target(2).is_none());
+    }
+}

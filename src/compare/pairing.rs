@@ -5,7 +5,7 @@
 //! Either side may arrive first, even before the request's `start` (the original's response
 //! can end before the root dispatches the copies); neither waits for the other. A candidate is
 //! compared as soon as its own response, its reference's and its noise baseline's are in (or
-//! known missing), and every comparison started ends in exactly one `Outcome`: compared
+//! known missing), and every comparison started ends in exactly one `Resolution`: compared
 //! (matched or mismatched), or skipped with its reason. Time is passed in (`now_ns`), so expiry is plain
 //! data, tested without a clock.
 //!
@@ -90,8 +90,9 @@ pub enum Skipped {
     Full,
 }
 
+/// How one comparison ended: compared (with its verdict) or skipped (and why).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Resolution {
     Compared {
         verdict: Verdict,
         /// The noise baseline's copy was refused, failed or timed out: compared without it.
@@ -105,7 +106,7 @@ pub enum Outcome {
 pub struct Resolved {
     pub id: u64,
     pub target: usize,
-    pub outcome: Outcome,
+    pub outcome: Resolution,
     /// The request, for the mismatch log line.
     pub request: Rc<RequestInfo>,
 }
@@ -208,7 +209,7 @@ impl Pairing {
                 .map(|c| Resolved {
                     id,
                     target: c.target,
-                    outcome: Outcome::Skipped(Skipped::Full),
+                    outcome: Resolution::Skipped(Skipped::Full),
                     request: Rc::clone(&request),
                 })
                 .collect();
@@ -331,7 +332,7 @@ impl Pairing {
                         id,
                         target: candidate.target,
                         outcome: resolve(&entry, candidate, true)
-                            .unwrap_or(Outcome::Skipped(Skipped::Expired)),
+                            .unwrap_or(Resolution::Skipped(Skipped::Expired)),
                         request: Rc::clone(&entry.request),
                     });
                 }
@@ -461,8 +462,8 @@ impl State {
 /// A reference target's copy (`against` a target) that got no answer or timed out is
 /// replaced by the noise baseline's, which runs the same version and got the same copy; a
 /// missing noise baseline means no noise cancellation. Both are `compared_without_reference`.
-fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Outcome> {
-    let skipped = |why| Some(Outcome::Skipped(why));
+fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Resolution> {
+    let skipped = |why| Some(Resolution::Skipped(why));
     let own = entry.state(Side::Target(candidate.target))?;
     let reference = entry.state(candidate.reference())?;
     let baseline = match candidate.spec.noise_baseline {
@@ -493,7 +494,7 @@ fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Outco
         None => Baseline::NotConfigured,
     };
     let compare = |reference: &Summary, noise: Option<&Summary>, without_reference| {
-        Some(Outcome::Compared {
+        Some(Resolution::Compared {
             verdict: verdict::compare(&candidate.spec, own, reference, noise),
             without_reference,
         })
@@ -564,7 +565,7 @@ mod tests {
         resolved
             .iter()
             .map(|r| match &r.outcome {
-                Outcome::Compared { verdict, .. } => (r.target, verdict.matched()),
+                Resolution::Compared { verdict, .. } => (r.target, verdict.matched()),
                 other => panic!("not compared: {other:?}"),
             })
             .collect()
@@ -574,7 +575,7 @@ mod tests {
         resolved
             .iter()
             .map(|r| match r.outcome {
-                Outcome::Skipped(why) => (r.target, why),
+                Resolution::Skipped(why) => (r.target, why),
                 ref other => panic!("not skipped: {other:?}"),
             })
             .collect()
@@ -666,7 +667,7 @@ mod tests {
         match &resolved[..] {
             [Resolved {
                 outcome:
-                    Outcome::Compared {
+                    Resolution::Compared {
                         verdict,
                         without_reference: true,
                     },
@@ -695,7 +696,7 @@ mod tests {
         match &resolved[..] {
             [Resolved {
                 outcome:
-                    Outcome::Compared {
+                    Resolution::Compared {
                         verdict,
                         without_reference: true,
                     },
@@ -717,7 +718,7 @@ mod tests {
         match &resolved[..] {
             [Resolved {
                 outcome:
-                    Outcome::Compared {
+                    Resolution::Compared {
                         verdict,
                         without_reference: true,
                     },
@@ -899,7 +900,7 @@ mod tests {
             [Resolved {
                 id: 2,
                 outcome:
-                    Outcome::Compared {
+                    Resolution::Compared {
                         without_reference: true,
                         verdict,
                     },
@@ -963,7 +964,7 @@ mod tests {
         let resolved = table.arrive(1, Side::Target(0), summary(200, &"x".repeat(3000)), 0);
         match &resolved[..] {
             [Resolved {
-                outcome: Outcome::Compared { verdict, .. },
+                outcome: Resolution::Compared { verdict, .. },
                 ..
             }] => {
                 assert_eq!(verdict.body_not_compared, Some(NotCompared::TooLarge));

@@ -4,7 +4,7 @@
 //! those may be secrets. Everything is per target and per worker.
 
 use super::accounting::Counted;
-use super::pairing::{Outcome, Resolved, Skipped};
+use super::pairing::{Resolution, Resolved, Skipped};
 use super::request::RequestInfo;
 use super::response::NotCompared;
 use super::spec::CompareSpec;
@@ -130,7 +130,7 @@ impl TargetReport {
     ) -> Option<String> {
         let c = &mut self.counts;
         let (verdict, without_reference) = match &resolved.outcome {
-            Outcome::Skipped(why) => {
+            Resolution::Skipped(why) => {
                 *match why {
                     Skipped::Incomplete => &mut c.skipped_incomplete,
                     Skipped::Expired => &mut c.skipped_expired,
@@ -139,7 +139,7 @@ impl TargetReport {
                 } += 1;
                 return None;
             }
-            Outcome::Compared {
+            Resolution::Compared {
                 verdict,
                 without_reference,
             } => (verdict, *without_reference),
@@ -457,7 +457,7 @@ mod tests {
         Resolved {
             id: 1,
             target: 0,
-            outcome: Outcome::Compared {
+            outcome: Resolution::Compared {
                 verdict,
                 without_reference: false,
             },
@@ -483,7 +483,7 @@ mod tests {
 
     fn skipped(why: Skipped) -> Resolved {
         Resolved {
-            outcome: Outcome::Skipped(why),
+            outcome: Resolution::Skipped(why),
             ..compared(verdict(Aspects::default(), &[], &[]))
         }
     }
@@ -499,7 +499,7 @@ mod tests {
         let paths: Vec<String> = (0..15).map(|i| format!("items.{i}.price")).collect();
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
         let mut mismatch = body_mismatch(&refs);
-        let Outcome::Compared { verdict: v, .. } = &mut mismatch.outcome else {
+        let Resolution::Compared { verdict: v, .. } = &mut mismatch.outcome else {
             unreachable!()
         };
         v.mismatched.headers = true;

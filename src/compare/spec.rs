@@ -1,4 +1,4 @@
-//! What a candidate target's `compare` block asks for, validated (src/config.rs reads it).
+//! What a candidate target's `compare` block asks for, validated (src/config/compare.rs reads it).
 
 use super::json::IgnoredPath;
 use std::time::Duration;

@@ -16,15 +16,15 @@
 //!    is. Every byte string reads as a form, so this step never refuses.
 //! 7. Anything else (binary, XML, protobuf, text) is sent as it is.
 
-use crate::config::Redaction;
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{BodyType, Declared};
 use crate::redact::multipart::{redact_multipart, Rules};
 use crate::redact::query::redact_pairs;
+use crate::redact::Redaction;
 
 /// Why a body cannot be sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
+pub enum Unsendable {
     /// Taken to be JSON (by its type or its first byte) and it does not parse.
     Unparseable,
     /// Its encoding, type or multipart structure cannot be read with certainty.
@@ -59,24 +59,24 @@ pub fn redact_body(
     body: &[u8],
     headers: &BodyHeaders,
     redaction: &Redaction,
-) -> Result<Option<Vec<u8>>, Refusal> {
+) -> Result<Option<Vec<u8>>, Unsendable> {
     let json = redaction.json_paths();
     let parameters = redaction.parameters();
     if body.is_empty() || (json.paths.is_empty() && parameters.names.is_empty()) {
         return Ok(None);
     }
     if headers.encoded {
-        return Err(Refusal::Unredactable);
+        return Err(Unsendable::Unredactable);
     }
     let declared = match &headers.content_type {
-        Declared::Unreadable => return Err(Refusal::Unredactable),
+        Declared::Unreadable => return Err(Unsendable::Unredactable),
         Declared::Type(BodyType::Multipart { boundary }) => {
             let rules = Rules {
                 parameters,
                 json,
                 json_replacement: &redaction.json_replacement,
             };
-            return redact_multipart(body, boundary, rules).map_err(|_| Refusal::Unredactable);
+            return redact_multipart(body, boundary, rules).map_err(|_| Unsendable::Unredactable);
         }
         Declared::Type(body_type) => Some(body_type),
         Declared::Absent => None,
@@ -85,7 +85,7 @@ pub fn redact_body(
     let says_json = declared == Some(&BodyType::Json);
     if !json.paths.is_empty() && (says_json || looks_like_json(body)) {
         redacted = redact_json(body, json, &redaction.json_replacement)
-            .map_err(|_| Refusal::Unparseable)?;
+            .map_err(|_| Unsendable::Unparseable)?;
     }
     if matches!(declared, None | Some(BodyType::Form)) {
         let current = redacted.as_deref().unwrap_or(body);
@@ -124,7 +124,7 @@ mod tests {
         headers(&[("content-type", content_type)])
     }
 
-    fn text(out: Result<Option<Vec<u8>>, Refusal>) -> Result<Option<String>, Refusal> {
+    fn text(out: Result<Option<Vec<u8>>, Unsendable>) -> Result<Option<String>, Unsendable> {
         out.map(|o| o.map(|b| String::from_utf8(b).unwrap()))
     }
 
@@ -167,7 +167,7 @@ mod tests {
         ] {
             assert_eq!(
                 redact_body(body.as_bytes(), &typed(content_type), &r),
-                Err(Refusal::Unparseable),
+                Err(Unsendable::Unparseable),
                 "{body}"
             );
         }
@@ -206,7 +206,7 @@ mod tests {
         ] {
             assert_eq!(
                 redact_body(body, &unreadable, &r),
-                Err(Refusal::Unredactable),
+                Err(Unsendable::Unredactable),
                 "{unreadable:?}"
             );
         }
@@ -283,7 +283,7 @@ mod tests {
         );
         assert_eq!(
             redact_body(b"garbage", &typed(b"multipart/form-data; boundary=b"), &r),
-            Err(Refusal::Unredactable)
+            Err(Unsendable::Unredactable)
         );
     }
 

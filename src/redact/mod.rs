@@ -1,20 +1,34 @@
 //! Scrubbing secrets out of copies before they leave: headers here, the query string and form
 //! bodies in `query`, JSON in `json`, multipart bodies in `multipart`; `body` decides which of
-//! them a body needs (or that it cannot be made safe), `names` how names are compared.
+//! them a body needs (or that it cannot be made safe); `crate::names` says how names compare.
 
 pub mod body;
 pub mod json;
 pub mod media_type;
 pub mod multipart;
-pub mod names;
 pub mod query;
 
 #[cfg(test)]
 mod properties;
 
-use crate::config::Redaction;
-use crate::json_path::PathSet;
+use crate::json_path::{JsonPath, PathSet};
 use crate::redact::query::Parameters;
+
+/// What is scrubbed from every copy, as `redact` configures it (src/config/redaction.rs
+/// reads it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redaction {
+    /// Lower-case header names removed from every copy.
+    pub headers: Vec<String>,
+    pub query_params: Vec<String>,
+    pub json_fields: Vec<JsonPath>,
+    pub replacement: String,
+    /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
+    pub json_replacement: String,
+    /// Parameter names and JSON keys compared exactly; by default case is ignored, as the
+    /// servers that bind them ignore it (see `crate::names`).
+    pub case_sensitive: bool,
+}
 
 impl Redaction {
     /// `redact.query_params`, how their names compare, and what replaces their values.
@@ -41,7 +55,7 @@ impl Redaction {
 pub fn removes_header(redacted: &[String], name: &str) -> bool {
     redacted
         .iter()
-        .any(|secret| names::same_header(secret, name))
+        .any(|secret| crate::names::same_header(secret, name))
 }
 
 #[cfg(test)]

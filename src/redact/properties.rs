@@ -5,9 +5,10 @@
 //! Each case is generated twice over: as the client sends it, and as the copy must be (the
 //! secret's values replaced); the redactor's output must equal the second exactly.
 
-use crate::config::{Config, Redaction};
+use crate::config::Config;
 use crate::redact::body::{redact_body, BodyHeaders};
 use crate::redact::query::{redact_query, Parameters};
+use crate::redact::Redaction;
 use proptest::prelude::*;
 
 /// Every secret value carries this, and nothing else generated does (fillers are lower-case).

@@ -6,7 +6,7 @@
 //! Java containers) treat as a separator too: a value is never taken for a name's neighbour.
 //! Names are compared as `names::names_parameter` says.
 
-use crate::redact::names::names_parameter;
+use crate::names::names_parameter;
 
 /// The names to redact and how to compare them: `redact.query_params`, `redact.case_sensitive`.
 #[derive(Debug, Clone, Copy)]

@@ -1,0 +1,65 @@
+//! `redact`: what is scrubbed from every copy, read into the `redact::Redaction` it scrubs by.
+
+use super::fields::{strings, Field, FieldDefault, Fields};
+use crate::http::header_name;
+use crate::json_path::JsonPath;
+use crate::redact::Redaction;
+use serde_json::Value;
+
+pub const DEFAULT_REDACTED_HEADERS: [&str; 4] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "x-api-key",
+];
+pub const DEFAULT_REPLACEMENT: &str = "REDACTED";
+
+/// The fields of `redact`.
+pub const REDACT_FIELDS: &[Field] = &[
+    Field::new("headers").default(FieldDefault::Texts(&DEFAULT_REDACTED_HEADERS)),
+    Field::new("query_params").default(FieldDefault::Texts(&[])),
+    Field::new("json_fields").default(FieldDefault::Texts(&[])),
+    Field::new("replacement").default(FieldDefault::Text(DEFAULT_REPLACEMENT)),
+    Field::new("case_sensitive").default(FieldDefault::Bool(false)),
+];
+
+pub(super) fn redaction(value: &Value, place: &str) -> Result<Redaction, String> {
+    let fields = Fields::of(
+        value,
+        place,
+        "an object with `headers`, `query_params`, `json_fields`, `replacement` and/or \
+         `case_sensitive`",
+        REDACT_FIELDS,
+    )?;
+    let replacement = fields
+        .scalar("replacement", "a string without control characters", |v| {
+            v.as_str()
+                .filter(|s| !s.chars().any(char::is_control))
+                .map(String::from)
+        })?
+        .unwrap_or_else(|| DEFAULT_REPLACEMENT.to_string());
+    Ok(Redaction {
+        headers: fields
+            .scalar("headers", "a list of header names", |v| {
+                strings(v, header_name)
+            })?
+            .unwrap_or_else(|| DEFAULT_REDACTED_HEADERS.map(String::from).to_vec()),
+        query_params: fields
+            .scalar("query_params", "a list of parameter names", |v| {
+                strings(v, |p| (!p.is_empty()).then(|| p.to_string()))
+            })?
+            .unwrap_or_default(),
+        json_fields: fields
+            .scalar(
+                "json_fields",
+                "a list of dot paths such as \"card.number\", \"users.*.ssn\" or \"**.password\"",
+                |v| strings(v, JsonPath::parse),
+            )?
+            .unwrap_or_default(),
+        json_replacement: Value::String(replacement.clone()).to_string(),
+        replacement,
+        case_sensitive: fields
+            .scalar("case_sensitive", "true or false", Value::as_bool)?
+            .unwrap_or(false),
+    })
+}
