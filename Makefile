@@ -28,7 +28,7 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 # RUSTC_BOOTSTRAP=1 when no nightly toolchain is installed.
 CARGO_FUZZ_VERSION := 0.13.1
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := config header_map headers query json outcome compare_json pairing
+FUZZ_TARGETS := config header_map headers query json json_paths outcome compare_json pairing
 FUZZ_CARGO := $(shell cargo +nightly --version >/dev/null 2>&1 && echo "cargo +nightly" || echo "RUSTC_BOOTSTRAP=1 cargo")
 
 .PHONY: help check-config fuzz soak all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean

@@ -28,6 +28,7 @@ pub mod compare;
 pub mod comparisons;
 pub mod config;
 pub mod copy;
+pub mod data_like;
 pub mod decide;
 pub mod endpoints;
 mod filter;

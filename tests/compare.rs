@@ -147,6 +147,43 @@ fn the_mismatch_log_names_request_and_json_paths_but_never_values() {
 }
 
 #[test]
+fn the_mismatch_log_writes_data_like_keys_segments_and_query_values_as_braces() {
+    // Keys can be data (a session token, an email); so can URL segments and query values.
+    let primary = json_reply(
+        r#"{"sessions":{"sk_live_abc123":{"n":1}},"users":[{"jane.doe@example.com":1}]}"#,
+    );
+    let canary = json_reply(
+        r#"{"sessions":{"sk_live_abc123":{"n":2}},"users":[{"jane.doe@example.com":2}]}"#,
+    );
+    let envoy = start(
+        candidate(json!({"body": "json"})),
+        &primary,
+        &[("canary", &canary)],
+    );
+    send_all(
+        &envoy,
+        vec![get(
+            "/users/ann@example.com/sessions?token=s3cr3t",
+            "req-43",
+        )],
+    );
+    verdicts(&envoy, "canary", 1);
+    let line = mirror_harness::eventually("a mismatch line", WAIT, || {
+        envoy
+            .log()
+            .lines()
+            .find(|l| l.contains("req-43") && l.contains("mismatch"))
+            .map(String::from)
+    });
+    assert!(line.contains("sessions.{}.n"), "{line}");
+    assert!(line.contains("users.*.{}"), "{line}");
+    assert!(line.contains("/users/{}/sessions?token={}"), "{line}");
+    for data in ["sk_live_abc123", "jane.doe", "ann@example.com", "s3cr3t"] {
+        assert!(!line.contains(data), "data leaked into the log: {line}");
+    }
+}
+
+#[test]
 fn ignored_json_fields_do_not_count() {
     let primary = Backend::replying(|r: &Received| {
         Reply::json(

@@ -440,3 +440,145 @@ fn a_cluster_without_hosts_is_named_in_the_warning() {
     eprintln!("measured: {warning}");
     assert!(warning.contains("no healthy host"), "{warning}");
 }
+
+/// A multipart form of one part, with the part's `Content-Disposition` parameters as given.
+fn multipart_part(disposition: &str, content: &str) -> Request {
+    let body = format!(
+        "--XyZ\r\nContent-Disposition: form-data; {disposition}\r\n\r\n{content}\r\n--XyZ--\r\n"
+    );
+    Request::post("/upload", body).header("content-type", "multipart/form-data; boundary=XyZ")
+}
+
+#[test]
+fn multipart_parameters_split_extended_repeated_or_php_quoted_never_let_the_body_out() {
+    // Go and Flask read `password` from each of these dispositions (RFC 2231 continuations and
+    // extended values; PHP reads `'...'` as quotes); the plugin read none of them as
+    // `password` and sent the part as it was.
+    let mut requests: Vec<Request> = [
+        "name*0=password",
+        "name*0=pass; name*1=word",
+        "name*0*=utf-8''pass%77ord",
+        "name=\"safe\"; name*0=\"password\"",
+        "name='password'",
+    ]
+    .iter()
+    .map(|disposition| multipart_part(disposition, "hunter2"))
+    .collect();
+    // A second boundary: split at AAA, the body is one harmless part; split at XyZ (as a
+    // parser that keeps the other boundary does), it is a form with `password`.
+    let hidden = "--AAA\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\n\
+                  --XyZ\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nhunter2\r\n\
+                  --XyZ--\r\n\r\n--AAA--\r\n";
+    requests.push(Request::post("/upload", hidden).header(
+        "content-type",
+        "multipart/form-data; boundary=AAA; boundary*0=XyZ",
+    ));
+    assert_never_leaks(
+        &requests,
+        "hunter2",
+        Fate::Refused("skipped_unredactable_body"),
+    );
+}
+
+/// `text` in UTF-16 (big- or little-endian), with a byte order mark or not.
+fn utf16(text: &str, big_endian: bool, with_mark: bool) -> Vec<u8> {
+    let units = text.encode_utf16();
+    let mark: &[u8] = match (with_mark, big_endian) {
+        (false, _) => b"",
+        (true, true) => b"\xfe\xff",
+        (true, false) => b"\xff\xfe",
+    };
+    let mut out = mark.to_vec();
+    for unit in units {
+        if big_endian {
+            out.extend_from_slice(&unit.to_be_bytes());
+        } else {
+            out.extend_from_slice(&unit.to_le_bytes());
+        }
+    }
+    out
+}
+
+#[test]
+fn json_in_utf16_or_utf32_under_no_json_type_never_leaves() {
+    // Python's json.loads(bytes) detects UTF-16 and UTF-32; FastAPI, Django and Flask
+    // (force=True) read JSON whatever the type. The plugin only saw `{` in UTF-8.
+    let utf32be: Vec<u8> = JSON_SECRET
+        .chars()
+        .flat_map(|c| (c as u32).to_be_bytes())
+        .collect();
+    let bodies = [
+        utf16(JSON_SECRET, true, false),
+        utf16(JSON_SECRET, true, true),
+        utf16(&format!(" \n{JSON_SECRET}"), false, false),
+        utf16(JSON_SECRET, false, true),
+        utf32be,
+    ];
+    let mut requests = Vec::new();
+    for body in &bodies {
+        requests.push(Request::post("/login", body.clone()));
+        requests.push(Request::post("/login", body.clone()).header("content-type", "text/plain"));
+        requests.push(
+            Request::post("/login", body.clone())
+                .header("content-type", "application/octet-stream"),
+        );
+    }
+    // The secret as those bodies carry it: every count is checked, no copy may go.
+    assert_never_leaks(
+        &requests,
+        "hunter2",
+        Fate::Refused("skipped_unredactable_body"),
+    );
+}
+
+#[test]
+fn binary_bodies_that_look_like_wide_text_are_still_mirrored_as_sent() {
+    let setup = Scenario::start(readme_redaction());
+    let bodies: [&[u8]; 3] = [
+        b"\x00\x00\x00\x00\x05\x0a\x03abc", // a gRPC frame: flag, length, message
+        b"\x08\x00\x10\x00\x1a\x02{}",      // protobuf: varint fields of 0, then bytes
+        b"\x00\x00\x00\x00\x7b",            // a gRPC frame's header, 123 bytes announced
+    ];
+    let mut http1 = Client::http1(setup.envoy.listener());
+    let mut http2 = Client::http2(setup.envoy.listener());
+    for body in bodies {
+        for client in [&mut http1, &mut http2] {
+            let request =
+                Request::post("/upload", body).header("content-type", "application/octet-stream");
+            assert_eq!(client.send(request).status, 200);
+        }
+    }
+    setup.envoy.wait_for_counter(TARGET, "mirrored", 6, WAIT);
+    let copies = setup.mirror.wait_for(6, WAIT);
+    for body in bodies {
+        let same = copies.iter().filter(|copy| copy.body == body).count();
+        assert_eq!(same, 2, "{body:?} arrives as sent over both protocols");
+    }
+}
+
+#[test]
+fn names_as_php_rack_and_spring_read_them_are_redacted() {
+    // PHP binds `access.token`, `access token`, `access[token` to `access_token` and drops
+    // leading spaces; Rack drops the spaces after `&`; Spring reads `!password` as a default
+    // for `password`. Each reached the copy unredacted.
+    let form = |body: &str| {
+        Request::post("/login", body.to_string())
+            .header("content-type", "application/x-www-form-urlencoded")
+    };
+    assert_never_leaks(
+        &[
+            Request::get("/search?access.token=hunter2&q=1"),
+            Request::get("/search?access%5Btoken=hunter2"),
+            Request::get("/search?access+token=hunter2&%20%20token=hunter2"),
+            Request::get("/search?!password=hunter2"),
+            form("user=ann& password=hunter2"),
+            form("user=ann&  access.token=hunter2&!token=hunter2"),
+            form("access[token=hunter2"),
+            multipart_part("name=\"access.token\"", "hunter2"),
+            multipart_part("name=\" password\"", "hunter2"),
+            multipart_part("name=\"!password\"", "hunter2"),
+        ],
+        "hunter2",
+        Fate::Redacted,
+    );
+}

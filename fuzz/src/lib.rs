@@ -14,7 +14,7 @@ use traffic_mirror::compare::verdict;
 use traffic_mirror::config::Config;
 use traffic_mirror::copy::capture_headers;
 use traffic_mirror::http::{is_hop_by_hop, parse_header_map, RawHeaders};
-use traffic_mirror::json_path::{JsonPath, PathSet};
+use traffic_mirror::json_path::{JsonPath, JsonPaths, PathSet};
 use traffic_mirror::metrics::Counter;
 use traffic_mirror::outcome::classify;
 use traffic_mirror::redact::json::redact_json;
@@ -24,12 +24,13 @@ use traffic_mirror::redact::query::{redact_query, Parameters};
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 9] = [
     ("config", config),
     ("header_map", header_map),
     ("headers", headers),
     ("query", query),
     ("json", json),
+    ("json_paths", json_paths),
     ("outcome", outcome),
     ("compare_json", compare_json),
     ("pairing", pairing),
@@ -127,15 +128,70 @@ pub fn query(data: &[u8]) {
     }
 }
 
+/// Paths of the attacker's choosing (first line, comma-separated; as many as the
+/// configuration allows) over a document (the rest): the compiled automaton redacts valid
+/// JSON into valid JSON, the same with the paths in any order, and each path alone redacts no
+/// value the whole set does not.
+pub fn json_paths(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (list, document) = text.split_once('\n').unwrap_or(("**.a", text));
+    let parsed: Vec<JsonPath> = list
+        .split(',')
+        .filter_map(JsonPath::parse)
+        .take(256)
+        .collect();
+    let forward: JsonPaths = parsed.iter().cloned().collect();
+    let backward: JsonPaths = parsed.iter().rev().cloned().collect();
+    let redact = |paths: &JsonPaths| {
+        let set = PathSet {
+            paths,
+            case_sensitive: false,
+        };
+        redact_json(document.as_bytes(), set, "null")
+    };
+    let all = redact(&forward);
+    assert_eq!(
+        all,
+        redact(&backward),
+        "the order of the paths changed the result"
+    );
+    let Ok(Some(redacted)) = all else {
+        return;
+    };
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&redacted).is_ok()
+            || serde_json::from_slice::<serde_json::Value>(document.as_bytes()).is_err(),
+        "valid JSON in, invalid JSON out"
+    );
+    for path in parsed.iter().take(8) {
+        // Whatever one path names, the set replaced already (with `null`): replacing it
+        // again changes no byte. A value the automaton missed would change here.
+        let alone: JsonPaths = std::iter::once(path.clone()).collect();
+        let set = PathSet {
+            paths: &alone,
+            case_sensitive: false,
+        };
+        match redact_json(&redacted, set, "null") {
+            Ok(None) => {}
+            Ok(Some(again)) => assert_eq!(again, redacted, "{path:?} names what the set missed"),
+            Err(_) => panic!("the set's output does not parse"),
+        }
+    }
+}
+
 /// Any body as JSON to redact: valid JSON in, valid JSON out, and redacting twice changes
 /// nothing more.
 pub fn json(data: &[u8]) {
-    let list: Vec<JsonPath> = [
+    let list: JsonPaths = [
         "password",
         "card.number",
         "users.*.ssn",
         "items.0",
         "**.token",
+        "**.a.**.b",
+        "*.**.0",
     ]
     .iter()
     .filter_map(|p| JsonPath::parse(p))

@@ -17,6 +17,7 @@
 //! starts its own lists. Each series is defined (at 0) when admitted; counts are tallied in
 //! the VM and handed to Envoy in batches, as the per-target metrics are.
 
+use super::json::{MAX_PATHS, ROOT_PATH};
 use super::spec::CompareSpec;
 #[cfg(test)]
 use super::spec::DEFAULT_MAX_FIELDS_PER_ENDPOINT;
@@ -36,6 +37,13 @@ pub const MAX_SERIES: usize = 10_000;
 pub const OTHER: &str = "other";
 /// The field of the status (HTTP status, or gRPC status under HTTP 200).
 pub const STATUS_FIELD: &str = "status";
+/// The field of a body compared as bytes (or of JSON bodies of different types at the top).
+pub const BODY_FIELD: &str = "body";
+/// A JSON path's field starts with this (`$.items.*.price`), so that no JSON key can be
+/// mistaken for `status`, `body`, a header or `other`.
+pub const JSON_FIELD_PREFIX: &str = "$.";
+/// Segments of a JSON path's field; deeper ones are one `{*}`, so a label stays short.
+pub const MAX_FIELD_SEGMENTS: usize = 8;
 /// Compare-and-swap attempts to admit a name before counting it as `other` this once.
 const CAS_ATTEMPTS: u32 = 8;
 
@@ -60,8 +68,8 @@ pub struct FieldChange<N> {
 }
 
 /// The fields of a comparison: `status`, the names of `compare.headers` that differed, the
-/// body's JSON paths as fields (`$.a.*.b`, data-like keys `{}`, see `json::field`) or
-/// `body`; each once. Paths the
+/// body's JSON paths as fields (`$.a.*.b`, data-like keys `{}`, see `json_field`) or `body`;
+/// each once. Paths the
 /// diff did not name (past its `MAX_PATHS`) count as `other`.
 pub fn field_changes(verdict: &Verdict, spec: &CompareSpec) -> Vec<FieldChange<String>> {
     let mut changes: Vec<FieldChange<String>> = Vec::new();
@@ -89,20 +97,52 @@ pub fn field_changes(verdict: &Verdict, spec: &CompareSpec) -> Vec<FieldChange<S
             note(name.clone(), false);
         }
     }
-    for field in &verdict.body.fields {
-        note(field.clone(), true);
+    for (path, _) in &verdict.body.paths {
+        note(json_field(path), true);
     }
-    let named = verdict.body.paths.len() as u64;
-    if u64::from(verdict.body.real) + u64::from(verdict.body.noise) > named {
+    let differences = u64::from(verdict.body.real) + u64::from(verdict.body.noise);
+    if cut(verdict.body.paths.len(), differences) {
         note(OTHER.to_string(), true);
     }
-    for field in &verdict.baseline_fields {
-        note(field.clone(), false);
+    for path in &verdict.baseline_paths {
+        note(json_field(path), false);
     }
-    if verdict.baseline_differences as usize > verdict.baseline_paths.len() {
+    if cut(
+        verdict.baseline_paths.len(),
+        u64::from(verdict.baseline_differences),
+    ) {
         note(OTHER.to_string(), false);
     }
     changes
+}
+
+/// Whether the diff left paths out: its list of `MAX_PATHS` distinct paths is full and more
+/// differences were counted (a path such as `items.*.price` is listed once however many items
+/// differ, so fewer names than differences alone says nothing).
+fn cut(listed: usize, differences: u64) -> bool {
+    listed >= MAX_PATHS && differences > listed as u64
+}
+
+/// A differing path as the diff writes it (`items.*.price`, data-like keys already `{}`) as a
+/// field: `$.items.*.price`, at most `MAX_FIELD_SEGMENTS` segments (deeper ones are one
+/// `{*}`); `body` for the whole body (`$`).
+pub fn json_field(path: &str) -> String {
+    if path == ROOT_PATH {
+        return BODY_FIELD.to_string();
+    }
+    let mut field = String::with_capacity(path.len().min(128) + JSON_FIELD_PREFIX.len());
+    field.push_str(JSON_FIELD_PREFIX);
+    for (i, segment) in path.split('.').enumerate() {
+        if i == MAX_FIELD_SEGMENTS {
+            field.push_str(".{*}");
+            break;
+        }
+        if i > 0 {
+            field.push('.');
+        }
+        field.push_str(segment);
+    }
+    field
 }
 
 /// A label value as it may stand in a stat name: what would end the value early (`;`), start
@@ -511,10 +551,8 @@ mod tests {
                 paths: paths.iter().map(|p| (p.to_string(), false)).collect(),
                 real: paths.len() as u32,
                 noise: 0,
-                fields: paths.iter().map(|p| format!("$.{p}")).collect(),
             },
             baseline_paths: baseline.iter().map(|p| p.to_string()).collect(),
-            baseline_fields: baseline.iter().map(|p| format!("$.{p}")).collect(),
             baseline_differences: baseline.len() as u32,
             differing_headers: 0,
             baseline_status: false,
@@ -546,6 +584,14 @@ mod tests {
 
     fn differed(endpoint: &str, field: &str) -> String {
         series_name("field_differed", "canary", endpoint, Some(("field", field)))
+    }
+
+    #[test]
+    fn paths_become_fields_of_bounded_depth() {
+        assert_eq!(json_field("items.*.price"), "$.items.*.price");
+        assert_eq!(json_field("$"), "body");
+        assert_eq!(json_field("status"), "$.status", "never the HTTP status");
+        assert_eq!(json_field("a.a.a.a.a.a.a.a.a.a.a"), "$.a.a.a.a.a.a.a.a.{*}");
     }
 
     #[test]
@@ -681,16 +727,25 @@ mod tests {
         let mut a = accounts(2, 2);
         let spec = CompareSpec::new();
         a.record("GET /x", &body_verdict(&["a", "b", "c", "d"], &[]), &spec);
-        let mut cut = body_verdict(&["a"], &[]);
+        // The diff's list is full (MAX_PATHS distinct paths) and more paths differed.
+        let mut names = vec!["a".to_string()];
+        names.extend((1..MAX_PATHS).map(|i| format!("p{i}")));
+        let listed: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut cut = body_verdict(&listed, &[]);
         cut.body.real = 40;
         let counted = a.record("GET /x", &cut, &spec);
-        assert_eq!(counted.fields.len(), 2, "{counted:?}");
+        assert_eq!(counted.fields.len(), 2, "$.a and other: {counted:?}");
+        // `items.*.x` is listed once however many items differ: no cut.
+        let mut repeated = body_verdict(&["a"], &[]);
+        repeated.body.real = 3;
+        let counted = a.record("GET /x", &repeated, &spec);
+        assert_eq!(counted.fields.len(), 1, "{counted:?}");
         a.flush();
-        assert_eq!(total(&differed("GET /x", "$.a")), 2);
+        assert_eq!(total(&differed("GET /x", "$.a")), 3);
         assert_eq!(
             total(&differed("GET /x", OTHER)),
             2,
-            "c and d once, the cut paths once"
+            "c and d once, the p's and the cut paths once"
         );
         assert_eq!(total(&differed("GET /x", "$.c")), 0);
     }

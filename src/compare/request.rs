@@ -1,12 +1,14 @@
 //! The request a comparison belongs to, as its log lines name it.
 
+use crate::data_like::reported_url;
 use std::mem::size_of;
 
 /// A request path longer than this is cut in the log line.
 pub const MAX_LOGGED_REQUEST_PATH: usize = 256;
 
 /// The request a comparison belongs to, as the mismatch line names it. `path` is the copy's
-/// (query redaction applied), not the original's.
+/// with its data taken out (`data_like::reported_url`: data-like segments and every query
+/// value written `{}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestInfo {
     pub request_id: Option<String>,
@@ -21,7 +23,7 @@ impl RequestInfo {
         RequestInfo {
             request_id: request_id.map(|id| cut(id, MAX_LOGGED_REQUEST_PATH)),
             method: cut(method, 32),
-            path: cut(redacted_path, MAX_LOGGED_REQUEST_PATH),
+            path: cut(&reported_url(redacted_path), MAX_LOGGED_REQUEST_PATH),
             endpoints: Vec::new(),
         }
     }

@@ -1,7 +1,7 @@
 //! One comparison: the candidate's response summary against the reference's, per the
 //! candidate's `compare` block, with the noise baseline's summary when there is one.
 
-use super::json::{self, Differences, IgnoredPath, JsonDiff, Unreadable, BODY_FIELD, ROOT_PATH};
+use super::json::{self, Differences, IgnoredPath, JsonDiff, Unreadable, ROOT_PATH};
 use super::lockstep;
 use super::response::{Body, NotCompared, Summary};
 use super::spec::{BodyMode, CompareSpec};
@@ -44,8 +44,6 @@ pub struct Verdict {
     pub body: Differences,
     /// Paths where the reference and the noise baseline differ (for the window's noise rate).
     pub baseline_paths: Vec<String>,
-    /// `baseline_paths` as metric fields.
-    pub baseline_fields: Vec<String>,
     /// How many paths differed between the reference and the noise baseline (more than
     /// `baseline_paths` names when the diff cut them).
     pub baseline_differences: u32,
@@ -88,7 +86,6 @@ pub fn compare(
         body_not_compared: None,
         body: Differences::default(),
         baseline_paths: Vec::new(),
-        baseline_fields: Vec::new(),
         baseline_differences: 0,
         differing_headers: headers,
         baseline_status: spec.status && noise.is_some_and(|n| statuses_differ(reference, n)),
@@ -101,7 +98,6 @@ pub fn compare(
             verdict.mismatched.body = diff.candidate.real > 0;
             verdict.body = diff.candidate;
             verdict.baseline_paths = diff.baseline_paths;
-            verdict.baseline_fields = diff.baseline_fields;
             verdict.baseline_differences = diff.baseline_differences;
         }
         Err(reason) => verdict.body_not_compared = reason,
@@ -163,7 +159,6 @@ fn whole_body_diff(differs: bool, baseline_differs: Option<bool>) -> JsonDiff {
     let noise = baseline_differs.unwrap_or(false);
     if differs {
         diff.candidate.paths.push((ROOT_PATH.to_string(), noise));
-        diff.candidate.fields.push(BODY_FIELD.to_string());
         if noise {
             diff.candidate.noise = 1;
         } else {
@@ -172,7 +167,6 @@ fn whole_body_diff(differs: bool, baseline_differs: Option<bool>) -> JsonDiff {
     }
     if noise {
         diff.baseline_paths.push(ROOT_PATH.to_string());
-        diff.baseline_fields.push(BODY_FIELD.to_string());
         diff.baseline_differences = 1;
     }
     diff

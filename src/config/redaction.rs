@@ -2,7 +2,7 @@
 
 use super::fields::{strings, Field, FieldDefault, Fields};
 use crate::http::header_name;
-use crate::json_path::JsonPath;
+use crate::json_path::{JsonPath, JsonPaths};
 use crate::redact::Redaction;
 use serde_json::Value;
 
@@ -55,6 +55,7 @@ pub(super) fn redaction(value: &Value, place: &str) -> Result<Redaction, String>
                 "a list of dot paths such as \"card.number\", \"users.*.ssn\" or \"**.password\"",
                 |v| strings(v, JsonPath::parse),
             )?
+            .map(JsonPaths::from)
             .unwrap_or_default(),
         json_replacement: Value::String(replacement.clone()).to_string(),
         replacement,

@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use std::time::Instant;
 use traffic_mirror::config::Config;
 use traffic_mirror::copy::capture_headers;
-use traffic_mirror::json_path::{JsonPath, PathSet};
+use traffic_mirror::json_path::{JsonPath, JsonPaths, PathSet};
 use traffic_mirror::redact::json::redact_json;
 use traffic_mirror::redact::query::{redact_query, Parameters};
 
@@ -39,7 +39,7 @@ fn repeated(item: &str, separator: &str, bytes: usize) -> String {
 /// Every case, with inputs of about `bytes` (1 MB in `make bench`, less in the smoke run).
 pub fn measure(bytes: usize, runs: usize) -> Vec<Case> {
     let mut cases = Vec::new();
-    let list: Vec<JsonPath> = ["password", "users.*.ssn"]
+    let list: JsonPaths = ["password", "users.*.ssn"]
         .iter()
         .filter_map(|p| JsonPath::parse(p))
         .collect();
@@ -86,6 +86,40 @@ pub fn measure(bytes: usize, runs: usize) -> Vec<Case> {
         )
     };
     cases.push(json_case("json_wildcard_hits", users("ssn"), users("ssm")));
+
+    // Many `**.` paths (issue 17: the matcher cost the square of them per value): the same
+    // body, nested objects and arrays with one hit per item, redacted with 16 and 256
+    // `**.keyN` paths (worst) against 1 (benign). The ratio is what the paths cost.
+    let item = r#"{"alpha":{"beta":[1,{"key0":"x","delta":true}]},"gamma":2,"epsilon":"y"}"#;
+    let body = format!("[{}]", repeated(item, ",", bytes));
+    let any_depth = |count: usize| -> JsonPaths {
+        (0..count)
+            .filter_map(|i| JsonPath::parse(&format!("**.key{i}")))
+            .collect()
+    };
+    let one = any_depth(1);
+    for (name, count) in [
+        ("json_any_depth_1_path", 1),
+        ("json_any_depth_16_paths", 16),
+        ("json_any_depth_256_paths", 256),
+    ] {
+        let many = any_depth(count);
+        let redact_with = |paths: &JsonPaths| {
+            let set = PathSet {
+                paths,
+                case_sensitive: false,
+            };
+            us_per_mb(runs, body.len(), || {
+                let _ = redact_json(body.as_bytes(), set, replacement);
+            })
+        };
+        cases.push(Case {
+            name,
+            bytes: body.len(),
+            worst_us_per_mb: redact_with(&many),
+            benign_us_per_mb: redact_with(&one),
+        });
+    }
 
     // Many query parameters, all named (worst) or none (benign).
     let names = vec!["token".to_string(), "access_token".to_string()];
