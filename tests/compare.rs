@@ -397,9 +397,22 @@ fn the_noise_baseline_cancels_a_field_that_always_differs_and_keeps_a_real_chang
             .find(|l| l.contains("summary") && l.contains("price"))
             .map(String::from)
     });
-    assert!(
-        !summary.contains("served_at"),
-        "noise is not reported: {summary}"
+    let summary: Value = serde_json::from_str(&summary[summary.find('{').unwrap()..]).unwrap();
+    let summary = &summary["compare_summary"];
+    assert_eq!(
+        summary["differing_paths"],
+        json!([{"path": "price", "differed": 4, "noise": 0}]),
+        "noise is not among the differing paths"
+    );
+    let fields = &summary["endpoints"][0]["fields"];
+    assert_eq!(
+        (fields[0]["field"].as_str(), fields[0]["passes"].as_bool()),
+        (Some("$.served_at"), Some(true)),
+        "the endpoint's table shows noise as passing: {fields}"
+    );
+    assert_eq!(
+        (fields[1]["field"].as_str(), fields[1]["passes"].as_bool()),
+        (Some("$.price"), Some(false))
     );
     let mismatch = envoy.log();
     let line = mismatch
