@@ -266,6 +266,16 @@ struct EndpointSeries {
 }
 
 const ASPECTS: [&str; 3] = ["status", "headers", "body"];
+/// The per-endpoint metrics, after `traffic_mirror_`, in a series' `counts` order (the aspect
+/// metric once per aspect).
+pub const ENDPOINT_METRICS: [&str; 4] = [
+    "endpoint_compared",
+    "endpoint_matched",
+    "endpoint_mismatched",
+    "endpoint_mismatched_aspect",
+];
+/// The per-field metrics, after `traffic_mirror_`.
+pub const FIELD_METRICS: [&str; 2] = ["field_differed", "field_noise"];
 
 /// A candidate target's per-endpoint series in this worker.
 #[derive(Debug)]
@@ -459,14 +469,15 @@ impl EndpointSeries {
             )
             .ok()
         };
-        let mut counts: Vec<Option<Tallied>> = ["compared", "matched", "mismatched"]
+        let [compared, matched, mismatched, aspect] = ENDPOINT_METRICS;
+        let mut counts: Vec<Option<Tallied>> = [compared, matched, mismatched]
             .iter()
-            .map(|count| counter(&format!("endpoint_{count}"), None))
+            .map(|metric| counter(metric, None))
             .collect();
         counts.extend(
             ASPECTS
                 .iter()
-                .map(|aspect| counter("endpoint_mismatched_aspect", Some(("aspect", aspect)))),
+                .map(|name| counter(aspect, Some(("aspect", name)))),
         );
         EndpointSeries {
             label: Rc::from(label),
@@ -499,9 +510,10 @@ impl EndpointSeries {
                 )
                 .ok()
             };
+            let [differed, noise] = FIELD_METRICS;
             FieldSeries {
-                differed: series("field_differed"),
-                noise: series("field_noise"),
+                differed: series(differed),
+                noise: series(noise),
             }
         };
         if field != OTHER && self.admission.admit(shared, field) {
