@@ -325,14 +325,14 @@ fn endpoint_table(
     endpoints: HashMap<Rc<str>, EndpointWindow>,
 ) -> (Vec<Value>, usize) {
     let mut listed: Vec<(Rc<str>, EndpointWindow)> = endpoints.into_iter().collect();
-    listed.sort_by(|(a, x), (b, y)| y.mismatched.cmp(&x.mismatched).then_with(|| a.cmp(b)));
+    listed.sort_unstable_by(|(a, x), (b, y)| y.mismatched.cmp(&x.mismatched).then_with(|| a.cmp(b)));
     let not_listed = listed.len().saturating_sub(MAX_SUMMARY_ENDPOINTS);
     let table = listed
         .into_iter()
         .take(MAX_SUMMARY_ENDPOINTS)
         .map(|(endpoint, window)| {
             let mut fields = window.fields;
-            fields.sort_by(|(a, x), (b, y)| {
+            fields.sort_unstable_by(|(a, x), (b, y)| {
                 (y.counts.raw, y.counts.noise)
                     .cmp(&(x.counts.raw, x.counts.noise))
                     .then_with(|| a.cmp(b))
