@@ -25,7 +25,8 @@ pub const DEFAULT_AMPLIFY: u32 = 1;
 pub const MAX_AMPLIFY: u64 = 10;
 pub const DEFAULT_PERCENTAGE: f64 = 100.0;
 /// `limits`: beyond these a limit limits nothing a sidecar could send.
-pub const MAX_PER_SECOND_LIMIT: f64 = 1e6;
+/// (A whole number: stating it in an error then needs no float formatting in the .wasm.)
+pub const MAX_PER_SECOND_LIMIT: u32 = 1_000_000;
 pub const MAX_IN_FLIGHT_LIMIT: u64 = 1_000_000;
 /// Headers a copy cannot be given with `set_headers`: the plugin sets these per copy, and
 /// hop-by-hop headers (`http::HOP_BY_HOP`) describe a connection, not the request.
@@ -88,7 +89,7 @@ pub const LIMITS_FIELDS: &[Field] = &[
     Field::new("max_per_second").bounds(Bounds::Number {
         min: 0.0,
         min_excluded: true,
-        max: MAX_PER_SECOND_LIMIT,
+        max: MAX_PER_SECOND_LIMIT as f64,
     }),
     Field::new("max_in_flight").bounds(Bounds::Whole(MAX_IN_FLIGHT)),
 ];
@@ -401,7 +402,7 @@ fn limits(value: &Value, place: &str) -> Result<(Option<f64>, Option<u32>), Stri
             &format!("a number of copies per second above 0, at most {MAX_PER_SECOND_LIMIT}"),
             |v| {
                 v.as_f64()
-                    .filter(|r| *r > 0.0 && *r <= MAX_PER_SECOND_LIMIT)
+                    .filter(|r| *r > 0.0 && *r <= f64::from(MAX_PER_SECOND_LIMIT))
             },
         )?,
         fields.whole("max_in_flight", &MAX_IN_FLIGHT)?,
