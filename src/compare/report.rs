@@ -317,6 +317,24 @@ fn top_paths(spec: &CompareSpec, paths: &HashMap<String, PathCounts>, compared: 
         .collect()
 }
 
+/// Sorts a short list (at most the admitted endpoints or fields, once per summary): std's
+/// sorts weighed some 12 KB of the module for these two lists.
+fn insertion_sort<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    for end in 1..items.len() {
+        let mut at = end;
+        while at > 0 {
+            let (Some(before), Some(item)) = (items.get(at - 1), items.get(at)) else {
+                break;
+            };
+            if order(before, item) != std::cmp::Ordering::Greater {
+                break;
+            }
+            items.swap(at - 1, at);
+            at -= 1;
+        }
+    }
+}
+
 /// The summary's endpoints, most mismatches first (ties by name), each with its fields, most
 /// differences first, and whether each passes Diffy's rule against its noise; and how many
 /// endpoints were left out.
@@ -325,14 +343,16 @@ fn endpoint_table(
     endpoints: HashMap<Rc<str>, EndpointWindow>,
 ) -> (Vec<Value>, usize) {
     let mut listed: Vec<(Rc<str>, EndpointWindow)> = endpoints.into_iter().collect();
-    listed.sort_unstable_by(|(a, x), (b, y)| y.mismatched.cmp(&x.mismatched).then_with(|| a.cmp(b)));
+    insertion_sort(&mut listed, |(a, x), (b, y)| {
+        y.mismatched.cmp(&x.mismatched).then_with(|| a.cmp(b))
+    });
     let not_listed = listed.len().saturating_sub(MAX_SUMMARY_ENDPOINTS);
     let table = listed
         .into_iter()
         .take(MAX_SUMMARY_ENDPOINTS)
         .map(|(endpoint, window)| {
             let mut fields = window.fields;
-            fields.sort_unstable_by(|(a, x), (b, y)| {
+            insertion_sort(&mut fields, |(a, x), (b, y)| {
                 (y.counts.raw, y.counts.noise)
                     .cmp(&(x.counts.raw, x.counts.noise))
                     .then_with(|| a.cmp(b))
