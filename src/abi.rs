@@ -20,6 +20,8 @@ pub struct HostStatus(pub u32);
 impl HostStatus {
     /// Not a host status: the host said `Ok` but its header map did not parse.
     pub const MALFORMED_MAP: HostStatus = HostStatus(u32::MAX);
+    /// The shared-data value changed since it was read (`proxy_set_shared_data`).
+    pub const CAS_MISMATCH: HostStatus = HostStatus(8);
 }
 
 const OK: u32 = 0;
@@ -53,6 +55,20 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
@@ -124,6 +140,24 @@ mod native {
         _: *const u8,
         _: usize,
         _: i32,
+    ) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_get_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+        _: *mut u32,
+    ) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_set_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: u32,
     ) -> u32 {
         10
     }
@@ -257,5 +291,30 @@ pub fn send_local_response(
             serialized.len(),
             -1,
         )
+    })
+}
+
+/// A shared-data value and its compare-and-swap token; `Ok(None)` when the key does not exist.
+pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: as in `buffer`; the host writes one u32 into `cas`.
+    let code =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match code {
+        OK => Ok(Some((unsafe { host_bytes(data, size) }, cas))),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Sets a shared-data value if its token is still `cas` (0: whatever it is); a key that does
+/// not exist is created whatever `cas` is. `Err(HostStatus::CAS_MISMATCH)`: someone else set
+/// it since it was read.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+    // SAFETY: the host reads `key` and `value` within their lengths.
+    status(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
     })
 }

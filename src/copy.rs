@@ -6,7 +6,7 @@
 use crate::baggage;
 use crate::config::{Config, Target};
 use crate::copy_log::{request_id, CopyRecord};
-use crate::endpoints;
+use crate::endpoints::Endpoints;
 use crate::http::{is_hop_by_hop, RawHeaders};
 use crate::redact::body::{redact_body, BodyHeaders, Unsendable};
 use crate::redact::query::redact_query;
@@ -317,14 +317,14 @@ impl CapturedRequest {
         headers
     }
 
-    /// What a copy's log line says of the request: its endpoint, method, body size and ids,
-    /// never a header's or the body's value.
-    pub fn copy_record(&self) -> CopyRecord {
+    /// What a copy's log line says of the request: its endpoint (by the target's templates,
+    /// else the automatic one), method, body size and ids, never a header's or the body's value.
+    pub fn copy_record(&self, endpoints: &Endpoints) -> CopyRecord {
         let method = self.header(":method").unwrap_or_default();
         let path = self.header(":path").unwrap_or_default();
         CopyRecord {
-            // The verdict's automatic endpoint: never the raw path.
-            endpoint: endpoints::automatic(method, path),
+            // The verdict's endpoint: never the raw path.
+            endpoint: endpoints.label(method, path),
             method: method.to_string(),
             request_bytes: self.body.len(),
             x_request_id: self
@@ -928,7 +928,7 @@ mod tests {
         ]);
         let mut captured = capture_headers(headers, &config).unwrap();
         captured.append_body(b"{}".to_vec(), 100).unwrap();
-        let record = captured.copy_record();
+        let record = captured.copy_record(&Endpoints::default());
         assert_eq!(record.endpoint, "POST /users/{}");
         assert_eq!(record.request_bytes, 2);
         assert_eq!(record.x_request_id.as_deref(), Some("9b2f-11"));

@@ -14,27 +14,18 @@
 //! template's last segment, so a path of thousands of segments costs no more than a short one
 //! beyond the automatic template, which looks at `MAX_AUTOMATIC_SEGMENTS` segments at most.
 
+use crate::data_like::{is_data_like as data_like, DATA as DATA_SEGMENT};
+
 /// A request's method and path beyond this many segments become `{*}` in the automatic
 /// template, so a path of thousands of segments gives a short label.
 pub const MAX_AUTOMATIC_SEGMENTS: usize = 8;
+
 /// Templates per target.
 pub const MAX_TEMPLATES: usize = 256;
 /// Characters of a template.
 pub const MAX_TEMPLATE_CHARS: usize = 256;
-/// The segment that stands for a data-like segment in an automatic template.
-pub const DATA_SEGMENT: &str = "{}";
 /// The trailing segment that stands for the rest of the path.
 pub const REST_SEGMENT: &str = "{*}";
-
-/// Whether a path segment (or a JSON key) is data rather than a name: it holds an ASCII digit,
-/// an `@`, a byte outside `[A-Za-z_-]`, or is longer than 32 bytes. (The rule of issue 17;
-/// the `security` branch moves it to `data_like`.)
-pub fn data_like(segment: &[u8]) -> bool {
-    segment.len() > 32
-        || segment
-            .iter()
-            .any(|b| !(b.is_ascii_alphabetic() || *b == b'_' || *b == b'-'))
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {
@@ -166,6 +157,15 @@ impl Endpoints {
 
     pub fn is_empty(&self) -> bool {
         self.templates.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.templates.len()
+    }
+
+    /// The configured templates' labels, in order.
+    pub fn labels(&self) -> impl Iterator<Item = &str> {
+        self.templates.iter().map(Template::label)
     }
 
     /// The endpoint label of a request: the first template that matches, else the automatic
@@ -363,23 +363,5 @@ mod tests {
         assert!(Template::parse("/v1.2/users.json/{id}").is_ok());
         assert!(Template::parse("/").is_ok());
         assert!(Template::parse("/{*}").is_ok());
-    }
-
-    #[test]
-    fn data_like_is_the_security_rule() {
-        for data in [
-            "42",
-            "v1",
-            "a@b",
-            "caf\u{e9}",
-            "a.b",
-            "a b",
-            "x".repeat(33).as_str(),
-        ] {
-            assert!(data_like(data.as_bytes()), "{data}");
-        }
-        for name in ["users", "order_items", "x-y", "A", "a".repeat(32).as_str()] {
-            assert!(!data_like(name.as_bytes()), "{name}");
-        }
     }
 }

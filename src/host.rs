@@ -53,6 +53,8 @@ pub trait Host {
     fn done(&self);
     /// Where metrics are defined and moved.
     fn metrics(&self) -> MetricHost;
+    /// The data every worker of this Envoy shares (endpoints and fields admitted).
+    fn shared_data(&self) -> SharedDataHost;
 }
 
 /// How metrics reach the host. Plain function pointers rather than a trait object, so a
@@ -63,6 +65,23 @@ pub struct MetricHost {
     pub increment: fn(u32, i64),
     pub record: fn(u32, u64),
 }
+
+/// A shared-data value and its compare-and-swap token (`None`: no such key).
+pub type SharedValue = Option<(Vec<u8>, u32)>;
+
+/// How the workers' shared data is read and written (function pointers, as `MetricHost`).
+#[derive(Debug, Clone, Copy)]
+pub struct SharedDataHost {
+    /// The value and its compare-and-swap token; `Ok(None)` for a key that does not exist.
+    pub get: fn(&str) -> Result<SharedValue, abi::HostStatus>,
+    /// Sets the value if its token is still the given one (see `abi::set_shared_data`).
+    pub set: fn(&str, &[u8], u32) -> Result<(), abi::HostStatus>,
+}
+
+pub const ENVOY_SHARED_DATA: SharedDataHost = SharedDataHost {
+    get: abi::shared_data,
+    set: abi::set_shared_data,
+};
 
 /// Envoy, through `abi` (every status handed back, never a panic), except for the dispatch
 /// (see `abi`).
@@ -167,6 +186,10 @@ impl Host for Envoy {
     fn metrics(&self) -> MetricHost {
         ENVOY_METRICS
     }
+
+    fn shared_data(&self) -> SharedDataHost {
+        ENVOY_SHARED_DATA
+    }
 }
 
 /// A host for native tests: metrics and host calls recorded per thread (the test harness
@@ -195,6 +218,54 @@ pub mod recording {
         increment: |id, delta| INCREMENTS.with_borrow_mut(|all| all.push((id, delta))),
         record: |id, value| RECORDED.with_borrow_mut(|all| all.push((id, value))),
     };
+
+    thread_local! {
+        /// Envoy's shared data (key: value, token), and a token counter as Envoy's.
+        static SHARED: RefCell<std::collections::HashMap<String, (Vec<u8>, u32)>> =
+            RefCell::new(std::collections::HashMap::new());
+        static NEXT_CAS: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
+        /// Run once before the next `set`, as another worker would between a read and a write.
+        static BEFORE_NEXT_SET: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    /// Shared data with Envoy's semantics (`SharedData::set` in Envoy's wasm context): a
+    /// token of 0 sets unconditionally, a key that does not exist is created whatever the
+    /// token, and every write gives a new token.
+    pub const SHARED_DATA: SharedDataHost = SharedDataHost {
+        get: |key| Ok(SHARED.with_borrow(|all| all.get(key).cloned())),
+        set: |key, value, cas| {
+            if let Some(interfere) = BEFORE_NEXT_SET.with_borrow_mut(Option::take) {
+                interfere();
+            }
+            SHARED.with_borrow_mut(|all| {
+                if let Some((_, current)) = all.get(key) {
+                    if cas != 0 && cas != *current {
+                        return Err(abi::HostStatus::CAS_MISMATCH);
+                    }
+                }
+                let token = NEXT_CAS.get();
+                NEXT_CAS.set(token + 1);
+                all.insert(key.to_string(), (value.to_vec(), token));
+                Ok(())
+            })
+        },
+    };
+
+    /// Makes `interfere` run just before the next shared-data write.
+    pub fn before_next_set(interfere: impl FnOnce() + 'static) {
+        BEFORE_NEXT_SET.with_borrow_mut(|slot| *slot = Some(Box::new(interfere)));
+    }
+
+    /// Every shared-data key and its value.
+    pub fn shared() -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = SHARED.with_borrow(|all| {
+            all.iter()
+                .map(|(key, (value, _))| (key.clone(), value.clone()))
+                .collect()
+        });
+        all.sort();
+        all
+    }
 
     pub fn defined() -> Vec<(MetricType, String)> {
         DEFINED.with_borrow(Clone::clone)
@@ -401,6 +472,10 @@ mod fake {
 
         fn metrics(&self) -> MetricHost {
             super::recording::METRICS
+        }
+
+        fn shared_data(&self) -> SharedDataHost {
+            super::recording::SHARED_DATA
         }
     }
 }

@@ -288,18 +288,31 @@ pub fn metric_name(target: &str, metric: &str) -> String {
 
 /// One metric's host id and the change not yet handed to the host.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Tallied {
+pub(crate) struct Tallied {
     id: u32,
     pending: Cell<i64>,
 }
 
 impl Tallied {
-    fn add(&self, delta: i64) {
+    /// Defines the metric `name` in the host (a metric already defined, by this worker or
+    /// another, keeps its value).
+    pub(crate) fn define(
+        host: MetricHost,
+        kind: MetricType,
+        name: &str,
+    ) -> Result<Tallied, Status> {
+        (host.define)(kind, name).map(|id| Tallied {
+            id,
+            pending: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn add(&self, delta: i64) {
         self.pending.set(self.pending.get().saturating_add(delta));
     }
 
     /// Hands the pending change to `increment(id, delta)`; true if there was one.
-    fn flush(&self, increment: &mut impl FnMut(u32, i64)) -> bool {
+    pub(crate) fn flush(&self, increment: &mut impl FnMut(u32, i64)) -> bool {
         let pending = self.pending.take();
         if pending != 0 {
             increment(self.id, pending);
@@ -324,12 +337,8 @@ pub struct TargetMetrics {
 impl TargetMetrics {
     /// Defines the target's metrics in the host; its comparison metrics when it `compares`.
     pub fn define(target: &str, compares: bool, host: MetricHost) -> Result<TargetMetrics, Status> {
-        let tallied = |kind, metric: &str| {
-            (host.define)(kind, &metric_name(target, metric)).map(|id| Tallied {
-                id,
-                pending: Cell::new(0),
-            })
-        };
+        let tallied =
+            |kind, metric: &str| Tallied::define(host, kind, &metric_name(target, metric));
         let counters = Counter::ALL
             .iter()
             .map(|counter| tallied(MetricType::Counter, counter.suffix()))
@@ -463,6 +472,9 @@ mod tests {
     #[test]
     fn the_families_split_every_counter_once() {
         let mut families: Vec<Counter> = Counter::DECISIONS.to_vec();
+        // An annotation beside a decision (a copy sent without its baggage member), not a
+        // family of its own.
+        families.push(Counter::BaggageNotMarked);
         families.extend_from_slice(Counter::RESULTS);
         assert_eq!(families, Counter::ALL.to_vec());
         let mut compare: Vec<CompareCounter> = CompareCounter::VERDICTS.to_vec();

@@ -5,8 +5,9 @@
 
 use crate::baggage::{self, Marked};
 use crate::budget::{Budget, Reservation};
+use crate::compare::accounting::configuration_hash;
 use crate::compare::response::{Capture, Needs, Summary};
-use crate::comparisons::Comparisons;
+use crate::comparisons::{Accounting, Comparisons};
 use crate::config::Config;
 use crate::copy_log::{CopyEnd, CopyRecord};
 use crate::filter::{MirrorFilter, PassThrough};
@@ -122,7 +123,7 @@ impl<H: Host> MirrorRoot<H> {
         let logged = state
             .copy_log
             .enabled()
-            .then(|| Rc::new(job.request.copy_record()));
+            .then(|| Rc::new(job.request.copy_record(&target.endpoints)));
         let mut compared = needs
             .zip(job.pairing)
             .map(|(needs, id)| (id, Capture::new(needs)));
@@ -384,7 +385,13 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
                 }
                 let compares = settings.config.targets.iter().any(|t| t.compare.is_some());
                 let held = self.budget.reservation();
-                self.comparisons = compares.then(|| Comparisons::new(&settings, now, held));
+                let accounting = Accounting {
+                    configuration: configuration_hash(&json),
+                    metrics: self.host.metrics(),
+                    shared: self.host.shared_data(),
+                };
+                self.comparisons =
+                    compares.then(|| Comparisons::new(&settings, now, held, accounting));
                 self.budget
                     .set_limit(settings.config.body.max_buffered_bytes);
                 let names: Vec<&str> = settings

@@ -7,8 +7,9 @@ use super::fields::{
 use crate::compare::json::IgnoredPath;
 use crate::compare::spec::{
     BodyMode, CompareSpec, Reference, DEFAULT_LOG_MISMATCHES_PER_MINUTE, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_NOISE_ABSOLUTE_THRESHOLD, DEFAULT_NOISE_RELATIVE_THRESHOLD, DEFAULT_SUMMARY_INTERVAL,
-    MAX_BODY_BYTES_LIMIT, MAX_COMPARED_HEADERS, MAX_LOG_MISMATCHES_PER_MINUTE,
+    DEFAULT_MAX_FIELDS_PER_ENDPOINT, DEFAULT_NOISE_ABSOLUTE_THRESHOLD,
+    DEFAULT_NOISE_RELATIVE_THRESHOLD, DEFAULT_SUMMARY_INTERVAL, MAX_BODY_BYTES_LIMIT,
+    MAX_COMPARED_HEADERS, MAX_FIELDS_PER_ENDPOINT_LIMIT, MAX_LOG_MISMATCHES_PER_MINUTE,
     MAX_SUMMARY_INTERVAL_S,
 };
 use crate::http::header_name;
@@ -20,6 +21,8 @@ const LOG_MISMATCHES_PER_MINUTE: Whole =
     Whole::new(0, MAX_LOG_MISMATCHES_PER_MINUTE, Unit::Count).min_means("no mismatch lines");
 const SUMMARY_INTERVAL_S: Whole =
     Whole::new(0, MAX_SUMMARY_INTERVAL_S, Unit::Seconds).min_means("no summary");
+const MAX_FIELDS_PER_ENDPOINT: Whole =
+    Whole::new(0, MAX_FIELDS_PER_ENDPOINT_LIMIT as u64, Unit::Count);
 const PERCENT: Bounds = Bounds::Number {
     min: 0.0,
     min_excluded: false,
@@ -58,6 +61,9 @@ pub const COMPARE_FIELDS: &[Field] = &[
     Field::new("summary_interval_s")
         .default(FieldDefault::Whole(DEFAULT_SUMMARY_INTERVAL.as_secs()))
         .bounds(Bounds::Whole(SUMMARY_INTERVAL_S)),
+    Field::new("max_fields_per_endpoint")
+        .default(FieldDefault::Whole(DEFAULT_MAX_FIELDS_PER_ENDPOINT as u64))
+        .bounds(Bounds::Whole(MAX_FIELDS_PER_ENDPOINT)),
 ];
 
 pub(super) fn compare(
@@ -183,6 +189,9 @@ pub(super) fn compare(
             .map_or(defaults.summary_interval, |s: u64| {
                 (s > 0).then(|| Duration::from_secs(s))
             }),
+        max_fields_per_endpoint: fields
+            .whole("max_fields_per_endpoint", &MAX_FIELDS_PER_ENDPOINT)?
+            .unwrap_or(defaults.max_fields_per_endpoint),
     })
 }
 

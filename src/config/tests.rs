@@ -748,8 +748,8 @@ fn every_whole_field_is_refused_just_outside_the_bounds_its_table_states() {
         }
     }
     assert_eq!(
-        checked, 10,
-        "the ten bounded whole numbers, `port` to `copy_log.per_minute`"
+        checked, 12,
+        "the twelve bounded whole numbers, `port` to `copy_log.per_minute` and `max_fields_per_endpoint`"
     );
 }
 
@@ -803,6 +803,14 @@ fn the_field_tables_state_the_defaults_the_parser_gives() {
             default(COMPARE_FIELDS, "noise_relative_threshold"),
             FieldDefault::Number(spec.noise_relative_threshold),
         ),
+        (
+            default(TARGET_FIELDS, "max_endpoints"),
+            whole(target.max_endpoints),
+        ),
+        (
+            default(COMPARE_FIELDS, "max_fields_per_endpoint"),
+            whole(spec.max_fields_per_endpoint),
+        ),
     ];
     for (stated, given) in expected {
         assert_eq!(stated, given);
@@ -844,6 +852,7 @@ fn entries(name: &str, count: usize, levels: usize) -> serde_json::Value {
         .map(|i| match name {
             "headers" => format!("x-{}", letters(i)),
             "query_params" => letters(i),
+            "endpoints" => format!("/{}", letters(i)),
             _ => std::iter::repeat_n(letters(i), levels)
                 .collect::<Vec<_>>()
                 .join("."),
@@ -859,15 +868,26 @@ fn every_list_compared_per_request_is_refused_beyond_its_bound() {
             if field.bounds != fields::LIST_BOUNDS {
                 continue;
             }
+            let endpoints = field.name == "endpoints";
             let config = |value: serde_json::Value| {
                 let config = with_field(section.path, field.name, value);
-                // ignore_json_fields needs the body compared as JSON.
-                config.replace(r#""compare":{"#, r#""compare":{"body":"json","#)
+                // ignore_json_fields needs the body compared as JSON; as many endpoints as
+                // templates need as high a max_endpoints.
+                let config = config.replace(r#""compare":{"#, r#""compare":{"body":"json","#);
+                if endpoints {
+                    config.replace(r#""endpoints":"#, r#""max_endpoints":256,"endpoints":"#)
+                } else {
+                    config
+                }
             };
-            let allowed = format!(
-                "`{}` must be a list of at most {MAX_LIST_ENTRIES}",
-                field.name
-            );
+            let allowed = if endpoints {
+                format!("endpoints: must be a list of at most {MAX_LIST_ENTRIES} templates")
+            } else {
+                format!(
+                    "`{}` must be a list of at most {MAX_LIST_ENTRIES}",
+                    field.name
+                )
+            };
             assert_error(
                 &config(entries(field.name, MAX_LIST_ENTRIES + 1, 1)),
                 &[&allowed],
@@ -886,8 +906,8 @@ fn every_list_compared_per_request_is_refused_beyond_its_bound() {
         }
     }
     assert_eq!(
-        checked, 4,
-        "redact's headers, query_params and json_fields, compare's ignore_json_fields"
+        checked, 5,
+        "redact's headers, query_params and json_fields, compare's ignore_json_fields, a target's endpoints"
     );
     let million = format!(
         r#"{{"targets": [{{"cluster": "c"}}], "redact": {{"query_params": [{}]}}}}"#,
@@ -935,4 +955,66 @@ fn a_key_given_twice_is_refused_with_its_place() {
         r#"{"targets": [{"cluster": "a", "name": "a"}, {"cluster": "b", "name": "b"}]}"#
     )
     .is_ok());
+}
+
+#[test]
+fn endpoints_are_templates_within_max_endpoints() {
+    let config = parse(
+        r#"{"targets": [{"cluster": "c", "endpoints": ["GET /users/{id}", "/files/{*}"],
+            "max_endpoints": 2, "compare": {"max_fields_per_endpoint": 3}}]}"#,
+    )
+    .unwrap();
+    let target = &config.targets[0];
+    assert_eq!(
+        target.endpoints.label("GET", "/users/7?x=1"),
+        "GET /users/{id}"
+    );
+    assert_eq!(target.endpoints.label("PUT", "/v2/items"), "PUT /{}/items");
+    assert_eq!(target.max_endpoints, 2);
+    assert_eq!(
+        target.compare.as_deref().unwrap().max_fields_per_endpoint,
+        3
+    );
+    let cases: &[(&str, &[&str])] = &[
+        (
+            r#"{"targets": [{"cluster": "c", "endpoints": ["/a", "users/{id}"]}]}"#,
+            &["targets[0]: endpoints: [1] \"users/{id}\": the path must start with `/`"],
+        ),
+        (
+            r#"{"targets": [{"cluster": "c", "endpoints": "/a"}]}"#,
+            &["targets[0]: endpoints: must be a list of at most 256 templates"],
+        ),
+        (
+            r#"{"targets": [{"cluster": "c", "endpoints": ["/a", "/b"], "max_endpoints": 1}]}"#,
+            &["`endpoints` lists 2 templates, more than `max_endpoints` (1)"],
+        ),
+        (
+            r#"{"targets": [{"cluster": "c", "max_endpoints": 257}]}"#,
+            &["`max_endpoints` must be"],
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_error(config, expected);
+    }
+}
+
+#[test]
+fn a_configuration_allowing_more_than_ten_thousand_series_is_refused_with_the_formula() {
+    // (256 + 1) x (6 + 2 x (8 + 1)) = 6168 per target: one fits, two do not.
+    let one = r#"{"cluster": "a", "max_endpoints": 256, "compare": {}}"#;
+    assert!(parse(&format!(r#"{{"targets": [{one}]}}"#)).is_ok());
+    let two = format!(
+        r#"{{"targets": [{one}, {{"cluster": "b", "max_endpoints": 256, "compare": {{}}}}]}}"#
+    );
+    assert_error(
+        &two,
+        &[
+            "may define 12336 per-endpoint series in an Envoy, more than 10000",
+            "(max_endpoints + 1) x (6 + 2 x (compare.max_fields_per_endpoint + 1))",
+            "a (6168) + b (6168)",
+        ],
+    );
+    // Targets that do not compare define none.
+    let plain = format!(r#"{{"targets": [{one}, {{"cluster": "b", "max_endpoints": 256}}]}}"#);
+    assert!(parse(&plain).is_ok());
 }

@@ -393,9 +393,22 @@ fn the_noise_baseline_cancels_a_field_that_always_differs_and_keeps_a_real_chang
             .find(|l| l.contains("summary") && l.contains("price"))
             .map(String::from)
     });
-    assert!(
-        !summary.contains("served_at"),
-        "noise is not reported: {summary}"
+    let summary: Value = serde_json::from_str(&summary[summary.find('{').unwrap()..]).unwrap();
+    let summary = &summary["compare_summary"];
+    assert_eq!(
+        summary["differing_paths"],
+        json!([{"path": "price", "differed": 4, "noise": 0}]),
+        "noise is not among the differing paths"
+    );
+    let fields = &summary["endpoints"][0]["fields"];
+    assert_eq!(
+        (fields[0]["field"].as_str(), fields[0]["passes"].as_bool()),
+        (Some("$.served_at"), Some(true)),
+        "the endpoint's table shows noise as passing: {fields}"
+    );
+    assert_eq!(
+        (fields[1]["field"].as_str(), fields[1]["passes"].as_bool()),
+        (Some("$.price"), Some(false))
     );
     let mismatch = envoy.log();
     let line = mismatch
@@ -456,5 +469,111 @@ fn requests_that_are_not_compared_read_no_response() {
     assert!(
         envoy.metric_line("other", "matched").is_none(),
         "no comparison metrics"
+    );
+}
+
+/// The lines of Envoy's Prometheus output that start with `metric{`.
+fn prometheus_lines(envoy: &Envoy, metric: &str) -> Vec<String> {
+    let text = envoy.admin_get("/stats/prometheus");
+    let mut lines: Vec<String> = text
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .map(String::from)
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn comparisons_are_counted_per_endpoint_and_field_with_prometheus_labels() {
+    let users = |name: &'static str| {
+        move |r: &Received| {
+            if r.path.starts_with("/users/") {
+                Reply::json(200, name)
+            } else {
+                Reply::json(200, r#"{"orders": []}"#)
+            }
+        }
+    };
+    let primary = Backend::replying(users(r#"{"id": 1, "name": "ann", "tags": [{"k": 1}]}"#));
+    let canary = Backend::replying(users(r#"{"id": 1, "name": "bob", "tags": [{"k": 2}]}"#));
+    let config = json!({"targets": [{"cluster": "canary", "name": "canary",
+        "endpoints": ["GET /users/{id}", "/v1.2/it's+ok:@%25/~(x)!$&*,/{*}"],
+        "compare": {"body": "json", "summary_interval_s": 1}}]});
+    let envoy = start(config, &primary, &[("canary", &canary)]);
+    let mut requests: Vec<Request> = (0..3)
+        .map(|i| get(&format!("/users/{i}?token=s3cret"), &format!("u{i}")))
+        .collect();
+    requests.extend((0..2).map(|i| get("/v1/orders", &format!("o{i}"))));
+    requests.push(get("/v1.2/it's+ok:@%25/~(x)!$&*,/a/b", "odd"));
+    send_all(&envoy, requests);
+    assert_eq!(
+        verdicts(&envoy, "canary", 6),
+        [("matched", 3), ("mismatched", 3)]
+    );
+    let users = r#"mirror_target="canary",endpoint="GET /users/{id}""#;
+    let orders = r#"mirror_target="canary",endpoint="GET /{}/orders""#;
+    // Every character a template allows reaches Prometheus as it is.
+    let expected = [
+        r#"traffic_mirror_endpoint_compared{mirror_target="canary",endpoint="/v1.2/it's+ok:@%25/~(x)!$&*,/{*}"} 1"#.to_string(),
+        format!("traffic_mirror_endpoint_compared{{{users}}} 3"),
+        format!("traffic_mirror_endpoint_compared{{{orders}}} 2"),
+    ];
+    mirror_harness::eventually("the per-endpoint counts", WAIT, || {
+        (prometheus_lines(&envoy, "traffic_mirror_endpoint_compared") == expected).then_some(())
+    });
+    assert_eq!(
+        prometheus_lines(&envoy, "traffic_mirror_endpoint_mismatched")[1..],
+        [
+            format!("traffic_mirror_endpoint_mismatched{{{users}}} 3"),
+            format!("traffic_mirror_endpoint_mismatched{{{orders}}} 0"),
+        ]
+    );
+    let aspects = prometheus_lines(&envoy, "traffic_mirror_endpoint_mismatched_aspect");
+    assert!(
+        aspects.contains(&format!(
+            r#"traffic_mirror_endpoint_mismatched_aspect{{{users},aspect="body"}} 3"#
+        )),
+        "{aspects:?}"
+    );
+    assert_eq!(
+        prometheus_lines(&envoy, "traffic_mirror_field_differed"),
+        [
+            format!(r#"traffic_mirror_field_differed{{{users},field="$.name"}} 3"#),
+            format!(r#"traffic_mirror_field_differed{{{users},field="$.tags.*.k"}} 3"#),
+        ]
+    );
+    assert_eq!(
+        prometheus_lines(&envoy, "traffic_mirror_field_noise"),
+        [
+            format!(r#"traffic_mirror_field_noise{{{users},field="$.name"}} 0"#),
+            format!(r#"traffic_mirror_field_noise{{{users},field="$.tags.*.k"}} 0"#),
+        ]
+    );
+    // The per-target metrics keep their names.
+    assert!(envoy
+        .admin_get("/stats/prometheus")
+        .contains(r#"traffic_mirror_mismatched{mirror_target="canary"} 3"#));
+    let log = envoy.log();
+    let mismatch = log
+        .lines()
+        .find(|l| l.contains("compare_mismatch") && l.contains("u0"))
+        .expect("a mismatch line");
+    assert!(
+        mismatch.contains(r#""endpoint":"GET /users/{id}""#)
+            && mismatch.contains(r#""json_paths_total":2"#),
+        "{mismatch}"
+    );
+    let summary = mirror_harness::eventually("a summary with endpoints", WAIT, || {
+        envoy
+            .log()
+            .lines()
+            .find(|l| l.contains("compare_summary") && l.contains("GET /users/{id}"))
+            .map(String::from)
+    });
+    assert!(summary.contains(r#""examples":["u"#), "{summary}");
+    assert!(
+        !summary.contains("s3cret") && !summary.contains("ann") && !summary.contains("bob"),
+        "{summary}"
     );
 }

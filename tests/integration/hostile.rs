@@ -2,7 +2,7 @@
 //! never changes, delays or fails the original, never crashes the plugin, and every request
 //! ends in exactly one counter.
 
-use mirror_harness::{send_raw, Backend, Client, Envoy, Request, Scenario};
+use mirror_harness::{send_raw, Backend, Client, Envoy, Received, Reply, Request, Scenario};
 use serde_json::json;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -491,4 +491,116 @@ fn memory_attack_on_one_worker_is_refused_by_the_budget() {
 #[test]
 fn memory_attack_on_two_workers_is_refused_by_the_budget() {
     memory_attack(2);
+}
+
+/// `n` as a name of letters only (`b`, `c`, ..., `ba`): not data-like, so each is a name of its
+/// own in an endpoint or a field.
+fn letters(mut n: usize) -> String {
+    let mut name = String::new();
+    loop {
+        name.insert(0, char::from(b'a' + (n % 26) as u8));
+        n /= 26;
+        if n == 0 {
+            return name;
+        }
+    }
+}
+
+/// The series of one per-endpoint metric in Envoy's Prometheus output.
+fn series(envoy: &Envoy, metric: &str) -> Vec<String> {
+    envoy
+        .admin_get("/stats/prometheus")
+        .lines()
+        .filter(|l| l.starts_with(&format!("{metric}{{")))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn an_endpoint_flood_new_json_keys_ids_and_endless_paths_stay_within_the_series_bounds() {
+    let Some(_turn) = heavy_test() else { return };
+    // Every answer of the canary carries a key never seen before; the primary's never does.
+    let fresh = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let canary = Backend::replying(move |_: &Received| {
+        let n = fresh.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let body = format!(r#"{{"same": 1, "k{}": 1}}"#, letters(n));
+        Reply::json(200, body.leak())
+    });
+    let primary = Backend::replying(|_: &Received| Reply::json(200, r#"{"same": 1}"#));
+    let config = json!({"targets": [{"cluster": "canary", "name": "canary", "max_endpoints": 4,
+        "compare": {"body": "json", "max_fields_per_endpoint": 2}}]});
+    let envoy = Envoy::builder(config)
+        .primary(primary.addr())
+        .cluster("canary", canary.addr())
+        .concurrency(2)
+        .start();
+    let deep = "/a".repeat(3000);
+    let mut paths: Vec<String> = (0..60).map(|i| format!("/{}", letters(i + 1))).collect();
+    paths.extend((0..60).map(|i| format!("/users/{i}")));
+    paths.extend((0..20).map(|_| deep.clone()));
+    // Four clients at once, so both workers admit endpoints at the same moment.
+    let chunks: Vec<Vec<String>> = paths.chunks(35).map(<[String]>::to_vec).collect();
+    let barrier = Arc::new(Barrier::new(chunks.len()));
+    let listener = envoy.listener();
+    let clients: Vec<_> = chunks
+        .into_iter()
+        .map(|chunk| {
+            let barrier = Arc::clone(&barrier);
+            std::thread::spawn(move || {
+                let mut client = Client::http1(listener);
+                barrier.wait();
+                for path in chunk {
+                    let response = client.send(Request::get(&path));
+                    assert_eq!(response.status, 200, "the original is untouched");
+                    assert_eq!(response.body, br#"{"same": 1}"#);
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    envoy.wait_for_counter("canary", "mirrored", 140, WAIT);
+    let compared =
+        mirror_harness::eventually("every comparison counted per endpoint", WAIT, || {
+            let lines = series(&envoy, "traffic_mirror_endpoint_compared");
+            let total: u64 = lines
+                .iter()
+                .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum();
+            let decided =
+                envoy.counter("canary", "matched") + envoy.counter("canary", "mismatched");
+            (decided == 140 && total == 140).then_some(lines)
+        });
+    assert!(compared.len() <= 5, "4 endpoints and other: {compared:#?}");
+    assert!(
+        compared.iter().any(|l| l.contains(r#"endpoint="other""#)),
+        "the flood is counted as other: {compared:#?}"
+    );
+    assert!(
+        compared.iter().all(|l| l.len() < 200),
+        "no label grows with the path: {compared:#?}"
+    );
+    // Each endpoint: at most 2 fields and other, each a differed and a noise series.
+    let fields = series(&envoy, "traffic_mirror_field_differed");
+    assert!(fields.len() <= 5 * 3, "{fields:#?}");
+    assert!(
+        fields.iter().any(|l| l.contains(r#"field="other""#)),
+        "{fields:#?}"
+    );
+    assert!(
+        fields
+            .iter()
+            .all(|l| !l.contains("users/1") && !l.contains("users/2")),
+        "ids never become labels: {fields:#?}"
+    );
+    let all_series = envoy
+        .admin_get("/stats/prometheus")
+        .lines()
+        .filter(|l| {
+            l.starts_with("traffic_mirror_endpoint_") || l.starts_with("traffic_mirror_field_")
+        })
+        .count();
+    assert!(all_series <= 5 * (6 + 2 * 3), "{all_series} series");
+    assert!(!envoy.log().contains("panicked"), "the plugin never panics");
 }

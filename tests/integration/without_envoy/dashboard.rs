@@ -2,6 +2,7 @@
 //! defines, under the names Prometheus shows them (the `mirror_target` tag rule applied).
 
 use std::collections::BTreeSet;
+use traffic_mirror::compare::accounting::{ENDPOINT_METRICS, FIELD_METRICS};
 use traffic_mirror::metrics::{
     CompareCounter, Counter, COMPARE_PENDING_GAUGE, IN_FLIGHT_GAUGE, LATENCY_HISTOGRAM,
     REFUSED_MARKED_WRITES,
@@ -39,6 +40,12 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         CompareCounter::ALL
             .iter()
             .map(|c| format!("traffic_mirror_{}", c.suffix())),
+    );
+    defined.extend(
+        ENDPOINT_METRICS
+            .iter()
+            .chain(&FIELD_METRICS)
+            .map(|m| format!("traffic_mirror_{m}")),
     );
     defined.insert(format!("traffic_mirror_{IN_FLIGHT_GAUGE}"));
     defined.insert(format!("traffic_mirror_{COMPARE_PENDING_GAUGE}"));
@@ -82,6 +89,10 @@ fn every_queried_metric_is_one_the_plugin_defines() {
         "traffic_mirror_skipped_same_cluster",
         "traffic_mirror_baggage_not_marked",
         "traffic_mirror_refused_marked_writes",
+        "traffic_mirror_endpoint_compared",
+        "traffic_mirror_endpoint_mismatched",
+        "traffic_mirror_field_differed",
+        "traffic_mirror_field_noise",
     ] {
         assert!(
             used.contains(needed),
