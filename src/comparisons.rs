@@ -3,11 +3,13 @@
 //! `compare` modules; the root context feeds it what the host delivers.
 
 use crate::budget::Reservation;
+use crate::compare::accounting::TargetAccounts;
 use crate::compare::pairing::{Candidate, Missing, Pairing, Resolution, Resolved, Side};
 use crate::compare::report::TargetReport;
 use crate::compare::request::RequestInfo;
 use crate::compare::response::{Body, Needs, NotCompared, Summary};
 use crate::config::Target;
+use crate::host::{MetricHost, SharedDataHost};
 use crate::metrics::CompareCounter;
 use crate::outbox::{Job, OriginalResponse};
 use crate::settings::Settings;
@@ -19,20 +21,51 @@ pub struct Comparisons {
     held: Reservation,
     /// Per target of the settings: the report of a candidate (`None` for the others).
     reports: Vec<Option<TargetReport>>,
+    /// Per target of the settings: a candidate's per-endpoint series.
+    accounts: Vec<Option<TargetAccounts>>,
+}
+
+/// Where the per-endpoint series go: the configuration they belong to (a hash of its text),
+/// the host's metrics and its shared data.
+#[derive(Debug, Clone, Copy)]
+pub struct Accounting {
+    pub configuration: u64,
+    pub metrics: MetricHost,
+    pub shared: SharedDataHost,
 }
 
 impl Comparisons {
-    pub fn new(settings: &Settings, now_ns: u64, held: Reservation) -> Comparisons {
-        let reports = settings
-            .config
-            .targets
+    pub fn new(
+        settings: &Settings,
+        now_ns: u64,
+        held: Reservation,
+        accounting: Accounting,
+    ) -> Comparisons {
+        let targets = &settings.config.targets;
+        let reports = targets
             .iter()
             .map(|target| target.compare.as_ref().map(|_| TargetReport::new(now_ns)))
+            .collect();
+        let accounts = targets
+            .iter()
+            .map(|target| {
+                let spec = target.compare.as_ref()?;
+                Some(TargetAccounts::new(
+                    accounting.configuration,
+                    &target.name,
+                    &target.endpoints,
+                    target.max_endpoints,
+                    spec.max_fields_per_endpoint,
+                    accounting.metrics,
+                    accounting.shared,
+                ))
+            })
             .collect();
         Comparisons {
             pairing: Pairing::default(),
             held,
             reports,
+            accounts,
         }
     }
 
@@ -66,11 +99,19 @@ impl Comparisons {
             .map(|target| u64::try_from(target.timeout.as_nanos()).unwrap_or(u64::MAX))
             .max()
             .unwrap_or(0);
-        let request = Rc::new(RequestInfo::new(
-            job.request.header("x-request-id"),
-            job.request.header(":method").unwrap_or_default(),
-            job.request.header(":path").unwrap_or_default(),
-        ));
+        let method = job.request.header(":method").unwrap_or_default();
+        let path = job.request.header(":path").unwrap_or_default();
+        let mut request = RequestInfo::new(job.request.header("x-request-id"), method, path);
+        request.endpoints = candidates
+            .iter()
+            .filter_map(|c| {
+                Some((
+                    c.target,
+                    targets.get(c.target)?.endpoints.label(method, path),
+                ))
+            })
+            .collect();
+        let request = Rc::new(request);
         let captured = captures(&candidates);
         for candidate in &candidates {
             if let Some((_, state)) = settings.target(candidate.target) {
@@ -137,12 +178,21 @@ impl Comparisons {
                 log::info!("{line}");
             }
         }
+        self.flush_accounts();
+    }
+
+    /// Hands the per-endpoint counts to the host.
+    fn flush_accounts(&mut self) {
+        for accounts in self.accounts.iter_mut().flatten() {
+            accounts.flush();
+        }
     }
 
     /// Ends every pending comparison now (the settings are being retired).
     pub fn expire_all(&mut self, settings: &Settings, now_ns: u64) {
         let resolved = self.pairing.expire(u64::MAX);
         self.settle(settings, resolved, now_ns);
+        self.flush_accounts();
     }
 
     /// Whether the root must keep waking up: comparisons wait for a side (to expire them),
@@ -156,6 +206,7 @@ impl Comparisons {
             summarizes && report.as_ref().is_some_and(TargetReport::has_counts)
         };
         !self.pairing.is_empty()
+            || self.accounts.iter().flatten().any(TargetAccounts::pending)
             || self
                 .reports
                 .iter()
@@ -194,6 +245,17 @@ impl Comparisons {
             metrics.compare_pending(-1);
             for (counter, n) in counters(&ended.outcome) {
                 metrics.add_compare(counter, n);
+            }
+            let accounts = self.accounts.get_mut(ended.target).and_then(Option::as_mut);
+            if let (Resolution::Compared { verdict, .. }, Some(accounts), Some(spec)) =
+                (&ended.outcome, accounts, &target.compare)
+            {
+                let endpoint = ended.request.endpoint(ended.target);
+                let counted = accounts.record(endpoint, verdict, spec);
+                if let Some(report) = self.reports.get_mut(ended.target).and_then(Option::as_mut) {
+                    let id = ended.request.request_id.as_deref();
+                    report.record_endpoint(&counted, verdict.matched(), id);
+                }
             }
             let report = self.reports.get_mut(ended.target).and_then(Option::as_mut);
             if let (Some(report), Some(spec)) = (report, &target.compare) {
@@ -284,7 +346,12 @@ mod tests {
         let config = Config::parse(json.as_bytes()).unwrap();
         let settings = Settings::define(config, recording::METRICS).unwrap();
         let budget = Budget::new(4096);
-        let mut comparisons = Comparisons::new(&settings, 0, budget.reservation());
+        let accounting = Accounting {
+            configuration: 1,
+            metrics: recording::METRICS,
+            shared: recording::SHARED_DATA,
+        };
+        let mut comparisons = Comparisons::new(&settings, 0, budget.reservation(), accounting);
         let kept = comparisons.within_budget(summary(&[b'1'; 1000]));
         assert!(matches!(kept.body, Body::Bytes(_)));
         assert!(budget.used() >= 1000, "reserved while it waits");

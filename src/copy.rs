@@ -3,13 +3,17 @@
 //! The original is never touched: everything here works on our own copy of its headers and
 //! body, taken while the original streams past.
 
+use crate::baggage;
 use crate::config::{Config, Target};
+use crate::copy_log::{request_id, CopyRecord};
+use crate::endpoints::Endpoints;
 use crate::http::{is_hop_by_hop, RawHeaders};
 use crate::redact::body::{redact_body, BodyHeaders, Unsendable};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
 use crate::redact::sliced::SlicedRedaction;
 use crate::redact::Redaction;
+use crate::tracing::{trace_id, Sampled, Unsampled};
 
 /// Why a request that a target wanted is not copied after all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +66,11 @@ pub struct CapturedRequest {
     body_headers: BodyHeaders,
     /// The original's `content-length`, to size the body's allocation once.
     declared_length: Option<usize>,
+    /// How the headers change in the copies of targets whose traces are never sampled;
+    /// `None` when no target says so or there is nothing to change.
+    unsampled: Option<Unsampled>,
+    /// The original's `baggage` headers joined, when copies carry the baggage marker.
+    baggage: Option<String>,
 }
 
 /// Takes the original's headers over in one pass: redaction (headers and query) and
@@ -115,6 +124,7 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
                 .is_err()
         });
     }
+    captured.plan_beyond_first_hop(config);
     Ok(captured)
 }
 
@@ -146,6 +156,26 @@ pub fn with_host_suffix(authority: &str, suffix: &str) -> String {
 }
 
 impl CapturedRequest {
+    /// What the copies' trace and baggage headers need, worked out once for all targets.
+    fn plan_beyond_first_hop(&mut self, config: &Config) {
+        let pairs = || self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let never = |t: &Target| t.containment.sampled == Sampled::Never;
+        if config.targets.iter().any(never) {
+            self.unsampled = Some(Unsampled::plan(pairs())).filter(|plan| !plan.is_empty());
+        }
+        if config.containment.marker_baggage.is_some() {
+            let values = pairs()
+                .filter(|(name, _)| *name == "baggage")
+                .map(|(_, v)| v);
+            self.baggage = baggage::joined(values);
+        }
+    }
+
+    /// The original's `baggage`, joined, for the copies' marker.
+    pub fn baggage(&self) -> Option<&str> {
+        self.baggage.as_deref()
+    }
+
     /// Whether `more` bytes of body would take it past `limit`: then the whole copy is given
     /// up, never truncated. Asked before a chunk is read, so an oversized body costs nothing.
     pub fn body_would_exceed(&self, more: usize, limit: usize) -> bool {
@@ -264,28 +294,42 @@ impl CapturedRequest {
         &self.body
     }
 
-    /// The headers of the copy sent to `target`: the scrubbed originals, the target's
-    /// `:authority`, the marker, the target's `set_headers` (replacing originals of the same
-    /// name) and the length of the body the copy carries.
+    /// The headers of the copy sent to `target`: the scrubbed originals (trace headers made
+    /// unsampled for a target that says so), the target's `:authority`, the marker header,
+    /// the `baggage` given (in place of the original's), the target's `set_headers`
+    /// (replacing originals of the same name) and the length of the body the copy carries.
     pub fn headers_for<'a>(
         &'a self,
         target: &'a Target,
         marker_header: Option<&'a str>,
+        baggage: Option<&'a str>,
     ) -> Vec<(&'a str, &'a str)> {
-        let mut headers = Vec::with_capacity(self.headers.len() + 3 + target.set_headers.len());
+        let mut headers = Vec::with_capacity(self.headers.len() + 4 + target.set_headers.len());
         let replaced = |name: &str| target.set_headers.iter().any(|(set, _)| set == name);
-        headers.extend(
-            self.headers
-                .iter()
-                .filter(|(name, _)| !replaced(name))
-                .map(|(name, value)| (name.as_str(), value.as_str())),
-        );
+        let kept = |(name, _): &(&str, &str)| {
+            // The marked baggage takes the original's place.
+            let remarked = baggage.is_some() && *name == "baggage";
+            !(replaced(name) || remarked)
+        };
+        let originals = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()));
+        match &self.unsampled {
+            Some(plan) if target.containment.sampled == Sampled::Never => {
+                headers.extend(plan.apply(originals).filter(kept));
+            }
+            _ => headers.extend(originals.filter(kept)),
+        }
         headers.push((
             ":authority",
             target.authority.as_deref().unwrap_or(&self.authority),
         ));
         if let Some(marker) = marker_header {
             headers.push((marker, target.name.as_str()));
+        }
+        if let Some(baggage) = baggage.filter(|_| !replaced("baggage")) {
+            headers.push(("baggage", baggage));
         }
         headers.extend(
             target
@@ -297,6 +341,24 @@ impl CapturedRequest {
             headers.push(("content-length", length.as_str()));
         }
         headers
+    }
+
+    /// What a copy's log line says of the request: its endpoint (by the target's templates,
+    /// else the automatic one), method, body size and ids, never a header's or the body's value.
+    pub fn copy_record(&self, endpoints: &Endpoints) -> CopyRecord {
+        let method = self.header(":method").unwrap_or_default();
+        let path = self.header(":path").unwrap_or_default();
+        CopyRecord {
+            // The verdict's endpoint: never the raw path.
+            endpoint: endpoints.label(method, path),
+            method: method.to_string(),
+            request_bytes: self.body.len(),
+            x_request_id: self
+                .header("x-request-id")
+                .and_then(request_id)
+                .map(String::from),
+            trace_id: trace_id(|name| self.header(name)).map(String::from),
+        }
     }
 
     /// The first value of a header the copy carries (`:method` and `:path` included).
@@ -352,7 +414,7 @@ mod tests {
 
     fn copy_headers(captured: &CapturedRequest, config: &Config) -> Vec<(String, String)> {
         captured
-            .headers_for(&config.targets[0], config.marker_header.as_deref())
+            .headers_for(&config.targets[0], config.marker_header.as_deref(), None)
             .into_iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect()
@@ -826,5 +888,79 @@ mod tests {
         };
         assert_eq!(values("authorization"), ["Bearer test"]);
         assert_eq!(values("x-tenant"), ["mirror"]);
+    }
+
+    #[test]
+    fn a_never_sampled_target_gets_unsampled_trace_headers_and_others_get_them_as_they_came() {
+        let config = parse(
+            r#"{"targets": [{"cluster": "a", "name": "never", "tracing": {"sampled": "never"}},
+                            {"cluster": "b", "name": "inherit"}]}"#,
+        );
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let headers = raw(&[
+            (":method", b"GET"),
+            (":path", b"/"),
+            (":authority", b"h"),
+            ("traceparent", traceparent.as_bytes()),
+            ("x-envoy-force-trace", b"true"),
+            ("baggage", b"user=1"),
+        ]);
+        let captured = capture_headers(headers, &config).unwrap();
+        assert_eq!(captured.baggage(), Some("user=1"));
+        let copy = |index: usize, baggage| -> Vec<(String, String)> {
+            captured
+                .headers_for(&config.targets[index], None, baggage)
+                .into_iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        let never = copy(0, Some("user=1,traffic-mirror=never"));
+        assert!(never.contains(&(
+            "traceparent".into(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00".into()
+        )));
+        assert!(!never.iter().any(|(n, _)| n == "x-envoy-force-trace"));
+        let baggage: Vec<&String> = never
+            .iter()
+            .filter(|(n, _)| n == "baggage")
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(
+            baggage,
+            ["user=1,traffic-mirror=never"],
+            "one baggage, marked"
+        );
+        let inherit = copy(1, None);
+        assert!(inherit.contains(&("traceparent".into(), traceparent.into())));
+        assert!(inherit.contains(&("x-envoy-force-trace".into(), "true".into())));
+        assert!(
+            inherit.contains(&("baggage".into(), "user=1".into())),
+            "not marked: as it came"
+        );
+    }
+
+    #[test]
+    fn the_copy_record_holds_ids_and_the_template_never_values() {
+        let config = default_config();
+        let headers = raw(&[
+            (":method", b"POST"),
+            (":path", b"/users/42?token=s3cret"),
+            (":authority", b"h"),
+            ("x-request-id", b"9b2f-11"),
+            (
+                "traceparent",
+                b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+        ]);
+        let mut captured = capture_headers(headers, &config).unwrap();
+        captured.append_body(b"{}".to_vec(), 100).unwrap();
+        let record = captured.copy_record(&Endpoints::default());
+        assert_eq!(record.endpoint, "POST /users/{}");
+        assert_eq!(record.request_bytes, 2);
+        assert_eq!(record.x_request_id.as_deref(), Some("9b2f-11"));
+        assert_eq!(
+            record.trace_id.as_deref(),
+            Some("4bf92f3577b34da6a3ce929d0e0e4736")
+        );
     }
 }

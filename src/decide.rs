@@ -4,9 +4,10 @@
 //! alone (no match rules, no sampling key) draws before anything of the request is read, so a
 //! request no target wants costs a few random numbers. Only when some target still wants it,
 //! or needs the headers to decide, are the headers read (once) for the loop guard, the match
-//! rules and consistent sampling. Limits come last: tokens are spent only on copies that will
-//! go out.
+//! rules and consistent sampling. Then the same-cluster guard: no target gets a copy where the
+//! original itself is going. Limits come last: tokens are spent only on copies that will go out.
 
+use crate::baggage;
 use crate::config::Target;
 use crate::http::RequestHead;
 use crate::limits::Limited;
@@ -22,10 +23,87 @@ pub enum Refusal {
     /// The request asks for an upgrade (WebSocket) or a tunnel (CONNECT): not an HTTP request
     /// a copy could repeat.
     Upgrade,
-    /// The request carries the marker header: it is itself a copy (the loop guard).
+    /// The request carries the marker header or baggage member: it is itself a copy, or a
+    /// call a copy made (the loop guard).
     MarkedAsCopy,
+    /// The target is where the original is going: a copy would be a second request to it.
+    SameCluster,
     RateLimited,
     InFlightLimited,
+}
+
+/// Whether a request carries the marker: the marker header, or a `baggage` member with
+/// exactly the configured key (any value).
+pub fn carries_marker(
+    head: &RequestHead<'_>,
+    header: Option<&str>,
+    baggage_key: Option<&str>,
+) -> bool {
+    header.is_some_and(|name| head.get(name).is_some())
+        || baggage_key.is_some_and(|key| {
+            head.values("baggage")
+                .any(|value| baggage::has_member(value, key))
+        })
+}
+
+/// Where the original request is going.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Destination<'a> {
+    /// Envoy's `xds.cluster_name`: the routed cluster; `None` when no route matched.
+    pub cluster: Option<&'a [u8]>,
+    /// The request's `:authority`.
+    pub authority: Option<&'a [u8]>,
+}
+
+impl Destination<'_> {
+    /// The targets a copy would reach the original's destination through: the original's
+    /// cluster, or (in Istio, where the plugin sees the inbound cluster) a target naming by
+    /// `service` alone the service the request is addressed to. `allow_same_cluster` exempts.
+    pub fn same_as(&self, targets: &[Target]) -> TargetSet {
+        let host = self.authority.map(authority_host);
+        let mut same = TargetSet::default();
+        for (index, target) in targets.iter().enumerate() {
+            let containment = &target.containment;
+            if containment.allow_same_cluster {
+                continue;
+            }
+            let same_cluster = self.cluster == Some(target.cluster.as_bytes());
+            let same_service = containment
+                .same_service
+                .as_deref()
+                .zip(host)
+                .is_some_and(|(service, host)| names_service(host, service));
+            if same_cluster || same_service {
+                same.insert(index);
+            }
+        }
+        same
+    }
+}
+
+/// The host of an `:authority`, without its port (an IPv6 literal keeps its brackets).
+fn authority_host(authority: &[u8]) -> &[u8] {
+    let port_at = authority.iter().rposition(|b| *b == b':');
+    let bracketed = authority.iter().rposition(|b| *b == b']');
+    match port_at {
+        Some(at) if bracketed.map_or(true, |close| close < at) => {
+            authority.get(..at).unwrap_or(authority)
+        }
+        _ => authority,
+    }
+}
+
+/// Whether `host` names `service` (a full name such as `users.prod.svc.cluster.local`): the
+/// full name, or its leading labels as Kubernetes DNS completes them (`users`, `users.prod`,
+/// `users.prod.svc`), case ignored, a trailing dot allowed.
+fn names_service(host: &[u8], service: &str) -> bool {
+    let host = host.strip_suffix(b".").unwrap_or(host);
+    let service = service.as_bytes();
+    if host.is_empty() || host.len() > service.len() {
+        return false;
+    }
+    let (prefix, rest) = service.split_at(host.len());
+    prefix.eq_ignore_ascii_case(host) && (rest.is_empty() || rest.first() == Some(&b'.'))
 }
 
 /// Every target of a request is in exactly one place: wanted, undecided (waiting for the
@@ -41,6 +119,10 @@ pub struct Decisions {
     unmatched: TargetSet,
     upgrade: TargetSet,
     marked_as_copy: TargetSet,
+    same_cluster: TargetSet,
+    /// Every target whose copies would go where the original goes (see `Destination`), once
+    /// the destination is known: references are carried only if not among them.
+    same_destination: TargetSet,
     rate_limited: TargetSet,
     in_flight_limited: TargetSet,
 }
@@ -77,13 +159,13 @@ impl Decisions {
         self.wanted.union(self.undecided)
     }
 
-    /// The second step, with the request's headers: upgrades and tunnels, loop guard, match
-    /// rules, consistent sampling.
+    /// The second step, with the request's headers: upgrades and tunnels, loop guard (`marked`:
+    /// see `carries_marker`), match rules, consistent sampling.
     pub fn with_headers(
         &mut self,
         targets: &[Target],
         global_match: Option<&Match>,
-        marker_header: Option<&str>,
+        marked: bool,
         head: &RequestHead<'_>,
         mut draw: impl FnMut() -> u32,
     ) {
@@ -94,7 +176,7 @@ impl Decisions {
             self.undecided = TargetSet::default();
             return;
         }
-        if marker_header.is_some_and(|marker| head.get(marker).is_some()) {
+        if marked {
             self.marked_as_copy = self.marked_as_copy.union(open);
             self.wanted = TargetSet::default();
             self.undecided = TargetSet::default();
@@ -126,6 +208,23 @@ impl Decisions {
             }
         }
         self.undecided = TargetSet::default();
+    }
+
+    /// Whether the same-cluster step needs the original's destination: some target may be
+    /// wanted or carried, and not every target allows its cluster to be the original's.
+    pub fn guards_destination(&self, targets: &[Target]) -> bool {
+        !self.wanted.is_empty() && targets.iter().any(|t| !t.containment.allow_same_cluster)
+    }
+
+    /// The third step, after the loop guard: no copy to where the original is going.
+    pub fn refuse_same_destination(&mut self, targets: &[Target], destination: &Destination<'_>) {
+        self.same_destination = destination.same_as(targets);
+        for index in self.wanted.iter() {
+            if self.same_destination.contains(index) {
+                self.wanted.remove(index);
+                self.same_cluster.insert(index);
+            }
+        }
     }
 
     /// The last step: each wanted target's limits admit its copies, or refuse them all.
@@ -165,6 +264,10 @@ impl Decisions {
             }
             self.sampled_out.remove(index);
             self.unmatched.remove(index);
+            if self.same_destination.contains(index) {
+                self.same_cluster.insert(index);
+                continue;
+            }
             match admit_one(index) {
                 Ok(()) => {
                     self.wanted.insert(index);
@@ -185,12 +288,13 @@ impl Decisions {
     }
 
     /// The refused targets, by reason.
-    pub fn refusals(&self) -> [(Refusal, TargetSet); 6] {
+    pub fn refusals(&self) -> [(Refusal, TargetSet); 7] {
         [
             (Refusal::SampledOut, self.sampled_out),
             (Refusal::Unmatched, self.unmatched),
             (Refusal::Upgrade, self.upgrade),
             (Refusal::MarkedAsCopy, self.marked_as_copy),
+            (Refusal::SameCluster, self.same_cluster),
             (Refusal::RateLimited, self.rate_limited),
             (Refusal::InFlightLimited, self.in_flight_limited),
         ]
@@ -201,6 +305,7 @@ impl Decisions {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::metrics::Counter;
 
     fn parse_targets(json: &str) -> (Vec<Target>, Option<Match>) {
         let config = Config::parse(json.as_bytes()).unwrap();
@@ -263,13 +368,9 @@ mod tests {
             ("x-traffic-mirror", "a"),
         ]);
         let head = RequestHead::new(&headers);
-        decisions.with_headers(
-            &targets,
-            global.as_ref(),
-            Some("x-traffic-mirror"),
-            &head,
-            no_draws,
-        );
+        let marked = carries_marker(&head, Some("x-traffic-mirror"), None);
+        assert!(marked);
+        decisions.with_headers(&targets, global.as_ref(), marked, &head, no_draws);
         assert!(decisions.wanted.is_empty());
         assert_eq!(refused(&decisions, Refusal::Upgrade), set(&[0, 1]));
         assert_eq!(refused(&decisions, Refusal::SampledOut), set(&[2]));
@@ -284,13 +385,9 @@ mod tests {
         let mut decisions = Decisions::before_headers(&targets, global.as_ref(), no_draws);
         assert!(decisions.needs_headers());
         let headers = raw(&[(":method", "GET"), ("x-traffic-mirror", "upstream")]);
-        decisions.with_headers(
-            &targets,
-            global.as_ref(),
-            Some("x-traffic-mirror"),
-            &RequestHead::new(&headers),
-            no_draws,
-        );
+        let head = RequestHead::new(&headers);
+        let marked = carries_marker(&head, Some("x-traffic-mirror"), Some("traffic-mirror"));
+        decisions.with_headers(&targets, global.as_ref(), marked, &head, no_draws);
         assert!(decisions.wanted.is_empty());
         assert_eq!(refused(&decisions, Refusal::MarkedAsCopy), set(&[0, 1]));
         assert_eq!(
@@ -312,7 +409,7 @@ mod tests {
             decisions.with_headers(
                 &targets,
                 global.as_ref(),
-                None,
+                false,
                 &RequestHead::new(&headers),
                 no_draws,
             );
@@ -342,7 +439,7 @@ mod tests {
             decisions.with_headers(
                 &targets,
                 global.as_ref(),
-                None,
+                false,
                 &RequestHead::new(&headers),
                 || random,
             );
@@ -389,7 +486,7 @@ mod tests {
                 decisions.with_headers(
                     &targets,
                     global.as_ref(),
-                    None,
+                    false,
                     &RequestHead::new(&headers),
                     || rng.u32(0..1_000_000),
                 );
@@ -414,5 +511,128 @@ mod tests {
                 .fold(decisions.wanted, |acc, (_, s)| acc.union(*s));
             assert_eq!(all, set(&[0, 1, 2]));
         }
+    }
+
+    #[test]
+    fn the_baggage_member_marks_a_request_with_exactly_its_key() {
+        let marked = |pairs: &[(&str, &str)]| {
+            let headers = raw(pairs);
+            carries_marker(
+                &RequestHead::new(&headers),
+                Some("x-traffic-mirror"),
+                Some("traffic-mirror"),
+            )
+        };
+        assert!(marked(&[
+            ("baggage", "a=1"),
+            ("baggage", "traffic-mirror=canary;p=1")
+        ]));
+        assert!(marked(&[("x-traffic-mirror", "")]));
+        assert!(!marked(&[(
+            "baggage",
+            "traffic%2Dmirror=canary,Traffic-Mirror=x"
+        )]));
+        assert!(!marked(&[("baggage", "other=traffic-mirror")]));
+        let headers = raw(&[("baggage", "traffic-mirror=canary")]);
+        let head = RequestHead::new(&headers);
+        assert!(
+            !carries_marker(&head, Some("x-traffic-mirror"), None),
+            "baggage marker off"
+        );
+        assert!(
+            carries_marker(&head, None, Some("traffic-mirror")),
+            "header marker off"
+        );
+    }
+
+    fn destined(config: &str, cluster: Option<&str>, authority: &str) -> Decisions {
+        let (targets, _) = parse_targets(config);
+        let mut decisions = Decisions::before_headers(&targets, None, no_draws);
+        assert!(decisions.guards_destination(&targets));
+        let destination = Destination {
+            cluster: cluster.map(str::as_bytes),
+            authority: Some(authority.as_bytes()),
+        };
+        decisions.refuse_same_destination(&targets, &destination);
+        decisions
+    }
+
+    #[test]
+    fn no_copy_goes_where_the_original_goes_unless_allowed() {
+        let config = r#"{"targets": [{"cluster": "prod"}, {"cluster": "canary"},
+                                     {"cluster": "prod", "name": "load", "allow_same_cluster": true}]}"#;
+        let decisions = destined(config, Some("prod"), "shop");
+        assert_eq!(decisions.wanted, set(&[1, 2]));
+        assert_eq!(refused(&decisions, Refusal::SameCluster), set(&[0]));
+        let unrouted = destined(config, None, "shop");
+        assert_eq!(
+            unrouted.wanted,
+            set(&[0, 1, 2]),
+            "no route matched: allowed"
+        );
+        assert_eq!(
+            Counter::from(Refusal::SameCluster),
+            Counter::SkippedSameCluster
+        );
+    }
+
+    #[test]
+    fn in_istio_a_service_without_subset_addressed_by_the_request_is_refused() {
+        let config = r#"{"targets": [
+            {"service": "users.prod.svc.cluster.local", "port": 8080, "name": "same"},
+            {"service": "users.prod.svc.cluster.local", "port": 8080, "subset": "v2", "name": "v2"},
+            {"service": "users-canary.prod.svc.cluster.local", "port": 8080, "name": "canary"}]}"#;
+        let inbound = Some("inbound|8080||");
+        for authority in [
+            "users",
+            "users:8080",
+            "users.prod",
+            "USERS.prod.svc",
+            "users.prod.svc.cluster.local:8080",
+            "users.prod.svc.cluster.local.",
+        ] {
+            let decisions = destined(config, inbound, authority);
+            assert_eq!(
+                refused(&decisions, Refusal::SameCluster),
+                set(&[0]),
+                "{authority}"
+            );
+            assert_eq!(decisions.wanted, set(&[1, 2]), "{authority}");
+        }
+        for authority in [
+            "user",
+            "users-cana",
+            "prod",
+            "users.prod.svc.cluster.local.x",
+            "[::1]:8080",
+            "",
+        ] {
+            let decisions = destined(config, inbound, authority);
+            assert_eq!(decisions.wanted, set(&[0, 1, 2]), "{authority}");
+        }
+        assert_eq!(authority_host(b"[::1]:80"), b"[::1]");
+        assert_eq!(authority_host(b"[::1]"), b"[::1]");
+    }
+
+    #[test]
+    fn a_reference_that_is_the_original_cluster_is_not_carried() {
+        let (targets, _) = parse_targets(
+            r#"{"targets": [{"cluster": "canary", "name": "c", "compare": {"against": "prod"}},
+                            {"cluster": "prod", "name": "prod", "percentage": 0}]}"#,
+        );
+        let mut decisions = Decisions::before_headers(&targets, None, no_draws);
+        let destination = Destination {
+            cluster: Some(b"prod"),
+            authority: None,
+        };
+        decisions.refuse_same_destination(&targets, &destination);
+        decisions.apply_limits(|_| Ok(()));
+        decisions.carry_references(&targets, |_| Ok(()));
+        assert_eq!(decisions.wanted, set(&[0]));
+        assert_eq!(refused(&decisions, Refusal::SameCluster), set(&[1]));
+        assert!(
+            refused(&decisions, Refusal::SampledOut).is_empty(),
+            "one decision each"
+        );
     }
 }

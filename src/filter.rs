@@ -7,7 +7,7 @@ use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
-use crate::decide::Decisions;
+use crate::decide::{carries_marker, Decisions, Destination};
 use crate::host::{Envoy, Host};
 use crate::http::{RawHeaders, RequestHead};
 use crate::metrics::Counter;
@@ -45,6 +45,25 @@ struct Observed {
     capture: Capture,
     /// What the capture holds, against the worker's memory budget.
     reservation: Reservation,
+}
+
+/// What `decide` made of a request.
+enum Decided {
+    /// No copy, nothing more to do (its decisions are counted).
+    Nothing,
+    /// A marked write, answered 403 by the plugin (`refuse_marked_writes`).
+    Refused,
+    /// The targets that get copies (possibly none), and the headers if they were read.
+    Copies(Copies, RawHeaders),
+}
+
+/// The body of the 403 a marked write gets: what refused it, and why.
+const REFUSED_WRITE_BODY: &[u8] = b"refused by traffic-mirror: this request carries the mirror \
+marker (it comes from a mirrored copy) and is not GET, HEAD or OPTIONS (refuse_marked_writes)\n";
+
+/// The methods a marked request may still use with `refuse_marked_writes`.
+fn is_read_only(method: Option<&[u8]>) -> bool {
+    matches!(method, Some(b"GET" | b"HEAD" | b"OPTIONS"))
 }
 
 /// Generic over the host so that native tests drive it with a fake one; Envoy's `Host` is a
@@ -104,22 +123,40 @@ impl<H: Host> MirrorFilter<H> {
     }
 
     /// Decides for every target; the wanted ones come back with their copies admitted, and
-    /// with the headers, which are read whenever some target wants the request.
-    fn decide(&self) -> Option<(Copies, RawHeaders)> {
+    /// with the headers, which are read whenever some target wants the request (or every
+    /// request, with `refuse_marked_writes`).
+    fn decide(&self) -> Decided {
         let config = &self.settings.config;
         let global_match = config.request_match.as_ref();
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
         let mut headers = Vec::new();
-        if decisions.needs_headers() {
+        let refuse_writes = config.containment.refuse_marked_writes;
+        let mut refused = false;
+        if decisions.needs_headers() || refuse_writes {
             let Ok(read) = self.host.request_headers() else {
                 self.count(decisions.open(), Counter::Aborted);
                 self.count_refusals(&decisions);
-                return None;
+                return Decided::Nothing;
             };
             headers = read;
             let head = RequestHead::new(&headers);
-            let marker = config.marker_header.as_deref();
-            decisions.with_headers(&config.targets, global_match, marker, &head, random_draw);
+            let marked = carries_marker(
+                &head,
+                config.marker_header.as_deref(),
+                config.containment.marker_baggage.as_deref(),
+            );
+            refused = refuse_writes && marked && !is_read_only(head.get(":method"));
+            decisions.with_headers(&config.targets, global_match, marked, &head, random_draw);
+            if decisions.guards_destination(&config.targets) {
+                // Set before the router for a request whose route matched (absent otherwise:
+                // then no copy is refused for it).
+                let cluster = self.host.property(&["xds", "cluster_name"]);
+                let destination = Destination {
+                    cluster: cluster.as_deref(),
+                    authority: head.get(":authority"),
+                };
+                decisions.refuse_same_destination(&config.targets, &destination);
+            }
             // The clock is read once, and only if a rate limit needs it.
             let now = OnceCell::new();
             let clock = || *now.get_or_init(|| self.host.now_ns());
@@ -131,7 +168,23 @@ impl<H: Host> MirrorFilter<H> {
             decisions.carry_references(targets, |index| self.settings.admit(index, 1, clock));
         }
         self.count_refusals(&decisions);
-        Some((decisions.copies(), headers))
+        if refused {
+            self.refuse_write();
+            return Decided::Refused;
+        }
+        Decided::Copies(decisions.copies(), headers)
+    }
+
+    /// Answers a marked write in the service's place (`refuse_marked_writes`): 403, counted.
+    fn refuse_write(&self) {
+        let headers = [("content-type", "text/plain; charset=utf-8")];
+        if self
+            .host
+            .send_local_response(403, &headers, REFUSED_WRITE_BODY)
+        {
+            self.settings.count_refused_write();
+            self.outbox.hand_over_counts(&self.settings, &self.host);
+        }
     }
 
     /// Tallies every refusal, then hands the counts over once.
@@ -321,8 +374,11 @@ impl<H: Host> Context for MirrorFilter<H> {
 
 impl<H: Host> HttpContext for MirrorFilter<H> {
     fn on_http_request_headers(&mut self, _headers: usize, end_of_stream: bool) -> Action {
-        let Some((copies, headers)) = self.decide() else {
-            return Action::Continue;
+        let (copies, headers) = match self.decide() {
+            Decided::Nothing => return Action::Continue,
+            // Envoy sends the 403; the request goes no further.
+            Decided::Refused => return Action::Pause,
+            Decided::Copies(copies, headers) => (copies, headers),
         };
         if copies.targets.is_empty() {
             return Action::Continue;
@@ -731,5 +787,83 @@ mod tests {
         assert_eq!(total(request.settings(), "sampled_out"), 1);
         assert_eq!(total(request.settings(), "aborted"), 0);
         assert_eq!(request.budget.used(), 0);
+    }
+
+    #[test]
+    fn a_marked_write_is_answered_403_and_counted_and_a_marked_read_passes() {
+        let settings = settings(
+            r#"{"refuse_marked_writes": true, "targets": [{"cluster": "canary", "name": "c", "percentage": 0}]}"#,
+        );
+        let marked_post = [
+            (":method", "POST"),
+            (":path", "/orders"),
+            (":authority", "shop"),
+            ("baggage", "user=1,traffic-mirror=canary"),
+        ];
+        let mut request = Request::new(&settings, 1 << 20);
+        *request.filter.host.request_headers.borrow_mut() = raw(&marked_post);
+        let action = request.filter.on_http_request_headers(4, true);
+        assert_eq!(action, Action::Pause, "answered in the service's place");
+        let responses = request.filter.host.local_responses.borrow().clone();
+        assert_eq!(responses.len(), 1);
+        assert_eq!(responses[0].0, 403);
+        assert!(String::from_utf8_lossy(&responses[0].1).contains("refuse_marked_writes"));
+        settings.flush_counts();
+        assert_eq!(
+            recording::take_total("traffic_mirror.refused_marked_writes"),
+            1
+        );
+
+        for (method, marker) in [
+            ("GET", "baggage"),
+            ("HEAD", "x-traffic-mirror"),
+            ("POST", "x-other"),
+        ] {
+            let mut request = Request::new(&settings, 1 << 20);
+            let headers = [
+                (":method", method),
+                (":path", "/"),
+                (":authority", "shop"),
+                (marker, "traffic-mirror=x"),
+            ];
+            *request.filter.host.request_headers.borrow_mut() = raw(&headers);
+            assert_eq!(
+                request.filter.on_http_request_headers(4, true),
+                Action::Continue
+            );
+            assert!(
+                request.filter.host.local_responses.borrow().is_empty(),
+                "{method} {marker}"
+            );
+        }
+        settings.flush_counts();
+        assert_eq!(
+            recording::take_total("traffic_mirror.refused_marked_writes"),
+            0
+        );
+    }
+
+    #[test]
+    fn the_original_clusters_target_gets_no_copy_and_no_route_means_no_refusal() {
+        let settings = settings(
+            r#"{"targets": [{"cluster": "shop-v1", "name": "c"}, {"cluster": "canary", "name": "d"}]}"#,
+        );
+        let mut routed = Request::new(&settings, 1 << 20);
+        routed
+            .filter
+            .host
+            .properties
+            .borrow_mut()
+            .push(("xds.cluster_name".into(), b"shop-v1".to_vec()));
+        routed.filter.on_http_request_headers(HEADERS.len(), true);
+        let jobs = routed.outbox.take_jobs();
+        assert_eq!(jobs[0].copies.targets.iter().collect::<Vec<_>>(), [1]);
+        assert_eq!(total(&settings, "skipped_same_cluster"), 1);
+
+        let mut unrouted = Request::new(&settings, 1 << 20);
+        unrouted.filter.on_http_request_headers(HEADERS.len(), true);
+        let jobs = unrouted.outbox.take_jobs();
+        assert_eq!(jobs[0].copies.targets.iter().collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(total(&settings, "skipped_same_cluster"), 0);
     }
 }

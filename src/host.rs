@@ -23,6 +23,11 @@ pub trait Host {
     /// The original's response body chunk being delivered (`size` bytes).
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostStatus>;
     fn response_trailers(&self) -> Result<RawHeaders, HostStatus>;
+    /// A property of the stream (`["xds", "cluster_name"]`); `None` when it has none or
+    /// cannot be read.
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    /// Answers the original request in the plugin's place; false if the host refused.
+    fn send_local_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool;
     /// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
     fn now_ns(&self) -> u64;
     /// Starts (a period above zero) or stops the root's timer; false if the host refused.
@@ -48,6 +53,8 @@ pub trait Host {
     fn done(&self);
     /// Where metrics are defined and moved.
     fn metrics(&self) -> MetricHost;
+    /// The data every worker of this Envoy shares (endpoints and fields admitted).
+    fn shared_data(&self) -> SharedDataHost;
 }
 
 /// How metrics reach the host. Plain function pointers rather than a trait object, so a
@@ -58,6 +65,23 @@ pub struct MetricHost {
     pub increment: fn(u32, i64),
     pub record: fn(u32, u64),
 }
+
+/// A shared-data value and its compare-and-swap token (`None`: no such key).
+pub type SharedValue = Option<(Vec<u8>, u32)>;
+
+/// How the workers' shared data is read and written (function pointers, as `MetricHost`).
+#[derive(Debug, Clone, Copy)]
+pub struct SharedDataHost {
+    /// The value and its compare-and-swap token; `Ok(None)` for a key that does not exist.
+    pub get: fn(&str) -> Result<SharedValue, abi::HostStatus>,
+    /// Sets the value if its token is still the given one (see `abi::set_shared_data`).
+    pub set: fn(&str, &[u8], u32) -> Result<(), abi::HostStatus>,
+}
+
+pub const ENVOY_SHARED_DATA: SharedDataHost = SharedDataHost {
+    get: abi::shared_data,
+    set: abi::set_shared_data,
+};
 
 /// Envoy, through `abi` (every status handed back, never a panic), except for the dispatch
 /// (see `abi`).
@@ -84,6 +108,14 @@ pub const ENVOY_METRICS: MetricHost = MetricHost {
 };
 
 impl Host for Envoy {
+    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+        abi::property(path).ok().flatten()
+    }
+
+    fn send_local_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool {
+        abi::send_local_response(status, headers, body).is_ok()
+    }
+
     fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
         abi::request_headers()
     }
@@ -154,6 +186,10 @@ impl Host for Envoy {
     fn metrics(&self) -> MetricHost {
         ENVOY_METRICS
     }
+
+    fn shared_data(&self) -> SharedDataHost {
+        ENVOY_SHARED_DATA
+    }
 }
 
 /// A host for native tests: metrics and host calls recorded per thread (the test harness
@@ -182,6 +218,54 @@ pub mod recording {
         increment: |id, delta| INCREMENTS.with_borrow_mut(|all| all.push((id, delta))),
         record: |id, value| RECORDED.with_borrow_mut(|all| all.push((id, value))),
     };
+
+    thread_local! {
+        /// Envoy's shared data (key: value, token), and a token counter as Envoy's.
+        static SHARED: RefCell<std::collections::HashMap<String, (Vec<u8>, u32)>> =
+            RefCell::new(std::collections::HashMap::new());
+        static NEXT_CAS: std::cell::Cell<u32> = const { std::cell::Cell::new(1) };
+        /// Run once before the next `set`, as another worker would between a read and a write.
+        static BEFORE_NEXT_SET: RefCell<Option<Box<dyn FnOnce()>>> = RefCell::new(None);
+    }
+
+    /// Shared data with Envoy's semantics (`SharedData::set` in Envoy's wasm context): a
+    /// token of 0 sets unconditionally, a key that does not exist is created whatever the
+    /// token, and every write gives a new token.
+    pub const SHARED_DATA: SharedDataHost = SharedDataHost {
+        get: |key| Ok(SHARED.with_borrow(|all| all.get(key).cloned())),
+        set: |key, value, cas| {
+            if let Some(interfere) = BEFORE_NEXT_SET.with_borrow_mut(Option::take) {
+                interfere();
+            }
+            SHARED.with_borrow_mut(|all| {
+                if let Some((_, current)) = all.get(key) {
+                    if cas != 0 && cas != *current {
+                        return Err(abi::HostStatus::CAS_MISMATCH);
+                    }
+                }
+                let token = NEXT_CAS.get();
+                NEXT_CAS.set(token + 1);
+                all.insert(key.to_string(), (value.to_vec(), token));
+                Ok(())
+            })
+        },
+    };
+
+    /// Makes `interfere` run just before the next shared-data write.
+    pub fn before_next_set(interfere: impl FnOnce() + 'static) {
+        BEFORE_NEXT_SET.with_borrow_mut(|slot| *slot = Some(Box::new(interfere)));
+    }
+
+    /// Every shared-data key and its value.
+    pub fn shared() -> Vec<(String, Vec<u8>)> {
+        let mut all: Vec<(String, Vec<u8>)> = SHARED.with_borrow(|all| {
+            all.iter()
+                .map(|(key, (value, _))| (key.clone(), value.clone()))
+                .collect()
+        });
+        all.sort();
+        all
+    }
 
     pub fn defined() -> Vec<(MetricType, String)> {
         DEFINED.with_borrow(Clone::clone)
@@ -252,6 +336,10 @@ mod fake {
         pub original_response_trailers: RefCell<RawHeaders>,
         /// Every read of the HTTP context fails (as once its phase is over).
         pub unreadable: Cell<bool>,
+        /// Stream properties by path (joined with `.`), e.g. `xds.cluster_name`.
+        pub properties: RefCell<Vec<(String, Vec<u8>)>>,
+        /// Every local response sent: status and body.
+        pub local_responses: RefCell<Vec<(u32, Vec<u8>)>>,
     }
 
     /// Headers as the host hands them over.
@@ -292,6 +380,22 @@ mod fake {
     }
 
     impl Host for FakeHost {
+        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+            let path = path.join(".");
+            let properties = self.properties.borrow();
+            properties
+                .iter()
+                .find(|(p, _)| *p == path)
+                .map(|(_, v)| v.clone())
+        }
+
+        fn send_local_response(&self, status: u32, _headers: &[(&str, &str)], body: &[u8]) -> bool {
+            self.local_responses
+                .borrow_mut()
+                .push((status, body.to_vec()));
+            true
+        }
+
         fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
             self.read(&self.request_headers)
         }
@@ -368,6 +472,10 @@ mod fake {
 
         fn metrics(&self) -> MetricHost {
             super::recording::METRICS
+        }
+
+        fn shared_data(&self) -> SharedDataHost {
+            super::recording::SHARED_DATA
         }
     }
 }

@@ -136,6 +136,29 @@ pub fn parse_header_map(bytes: &[u8]) -> Option<RawHeaders> {
     Some(headers)
 }
 
+/// Serializes a header map as the host reads one (the layout `parse_header_map` reads).
+pub fn serialize_header_map(headers: &[(&str, &str)]) -> Vec<u8> {
+    let size = headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 10)
+        .sum::<usize>()
+        + 4;
+    let mut bytes = Vec::with_capacity(size);
+    let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
+    bytes.extend_from_slice(&len(headers.len()));
+    for (name, value) in headers {
+        bytes.extend_from_slice(&len(name.len()));
+        bytes.extend_from_slice(&len(value.len()));
+    }
+    for (name, value) in headers {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.push(0);
+    }
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +221,17 @@ mod tests {
             bytes.push(0);
         }
         bytes
+    }
+
+    #[test]
+    fn a_map_serialized_for_the_host_reads_back() {
+        let headers = [("content-type", "text/plain"), ("x-empty", "")];
+        let parsed = parse_header_map(&serialize_header_map(&headers)).unwrap();
+        let expected: Vec<(String, Vec<u8>)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(parsed, expected);
     }
 
     #[test]

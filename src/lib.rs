@@ -23,13 +23,17 @@
 )]
 
 mod abi;
+pub mod baggage;
 pub mod body_jobs;
 pub mod budget;
 pub mod compare;
 pub mod comparisons;
 pub mod config;
 pub mod copy;
+pub mod copy_log;
+pub mod data_like;
 pub mod decide;
+pub mod endpoints;
 mod filter;
 pub mod host;
 pub mod http;
@@ -47,6 +51,7 @@ pub mod sampling;
 mod settings;
 pub mod slices;
 pub mod targets;
+pub mod tracing;
 pub mod warnings;
 
 use proxy_wasm::traits::RootContext;

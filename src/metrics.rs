@@ -29,6 +29,9 @@ pub enum Counter {
     InFlightLimited,
     SkippedUpgrade,
     SkippedMemoryBudget,
+    SkippedSameCluster,
+    // Beside the decision: a copy sent without the baggage marker (W3C limits).
+    BaggageNotMarked,
     // The result, exactly one per copy sent.
     Responses2xx,
     Responses3xx,
@@ -42,7 +45,7 @@ pub enum Counter {
 }
 
 impl Counter {
-    pub const ALL: [Counter; 19] = [
+    pub const ALL: [Counter; 21] = [
         Counter::Mirrored,
         Counter::SampledOut,
         Counter::Unmatched,
@@ -55,6 +58,39 @@ impl Counter {
         Counter::InFlightLimited,
         Counter::SkippedUpgrade,
         Counter::SkippedMemoryBudget,
+        Counter::SkippedSameCluster,
+        Counter::BaggageNotMarked,
+        Counter::Responses2xx,
+        Counter::Responses3xx,
+        Counter::Responses4xx,
+        Counter::Responses5xx,
+        Counter::ResponsesGrpcError,
+        Counter::TimedOut,
+        Counter::Failed,
+    ];
+
+    /// The decision family: exactly one per request and target, so their sum is the requests
+    /// the target saw. Tests that check "every request counted once" sum this list, so a
+    /// counter added to the family is summed there too.
+    pub const DECISIONS: &'static [Counter] = &[
+        Counter::Mirrored,
+        Counter::SampledOut,
+        Counter::Unmatched,
+        Counter::SkippedLoop,
+        Counter::SkippedBodyTooLarge,
+        Counter::SkippedUnparseableBody,
+        Counter::SkippedUnredactableBody,
+        Counter::Aborted,
+        Counter::RateLimited,
+        Counter::InFlightLimited,
+        Counter::SkippedUpgrade,
+        Counter::SkippedMemoryBudget,
+        Counter::SkippedSameCluster,
+    ];
+
+    /// The result family: exactly one per copy sent, so once copies are answered their sum is
+    /// `mirrored` x `amplify`.
+    pub const RESULTS: &'static [Counter] = &[
         Counter::Responses2xx,
         Counter::Responses3xx,
         Counter::Responses4xx,
@@ -78,6 +114,8 @@ impl Counter {
             Counter::InFlightLimited => "in_flight_limited",
             Counter::SkippedUpgrade => "skipped_upgrade",
             Counter::SkippedMemoryBudget => "skipped_memory_budget",
+            Counter::SkippedSameCluster => "skipped_same_cluster",
+            Counter::BaggageNotMarked => "baggage_not_marked",
             Counter::Responses2xx => "responses_2xx",
             Counter::Responses3xx => "responses_3xx",
             Counter::Responses4xx => "responses_4xx",
@@ -96,6 +134,7 @@ impl From<Refusal> for Counter {
             Refusal::SampledOut => Counter::SampledOut,
             Refusal::Unmatched => Counter::Unmatched,
             Refusal::MarkedAsCopy => Counter::SkippedLoop,
+            Refusal::SameCluster => Counter::SkippedSameCluster,
             Refusal::Upgrade => Counter::SkippedUpgrade,
             Refusal::RateLimited => Counter::RateLimited,
             Refusal::InFlightLimited => Counter::InFlightLimited,
@@ -171,6 +210,28 @@ impl CompareCounter {
         CompareCounter::NoiseFields,
     ];
 
+    /// The verdict family: exactly one per comparison started (a candidate's copy dispatched),
+    /// so comparisons started = the sum of this list.
+    pub const VERDICTS: &'static [CompareCounter] = &[
+        CompareCounter::Matched,
+        CompareCounter::Mismatched,
+        CompareCounter::SkippedIncomplete,
+        CompareCounter::SkippedExpired,
+        CompareCounter::SkippedNoAnswer,
+        CompareCounter::SkippedFull,
+    ];
+
+    /// Details beside the verdict, not part of its sum: a comparison may count in several.
+    pub const DETAILS: &'static [CompareCounter] = &[
+        CompareCounter::MismatchedStatus,
+        CompareCounter::MismatchedHeaders,
+        CompareCounter::MismatchedBody,
+        CompareCounter::BodyNotComparedTooLarge,
+        CompareCounter::BodyNotComparedEncoding,
+        CompareCounter::ComparedWithoutReference,
+        CompareCounter::NoiseFields,
+    ];
+
     pub fn suffix(self) -> &'static str {
         match self {
             CompareCounter::Matched => "matched",
@@ -217,24 +278,41 @@ pub const LATENCY_HISTOGRAM: &str = "latency_ms";
 /// Comparisons of a candidate waiting for a side (a gauge moved by increments).
 pub const COMPARE_PENDING_GAUGE: &str = "compare_pending";
 
+/// The plugin's own counter, not a target's: requests answered 403 because they carry the
+/// marker and write (`refuse_marked_writes`).
+pub const REFUSED_MARKED_WRITES: &str = "refused_marked_writes";
+
 pub fn metric_name(target: &str, metric: &str) -> String {
     format!("traffic_mirror.{target}.{metric}")
 }
 
 /// One metric's host id and the change not yet handed to the host.
 #[derive(Debug, Default, PartialEq, Eq)]
-struct Tallied {
+pub(crate) struct Tallied {
     id: u32,
     pending: Cell<i64>,
 }
 
 impl Tallied {
-    fn add(&self, delta: i64) {
+    /// Defines the metric `name` in the host (a metric already defined, by this worker or
+    /// another, keeps its value).
+    pub(crate) fn define(
+        host: MetricHost,
+        kind: MetricType,
+        name: &str,
+    ) -> Result<Tallied, Status> {
+        (host.define)(kind, name).map(|id| Tallied {
+            id,
+            pending: Cell::new(0),
+        })
+    }
+
+    pub(crate) fn add(&self, delta: i64) {
         self.pending.set(self.pending.get().saturating_add(delta));
     }
 
     /// Hands the pending change to `increment(id, delta)`; true if there was one.
-    fn flush(&self, increment: &mut impl FnMut(u32, i64)) -> bool {
+    pub(crate) fn flush(&self, increment: &mut impl FnMut(u32, i64)) -> bool {
         let pending = self.pending.take();
         if pending != 0 {
             increment(self.id, pending);
@@ -259,12 +337,8 @@ pub struct TargetMetrics {
 impl TargetMetrics {
     /// Defines the target's metrics in the host; its comparison metrics when it `compares`.
     pub fn define(target: &str, compares: bool, host: MetricHost) -> Result<TargetMetrics, Status> {
-        let tallied = |kind, metric: &str| {
-            (host.define)(kind, &metric_name(target, metric)).map(|id| Tallied {
-                id,
-                pending: Cell::new(0),
-            })
-        };
+        let tallied =
+            |kind, metric: &str| Tallied::define(host, kind, &metric_name(target, metric));
         let counters = Counter::ALL
             .iter()
             .map(|counter| tallied(MetricType::Counter, counter.suffix()))
@@ -337,6 +411,44 @@ impl TargetMetrics {
     }
 }
 
+/// The counters that belong to the plugin rather than to a target:
+/// `traffic_mirror.<counter>`.
+#[derive(Debug)]
+pub struct PluginMetrics {
+    refused_marked_writes: Tallied,
+    host: MetricHost,
+}
+
+impl PluginMetrics {
+    pub fn define(host: MetricHost) -> Result<PluginMetrics, Status> {
+        let name = format!("traffic_mirror.{REFUSED_MARKED_WRITES}");
+        let id = (host.define)(MetricType::Counter, &name)?;
+        Ok(PluginMetrics {
+            refused_marked_writes: Tallied {
+                id,
+                pending: Cell::new(0),
+            },
+            host,
+        })
+    }
+
+    pub fn refused_marked_write(&self) {
+        self.refused_marked_writes.add(1);
+    }
+
+    /// Hands the pending counts to the host; true if there were any.
+    pub fn flush(&self) -> bool {
+        let mut increment = |id, delta| (self.host.increment)(id, delta);
+        self.refused_marked_writes.flush(&mut increment)
+    }
+}
+
+impl Drop for PluginMetrics {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
 impl Drop for TargetMetrics {
     /// The last job or copy of a replaced configuration is done: its counts still go out.
     fn drop(&mut self) {
@@ -353,6 +465,21 @@ mod tests {
     fn defined() -> (TargetMetrics, Vec<(MetricType, String)>) {
         let metrics = TargetMetrics::define("t", false, recording::METRICS).unwrap();
         (metrics, recording::defined())
+    }
+
+    /// Each counter is in exactly one family: a counter added to `ALL` but to no family (or
+    /// to both) would be missing from, or doubled in, every sum the tests make of a family.
+    #[test]
+    fn the_families_split_every_counter_once() {
+        let mut families: Vec<Counter> = Counter::DECISIONS.to_vec();
+        // An annotation beside a decision (a copy sent without its baggage member), not a
+        // family of its own.
+        families.push(Counter::BaggageNotMarked);
+        families.extend_from_slice(Counter::RESULTS);
+        assert_eq!(families, Counter::ALL.to_vec());
+        let mut compare: Vec<CompareCounter> = CompareCounter::VERDICTS.to_vec();
+        compare.extend_from_slice(CompareCounter::DETAILS);
+        assert_eq!(compare, CompareCounter::ALL.to_vec());
     }
 
     #[test]
@@ -429,8 +556,13 @@ mod tests {
         metrics.in_flight(3);
         metrics.in_flight(-1);
         assert!(metrics.flush());
-        // Ids in definition order: counters 1..=19, gauge 20.
-        assert_eq!(recording::take_increments(), [(20, 2), (1, 2), (19, 1)]);
+        // Ids in definition order: the counters from 1, then the gauge.
+        let counters = Counter::ALL.len() as u32;
+        let failed = Counter::Failed as u32 + 1;
+        assert_eq!(
+            recording::take_increments(),
+            [(counters + 1, 2), (1, 2), (failed, 1)]
+        );
         assert!(!metrics.flush(), "each change goes once");
         metrics.in_flight(1);
         metrics.in_flight(-1);

@@ -6,10 +6,9 @@
 //! - Parameter names (query, form, multipart) and JSON keys: compared case-insensitively unless
 //!   `redact.case_sensitive` (see `same_name`).
 //! - Parameter names are percent-decoded first (`+` is a space; IIS's `%uXXXX` is decoded
-//!   too), then compared whole and by their parts: `user[password]`, `token[]`, `token[0]`,
-//!   `Input.Password` are split at `[`, `]` and `.` and match if any part matches, because
-//!   Rails, PHP and Express read `token[]` as `token`, and Rails, Spring and ASP.NET bind
-//!   `user[password]` / `Input.Password` to a nested `password`.
+//!   too), then compared in every reading a common server gives them (`readings`: PHP's,
+//!   Rack's, Spring's, and by their parts, `user[password]` being `password`): a name matches
+//!   if any reading does.
 
 /// Whether the header `name` is one of `redacted` (lower-case, as configured).
 pub fn same_header(redacted: &str, name: &str) -> bool {
@@ -29,7 +28,8 @@ pub fn same_header(redacted: &str, name: &str) -> bool {
 /// Latin-1 letters (`É` is `é`), and the four non-ASCII letters that servers fold onto ASCII
 /// ones: Go's `encoding/json` reads the Kelvin sign `K` as `k` and `ſ` as `s`; .NET and Java
 /// upper-case `ı` to `I`; Java lower-cases `İ` to `i`. Other letters are compared as they are:
-/// full Unicode case tables would add 27 KB to the module (measured). One pass, no allocation.
+/// full Unicode case tables would grow the module (docs/performance.md: *Build*). One pass, no
+/// allocation.
 pub fn same_name(configured: &str, candidate: &str, case_sensitive: bool) -> bool {
     if case_sensitive {
         return configured == candidate;
@@ -43,7 +43,8 @@ pub fn same_name(configured: &str, candidate: &str, case_sensitive: bool) -> boo
         .eq(candidate.chars().map(folded))
 }
 
-fn folded(c: char) -> char {
+/// `c` as case-insensitive comparison sees it (see `same_name`).
+pub fn folded(c: char) -> char {
     match c {
         'A'..='Z' => c.to_ascii_lowercase(),
         '\u{212A}' => 'k',
@@ -55,24 +56,90 @@ fn folded(c: char) -> char {
     }
 }
 
-/// Whether the raw (still percent-encoded) parameter name `raw` is one of `names`.
+/// Whether the raw (still percent-encoded) parameter name `raw` is one of `names`: whether any
+/// of its `readings` is.
 pub fn names_parameter(raw: &[u8], names: &[String], case_sensitive: bool) -> bool {
     if names.is_empty() {
         return false;
     }
     let decoded = percent_decoded(raw);
     let decoded = String::from_utf8_lossy(&decoded);
-    let is_named = |part: &str| {
+    readings(&decoded).iter().any(|reading| {
         names
             .iter()
-            .any(|name| same_name(name, part, case_sensitive))
-    };
-    is_named(&decoded) || name_parts(&decoded).any(is_named)
+            .any(|name| same_name(name, reading, case_sensitive))
+    })
 }
 
-/// `user[password][]` -> `user`, `password`; `Input.Password` -> `Input`, `Password`.
-fn name_parts(name: &str) -> impl Iterator<Item = &str> {
-    name.split(['[', ']', '.']).filter(|part| !part.is_empty())
+/// Every name a common server binds the (percent-decoded) parameter name `name` to; the table
+/// in SECURITY.md says which server reads what:
+///
+/// - the name as sent;
+/// - with leading spaces dropped: Rack splits pairs at `&` followed by spaces (`a=1& password=`),
+///   PHP drops leading spaces from every name;
+/// - PHP's: leading spaces dropped, then `.` and space become `_` and a `[` without its `]`
+///   becomes `_` (`api.key`, `api key`, `api[key` bind to `api_key`);
+/// - Spring's: a leading `!` dropped (`!password` is the default value of `password`);
+/// - and each of these split at `[`, `]` and `.`, every part a name of its own: Rails, PHP and
+///   Express read `token[]` as `token`, Rails, Spring and ASP.NET bind `user[password]` and
+///   `Input.Password` to a nested `password`.
+///
+/// At most a few dozen readings per name, each at most as long as it: linear in the name.
+pub fn readings(name: &str) -> Vec<String> {
+    // Each server's reading applied to the others' too (at most eight wholes): a name some
+    // server reads after another's rewriting is caught, at the price of a few spellings that
+    // no single server binds.
+    let mut wholes: Vec<String> = vec![name.to_string()];
+    let rewrites: [fn(&str) -> String; 3] = [
+        |name| name.trim_start_matches(' ').to_string(),
+        |name| name.strip_prefix('!').unwrap_or(name).to_string(),
+        php_reading,
+    ];
+    for rewrite in rewrites {
+        for at in 0..wholes.len() {
+            let rewritten = wholes.get(at).map(|whole| rewrite(whole));
+            if let Some(rewritten) = rewritten.filter(|r| !wholes.contains(r)) {
+                wholes.push(rewritten);
+            }
+        }
+    }
+    let mut readings: Vec<String> = Vec::with_capacity(2 * wholes.len());
+    for whole in wholes {
+        for part in whole.split(['[', ']', '.']).filter(|part| !part.is_empty()) {
+            if part.len() != whole.len() && !readings.iter().any(|seen| seen == part) {
+                readings.push(part.to_string());
+            }
+        }
+        if !readings.contains(&whole) {
+            readings.push(whole);
+        }
+    }
+    readings
+}
+
+/// The name PHP registers for `name` (`php_register_variable_ex`): leading spaces dropped;
+/// before the first `[`, `.` and space become `_`; a first `[` with no `]` after it becomes
+/// `_` too, and what follows it is kept as it is.
+fn php_reading(name: &str) -> String {
+    let name = name.trim_start_matches(' ');
+    let mut out = String::with_capacity(name.len());
+    for (at, c) in name.char_indices() {
+        match c {
+            ' ' | '.' => out.push('_'),
+            '[' => {
+                let rest = name.get(at + 1..).unwrap_or_default();
+                if rest.contains(']') {
+                    out.push('[');
+                } else {
+                    out.push('_');
+                }
+                out.push_str(rest);
+                return out;
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Percent-decoding as form parsers do it: `%XX`, IIS's `%uXXXX`, and `+` as a space.
@@ -199,6 +266,64 @@ mod tests {
         assert!(!names_parameter(b"TOKEN", &token, true));
         assert!(names_parameter(b"token[]", &token, true));
         assert!(!names_parameter(b"token", &[], false));
+    }
+
+    #[test]
+    fn php_rack_and_spring_readings_bind_to_the_name() {
+        let api_key = names(&["api_key"]);
+        for named in [
+            &b"api.key"[..],
+            b"api+key",
+            b"api%20key",
+            b"api[key",
+            b"api%5Bkey",
+            b"+api_key",
+            b"%20%20api_key",
+            b"+api.key",
+            b"!api_key",
+            b"API.KEY",
+            b"user[api_key]",
+            b"!user.api_key",
+        ] {
+            let shown = String::from_utf8_lossy(named);
+            assert!(names_parameter(named, &api_key, false), "{shown}");
+        }
+        for other in [
+            &b"api-key"[..],
+            b"api[key]",
+            b"apikey",
+            b"api__key",
+            b"!!api_key",
+        ] {
+            let shown = String::from_utf8_lossy(other);
+            assert!(!names_parameter(other, &api_key, false), "{shown}");
+        }
+        let password = names(&["password"]);
+        for named in [&b" password"[..], b"+password", b"!password", b"!Password"] {
+            let shown = String::from_utf8_lossy(named);
+            assert!(names_parameter(named, &password, false), "{shown}");
+        }
+    }
+
+    #[test]
+    fn readings_are_few_and_each_named_once() {
+        assert_eq!(readings("token"), ["token"]);
+        assert_eq!(
+            readings(" api.key[x"),
+            [
+                " api",
+                "key",
+                "x",
+                " api.key[x",
+                "api",
+                "api.key[x",
+                "api_key_x"
+            ]
+        );
+        assert_eq!(readings("!pw"), ["!pw", "pw"]);
+        assert_eq!(php_reading("a.b[c.d]"), "a_b[c.d]");
+        assert_eq!(php_reading("a b[c.d"), "a_b_c.d");
+        assert_eq!(php_reading("  x"), "x");
     }
 
     #[test]

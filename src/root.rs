@@ -3,11 +3,14 @@
 //! Every host call goes through `Host`, so this bookkeeping (current, replaced and finishing
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
+use crate::baggage::{self, Marked};
 use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
+use crate::compare::accounting::configuration_hash;
 use crate::compare::response::{Capture, Needs, Summary};
-use crate::comparisons::Comparisons;
+use crate::comparisons::{Accounting, Comparisons};
 use crate::config::Config;
+use crate::copy_log::{CopyEnd, CopyRecord};
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
 use crate::http::is_grpc;
@@ -31,6 +34,8 @@ struct InFlight {
     compared: Option<(u64, Capture)>,
     /// The copy's share of the memory budget: Envoy holds the copy until it is answered.
     _held: Reservation,
+    /// What its copy-log line says of the request, when the target logs its copies.
+    logged: Option<Rc<CopyRecord>>,
 }
 
 thread_local! {
@@ -103,9 +108,26 @@ impl<H: Host> MirrorRoot<H> {
             return;
         };
         state.metrics.add(Counter::Mirrored);
-        let headers = job
-            .request
-            .headers_for(target, job.settings.config.marker_header.as_deref());
+        let member = target.containment.baggage_member.as_deref();
+        let marked = member.map(|member| baggage::mark(job.request.baggage(), member));
+        let baggage = match &marked {
+            Some(Marked::Alone) => member,
+            Some(Marked::Merged(merged)) => Some(merged.as_str()),
+            Some(Marked::NotMarked) => {
+                state.metrics.add(Counter::BaggageNotMarked);
+                None
+            }
+            None => None,
+        };
+        let headers = job.request.headers_for(
+            target,
+            job.settings.config.marker_header.as_deref(),
+            baggage,
+        );
+        let logged = state
+            .copy_log
+            .enabled()
+            .then(|| Rc::new(job.request.copy_record(&target.endpoints)));
         let mut compared = needs
             .zip(job.pairing)
             .map(|(needs, id)| (id, Capture::new(needs)));
@@ -129,12 +151,22 @@ impl<H: Host> MirrorRoot<H> {
                             dispatched_ns: now,
                             compared: compared.take(),
                             _held: job.reservation.split_off(job.per_copy),
+                            logged: logged.clone(),
                         },
                     );
                 }
                 Err(status) => {
                     let reason = refusal_reason(status, &target.cluster);
                     record_result(&job.settings, index, Outcome::Failed, now, &reason);
+                    if let Some(record) = &logged {
+                        let end = CopyEnd {
+                            outcome: Counter::Failed.suffix(),
+                            status: None,
+                            duration_ms: 0,
+                            response_bytes: 0,
+                        };
+                        log_copy(&job.settings, index, now, record, end);
+                    }
                     if let Some((id, _)) = compared.take() {
                         self.copy_compared(&job.settings, id, index, None, now);
                     }
@@ -241,7 +273,7 @@ impl<H: Host> MirrorRoot<H> {
 /// cluster is not known to this Envoy (the headers and timeout the plugin sends are always
 /// valid); `InternalFailure` means the async client failed the call before returning it, which
 /// is what a full circuit breaker (`max_pending_requests`, `max_requests`) or a cluster without
-/// a healthy host does (measured: tests/security.rs).
+/// a healthy host does (measured: tests/integration/security.rs).
 fn refusal_reason(status: Status, cluster: &str) -> String {
     match status {
         Status::BadArgument => format!("Envoy has no cluster {cluster}"),
@@ -251,6 +283,21 @@ fn refusal_reason(status: Status, cluster: &str) -> String {
         ),
         other => format!("Envoy refused the dispatch to cluster {cluster} ({other:?})"),
     }
+}
+
+/// Writes a copy's line (and the count the budget cut before it), within its target's budget.
+fn log_copy(settings: &Settings, index: usize, now: u64, record: &CopyRecord, end: CopyEnd) {
+    if let Some((target, state)) = settings.target(index) {
+        for line in state.copy_log.lines(&target.name, now, record, end) {
+            log::info!("{line}");
+        }
+    }
+}
+
+/// The `:status` of a response, when it has one.
+fn status_of(response: &[(String, Vec<u8>)]) -> Option<u16> {
+    let (_, value) = response.iter().find(|(name, _)| name == ":status")?;
+    std::str::from_utf8(value).ok()?.parse().ok()
 }
 
 /// Counts one copy's result, frees its slot, and warns (sparingly) when it failed.
@@ -334,6 +381,15 @@ impl<H: Host> Context for MirrorRoot<H> {
             }
         };
         record_result(&call.settings, call.target, outcome, now, &reason);
+        if let Some(record) = &call.logged {
+            let end = CopyEnd {
+                outcome: Counter::from(outcome).suffix(),
+                status: status_of(&response),
+                duration_ms: now.saturating_sub(call.dispatched_ns) / 1_000_000,
+                response_bytes: body_size,
+            };
+            log_copy(&call.settings, call.target, now, record, end);
+        }
         if self.finishing {
             call.settings.flush_counts();
             if self.finish_if_done() {
@@ -385,7 +441,13 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
                 }
                 let compares = settings.config.targets.iter().any(|t| t.compare.is_some());
                 let held = self.budget.reservation();
-                self.comparisons = compares.then(|| Comparisons::new(&settings, now, held));
+                let accounting = Accounting {
+                    configuration: configuration_hash(&json),
+                    metrics: self.host.metrics(),
+                    shared: self.host.shared_data(),
+                };
+                self.comparisons =
+                    compares.then(|| Comparisons::new(&settings, now, held, accounting));
                 self.budget
                     .set_limit(settings.config.body.max_buffered_bytes);
                 let names: Vec<&str> = settings

@@ -46,7 +46,7 @@ pub fn random_draw() -> u32 {
 /// bytes, then MurmurHash3's 64-bit finaliser (FNV alone leaves the low digits of similar keys
 /// correlated), taken modulo 1,000,000. A key is in when its draw is below the rate, so the
 /// same key gets the same answer on every worker, Envoy and version, and raising the
-/// percentage only adds keys. This is a documented contract (README): it never changes.
+/// percentage only adds keys. This is a documented contract (docs/configuration.md): it never changes.
 pub fn keyed_draw(salt: &[u8], key: &[u8]) -> u32 {
     const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
@@ -95,7 +95,7 @@ mod tests {
     #[test]
     fn keyed_draws_are_fixed_forever() {
         // Other tools reproduce decisions from these: a change here breaks users' sessions.
-        // Expected values from an independent implementation (README, Consistent sampling).
+        // Expected values from an independent implementation (docs/configuration.md, Consistent sampling).
         assert_eq!(keyed_draw(b"", b""), 514_342);
         assert_eq!(keyed_draw(b"", b"user-1"), 785_477);
         assert_eq!(keyed_draw(b"salt", b"user-1"), 98_924);

@@ -6,9 +6,10 @@
 //! settings' metrics hand over what they still hold (see `TargetMetrics`' `Drop`).
 
 use crate::config::{Config, Target};
+use crate::copy_log::CopyLog;
 use crate::host::MetricHost;
 use crate::limits::{Limited, Limiter};
-use crate::metrics::{Counter, TargetMetrics};
+use crate::metrics::{Counter, PluginMetrics, TargetMetrics};
 use crate::targets::{Copies, TargetSet};
 use crate::warnings::FailureLog;
 
@@ -16,11 +17,13 @@ pub struct TargetState {
     pub metrics: TargetMetrics,
     pub limiter: Limiter,
     pub failures: FailureLog,
+    pub copy_log: CopyLog,
 }
 
 pub struct Settings {
     pub config: Config,
     states: Vec<TargetState>,
+    plugin: PluginMetrics,
 }
 
 impl Settings {
@@ -41,10 +44,22 @@ impl Settings {
                     metrics,
                     limiter: Limiter::new(target.max_per_second, target.max_in_flight),
                     failures: FailureLog::default(),
+                    copy_log: CopyLog::new(target.containment.copy_log_per_minute),
                 })
             })
             .collect::<Result<_, String>>()?;
-        Ok(Settings { config, states })
+        let plugin = PluginMetrics::define(host)
+            .map_err(|status| format!("cannot define the plugin's metrics: {status:?}"))?;
+        Ok(Settings {
+            config,
+            states,
+            plugin,
+        })
+    }
+
+    /// Counts a request answered 403 for carrying the marker and writing.
+    pub fn count_refused_write(&self) {
+        self.plugin.refused_marked_write();
     }
 
     pub fn target(&self, index: usize) -> Option<(&Target, &TargetState)> {
@@ -105,9 +120,10 @@ impl Settings {
 
     /// Hands the counts tallied so far to the host; true if there were any.
     pub fn flush_counts(&self) -> bool {
+        let plugin = self.plugin.flush();
         self.states
             .iter()
-            .fold(false, |any, state| state.metrics.flush() | any)
+            .fold(plugin, |any, state| state.metrics.flush() | any)
     }
 }
 

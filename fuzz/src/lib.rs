@@ -1,6 +1,6 @@
 //! What each fuzz target does with its input: one function per target, shared by the fuzzer
 //! (`fuzz_targets/*.rs`, `make fuzz`) and by the stable replay of the committed corpus and
-//! regression inputs (`tests/fuzz_corpus.rs`, which includes this file). Each function feeds
+//! regression inputs (`tests/integration/without_envoy/fuzz_corpus.rs`, which includes this file). Each function feeds
 //! the input to the plugin's own code and checks what must hold for any input; a panic here
 //! is a crash the fuzzer reports.
 
@@ -15,7 +15,7 @@ use traffic_mirror::config::Config;
 use traffic_mirror::copy::capture_headers;
 use traffic_mirror::http::{is_hop_by_hop, parse_header_map, RawHeaders};
 use traffic_mirror::json::{Progress, Tokenizer};
-use traffic_mirror::json_path::{JsonPath, PathSet};
+use traffic_mirror::json_path::{JsonPath, JsonPaths, PathSet};
 use traffic_mirror::metrics::Counter;
 use traffic_mirror::outcome::classify;
 use traffic_mirror::redact::json::redact_json;
@@ -25,12 +25,13 @@ use traffic_mirror::redact::query::{redact_query, Parameters};
 pub type Target = fn(&[u8]);
 
 /// Every target, by the name of its corpus directory.
-pub const TARGETS: [(&str, Target); 9] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("config", config),
     ("header_map", header_map),
     ("headers", headers),
     ("query", query),
     ("json", json),
+    ("json_paths", json_paths),
     ("json_tokens", json_tokens),
     ("outcome", outcome),
     ("compare_json", compare_json),
@@ -40,6 +41,8 @@ pub const TARGETS: [(&str, Target); 9] = [
 /// A configuration with every kind of redaction, for the capture target.
 const CAPTURE_CONFIG: &str = r#"{
   "targets": [{"cluster": "mirror", "name": "canary",
+               "set_headers": {"authorization": "Bearer mirror-test"}},
+              {"cluster": "quiet", "name": "quiet", "tracing": {"sampled": "never"},
                "set_headers": {"authorization": "Bearer mirror-test"}}],
   "host_suffix": "-shadow",
   "redact": {"headers": ["authorization", "cookie", "x-api-key"],
@@ -81,17 +84,52 @@ pub fn header_map(data: &[u8]) {
 }
 
 /// Any request headers captured into copies: no redacted header, no hop-by-hop header, no
-/// line break, and the target's own headers win.
+/// line break, and the target's own headers win; a never-sampled copy asks for no sampling,
+/// and every copy carries one baggage (marked, or the original's past the W3C limits).
 pub fn headers(data: &[u8]) {
     let config = &capture_config();
     let Ok(captured) = capture_headers(header_lines(data), config) else {
         return;
     };
-    let Some(target) = config.targets.first() else {
-        return;
-    };
-    let copy = captured.headers_for(target, config.marker_header.as_deref());
-    for (name, value) in &copy {
+    for target in &config.targets {
+        let member = target
+            .containment
+            .baggage_member
+            .as_deref()
+            .unwrap_or_default();
+        let marked = traffic_mirror::baggage::mark(captured.baggage(), member);
+        let baggage = match &marked {
+            traffic_mirror::baggage::Marked::Alone => Some(member),
+            traffic_mirror::baggage::Marked::Merged(merged) => Some(merged.as_str()),
+            traffic_mirror::baggage::Marked::NotMarked => None,
+        };
+        let copy = captured.headers_for(target, config.marker_header.as_deref(), baggage);
+        check_copy(&copy);
+        if let Some(baggage) = baggage {
+            let carried: Vec<_> = copy.iter().filter(|(n, _)| *n == "baggage").collect();
+            assert_eq!(carried, [&("baggage", baggage)]);
+            assert!(traffic_mirror::baggage::has_member(
+                baggage.as_bytes(),
+                "traffic-mirror"
+            ));
+        }
+        if target.name == "quiet" {
+            for (name, value) in &copy {
+                let forcing = ["x-b3-flags", "x-envoy-force-trace", "x-client-trace-id"];
+                assert!(!forcing.contains(name), "{name} in an unsampled copy");
+                if *name == "x-b3-sampled" || *name == "b3" {
+                    assert!(*value == "0" || value.contains("-0"), "{name}: {value}");
+                }
+                if *name == "traceparent" {
+                    assert!(value.get(53..55) == Some("00"), "{value}");
+                }
+            }
+        }
+    }
+}
+
+fn check_copy(copy: &[(&str, &str)]) {
+    for (name, value) in copy {
         let redacted = ["cookie", "x-api-key"].contains(name);
         assert!(!redacted, "redacted header {name} in the copy");
         assert!(
@@ -129,15 +167,70 @@ pub fn query(data: &[u8]) {
     }
 }
 
+/// Paths of the attacker's choosing (first line, comma-separated; as many as the
+/// configuration allows) over a document (the rest): the compiled automaton redacts valid
+/// JSON into valid JSON, the same with the paths in any order, and each path alone redacts no
+/// value the whole set does not.
+pub fn json_paths(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (list, document) = text.split_once('\n').unwrap_or(("**.a", text));
+    let parsed: Vec<JsonPath> = list
+        .split(',')
+        .filter_map(JsonPath::parse)
+        .take(256)
+        .collect();
+    let forward: JsonPaths = parsed.iter().cloned().collect();
+    let backward: JsonPaths = parsed.iter().rev().cloned().collect();
+    let redact = |paths: &JsonPaths| {
+        let set = PathSet {
+            paths,
+            case_sensitive: false,
+        };
+        redact_json(document.as_bytes(), set, "null")
+    };
+    let all = redact(&forward);
+    assert_eq!(
+        all,
+        redact(&backward),
+        "the order of the paths changed the result"
+    );
+    let Ok(Some(redacted)) = all else {
+        return;
+    };
+    assert!(
+        serde_json::from_slice::<serde_json::Value>(&redacted).is_ok()
+            || serde_json::from_slice::<serde_json::Value>(document.as_bytes()).is_err(),
+        "valid JSON in, invalid JSON out"
+    );
+    for path in parsed.iter().take(8) {
+        // Whatever one path names, the set replaced already (with `null`): replacing it
+        // again changes no byte. A value the automaton missed would change here.
+        let alone: JsonPaths = std::iter::once(path.clone()).collect();
+        let set = PathSet {
+            paths: &alone,
+            case_sensitive: false,
+        };
+        match redact_json(&redacted, set, "null") {
+            Ok(None) => {}
+            Ok(Some(again)) => assert_eq!(again, redacted, "{path:?} names what the set missed"),
+            Err(_) => panic!("the set's output does not parse"),
+        }
+    }
+}
+
 /// Any body as JSON to redact: valid JSON in, valid JSON out, and redacting twice changes
 /// nothing more.
 pub fn json(data: &[u8]) {
-    let list: Vec<JsonPath> = [
+    let list: JsonPaths = [
         "password",
         "card.number",
         "users.*.ssn",
         "items.0",
         "**.token",
+        "**.a.**.b",
+        "*.**.0",
     ]
     .iter()
     .filter_map(|p| JsonPath::parse(p))

@@ -272,13 +272,13 @@ fn body_span(span: json::Span) -> Span {
 mod tests {
     use super::*;
     use crate::json::MAX_DEPTH;
-    use crate::json_path::{JsonPath, PathSet};
+    use crate::json_path::{JsonPath, JsonPaths, PathSet};
     use crate::redact::json::redact_json;
     use proptest::prelude::*;
 
     /// Whether redaction reads `body` as JSON.
     fn redaction_reads(body: &[u8]) -> bool {
-        let paths = [JsonPath::parse("a").unwrap()];
+        let paths = JsonPaths::from(vec![JsonPath::parse("a").unwrap()]);
         let set = PathSet {
             paths: &paths,
             case_sensitive: false,

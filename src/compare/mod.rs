@@ -9,6 +9,7 @@
 //! lines), `request` (the request a comparison belongs to). The glue that feeds them is in
 //! `filter.rs` (the original's response) and `comparisons.rs` (the root's side).
 
+pub mod accounting;
 mod document;
 pub mod inflate;
 pub mod json;

@@ -983,7 +983,7 @@ mod tests {
         let empty = table.bytes_held();
         table.arrive(1, Side::Original, summary(200, ""), 0);
         let with_one = table.bytes_held();
-        // The figures the README gives (native, 64-bit; wasm32's are smaller).
+        // The figures docs/metrics.md gives (native, 64-bit; wasm32's are smaller).
         println!(
             "entry {empty} B, + {} B per empty summary",
             with_one - empty

@@ -3,6 +3,7 @@
 //! mismatch log line, within its per-minute budget. Lines never carry a header or body value:
 //! those may be secrets. Everything is per target and per worker.
 
+use super::accounting::Counted;
 use super::pairing::{Resolution, Resolved, Skipped};
 use super::request::RequestInfo;
 use super::response::NotCompared;
@@ -10,6 +11,7 @@ use super::spec::CompareSpec;
 use super::verdict::Verdict;
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use std::rc::Rc;
 
 /// Differing paths a mismatch line names.
 pub const MAX_LOGGED_PATHS: usize = 10;
@@ -18,6 +20,16 @@ pub const MAX_SUMMARY_PATHS: usize = 10;
 /// Distinct paths counted per window; differences at further paths are counted together
 /// (`other_paths`), so a body with ever-new keys cannot grow the window.
 pub const MAX_WINDOW_PATHS: usize = 256;
+/// Endpoints the summary lists (those with the most mismatches); the rest are counted in
+/// `endpoints_not_listed`.
+pub const MAX_SUMMARY_ENDPOINTS: usize = 32;
+/// Fields listed per endpoint in the summary (those that differed most often); the rest are
+/// counted in the endpoint's `fields_not_listed`.
+pub const MAX_SUMMARY_FIELDS: usize = 16;
+/// Example `x-request-id`s kept per field and window.
+pub const MAX_EXAMPLES: usize = 3;
+/// An example `x-request-id` longer than this is cut.
+pub const MAX_EXAMPLE_CHARS: usize = 64;
 const MINUTE_NS: u64 = 60_000_000_000;
 
 /// Counts of one window.
@@ -59,11 +71,30 @@ struct PathCounts {
     noise: u64,
 }
 
+/// One field of an endpoint in the window.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct FieldWindow {
+    counts: PathCounts,
+    /// `x-request-id`s of requests where it differed (candidate vs reference).
+    examples: Vec<String>,
+}
+
+/// One endpoint in the window. Its names (and fields') are those the accounting admitted, so
+/// the window holds at most as many as the Envoy's series.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct EndpointWindow {
+    compared: u64,
+    mismatched: u64,
+    /// At most the endpoint's admitted fields and `other`: a short list.
+    fields: Vec<(Rc<str>, FieldWindow)>,
+}
+
 /// One candidate target's report.
 #[derive(Debug)]
 pub struct TargetReport {
     window_start_ns: u64,
     counts: Counts,
+    endpoints: HashMap<Rc<str>, EndpointWindow>,
     paths: HashMap<String, PathCounts>,
     other_paths: u64,
     minute_start_ns: u64,
@@ -75,6 +106,7 @@ impl TargetReport {
         TargetReport {
             window_start_ns: now_ns,
             counts: Counts::default(),
+            endpoints: HashMap::new(),
             paths: HashMap::new(),
             other_paths: 0,
             minute_start_ns: now_ns,
@@ -138,7 +170,46 @@ impl TargetReport {
             self.counts.lines_suppressed += 1;
             return None;
         }
-        Some(mismatch_line(target, &resolved.request, verdict))
+        Some(mismatch_line(
+            spec,
+            target,
+            &resolved.request,
+            resolved.target,
+            verdict,
+        ))
+    }
+
+    /// Counts a compared request under its endpoint and fields, as the accounting admitted
+    /// them, keeping a few example request ids per field.
+    pub fn record_endpoint(&mut self, counted: &Counted, matched: bool, request_id: Option<&str>) {
+        let endpoint = self
+            .endpoints
+            .entry(Rc::clone(&counted.endpoint))
+            .or_default();
+        endpoint.compared += 1;
+        endpoint.mismatched += u64::from(!matched);
+        for change in &counted.fields {
+            let at = match endpoint.fields.iter().position(|(f, _)| *f == change.field) {
+                Some(at) => at,
+                None => {
+                    let field = (Rc::clone(&change.field), FieldWindow::default());
+                    endpoint.fields.push(field);
+                    endpoint.fields.len() - 1
+                }
+            };
+            let Some((_, field)) = endpoint.fields.get_mut(at) else {
+                continue;
+            };
+            field.counts.raw += u64::from(change.differed);
+            field.counts.noise += u64::from(change.noise);
+            if let (true, Some(id)) = (change.differed, request_id) {
+                if field.examples.len() < MAX_EXAMPLES {
+                    field
+                        .examples
+                        .push(id.chars().take(MAX_EXAMPLE_CHARS).collect());
+                }
+            }
+        }
     }
 
     fn count_path(&mut self, path: &str, add: impl FnOnce(&mut PathCounts)) {
@@ -183,6 +254,7 @@ impl TargetReport {
         }
         let counts = std::mem::take(&mut self.counts);
         let paths = std::mem::take(&mut self.paths);
+        let endpoints = std::mem::take(&mut self.endpoints);
         let other_paths = std::mem::take(&mut self.other_paths);
         self.window_start_ns = now_ns;
         let c = &counts;
@@ -191,6 +263,7 @@ impl TargetReport {
         }
         let compared = c.matched + c.mismatched;
         let top = top_paths(spec, &paths, compared);
+        let (endpoints, endpoints_not_listed) = endpoint_table(spec, endpoints);
         let line = json!({
             "compare_summary": {
                 "target": target,
@@ -212,6 +285,8 @@ impl TargetReport {
                 "mismatch_lines_suppressed": c.lines_suppressed,
                 "differing_paths": top,
                 "other_paths": other_paths,
+                "endpoints": endpoints,
+                "endpoints_not_listed": endpoints_not_listed,
             }
         });
         Some(line.to_string())
@@ -242,6 +317,72 @@ fn top_paths(spec: &CompareSpec, paths: &HashMap<String, PathCounts>, compared: 
         .collect()
 }
 
+/// Sorts a short list (at most the admitted endpoints or fields, once per summary): std's
+/// sorts weighed some 12 KB of the module for these two lists.
+fn insertion_sort<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    for end in 1..items.len() {
+        let mut at = end;
+        while at > 0 {
+            let (Some(before), Some(item)) = (items.get(at - 1), items.get(at)) else {
+                break;
+            };
+            if order(before, item) != std::cmp::Ordering::Greater {
+                break;
+            }
+            items.swap(at - 1, at);
+            at -= 1;
+        }
+    }
+}
+
+/// The summary's endpoints, most mismatches first (ties by name), each with its fields, most
+/// differences first, and whether each passes Diffy's rule against its noise; and how many
+/// endpoints were left out.
+fn endpoint_table(
+    spec: &CompareSpec,
+    endpoints: HashMap<Rc<str>, EndpointWindow>,
+) -> (Vec<Value>, usize) {
+    let mut listed: Vec<(Rc<str>, EndpointWindow)> = endpoints.into_iter().collect();
+    insertion_sort(&mut listed, |(a, x), (b, y)| {
+        y.mismatched.cmp(&x.mismatched).then_with(|| a.cmp(b))
+    });
+    let not_listed = listed.len().saturating_sub(MAX_SUMMARY_ENDPOINTS);
+    let table = listed
+        .into_iter()
+        .take(MAX_SUMMARY_ENDPOINTS)
+        .map(|(endpoint, window)| {
+            let mut fields = window.fields;
+            insertion_sort(&mut fields, |(a, x), (b, y)| {
+                (y.counts.raw, y.counts.noise)
+                    .cmp(&(x.counts.raw, x.counts.noise))
+                    .then_with(|| a.cmp(b))
+            });
+            let fields_not_listed = fields.len().saturating_sub(MAX_SUMMARY_FIELDS);
+            let fields: Vec<Value> = fields
+                .into_iter()
+                .take(MAX_SUMMARY_FIELDS)
+                .map(|(field, f)| {
+                    json!({
+                        "field": &*field,
+                        "differed": f.counts.raw,
+                        "noise": f.counts.noise,
+                        "passes": !significant(spec, f.counts, window.compared),
+                        "examples": f.examples,
+                    })
+                })
+                .collect();
+            json!({
+                "endpoint": &*endpoint,
+                "compared": window.compared,
+                "mismatched": window.mismatched,
+                "fields": fields,
+                "fields_not_listed": fields_not_listed,
+            })
+        })
+        .collect();
+    (table, not_listed)
+}
+
 /// Diffy's rule: the candidate's difference rate at a path exceeds the noise rate there, by
 /// more than `noise_relative_threshold` (|raw - noise| / (raw + noise)) and
 /// `noise_absolute_threshold` (|raw - noise| / compared), both in percent.
@@ -256,19 +397,37 @@ fn significant(spec: &CompareSpec, counts: PathCounts, compared: u64) -> bool {
     relative > spec.noise_relative_threshold && absolute > spec.noise_absolute_threshold
 }
 
-/// The mismatch line: which request, which aspects, which paths; never a value.
-fn mismatch_line(target: &str, request: &RequestInfo, verdict: &Verdict) -> String {
+/// The mismatch line: which request and endpoint, which aspects, headers and paths (the first
+/// `MAX_LOGGED_PATHS`, and how many there were); never a value.
+fn mismatch_line(
+    spec: &CompareSpec,
+    target: &str,
+    request: &RequestInfo,
+    index: usize,
+    verdict: &Verdict,
+) -> String {
     let paths: Vec<&str> = verdict.body.real_paths().take(MAX_LOGGED_PATHS).collect();
+    let headers: Vec<&str> = spec
+        .headers
+        .iter()
+        .enumerate()
+        .take(32)
+        .filter(|(bit, _)| verdict.differing_headers & (1 << bit) != 0)
+        .map(|(_, name)| name.as_str())
+        .collect();
     json!({
         "compare_mismatch": {
             "target": target,
+            "endpoint": request.endpoint(index),
             "x_request_id": request.request_id,
             "method": request.method,
             "path": request.path,
             "status": verdict.candidate_status,
             "reference_status": verdict.reference_status,
             "aspects": verdict.mismatched.names(),
+            "headers": headers,
             "json_paths": paths,
+            "json_paths_total": verdict.body.real,
         }
     })
     .to_string()
@@ -303,6 +462,10 @@ mod tests {
                 noise: paths.iter().filter(|(_, n)| *n).count() as u32,
             },
             baseline_paths: baseline.iter().map(|p| p.to_string()).collect(),
+            baseline_differences: baseline.len() as u32,
+            differing_headers: 0,
+            baseline_status: false,
+            baseline_headers: 0,
             candidate_status: Some(500),
             reference_status: Some(200),
         }
@@ -353,8 +516,21 @@ mod tests {
         let mut report = TargetReport::new(0);
         let paths: Vec<String> = (0..15).map(|i| format!("items.{i}.price")).collect();
         let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let mut mismatch = body_mismatch(&refs);
+        let Resolution::Compared { verdict: v, .. } = &mut mismatch.outcome else {
+            unreachable!()
+        };
+        v.mismatched.headers = true;
+        v.differing_headers = 0b10;
+        let mut request = (*mismatch.request).clone();
+        request.endpoints = vec![(0, "POST /pay".into())];
+        mismatch.request = Rc::new(request);
+        let with_headers = CompareSpec {
+            headers: vec!["etag".into(), "content-type".into()],
+            ..spec()
+        };
         let line = report
-            .record(&spec(), "canary", &body_mismatch(&refs), 0)
+            .record(&with_headers, "canary", &mismatch, 0)
             .unwrap();
         let value: Value = serde_json::from_str(&line).unwrap();
         let m = &value["compare_mismatch"];
@@ -362,18 +538,22 @@ mod tests {
         assert_eq!(m["x_request_id"], "req-42");
         assert_eq!(
             (m["method"].as_str(), m["path"].as_str()),
-            (Some("POST"), Some("/pay?card=REDACTED"))
+            (Some("POST"), Some("/pay?card={}")),
+            "query values are data, whether redacted or not"
         );
         assert_eq!(
             (m["status"].as_u64(), m["reference_status"].as_u64()),
             (Some(500), Some(200))
         );
-        assert_eq!(m["aspects"], json!(["body"]));
+        assert_eq!(m["aspects"], json!(["headers", "body"]));
+        assert_eq!(m["endpoint"], "POST /pay");
+        assert_eq!(m["headers"], json!(["content-type"]), "names, never values");
         assert_eq!(m["json_paths"].as_array().unwrap().len(), MAX_LOGGED_PATHS);
         assert_eq!(m["json_paths"][0], "items.0.price");
+        assert_eq!(m["json_paths_total"], 15, "no silent cut");
         assert_eq!(
             m.as_object().unwrap().len(),
-            8,
+            11,
             "nothing else: no header or body value"
         );
         assert!(
@@ -387,6 +567,97 @@ mod tests {
                 .is_none(),
             "a match logs nothing"
         );
+    }
+
+    fn counted(endpoint: &str, fields: &[(&str, bool, bool)]) -> Counted {
+        Counted {
+            endpoint: Rc::from(endpoint),
+            fields: fields
+                .iter()
+                .map(
+                    |(field, differed, noise)| crate::compare::accounting::FieldChange {
+                        field: Rc::from(*field),
+                        differed: *differed,
+                        noise: *noise,
+                    },
+                )
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_summary_lists_each_endpoint_with_its_fields_noise_and_examples() {
+        let s = CompareSpec {
+            noise_baseline: Some(2),
+            ..spec()
+        };
+        let mut report = TargetReport::new(0);
+        report.record(&s, "canary", &body_mismatch(&["price"]), SECOND);
+        for i in 0..5 {
+            let id = format!("req-{i}");
+            let fields = [("$.price", true, false), ("$.ts", true, true)];
+            report.record_endpoint(&counted("GET /users/{}", &fields), false, Some(&id));
+        }
+        for _ in 0..95 {
+            report.record_endpoint(
+                &counted("GET /users/{}", &[("$.ts", true, true)]),
+                true,
+                None,
+            );
+        }
+        report.record_endpoint(&counted("GET /health", &[]), true, Some("req-h"));
+        let summary = summary_json(&mut report, &s, 10 * SECOND);
+        let endpoints = summary["endpoints"].as_array().unwrap();
+        assert_eq!(endpoints.len(), 2);
+        let users = &endpoints[0];
+        assert_eq!(users["endpoint"], "GET /users/{}");
+        assert_eq!(
+            (users["compared"].as_u64(), users["mismatched"].as_u64()),
+            (Some(100), Some(5))
+        );
+        assert_eq!(
+            users["fields"],
+            json!([
+                {"field": "$.ts", "differed": 100, "noise": 100, "passes": true,
+                 "examples": ["req-0", "req-1", "req-2"]},
+                {"field": "$.price", "differed": 5, "noise": 0, "passes": false,
+                 "examples": ["req-0", "req-1", "req-2"]},
+            ])
+        );
+        assert_eq!(endpoints[1]["fields"], json!([]));
+        assert_eq!(summary["endpoints_not_listed"], 0);
+        let next = report.summary(&s, "canary", 100 * SECOND);
+        assert!(next.is_none(), "a new window starts empty");
+    }
+
+    #[test]
+    fn the_summary_lists_a_bounded_number_of_endpoints_and_says_how_many_are_left_out() {
+        let s = spec();
+        let mut report = TargetReport::new(0);
+        report.record(&s, "canary", &body_mismatch(&["a"]), SECOND);
+        for e in 0..MAX_SUMMARY_ENDPOINTS + 5 {
+            let fields: Vec<String> = (0..MAX_SUMMARY_FIELDS + 2)
+                .map(|f| format!("$.f{f}"))
+                .collect();
+            let listed: Vec<(&str, bool, bool)> =
+                fields.iter().map(|f| (f.as_str(), true, false)).collect();
+            let id = "x".repeat(500);
+            report.record_endpoint(&counted(&format!("GET /e{e}"), &listed), false, Some(&id));
+        }
+        let summary = summary_json(&mut report, &s, 10 * SECOND);
+        assert_eq!(
+            summary["endpoints"].as_array().unwrap().len(),
+            MAX_SUMMARY_ENDPOINTS
+        );
+        assert_eq!(summary["endpoints_not_listed"], 5);
+        let first = &summary["endpoints"][0];
+        assert_eq!(
+            first["fields"].as_array().unwrap().len(),
+            MAX_SUMMARY_FIELDS
+        );
+        assert_eq!(first["fields_not_listed"], 2);
+        let example = first["fields"][0]["examples"][0].as_str().unwrap();
+        assert_eq!(example.len(), MAX_EXAMPLE_CHARS, "a long id is cut");
     }
 
     #[test]
@@ -573,13 +844,13 @@ mod tests {
 
     #[test]
     fn long_request_fields_are_cut() {
-        let info = RequestInfo::new(
-            Some(&"i".repeat(1000)),
-            "GET",
-            &format!("/{}", "p".repeat(1000)),
-        );
+        let info = RequestInfo::new(Some(&"i".repeat(1000)), "GET", &"/p".repeat(1000));
         assert_eq!(info.path.chars().count(), MAX_LOGGED_REQUEST_PATH + 3);
         assert!(info.request_id.unwrap().len() < 300);
-        assert_eq!(RequestInfo::new(None, "GET", "/é").path, "/é");
+        assert_eq!(RequestInfo::new(None, "GET", "/é").path, "/{}");
+        assert_eq!(
+            RequestInfo::new(None, "GET", "/users/ann@example.com/orders/42").path,
+            "/users/{}/orders/{}"
+        );
     }
 }

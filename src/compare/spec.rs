@@ -12,6 +12,9 @@ pub const DEFAULT_LOG_MISMATCHES_PER_MINUTE: u32 = 10;
 pub const MAX_LOG_MISMATCHES_PER_MINUTE: u64 = 10_000;
 pub const DEFAULT_SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 pub const MAX_SUMMARY_INTERVAL_S: u64 = 86_400;
+/// Fields counted per endpoint (`compare.max_fields_per_endpoint`).
+pub const DEFAULT_MAX_FIELDS_PER_ENDPOINT: usize = 8;
+pub const MAX_FIELDS_PER_ENDPOINT_LIMIT: usize = 64;
 /// Header values are kept per response: a short list keeps that small.
 pub const MAX_COMPARED_HEADERS: usize = 32;
 
@@ -54,6 +57,8 @@ pub struct CompareSpec {
     pub log_mismatches_per_minute: u32,
     /// `None`: no periodic summary.
     pub summary_interval: Option<Duration>,
+    /// Fields counted per endpoint and Envoy; further ones count as `other`.
+    pub max_fields_per_endpoint: usize,
 }
 
 impl CompareSpec {
@@ -71,6 +76,7 @@ impl CompareSpec {
             noise_absolute_threshold: DEFAULT_NOISE_ABSOLUTE_THRESHOLD,
             log_mismatches_per_minute: DEFAULT_LOG_MISMATCHES_PER_MINUTE,
             summary_interval: Some(DEFAULT_SUMMARY_INTERVAL),
+            max_fields_per_endpoint: DEFAULT_MAX_FIELDS_PER_ENDPOINT,
         }
     }
 

@@ -43,6 +43,15 @@ pub struct Verdict {
     pub body: Differences,
     /// Paths where the reference and the noise baseline differ (for the window's noise rate).
     pub baseline_paths: Vec<String>,
+    /// How many paths differed between the reference and the noise baseline (more than
+    /// `baseline_paths` names when the diff cut them).
+    pub baseline_differences: u32,
+    /// Bit `i`: `spec.headers[i]` differs between the candidate and the reference.
+    pub differing_headers: u32,
+    /// The status (or gRPC status) differs between the reference and the noise baseline.
+    pub baseline_status: bool,
+    /// Bit `i`: `spec.headers[i]` differs between the reference and the noise baseline.
+    pub baseline_headers: u32,
     pub candidate_status: Option<u16>,
     pub reference_status: Option<u16>,
 }
@@ -66,20 +75,20 @@ pub fn compare(
     reference: &Summary,
     noise: Option<&Summary>,
 ) -> Verdict {
+    let headers = differing_headers(spec, candidate, reference);
     let mut verdict = Verdict {
         mismatched: Aspects {
-            status: spec.status
-                && (candidate.status != reference.status
-                    || candidate.grpc_status != reference.grpc_status),
-            headers: spec
-                .headers
-                .iter()
-                .any(|name| candidate.header(name) != reference.header(name)),
+            status: spec.status && statuses_differ(candidate, reference),
+            headers: headers != 0,
             body: false,
         },
         body_not_compared: None,
         body: Differences::default(),
         baseline_paths: Vec::new(),
+        baseline_differences: 0,
+        differing_headers: headers,
+        baseline_status: spec.status && noise.is_some_and(|n| statuses_differ(reference, n)),
+        baseline_headers: noise.map_or(0, |n| differing_headers(spec, reference, n)),
         candidate_status: candidate.status,
         reference_status: reference.status,
     };
@@ -88,10 +97,26 @@ pub fn compare(
             verdict.mismatched.body = diff.candidate.real > 0;
             verdict.body = diff.candidate;
             verdict.baseline_paths = diff.baseline_paths;
+            verdict.baseline_differences = diff.baseline_differences;
         }
         Err(reason) => verdict.body_not_compared = reason,
     }
     verdict
+}
+
+fn statuses_differ(a: &Summary, b: &Summary) -> bool {
+    a.status != b.status || a.grpc_status != b.grpc_status
+}
+
+/// Bit `i` set: `spec.headers[i]` differs between `a` and `b` (at most
+/// `MAX_COMPARED_HEADERS`, 32, names).
+fn differing_headers(spec: &CompareSpec, a: &Summary, b: &Summary) -> u32 {
+    spec.headers
+        .iter()
+        .take(super::spec::MAX_COMPARED_HEADERS)
+        .enumerate()
+        .filter(|(_, name)| a.header(name) != b.header(name))
+        .fold(0, |bits, (i, _)| bits | (1 << i))
 }
 
 /// `Err(Some(reason))`: not compared, and counted; `Err(None)`: not compared (mode "none").
@@ -141,6 +166,7 @@ fn whole_body_diff(differs: bool, baseline_differs: Option<bool>) -> JsonDiff {
     }
     if noise {
         diff.baseline_paths.push(ROOT_PATH.to_string());
+        diff.baseline_differences = 1;
     }
     diff
 }

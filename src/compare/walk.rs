@@ -9,8 +9,9 @@
 //! keys collide on purpose).
 
 use super::document::{find, key_of, Kind, Side};
+use crate::data_like;
 use crate::json::number::numbers_equal;
-use crate::json_path::{JsonPath, PathSet, Step};
+use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
 
 /// Differing paths named per comparison (more are counted, not named).
 pub const MAX_PATHS: usize = 32;
@@ -24,7 +25,7 @@ pub const ROOT_PATH: &str = "$";
 /// cheaper than the full match, so it is made first.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IgnoredPath {
-    path: JsonPath,
+    path: JsonPaths,
     last_key: Option<String>,
     last_index: Option<usize>,
 }
@@ -42,7 +43,7 @@ impl IgnoredPath {
             .map(String::from);
         let last_index = last_key.as_deref().and_then(|key| key.parse().ok());
         Some(IgnoredPath {
-            path,
+            path: JsonPaths::from(vec![path]),
             last_key,
             last_index,
         })
@@ -52,7 +53,7 @@ impl IgnoredPath {
     /// spell their own keys).
     pub(super) fn matches(&self, path: &[Part<'_>]) -> bool {
         let set = PathSet {
-            paths: std::slice::from_ref(&self.path),
+            paths: &self.path,
             case_sensitive: true,
         };
         set.matches(path.iter().map(|part| match part {
@@ -82,7 +83,8 @@ pub(super) enum Part<'d> {
 /// Candidate-vs-reference differences.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Differences {
-    /// The first `MAX_PATHS` differing paths, in document order (the candidate's members
+    /// The first `MAX_PATHS` distinct differing paths, as `render` writes them (templates:
+    /// data-like keys `{}`, indices `*`), in document order (the candidate's members
     /// first, then those only the reference has), each with whether it is noise (it differs
     /// between the reference and the noise baseline too).
     pub paths: Vec<(String, bool)>,
@@ -100,7 +102,11 @@ impl Differences {
             self.real = self.real.saturating_add(1);
         }
         if self.paths.len() < MAX_PATHS {
-            self.paths.push((render(path), noise));
+            // Rendered paths are templates (`items.*.p`): each is listed once.
+            let rendered = (render(path), noise);
+            if !self.paths.contains(&rendered) {
+                self.paths.push(rendered);
+            }
         }
     }
 
@@ -113,7 +119,8 @@ impl Differences {
     }
 }
 
-/// `a.0.b`, as `redact.json_fields` writes it; `$` for the whole body. At most
+/// `a.*.b`, as `redact.json_fields` writes it, data-like keys as `{}` and indices as `*`
+/// (`data_like`: a log line never carries a key that is data); `$` for the whole body. At most
 /// `MAX_PATH_CHARS` characters are written (then `...`), so a path of long keys costs no more.
 fn render(path: &[Part<'_>]) -> String {
     if path.is_empty() {
@@ -122,16 +129,9 @@ fn render(path: &[Part<'_>]) -> String {
     let mut text = String::new();
     let mut budget = MAX_PATH_CHARS;
     for (i, part) in path.iter().enumerate() {
-        let owned;
         let segment = match part {
-            Part::Key(key) => {
-                owned = String::from_utf8_lossy(key);
-                owned.as_ref()
-            }
-            Part::Index(position) => {
-                owned = position.to_string().into();
-                owned.as_ref()
-            }
+            Part::Key(key) => data_like::reported(key),
+            Part::Index(_) => data_like::INDEX,
         };
         let separator = if i > 0 { "." } else { "" };
         for c in separator.chars().chain(segment.chars()) {
@@ -418,7 +418,7 @@ mod tests {
                 assert_eq!(
                     cursor.ignored(),
                     PathSet {
-                        paths: &[JsonPath::parse(pattern).unwrap()],
+                        paths: &JsonPaths::from(vec![JsonPath::parse(pattern).unwrap()]),
                         case_sensitive: true
                     }
                     .matches(steps.iter().copied()),

@@ -4,7 +4,7 @@ use super::fields::{Bounds, Field, FieldDefault, Fields, Unit, Whole};
 use serde_json::Value;
 
 pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
-/// What one worker may hold for copies at once (README: Reliability): 32 maximal bodies, or
+/// What one worker may hold for copies at once (docs/reliability.md): 32 maximal bodies, or
 /// thousands of ordinary requests; 64 MiB on a two-worker sidecar, far below the V8 VM's
 /// limit (the VM dies near 1 GiB) and an Istio sidecar's default 1 GiB memory limit.
 pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 32 << 20;

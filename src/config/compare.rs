@@ -1,11 +1,15 @@
 //! A target's `compare` block: shadow verification, read into a `compare::spec::CompareSpec`.
 
-use super::fields::{strings, Bounds, Field, FieldDefault, Fields, Unit, Whole};
+use super::fields::{
+    bounded_strings, strings, within_path_levels, Bounds, Field, FieldDefault, Fields, Unit, Whole,
+    LIST_BOUNDS, MAX_LIST_ENTRIES, MAX_PATH_LEVELS,
+};
 use crate::compare::json::IgnoredPath;
 use crate::compare::spec::{
     BodyMode, CompareSpec, Reference, DEFAULT_LOG_MISMATCHES_PER_MINUTE, DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_NOISE_ABSOLUTE_THRESHOLD, DEFAULT_NOISE_RELATIVE_THRESHOLD, DEFAULT_SUMMARY_INTERVAL,
-    MAX_BODY_BYTES_LIMIT, MAX_COMPARED_HEADERS, MAX_LOG_MISMATCHES_PER_MINUTE,
+    DEFAULT_MAX_FIELDS_PER_ENDPOINT, DEFAULT_NOISE_ABSOLUTE_THRESHOLD,
+    DEFAULT_NOISE_RELATIVE_THRESHOLD, DEFAULT_SUMMARY_INTERVAL, MAX_BODY_BYTES_LIMIT,
+    MAX_COMPARED_HEADERS, MAX_FIELDS_PER_ENDPOINT_LIMIT, MAX_LOG_MISMATCHES_PER_MINUTE,
     MAX_SUMMARY_INTERVAL_S,
 };
 use crate::http::header_name;
@@ -17,6 +21,8 @@ const LOG_MISMATCHES_PER_MINUTE: Whole =
     Whole::new(0, MAX_LOG_MISMATCHES_PER_MINUTE, Unit::Count).min_means("no mismatch lines");
 const SUMMARY_INTERVAL_S: Whole =
     Whole::new(0, MAX_SUMMARY_INTERVAL_S, Unit::Seconds).min_means("no summary");
+const MAX_FIELDS_PER_ENDPOINT: Whole =
+    Whole::new(0, MAX_FIELDS_PER_ENDPOINT_LIMIT as u64, Unit::Count);
 const PERCENT: Bounds = Bounds::Number {
     min: 0.0,
     min_excluded: false,
@@ -34,7 +40,9 @@ pub const COMPARE_FIELDS: &[Field] = &[
             max: MAX_COMPARED_HEADERS,
         }),
     Field::new("body").default(FieldDefault::Text("none")),
-    Field::new("ignore_json_fields").default(FieldDefault::Texts(&[])),
+    Field::new("ignore_json_fields")
+        .default(FieldDefault::Texts(&[]))
+        .bounds(LIST_BOUNDS),
     Field::new("max_body_bytes")
         .default(FieldDefault::Whole(DEFAULT_MAX_BODY_BYTES as u64))
         .bounds(Bounds::Whole(MAX_BODY_BYTES)),
@@ -53,6 +61,9 @@ pub const COMPARE_FIELDS: &[Field] = &[
     Field::new("summary_interval_s")
         .default(FieldDefault::Whole(DEFAULT_SUMMARY_INTERVAL.as_secs()))
         .bounds(Bounds::Whole(SUMMARY_INTERVAL_S)),
+    Field::new("max_fields_per_endpoint")
+        .default(FieldDefault::Whole(DEFAULT_MAX_FIELDS_PER_ENDPOINT as u64))
+        .bounds(Bounds::Whole(MAX_FIELDS_PER_ENDPOINT)),
 ];
 
 pub(super) fn compare(
@@ -119,8 +130,17 @@ pub(super) fn compare(
     let ignore_json_fields = fields
         .scalar(
             "ignore_json_fields",
-            "a list of dot paths such as \"timestamp\" or \"items.*.updated_at\"",
-            |v| strings(v, IgnoredPath::parse),
+            &format!(
+                "a list of at most {MAX_LIST_ENTRIES} dot paths of at most {MAX_PATH_LEVELS} \
+                 levels, such as \"timestamp\" or \"items.*.updated_at\""
+            ),
+            |v| {
+                bounded_strings(v, |p| {
+                    within_path_levels(p)
+                        .then(|| IgnoredPath::parse(p))
+                        .flatten()
+                })
+            },
         )?
         .unwrap_or_default();
     if !ignore_json_fields.is_empty() && body != BodyMode::Json {
@@ -169,6 +189,9 @@ pub(super) fn compare(
             .map_or(defaults.summary_interval, |s: u64| {
                 (s > 0).then(|| Duration::from_secs(s))
             }),
+        max_fields_per_endpoint: fields
+            .whole("max_fields_per_endpoint", &MAX_FIELDS_PER_ENDPOINT)?
+            .unwrap_or(defaults.max_fields_per_endpoint),
     })
 }
 

@@ -261,6 +261,37 @@ pub(super) fn strings<T>(value: &Value, item: impl Fn(&str) -> Option<T>) -> Opt
         .collect()
 }
 
+/// Entries of a list compared with every request (`redact.headers`, `redact.query_params`,
+/// `redact.json_fields`, `compare.ignore_json_fields`): the work per request grows with them.
+pub const MAX_LIST_ENTRIES: usize = 256;
+
+/// Levels of a dot path (`users.*.ssn` has three): the automaton's states grow with them.
+pub const MAX_PATH_LEVELS: usize = 32;
+
+/// The bounds of such a list, as the field tables state them.
+pub const LIST_BOUNDS: Bounds = Bounds::Items {
+    min: 0,
+    max: MAX_LIST_ENTRIES,
+};
+
+/// A list of at most `MAX_LIST_ENTRIES` strings, each checked by `item` (the length is checked
+/// first: a list of a million names costs one comparison).
+pub(super) fn bounded_strings<T>(
+    value: &Value,
+    item: impl Fn(&str) -> Option<T>,
+) -> Option<Vec<T>> {
+    let entries = value.as_array()?;
+    if entries.len() > MAX_LIST_ENTRIES {
+        return None;
+    }
+    strings(value, item)
+}
+
+/// Whether the dot path `text` has at most `MAX_PATH_LEVELS` levels.
+pub(super) fn within_path_levels(text: &str) -> bool {
+    text.split('.').count() <= MAX_PATH_LEVELS
+}
+
 /// Istio hands `pluginConfig` over as a protobuf Struct, where every number is a double:
 /// `5000.0` has to mean 5000.
 fn whole_number(value: &Value) -> Option<u64> {

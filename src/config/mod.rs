@@ -10,6 +10,8 @@
 
 mod body;
 mod compare;
+mod containment;
+mod duplicate_keys;
 pub mod fields;
 mod matching;
 mod redaction;
@@ -22,7 +24,10 @@ pub use body::{
     MAX_BODY_BYTES_LIMIT, MAX_BUFFERED_BYTES_LIMIT, MIN_BUFFERED_BYTES,
 };
 pub use compare::COMPARE_FIELDS;
-pub use fields::{Bounds, Field, FieldDefault, Unit, Whole};
+pub use containment::{
+    Containment, TargetContainment, COPY_LOG_FIELDS, DEFAULT_MARKER_BAGGAGE, TRACING_FIELDS,
+};
+pub use fields::{Bounds, Field, FieldDefault, Unit, Whole, MAX_LIST_ENTRIES, MAX_PATH_LEVELS};
 pub use matching::{HEADER_CONDITION_FIELDS, MATCH_FIELDS};
 pub use redaction::{DEFAULT_REDACTED_HEADERS, DEFAULT_REPLACEMENT, REDACT_FIELDS};
 pub use targets::{
@@ -39,6 +44,10 @@ use std::fmt;
 
 pub const DEFAULT_MARKER_HEADER: &str = "x-traffic-mirror";
 
+/// The largest plugin configuration read: it is parsed on every `on_configure` of every
+/// worker, and a larger one is a mistake (a generated list gone wrong), not a mesh's policy.
+pub const MAX_CONFIG_BYTES: usize = 1 << 20;
+
 /// The top-level fields.
 pub const CONFIG_FIELDS: &[Field] = &[
     Field::new("targets")
@@ -52,6 +61,8 @@ pub const CONFIG_FIELDS: &[Field] = &[
     Field::new("match"),
     Field::new("redact"),
     Field::new("body"),
+    containment::MARKER_BAGGAGE_FIELD,
+    containment::REFUSE_MARKED_WRITES_FIELD,
 ];
 
 /// A configuration object and the fields it may hold.
@@ -110,6 +121,14 @@ pub const SECTIONS: &[Section] = &[
         path: "targets[].compare",
         fields: COMPARE_FIELDS,
     },
+    Section {
+        path: "targets[].tracing",
+        fields: TRACING_FIELDS,
+    },
+    Section {
+        path: "targets[].copy_log",
+        fields: COPY_LOG_FIELDS,
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +141,8 @@ pub struct Config {
     pub request_match: Option<Match>,
     pub redaction: Redaction,
     pub body: BodyPolicy,
+    /// The baggage marker and refused writes (`marker_baggage`, `refuse_marked_writes`).
+    pub containment: Containment,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -143,11 +164,27 @@ impl Config {
                  {MAX_TARGETS} mirror targets"
             )));
         }
+        if json.len() > MAX_CONFIG_BYTES {
+            return Err(ConfigError(format!(
+                "the plugin configuration is {} bytes: at most {MAX_CONFIG_BYTES} (1 MiB) are \
+                 read",
+                json.len()
+            )));
+        }
         let value: Value = serde_json::from_slice(json).map_err(|error| {
             ConfigError(format!(
                 "the plugin configuration is not valid JSON: {error}"
             ))
         })?;
+        // serde_json keeps the last of two equal keys silently: a second `redact` further
+        // down would replace the first unseen.
+        if let Some(duplicate) = duplicate_keys::first_duplicate(json) {
+            return Err(ConfigError(format!(
+                "{}`{}` is given twice in one object: each key may appear once (a JSON parser \
+                 keeps one of the two silently)",
+                duplicate.place, duplicate.key
+            )));
+        }
         config(&value).map_err(ConfigError)
     }
 }
@@ -159,7 +196,9 @@ impl Config {
 
 fn config(value: &Value) -> Result<Config, String> {
     let fields = Fields::of(value, "", "a JSON object with `targets`", CONFIG_FIELDS)?;
-    let targets = targets::targets(fields.required("targets")?)?;
+    let mut targets = targets::targets(fields.required("targets")?)?;
+    let containment = containment::containment(&fields)?;
+    containment::name_members(&mut targets, containment.marker_baggage.as_deref());
     let host_suffix = fields.scalar(
         "host_suffix",
         "a string of letters, digits, `.`, `-` and `_` (\"\" for none)",
@@ -191,5 +230,6 @@ fn config(value: &Value) -> Result<Config, String> {
             None => redaction::redaction(&Value::Object(serde_json::Map::new()), "redact: ")?,
         },
         body: fields.nested("body", body::body)?.unwrap_or_default(),
+        containment,
     })
 }

@@ -2,9 +2,16 @@
 //! (`sampling`, `limits`, `set_headers`; `match` and `compare` have files of their own).
 
 use super::compare::{compare, references_compare_nothing};
+use super::containment::{
+    target_containment, TargetContainment, ALLOW_SAME_CLUSTER_FIELD, COPY_LOG_FIELD, TRACING_FIELD,
+};
 use super::fields::{describe, Bounds, Field, FieldDefault, Fields, Unit, Whole};
 use super::matching::request_match;
+use crate::compare::accounting::{
+    series_per_target, DEFAULT_MAX_ENDPOINTS, MAX_ENDPOINTS_LIMIT, MAX_SERIES,
+};
 use crate::compare::spec::CompareSpec;
+use crate::endpoints::{Endpoints, Template, MAX_TEMPLATES};
 use crate::http::{header_name, is_hop_by_hop, HOP_BY_HOP};
 use crate::matching::Match;
 use crate::sampling::SampleRate;
@@ -32,6 +39,7 @@ const PORT: Whole = Whole::new(1, u16::MAX as u64, Unit::Port);
 const TIMEOUT_MS: Whole = Whole::new(1, MAX_TIMEOUT_MS, Unit::Milliseconds);
 const AMPLIFY: Whole = Whole::new(1, MAX_AMPLIFY, Unit::Count);
 const MAX_IN_FLIGHT: Whole = Whole::new(1, MAX_IN_FLIGHT_LIMIT, Unit::Copies);
+const MAX_ENDPOINTS: Whole = Whole::new(0, MAX_ENDPOINTS_LIMIT as u64, Unit::Count);
 
 /// The fields of each of `targets`.
 pub const TARGET_FIELDS: &[Field] = &[
@@ -62,6 +70,18 @@ pub const TARGET_FIELDS: &[Field] = &[
         .default(FieldDefault::Whole(DEFAULT_AMPLIFY as u64))
         .bounds(Bounds::Whole(AMPLIFY)),
     Field::new("compare"),
+    TRACING_FIELD,
+    COPY_LOG_FIELD,
+    ALLOW_SAME_CLUSTER_FIELD,
+    Field::new("endpoints")
+        .default(FieldDefault::Texts(&[]))
+        .bounds(Bounds::Items {
+            min: 0,
+            max: MAX_TEMPLATES,
+        }),
+    Field::new("max_endpoints")
+        .default(FieldDefault::Whole(DEFAULT_MAX_ENDPOINTS as u64))
+        .bounds(Bounds::Whole(MAX_ENDPOINTS)),
 ];
 
 /// The fields of a target's `sampling`.
@@ -100,6 +120,12 @@ pub struct Target {
     /// Shadow verification: this target is a candidate whose responses are compared.
     /// Shared with the comparisons pending for this target (one allocation per configuration).
     pub compare: Option<Rc<CompareSpec>>,
+    /// Trace sampling, copy log, same-cluster guard, baggage member.
+    pub containment: TargetContainment,
+    /// Templates naming the endpoints its comparisons are counted under.
+    pub endpoints: Endpoints,
+    /// Endpoints counted per Envoy; further ones count as `other`.
+    pub max_endpoints: usize,
 }
 
 impl Target {
@@ -156,7 +182,58 @@ pub(super) fn targets(value: &Value) -> Result<Vec<Target>, String> {
     for (target, spec) in targets.iter_mut().zip(specs) {
         target.compare = spec.map(Rc::new);
     }
+    series_within_bound(&targets)?;
     Ok(targets)
+}
+
+/// The per-endpoint series the comparing targets may define in one Envoy stay within
+/// `MAX_SERIES`: Prometheus (and Envoy's admin) must not be flooded by a configuration.
+fn series_within_bound(targets: &[Target]) -> Result<(), String> {
+    let per_target: Vec<(String, usize)> = targets
+        .iter()
+        .filter_map(|t| {
+            let spec = t.compare.as_ref()?;
+            let series = series_per_target(t.max_endpoints, spec.max_fields_per_endpoint);
+            Some((format!("{} ({series})", t.name), series))
+        })
+        .collect();
+    let total: usize = per_target.iter().map(|(_, n)| n).sum();
+    if total > MAX_SERIES {
+        let listed: Vec<&str> = per_target.iter().map(|(t, _)| t.as_str()).collect();
+        return Err(format!(
+            "targets: the comparing targets may define {total} per-endpoint series in an Envoy, \
+             more than {MAX_SERIES}: each defines (max_endpoints + 1) x (6 + 2 x \
+             (compare.max_fields_per_endpoint + 1)), here {}; lower `max_endpoints` or \
+             `compare.max_fields_per_endpoint`",
+            listed.join(" + ")
+        ));
+    }
+    Ok(())
+}
+
+/// `targets[].endpoints`: templates such as "GET /users/{id}", at most `max_endpoints`.
+fn endpoints(value: &Value, place: &str) -> Result<Endpoints, String> {
+    let items = match value.as_array() {
+        Some(items) if items.len() <= MAX_TEMPLATES => items,
+        _ => {
+            return Err(format!(
+                "{place}must be a list of at most {MAX_TEMPLATES} templates such as \
+                 \"GET /users/{{id}}\" or \"/files/{{*}}\", got {}",
+                describe(value)
+            ))
+        }
+    };
+    let templates = items
+        .iter()
+        .enumerate()
+        .map(|(index, item)| {
+            let text = item.as_str().ok_or_else(|| {
+                format!("{place}[{index}] must be a string, got {}", describe(item))
+            })?;
+            Template::parse(text).map_err(|error| format!("{place}[{index}] \"{text}\": {error}"))
+        })
+        .collect::<Result<_, String>>()?;
+    Ok(Endpoints::new(templates))
 }
 
 fn target(value: &Value, place: &str) -> Result<Target, String> {
@@ -198,6 +275,10 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
                 .map(String::from)
         },
     )?;
+    let mut containment = target_containment(&fields)?;
+    if subset.is_none() {
+        containment.same_service.clone_from(&service);
+    }
     let cluster = match (cluster, service, port, subset) {
         (Some(cluster), None, None, None) => cluster,
         // The name istiod gives the cluster of a service's port (and subset).
@@ -240,6 +321,17 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
              ({amplify}): a request's copies are admitted all together or not at all"
         ));
     }
+    let endpoints = fields.nested("endpoints", endpoints)?.unwrap_or_default();
+    let max_endpoints = fields
+        .whole("max_endpoints", &MAX_ENDPOINTS)?
+        .unwrap_or(DEFAULT_MAX_ENDPOINTS);
+    if endpoints.len() > max_endpoints {
+        return Err(format!(
+            "{place}`endpoints` lists {} templates, more than `max_endpoints` ({max_endpoints}): \
+             raise `max_endpoints` (at most {MAX_ENDPOINTS_LIMIT}) or list fewer",
+            endpoints.len()
+        ));
+    }
     Ok(Target {
         cluster,
         name,
@@ -272,6 +364,9 @@ fn target(value: &Value, place: &str) -> Result<Target, String> {
         amplify,
         // Read by `targets`, which knows the other targets' names.
         compare: None,
+        containment,
+        endpoints,
+        max_endpoints,
     })
 }
 

@@ -266,7 +266,10 @@ fn malformed_strings_name_field_and_form() {
     );
     assert_error(
         r#"{"targets": [{"cluster": "c"}], "redact": {"headers": ["ok", ""]}}"#,
-        &["redact", "`headers` must be a list of header names"],
+        &[
+            "redact",
+            "`headers` must be a list of at most 256 header names",
+        ],
     );
     assert_error(
         r#"{"targets": [{"cluster": "c"}], "redact": {"headers": "cookie"}}"#,
@@ -512,7 +515,7 @@ fn bad_match_limits_sampling_and_set_headers_name_their_field() {
     let redact = |r: &str| format!(r#"{{"targets": [{{"cluster": "c"}}], "redact": {r}}}"#);
     assert_error(
         &redact(r#"{"json_fields": ["a..b"]}"#),
-        &["redact: `json_fields` must be a list of dot paths"],
+        &["redact: `json_fields` must be a list of at most 256 dot paths"],
     );
     assert_error(
         &redact(r#"{"query_params": [""]}"#),
@@ -524,7 +527,10 @@ fn bad_match_limits_sampling_and_set_headers_name_their_field() {
     );
     assert_error(
         &redact(r#"{"json_fields": ["**"]}"#),
-        &["`json_fields` must be a list of dot paths", "**.password"],
+        &[
+            "`json_fields` must be a list of at most 256 dot paths",
+            "**.password",
+        ],
     );
     assert_error(
         &redact(r#"{"case_sensitive": "yes"}"#),
@@ -607,7 +613,7 @@ fn bad_compare_fields_name_field_and_allowed_values() {
         (r#"{"headers": ["a b"]}"#, &["`headers` must be a list of at most 32 header names"]),
         (r#"{"headers": "content-type"}"#, &["`headers`"]),
         (r#"{"body": "text"}"#, &["`body` must be \"none\", \"exact\" or \"json\"", "got \"text\""]),
-        (r#"{"body": "json", "ignore_json_fields": ["a..b"]}"#, &["`ignore_json_fields` must be a list of dot paths"]),
+        (r#"{"body": "json", "ignore_json_fields": ["a..b"]}"#, &["`ignore_json_fields` must be a list of at most 256 dot paths"]),
         (r#"{"ignore_json_fields": ["a"]}"#, &["`ignore_json_fields` needs `body` \"json\""]),
         (r#"{"max_body_bytes": 67108865}"#, &["`max_body_bytes` must be a whole number of bytes from 0 to 67108864"]),
         (r#"{"max_body_bytes": -1}"#, &["`max_body_bytes`"]),
@@ -742,8 +748,8 @@ fn every_whole_field_is_refused_just_outside_the_bounds_its_table_states() {
         }
     }
     assert_eq!(
-        checked, 9,
-        "the nine bounded whole numbers, `port` to `summary_interval_s`"
+        checked, 12,
+        "the twelve bounded whole numbers, `port` to `copy_log.per_minute` and `max_fields_per_endpoint`"
     );
 }
 
@@ -797,6 +803,14 @@ fn the_field_tables_state_the_defaults_the_parser_gives() {
             default(COMPARE_FIELDS, "noise_relative_threshold"),
             FieldDefault::Number(spec.noise_relative_threshold),
         ),
+        (
+            default(TARGET_FIELDS, "max_endpoints"),
+            whole(target.max_endpoints),
+        ),
+        (
+            default(COMPARE_FIELDS, "max_fields_per_endpoint"),
+            whole(spec.max_fields_per_endpoint),
+        ),
     ];
     for (stated, given) in expected {
         assert_eq!(stated, given);
@@ -825,4 +839,182 @@ fn the_field_tables_state_the_defaults_the_parser_gives() {
         panic!("redact.headers defaults to a list");
     };
     assert_eq!(config.redaction.headers, headers);
+}
+
+/// A list of `count` distinct entries fit for the list field `name`.
+fn entries(name: &str, count: usize, levels: usize) -> serde_json::Value {
+    let letters = |i: usize| -> String {
+        (0..4)
+            .map(|at| char::from(b'a' + (i / 26usize.pow(at) % 26) as u8))
+            .collect()
+    };
+    (0..count)
+        .map(|i| match name {
+            "headers" => format!("x-{}", letters(i)),
+            "query_params" => letters(i),
+            "endpoints" => format!("/{}", letters(i)),
+            _ => std::iter::repeat_n(letters(i), levels)
+                .collect::<Vec<_>>()
+                .join("."),
+        })
+        .collect()
+}
+
+#[test]
+fn every_list_compared_per_request_is_refused_beyond_its_bound() {
+    let mut checked = 0;
+    for section in SECTIONS {
+        for field in section.fields {
+            if field.bounds != fields::LIST_BOUNDS {
+                continue;
+            }
+            let endpoints = field.name == "endpoints";
+            let config = |value: serde_json::Value| {
+                let config = with_field(section.path, field.name, value);
+                // ignore_json_fields needs the body compared as JSON; as many endpoints as
+                // templates need as high a max_endpoints.
+                let config = config.replace(r#""compare":{"#, r#""compare":{"body":"json","#);
+                if endpoints {
+                    config.replace(r#""endpoints":"#, r#""max_endpoints":256,"endpoints":"#)
+                } else {
+                    config
+                }
+            };
+            let allowed = if endpoints {
+                format!("endpoints: must be a list of at most {MAX_LIST_ENTRIES} templates")
+            } else {
+                format!(
+                    "`{}` must be a list of at most {MAX_LIST_ENTRIES}",
+                    field.name
+                )
+            };
+            assert_error(
+                &config(entries(field.name, MAX_LIST_ENTRIES + 1, 1)),
+                &[&allowed],
+            );
+            let at_bound = config(entries(field.name, MAX_LIST_ENTRIES, 1));
+            assert!(parse(&at_bound).is_ok(), "{}", error(&at_bound));
+            if field.name.ends_with("json_fields") {
+                let deepest = config(entries(field.name, 2, MAX_PATH_LEVELS));
+                assert!(parse(&deepest).is_ok(), "{}", error(&deepest));
+                assert_error(
+                    &config(entries(field.name, 2, MAX_PATH_LEVELS + 1)),
+                    &[&format!("of at most {MAX_PATH_LEVELS} levels")],
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(
+        checked, 5,
+        "redact's headers, query_params and json_fields, compare's ignore_json_fields, a target's endpoints"
+    );
+    let million = format!(
+        r#"{{"targets": [{{"cluster": "c"}}], "redact": {{"query_params": [{}]}}}}"#,
+        vec!["\"a\""; 500_000].join(",")
+    );
+    assert_error(
+        &million,
+        &["the plugin configuration is", "at most 1048576"],
+    );
+}
+
+#[test]
+fn a_configuration_over_1_mib_is_refused_before_it_is_parsed() {
+    let padded = |bytes: usize| {
+        let config = r#"{"targets": [{"cluster": "c"}]}"#;
+        format!("{config}{}", " ".repeat(bytes - config.len()))
+    };
+    assert!(parse(&padded(MAX_CONFIG_BYTES)).is_ok());
+    assert_error(
+        &padded(MAX_CONFIG_BYTES + 1),
+        &["1048577 bytes: at most 1048576 (1 MiB)"],
+    );
+}
+
+#[test]
+fn a_key_given_twice_is_refused_with_its_place() {
+    assert_error(
+        r#"{"targets": [{"cluster": "c"}], "redact": {"headers": ["authorization"]},
+            "body": {}, "redact": {"headers": []}}"#,
+        &["`redact` is given twice in one object"],
+    );
+    assert_error(
+        r#"{"targets": [{"cluster": "c"}], "redact": {"headers": ["authorization"], "headers": []}}"#,
+        &["redact: `headers` is given twice"],
+    );
+    assert_error(
+        r#"{"targets": [{"cluster": "a"}, {"cluster": "b", "compare": {"body": "json", "b\u006fdy": "none"}}]}"#,
+        &["targets[1]: compare: `body` is given twice"],
+    );
+    assert_error(
+        r#"{"targets": [{"cluster": "c", "set_headers": {"x-a": "1", "x-a": "2"}}]}"#,
+        &["targets[0]: set_headers: `x-a` is given twice"],
+    );
+    assert!(parse(
+        r#"{"targets": [{"cluster": "a", "name": "a"}, {"cluster": "b", "name": "b"}]}"#
+    )
+    .is_ok());
+}
+
+#[test]
+fn endpoints_are_templates_within_max_endpoints() {
+    let config = parse(
+        r#"{"targets": [{"cluster": "c", "endpoints": ["GET /users/{id}", "/files/{*}"],
+            "max_endpoints": 2, "compare": {"max_fields_per_endpoint": 3}}]}"#,
+    )
+    .unwrap();
+    let target = &config.targets[0];
+    assert_eq!(
+        target.endpoints.label("GET", "/users/7?x=1"),
+        "GET /users/{id}"
+    );
+    assert_eq!(target.endpoints.label("PUT", "/v2/items"), "PUT /{}/items");
+    assert_eq!(target.max_endpoints, 2);
+    assert_eq!(
+        target.compare.as_deref().unwrap().max_fields_per_endpoint,
+        3
+    );
+    let cases: &[(&str, &[&str])] = &[
+        (
+            r#"{"targets": [{"cluster": "c", "endpoints": ["/a", "users/{id}"]}]}"#,
+            &["targets[0]: endpoints: [1] \"users/{id}\": the path must start with `/`"],
+        ),
+        (
+            r#"{"targets": [{"cluster": "c", "endpoints": "/a"}]}"#,
+            &["targets[0]: endpoints: must be a list of at most 256 templates"],
+        ),
+        (
+            r#"{"targets": [{"cluster": "c", "endpoints": ["/a", "/b"], "max_endpoints": 1}]}"#,
+            &["`endpoints` lists 2 templates, more than `max_endpoints` (1)"],
+        ),
+        (
+            r#"{"targets": [{"cluster": "c", "max_endpoints": 257}]}"#,
+            &["`max_endpoints` must be"],
+        ),
+    ];
+    for (config, expected) in cases {
+        assert_error(config, expected);
+    }
+}
+
+#[test]
+fn a_configuration_allowing_more_than_ten_thousand_series_is_refused_with_the_formula() {
+    // (256 + 1) x (6 + 2 x (8 + 1)) = 6168 per target: one fits, two do not.
+    let one = r#"{"cluster": "a", "max_endpoints": 256, "compare": {}}"#;
+    assert!(parse(&format!(r#"{{"targets": [{one}]}}"#)).is_ok());
+    let two = format!(
+        r#"{{"targets": [{one}, {{"cluster": "b", "max_endpoints": 256, "compare": {{}}}}]}}"#
+    );
+    assert_error(
+        &two,
+        &[
+            "may define 12336 per-endpoint series in an Envoy, more than 10000",
+            "(max_endpoints + 1) x (6 + 2 x (compare.max_fields_per_endpoint + 1))",
+            "a (6168) + b (6168)",
+        ],
+    );
+    // Targets that do not compare define none.
+    let plain = format!(r#"{{"targets": [{one}, {{"cluster": "b", "max_endpoints": 256}}]}}"#);
+    assert!(parse(&plain).is_ok());
 }

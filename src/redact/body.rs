@@ -9,17 +9,21 @@
 //!    sent (`Unredactable`). A type we cannot read never turns redaction off.
 //! 4. `multipart/*`: named parts replaced, JSON parts redacted; a body not read with certainty
 //!    is not sent (`Unredactable`).
-//! 5. JSON, with `json_fields`: a body whose type says JSON, or whose bytes start with `{` or
+//! 5. A body without a type, or whose type is neither JSON, form nor multipart, that reads as
+//!    a JSON object or array in UTF-16 or UTF-32 (see `wide_json`): not sent
+//!    (`Unredactable`), because names are compared as UTF-8 bytes.
+//! 6. JSON, with `json_fields`: a body whose type says JSON, or whose bytes start with `{` or
 //!    `[` whatever its type, is redacted; if it does not parse it is not sent (`Unparseable`).
-//! 6. Form, with `query_params`: a body whose type is `application/x-www-form-urlencoded`, or
+//! 7. Form, with `query_params`: a body whose type is `application/x-www-form-urlencoded`, or
 //!    that has no type at all (Rack reads an untyped POST as a form), is redacted as the query
 //!    is. Every byte string reads as a form, so this step never refuses.
-//! 7. Anything else (binary, XML, protobuf, text) is sent as it is.
+//! 8. Anything else (binary, XML, protobuf, text) is sent as it is.
 
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{BodyType, Declared};
 use crate::redact::multipart::{redact_multipart, Rules};
 use crate::redact::query::redact_pairs;
+use crate::redact::wide_json::looks_like_wide_json;
 use crate::redact::Redaction;
 
 /// Why a body cannot be sent.
@@ -85,6 +89,9 @@ pub fn plan<'a>(
         Declared::Type(body_type) => Some(body_type),
         Declared::Absent => None,
     };
+    if matches!(declared, None | Some(BodyType::Other)) && looks_like_wide_json(body) {
+        return Err(Unsendable::Unredactable);
+    }
     let says_json = declared == Some(&BodyType::Json);
     let json = !json.paths.is_empty() && (says_json || looks_like_json(body));
     let form = !parameters.names.is_empty() && matches!(declared, None | Some(BodyType::Form));
@@ -320,6 +327,53 @@ mod tests {
         assert_eq!(
             redact_body(b"garbage", &typed(b"multipart/form-data; boundary=b"), &r),
             Err(Unsendable::Unredactable)
+        );
+    }
+
+    #[test]
+    fn json_in_utf16_or_utf32_is_not_sent_unless_its_type_says_form_or_multipart() {
+        let r = both();
+        let utf16be: Vec<u8> = "{\"password\":\"hunter2\"}"
+            .encode_utf16()
+            .flat_map(u16::to_be_bytes)
+            .collect();
+        let mut utf32le_with_mark = b"\xff\xfe\x00\x00".to_vec();
+        utf32le_with_mark.extend(" [1]".chars().flat_map(|c| (c as u32).to_le_bytes()));
+        for body in [&utf16be, &utf32le_with_mark] {
+            for headers in [
+                BodyHeaders::default(),
+                typed(b"text/plain"),
+                typed(b"application/octet-stream"),
+            ] {
+                assert_eq!(
+                    redact_body(body, &headers, &r),
+                    Err(Unsendable::Unredactable),
+                    "{headers:?}"
+                );
+            }
+            let json_only = redaction(r#"{"json_fields": ["password"]}"#);
+            assert_eq!(
+                redact_body(body, &BodyHeaders::default(), &json_only),
+                Err(Unsendable::Unredactable)
+            );
+        }
+        assert_eq!(
+            redact_body(&utf16be, &typed(b"application/x-www-form-urlencoded"), &r),
+            Ok(None),
+            "a form: no server reads it as JSON, and it holds no `password=`"
+        );
+        let grpc = b"\x00\x00\x00\x00\x05\x0a\x03abc";
+        let protobuf = b"\x08\x00\x10\x00";
+        for binary in [&grpc[..], &protobuf[..]] {
+            assert_eq!(
+                redact_body(binary, &typed(b"application/grpc"), &r),
+                Ok(None)
+            );
+        }
+        assert_eq!(
+            redact_body(protobuf, &BodyHeaders::default(), &r),
+            Ok(None),
+            "untyped binary: read as a form without `password`, sent as it is"
         );
     }
 

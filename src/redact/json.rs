@@ -403,13 +403,13 @@ impl Scanner {
 mod tests {
     use super::*;
     use crate::json::MAX_DEPTH;
-    use crate::json_path::JsonPath;
+    use crate::json_path::{JsonPath, JsonPaths};
 
-    fn paths(list: &[&str]) -> Vec<JsonPath> {
+    fn paths(list: &[&str]) -> JsonPaths {
         list.iter().map(|p| JsonPath::parse(p).unwrap()).collect()
     }
 
-    fn set(paths: &[JsonPath]) -> PathSet<'_> {
+    fn set(paths: &JsonPaths) -> PathSet<'_> {
         PathSet {
             paths,
             case_sensitive: false,

@@ -98,9 +98,14 @@ impl Parameterised {
     }
 }
 
-/// Parses strictly: tokens and quoted strings only, none of the `wanted` parameters twice, and
-/// no backslash in a quoted string (browsers send `\` as it is, RFC parsers read it as an
-/// escape: ambiguous). Linear: each parameter is compared with the few `wanted` names only.
+/// Parses strictly, accepting a parameter only when every server we know reads it the same
+/// way (SECURITY.md, *What the plugin accepts*): its name a plain token without `*` (no RFC 2231
+/// extended or continued parameter, `name*0=pass; name*1=word`, which Go and Flask join), each
+/// name once (`boundary=a; boundary=b`: parsers keep one or the other), its value a token that
+/// does not start with `'` (PHP reads `'...'` as quoted) or a quoted string without a backslash
+/// (browsers send `\` as it is, RFC parsers read it as an escape). Every parameter is checked,
+/// not only the `wanted` ones kept: a parameter we ignore may be the one a server reads.
+/// Linear apart from sorting the parameter names once to find a repeated one.
 pub fn parse(value: &[u8], media_type: bool, wanted: &[&str]) -> Option<Parameterised> {
     let mut cursor = Cursor {
         bytes: value,
@@ -114,6 +119,7 @@ pub fn parse(value: &[u8], media_type: bool, wanted: &[&str]) -> Option<Paramete
         head.push_str(&cursor.token()?.to_ascii_lowercase());
     }
     let mut parameters: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut every_name: Vec<String> = Vec::new();
     loop {
         cursor.spaces();
         if cursor.done() {
@@ -125,19 +131,30 @@ pub fn parse(value: &[u8], media_type: bool, wanted: &[&str]) -> Option<Paramete
             continue; // an empty parameter, allowed by the grammar
         }
         let name = cursor.token()?.to_ascii_lowercase();
+        if name.contains('*') {
+            return None;
+        }
         cursor.consume(b'=')?;
         let value = if cursor.peek() == Some(b'"') {
             cursor.quoted()?
         } else {
-            cursor.token()?.into_bytes()
+            let token = cursor.token()?;
+            if token.starts_with('\'') {
+                return None;
+            }
+            token.into_bytes()
         };
-        if !wanted.contains(&name.as_str()) {
-            continue;
+        if wanted.contains(&name.as_str()) {
+            parameters.push((name.clone(), value));
         }
-        if parameters.iter().any(|(seen, _)| *seen == name) {
-            return None;
-        }
-        parameters.push((name, value));
+        every_name.push(name);
+    }
+    every_name.sort_unstable();
+    if every_name
+        .windows(2)
+        .any(|pair| pair.first() == pair.last())
+    {
+        return None;
     }
     Some(Parameterised { head, parameters })
 }
@@ -280,6 +297,11 @@ mod tests {
             b"multipart/form-data; boundary=\"ends with space \"",
             b"multipart/form-data; boundary=\"has;semicolon\"",
             b"multipart/form-data; boundary=a; BOUNDARY=b",
+            b"multipart/form-data; boundary=AAA; boundary*0=BBB",
+            b"multipart/form-data; boundary*=utf-8''AAA",
+            b"multipart/form-data; boundary=AAA; x=1; x=2",
+            b"multipart/form-data; boundary='AAA'",
+            b"application/json; charset*=utf-8''utf-16",
             b"application/json\x00",
             b"application/json\r\n",
         ] {
@@ -326,7 +348,7 @@ mod tests {
         let wanted = ["name", "filename"];
         let parse = |value: &[u8]| parse(value, false, &wanted);
         let parsed = parse(
-            "form-data; name=\"user[password]\"; filename=\"caf\u{e9}.txt\"; x=1; x=2".as_bytes(),
+            "form-data; name=\"user[password]\"; filename=\"caf\u{e9}.txt\"; x=1; y=2".as_bytes(),
         )
         .unwrap();
         assert_eq!(parsed.head, "form-data");
@@ -340,5 +362,16 @@ mod tests {
         assert_eq!(parse(b"form-data; name=\"a\\\"b\""), None);
         assert_eq!(parse(b"form-data; name=\"a\"x"), None);
         assert_eq!(parse(b"form-data name=a"), None);
+        assert_eq!(parse(b"form-data; x=1; X=2"), None, "any parameter twice");
+        assert_eq!(parse(b"form-data; name*=utf-8''password"), None);
+        assert_eq!(parse(b"form-data; name*0=pass; name*1=word"), None);
+        assert_eq!(parse(b"form-data; name='password'"), None, "PHP's quotes");
+        assert_eq!(
+            parse(b"form-data; name=\"'password'\""),
+            Some(Parameterised {
+                head: "form-data".into(),
+                parameters: vec![("name".into(), b"'password'".to_vec())],
+            })
+        );
     }
 }

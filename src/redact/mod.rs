@@ -1,5 +1,6 @@
 //! Scrubbing secrets out of copies before they leave: headers here, the query string and form
-//! bodies in `query`, JSON in `json`, multipart bodies in `multipart`; `body` decides which of
+//! bodies in `query`, JSON in `json`, multipart bodies in `multipart` (JSON in UTF-16 or UTF-32 is recognised by `wide_json`,
+//! and not sent); `body` decides which of
 //! them a body needs (or that it cannot be made safe); `crate::names` says how names compare.
 
 pub mod body;
@@ -8,11 +9,12 @@ pub mod media_type;
 pub mod multipart;
 pub mod query;
 pub mod sliced;
+pub mod wide_json;
 
 #[cfg(test)]
 mod properties;
 
-use crate::json_path::{JsonPath, PathSet};
+use crate::json_path::{JsonPaths, PathSet};
 use crate::redact::query::Parameters;
 
 /// What is scrubbed from every copy, as `redact` configures it (src/config/redaction.rs
@@ -22,7 +24,7 @@ pub struct Redaction {
     /// Lower-case header names removed from every copy.
     pub headers: Vec<String>,
     pub query_params: Vec<String>,
-    pub json_fields: Vec<JsonPath>,
+    pub json_fields: JsonPaths,
     pub replacement: String,
     /// `replacement` as a JSON string literal, ready to stand in for a JSON value.
     pub json_replacement: String,

@@ -4,7 +4,7 @@
 //! byte stays as sent.
 //!
 //! Parsers disagree at the edges (LF-only line ends, a preamble, header folding, escapes in
-//! quoted names, `name*=`, transfer encodings), and a part one parser sees and another does not
+//! quoted names, RFC 2231 parameters such as `name*0=`, transfer encodings), and a part one parser sees and another does not
 //! is a leak. So the body is read strictly, and anything this reader is not certain every
 //! server reads the same way makes the body unredactable: the copy is not sent.
 //!
@@ -19,6 +19,7 @@ use crate::names::names_parameter;
 use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{self, BodyType};
 use crate::redact::query::Parameters;
+use crate::redact::wide_json::looks_like_wide_json;
 use crate::slices::{window, Progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +319,7 @@ const DECIDING: [&str; 4] = [
 ];
 
 /// Reads a part's headers, refusing anything ambiguous: folded or malformed lines, a deciding
-/// header twice, `name*=`, a transfer or content encoding. Linear: each line is compared with
+/// header twice, a parameter `media_type::parse` refuses, a transfer or content encoding. Linear: each line is compared with
 /// the four deciding names only.
 fn part_headers(block: &[u8]) -> Result<PartHeaders, Unredactable> {
     let mut headers = PartHeaders::default();
@@ -386,10 +387,7 @@ fn is_header_name_char(byte: u8) -> bool {
 
 /// The `name` of a `Content-Disposition` value, refusing what parsers read differently.
 fn disposition_name(value: &[u8]) -> Result<Option<Vec<u8>>, Unredactable> {
-    let parsed = media_type::parse(value, false, &["name", "name*"]).ok_or(Unredactable)?;
-    if parsed.parameter("name*").is_some() {
-        return Err(Unredactable); // RFC 2231 encoding: read by some parsers, not by others
-    }
+    let parsed = media_type::parse(value, false, &["name"]).ok_or(Unredactable)?;
     Ok(parsed.parameter("name").map(<[u8]>::to_vec))
 }
 
@@ -410,6 +408,8 @@ fn redact_part(
     }
     match headers.body_type {
         Some(BodyType::Multipart { .. }) => Err(Unredactable), // nested: not followed
+        // JSON in UTF-16 or UTF-32, as for whole bodies (see `body`): not redactable.
+        None | Some(BodyType::Other) if looks_like_wide_json(content) => Err(Unredactable),
         _ if rules.json.paths.is_empty() => Ok(None),
         Some(BodyType::Json) => {
             redact_json(content, rules.json, rules.json_replacement).map_err(|_| Unredactable)
@@ -424,11 +424,11 @@ fn redact_part(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json_path::JsonPath;
+    use crate::json_path::{JsonPath, JsonPaths};
 
     const BOUNDARY: &[u8] = b"XyZ";
 
-    fn rules<'a>(names: &'a [String], paths: &'a [JsonPath]) -> Rules<'a> {
+    fn rules<'a>(names: &'a [String], paths: &'a JsonPaths) -> Rules<'a> {
         Rules {
             parameters: Parameters {
                 names,
@@ -445,7 +445,7 @@ mod tests {
 
     fn redact(body: &str) -> Result<Option<String>, Unredactable> {
         let names = vec!["password".to_string()];
-        let paths = vec![JsonPath::parse("**.secret").unwrap()];
+        let paths = JsonPaths::from(vec![JsonPath::parse("**.secret").unwrap()]);
         redact_multipart(body.as_bytes(), BOUNDARY, rules(&names, &paths))
             .map(|out| out.map(|b| String::from_utf8(b).unwrap()))
     }
@@ -518,6 +518,12 @@ mod tests {
             form(&["Content-Disposition: form-data;\r\n name=\"password\"\r\n\r\nx"]),
             form(&["Content-Disposition: form-data; name=\"a\"; name=\"password\"\r\n\r\nx"]),
             form(&["Content-Disposition: form-data; name*=utf-8''password\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name*0=password\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name*0=pass; name*1=word\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name*0*=utf-8''pass%77ord\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"safe\"; name*0=\"password\"\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name='password'\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"; filename=x; filename=y\r\n\r\nx"]),
             form(&["Content-Disposition: form-data; name=\"pass\\word\"\r\n\r\nx"]),
             form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Disposition: form-data; name=\"password\"\r\n\r\nx"]),
             form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Transfer-Encoding: base64\r\n\r\naHVudGVyMg=="]),
@@ -527,6 +533,7 @@ mod tests {
             form(&["Content-Disposition: form-data; name=\"a\"\r\nContent-Type: application/json\r\n\r\n{\"secret\":"]),
             form(&["Content-Disposition: form-data; name=\"a\"\r\n\r\n{\"secret\":1} trailing"]),
             form(&["Content-Disposition: form-data; name=\"password\"\r\nno colon\r\n\r\nx"]),
+            form(&["Content-Disposition: form-data; name=\"a\"\r\n\r\n\u{0}{\u{0}\"\u{0}}"]),
             form(&["Content-Disposition: form-data; name=\"password\"\r\n\r"]),
             form(&["Content-Disposition: form-data; name=\"password\"\rx: y\r\n\r\nx"]),
         ] {

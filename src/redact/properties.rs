@@ -16,7 +16,7 @@ const MARK: &str = "SECRET";
 
 fn redaction() -> Redaction {
     let config = r#"{"targets": [{"cluster": "c"}], "redact": {
-        "query_params": ["token"], "json_fields": ["**.password"], "replacement": "REDACTED"}}"#;
+        "query_params": ["token", "api_key"], "json_fields": ["**.password"], "replacement": "REDACTED"}}"#;
     Config::parse(config.as_bytes()).unwrap().redaction
 }
 
@@ -60,6 +60,20 @@ fn filler_pair() -> impl Strategy<Value = (String, String)> {
     ("[a-m]{1,6}(\\[[a-m0-9]{0,2}\\])?", "[a-z0-9%+=]{0,8}")
 }
 
+/// `api_key` as PHP binds it: `.`, a space (`+`, `%20`) or a `[` without its `]` for the `_`.
+fn api_key_spelling() -> impl Strategy<Value = String> {
+    prop::sample::select(vec!["_", ".", "+", "%20", "[", "%5B", "%2E"])
+        .prop_map(|joint| format!("api{joint}key"))
+}
+
+/// A configured name as some common server reads it: `token` or `api_key` in any of their
+/// spellings, after the leading spaces that PHP and Rack drop or the `!` Spring drops.
+fn secret_name() -> impl Strategy<Value = String> {
+    let prefix = prop::sample::select(vec!["", "", " ", "+", "%20%20", "!", "%21"]);
+    (prefix, prop_oneof![token_spelling(), api_key_spelling()])
+        .prop_map(|(prefix, name)| format!("{prefix}{name}"))
+}
+
 #[derive(Debug, Clone)]
 enum Param {
     Secret(String, String),
@@ -70,7 +84,7 @@ enum Param {
 
 fn params() -> impl Strategy<Value = (Vec<Param>, Vec<char>)> {
     let param = prop_oneof![
-        (token_spelling(), secret_value()).prop_map(|(n, v)| Param::Secret(n, v)),
+        (secret_name(), secret_value()).prop_map(|(n, v)| Param::Secret(n, v)),
         filler_pair().prop_map(|(n, v)| Param::Filler(n, v)),
         "[a-m]{0,4}".prop_map(Param::Bare),
     ];

@@ -1,9 +1,9 @@
 """Keeps envoy/plugin-config.schema.json honest:
 - every example configuration in the repository (envoy/envoy.yaml's, each Istio manifest's
-  pluginConfig, the README's JSON examples) passes the schema and the plugin;
+  pluginConfig, the JSON examples of the README and docs/) passes the schema and the plugin;
 - on a set of valid and invalid samples, the schema accepts exactly what the plugin accepts
   (the plugin's own parser, check-config);
-- the rules between fields that a JSON Schema cannot state (README) are refused by the plugin
+- the rules between fields that a JSON Schema cannot state (docs/configuration.md) are refused by the plugin
   and listed here, outside that comparison.
 
 Usage: check_schema.py <repo root> <check-config binary>
@@ -37,6 +37,22 @@ def with_top(**fields):
 # (what, config, valid?)
 SAMPLES = [
     ("minimal", BASE, True),
+    ("marker_baggage off", with_top(marker_baggage=""), True),
+    ("marker_baggage key", with_top(marker_baggage="Shadow_Of"), True),
+    ("marker_baggage 65", with_top(marker_baggage="k" * 65), False),
+    ("marker_baggage space", with_top(marker_baggage="a b"), False),
+    ("refuse_marked_writes", with_top(refuse_marked_writes=True), True),
+    ("refuse_marked_writes string", with_top(refuse_marked_writes="yes"), False),
+    ("tracing never", with_target(tracing={"sampled": "never"}), True),
+    ("tracing inherit", with_target(tracing={"sampled": "inherit"}), True),
+    ("tracing always", with_target(tracing={"sampled": "always"}), False),
+    ("tracing unknown", with_target(tracing={"rate": 1}), False),
+    ("copy_log", with_target(copy_log={"per_minute": 60}), True),
+    ("copy_log off", with_target(copy_log={"per_minute": 0}), True),
+    ("copy_log 6001", with_target(copy_log={"per_minute": 6001}), False),
+    ("copy_log fraction", with_target(copy_log={"per_minute": 1.5}), False),
+    ("allow_same_cluster", with_target(allow_same_cluster=True), True),
+    ("allow_same_cluster number", with_target(allow_same_cluster=1), False),
     ("empty object", {}, False),
     ("not an object", [], False),
     ("targets empty", {"targets": []}, False),
@@ -108,6 +124,12 @@ SAMPLES = [
     ("redact case sensitive", with_top(redact={"case_sensitive": True}), True),
     ("redact case sensitive string", with_top(redact={"case_sensitive": "yes"}), False),
     ("redact empty param", with_top(redact={"query_params": [""]}), False),
+    ("redact 256 params", with_top(redact={"query_params": [f"p{i}" for i in range(256)]}), True),
+    ("redact 257 params", with_top(redact={"query_params": [f"p{i}" for i in range(257)]}), False),
+    ("redact 257 headers", with_top(redact={"headers": [f"x-{i}" for i in range(257)]}), False),
+    ("redact 257 paths", with_top(redact={"json_fields": [f"**.k{i}" for i in range(257)]}), False),
+    ("redact path of 32 levels", with_top(redact={"json_fields": [".".join(["a"] * 32)]}), True),
+    ("redact path of 33 levels", with_top(redact={"json_fields": [".".join(["a"] * 33)]}), False),
     ("redact control in replacement", with_top(redact={"replacement": "a\nb"}), False),
     ("redact unknown", with_top(redact={"header": []}), False),
     ("body", with_top(body={"mirror": False, "max_bytes": 0}), True),
@@ -123,6 +145,8 @@ SAMPLES = [
             "summary_interval_s": 60}},
         {"cluster": "baseline"}, {"cluster": "noise"}]}, True),
     ("compare exact body", with_target(compare={"body": "exact", "max_body_bytes": 67108864}), True),
+    ("compare 257 ignored paths", with_target(compare={"body": "json", "ignore_json_fields": [f"k{i}" for i in range(257)]}), False),
+    ("compare ignored path of 33 levels", with_target(compare={"body": "json", "ignore_json_fields": [".".join(["a"] * 33)]}), False),
     ("compare unknown body", with_target(compare={"body": "text"}), False),
     ("compare unknown field", with_target(compare={"summary_interval": 5}), False),
     ("compare body too big", with_target(compare={"max_body_bytes": 67108865}), False),
@@ -140,7 +164,7 @@ SAMPLES = [
     ("memory budget too big", with_top(body={"max_buffered_bytes": 268435457}), False),
 ]
 
-# Rules between fields: the plugin refuses these, the schema cannot say so (README).
+# Rules between fields: the plugin refuses these, the schema cannot say so (docs/configuration.md).
 CROSS_FIELD = [
     ("duplicate names", {"targets": [{"cluster": "a", "name": "x"}, {"cluster": "b", "name": "x"}]}),
     ("duplicate derived names", {"targets": [{"cluster": "a|b"}, {"cluster": "a.b"}]}),
@@ -180,11 +204,37 @@ def examples(root):
                 for holder in (spec, spec.get("wasm", {})):
                     if "pluginConfig" in holder:
                         yield f"envoy/istio/{name}", holder["pluginConfig"]
-    with open(os.path.join(root, "README.md")) as file:
-        for index, block in enumerate(re.findall(r"```json\n(.*?)```", file.read(), re.S)):
+    docs = os.path.join(root, "docs")
+    pages = ["README.md"] + [os.path.join("docs", name) for name in sorted(os.listdir(docs)) if name.endswith(".md")]
+    for page in pages:
+        with open(os.path.join(root, page)) as file:
+            text = file.read()
+        # A block fenced "```json output" shows what a command prints, not a configuration.
+        for index, block in enumerate(re.findall(r"```json\n(.*?)```", text, re.S)):
             config = json.loads(block)
             if "targets" in config:
-                yield f"README.md json block {index}", config
+                yield f"{page} json block {index}", config
+        # The minimal Envoy and Istio configurations of the README: their plugin configuration.
+        for index, block in enumerate(re.findall(r"```yaml\n(.*?)```", text, re.S)):
+            for doc in yaml.safe_load_all(block):
+                for config in plugin_configs(doc):
+                    yield f"{page} yaml block {index}", config
+
+
+def plugin_configs(node):
+    """Every plugin configuration in a YAML document: a pluginConfig, or an Envoy `configuration`
+    whose `value` is the JSON."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "pluginConfig":
+                yield value
+            elif key == "configuration" and isinstance(value, dict) and isinstance(value.get("value"), str):
+                yield json.loads(value["value"])
+            else:
+                yield from plugin_configs(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from plugin_configs(item)
 
 
 def main(root, check_config):

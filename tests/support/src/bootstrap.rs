@@ -17,13 +17,34 @@ pub fn socket(addr: SocketAddr) -> Value {
 /// names into a `mirror_target` tag, so Prometheus sees `traffic_mirror_mirrored{mirror_target="canary"}`.
 pub const MIRROR_TARGET_TAG_REGEX: &str = r"^wasmcustom\.traffic_mirror\.(([^.]+)\.)[a-z0-9_]+$";
 
+/// The tag rules of envoy/envoy.yaml for the per-endpoint metrics, whose labels ride in the
+/// stat name in Istio's convention (`name=.=value;.;`): the first group is cut from the name,
+/// the second is the label's value.
+pub const ENDPOINT_TAG_REGEXES: [(&str, &str); 4] = [
+    ("mirror_target", r"(mirror_target=\.=(.*?);\.;)"),
+    ("endpoint", r"(endpoint=\.=(.*?);\.;)"),
+    ("aspect", r"(aspect=\.=(.*?);\.;)"),
+    ("field", r"(field=\.=(.*?);\.;)"),
+];
+
+/// Every tag rule of envoy/envoy.yaml.
+pub fn stats_tags() -> Value {
+    let mut tags = vec![json!({"tag_name": "mirror_target", "regex": MIRROR_TARGET_TAG_REGEX})];
+    tags.extend(
+        ENDPOINT_TAG_REGEXES
+            .iter()
+            .map(|(name, regex)| json!({"tag_name": name, "regex": regex})),
+    );
+    Value::Array(tags)
+}
+
 /// A bootstrap with an admin interface on an ephemeral port. Histograms reach `/stats` when
 /// Envoy flushes stats, every 5 s by default; 1 s keeps tests short.
 pub fn bootstrap(listeners: Vec<Value>, clusters: Vec<Value>) -> Value {
     json!({
         "admin": {"address": socket(any_port())},
         "stats_flush_interval": "1s",
-        "stats_config": {"stats_tags": [{"tag_name": "mirror_target", "regex": MIRROR_TARGET_TAG_REGEX}]},
+        "stats_config": {"stats_tags": stats_tags()},
         "static_resources": {"listeners": listeners, "clusters": clusters}
     })
 }

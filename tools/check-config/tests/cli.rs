@@ -58,3 +58,32 @@ fn each_file_gets_its_verdict_and_an_invalid_one_fails_the_run() {
     assert_eq!(missing.status.code(), Some(2));
     std::fs::remove_dir_all(&folder).ok();
 }
+
+#[test]
+fn a_key_given_twice_or_a_list_beyond_its_bound_is_named() {
+    let twice = check_config(
+        &[],
+        r#"{"targets": [{"cluster": "canary"}], "redact": {"headers": ["authorization"]},
+            "redact": {"headers": []}}"#,
+    );
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        stdout(&twice).contains("`redact` is given twice in one object"),
+        "{}",
+        stdout(&twice)
+    );
+    let names: Vec<String> = (0..257).map(|i| format!("\"p{i}\"")).collect();
+    let many = check_config(
+        &[],
+        &format!(
+            r#"{{"targets": [{{"cluster": "canary"}}], "redact": {{"query_params": [{}]}}}}"#,
+            names.join(",")
+        ),
+    );
+    assert_eq!(many.status.code(), Some(1));
+    assert!(
+        stdout(&many).contains("redact: `query_params` must be a list of at most 256"),
+        "{}",
+        stdout(&many)
+    );
+}

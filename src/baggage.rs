@@ -1,0 +1,159 @@
+//! The marker that travels: a W3C `baggage` member naming the target (`traffic-mirror=canary`)
+//! that an application's tracing SDK propagates to the services it calls, where the plugin's
+//! loop guard and `refuse_marked_writes` recognise it (docs/copies.md).
+
+/// W3C Baggage: a platform must propagate a baggage string of up to 8192 bytes...
+pub const MAX_BYTES: usize = 8192;
+/// ...and of up to 64 list-members; past either limit it may drop members, ours included.
+/// (OpenTelemetry's SDKs keep up to 180.) The member is added only within both.
+pub const MAX_MEMBERS: usize = 64;
+
+/// Optional whitespace around a member's key (W3C Baggage's OWS).
+fn trim_ows(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |at| at + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+/// Whether a `baggage` value has a member whose key is exactly `key` (case and all: a
+/// percent-encoded or differently cased key is another key), whatever its value and
+/// properties. Linear in the value.
+pub fn has_member(value: &[u8], key: &str) -> bool {
+    value.split(|b| *b == b',').any(|member| {
+        let mut parts = member.splitn(2, |b| *b == b'=');
+        let name = parts.next().unwrap_or_default();
+        parts.next().is_some() && trim_ows(name) == key.as_bytes()
+    })
+}
+
+/// A copy's `baggage`, marked with the target's member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Marked {
+    /// The original had no baggage: the member alone.
+    Alone,
+    /// The original's baggage (every `baggage` header, joined) with the member appended.
+    Merged(String),
+    /// Adding the member would pass W3C Baggage's limits: the copy carries the original's
+    /// baggage as it came, and the header marker alone.
+    NotMarked,
+}
+
+/// The original's `baggage` headers, joined into one list as HTTP allows, without the empty
+/// members and whitespace at its end; `None` when it had none.
+pub fn joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut joined: Option<String> = None;
+    for value in values {
+        let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | ','));
+        if value.is_empty() {
+            continue;
+        }
+        match &mut joined {
+            Some(list) => {
+                list.push(',');
+                list.push_str(value);
+            }
+            None => joined = Some(value.to_string()),
+        }
+    }
+    joined
+}
+
+/// Adds `member` (`key=value`) to the original's joined baggage, within the limits.
+pub fn mark(original: Option<&str>, member: &str) -> Marked {
+    let Some(original) = original else {
+        return Marked::Alone;
+    };
+    let bytes = original.len() + 1 + member.len();
+    // Members are separated by commas (a value's own commas are percent-encoded).
+    let members = original.bytes().filter(|b| *b == b',').count() + 2;
+    if bytes > MAX_BYTES || members > MAX_MEMBERS {
+        return Marked::NotMarked;
+    }
+    let mut merged = String::with_capacity(bytes);
+    merged.push_str(original);
+    merged.push(',');
+    merged.push_str(member);
+    Marked::Merged(merged)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "traffic-mirror";
+
+    #[test]
+    fn only_the_exact_key_is_the_marker() {
+        for marked in [
+            "traffic-mirror=canary",
+            "a=1, traffic-mirror = x ;p=1",
+            "traffic-mirror=",
+            "a=1,\ttraffic-mirror=%20,b=2",
+        ] {
+            assert!(has_member(marked.as_bytes(), KEY), "{marked:?}");
+        }
+        for unmarked in [
+            "",
+            "traffic-mirror",
+            "Traffic-Mirror=canary",
+            "traffic%2Dmirror=canary",
+            "x-traffic-mirror=canary",
+            "traffic-mirror-2=canary",
+            "a=traffic-mirror=canary",
+            "a=1;traffic-mirror=canary",
+            "traffic-mirror;p=1",
+        ] {
+            assert!(!has_member(unmarked.as_bytes(), KEY), "{unmarked:?}");
+        }
+        assert!(!has_member(&[0xff, b'=', b'x'], KEY));
+    }
+
+    #[test]
+    fn the_member_is_appended_to_every_baggage_header_joined() {
+        assert_eq!(mark(None, "traffic-mirror=canary"), Marked::Alone);
+        let original = joined(["a=1;p", " b=%2C2 ,", "", ","].into_iter());
+        assert_eq!(original.as_deref(), Some("a=1;p,b=%2C2"));
+        assert_eq!(
+            mark(original.as_deref(), "traffic-mirror=canary"),
+            Marked::Merged("a=1;p,b=%2C2,traffic-mirror=canary".into())
+        );
+        assert_eq!(joined([" ", ","].into_iter()), None);
+    }
+
+    #[test]
+    fn past_the_w3c_limits_the_member_is_not_added() {
+        let member = "traffic-mirror=canary";
+        let fits = "k=".to_string() + &"v".repeat(MAX_BYTES - member.len() - 1 - 2);
+        assert!(matches!(mark(Some(&fits), member), Marked::Merged(m) if m.len() == MAX_BYTES));
+        let too_long = fits.clone() + "v";
+        assert_eq!(mark(Some(&too_long), member), Marked::NotMarked);
+        let hundred_kb = "k=".to_string() + &"v".repeat(100 << 10);
+        assert_eq!(mark(Some(&hundred_kb), member), Marked::NotMarked);
+        let members = |n: usize| {
+            (0..n)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert!(matches!(
+            mark(Some(&members(MAX_MEMBERS - 1)), member),
+            Marked::Merged(_)
+        ));
+        assert_eq!(mark(Some(&members(MAX_MEMBERS)), member), Marked::NotMarked);
+        assert_eq!(mark(Some(&members(1000)), member), Marked::NotMarked);
+    }
+
+    #[test]
+    fn a_thousand_members_are_scanned_once() {
+        let mut value: String = (0..1000).map(|i| format!("k{i}=v,")).collect();
+        assert!(!has_member(value.as_bytes(), KEY));
+        value.push_str("traffic-mirror=c");
+        assert!(has_member(value.as_bytes(), KEY));
+    }
+}
