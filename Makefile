@@ -109,8 +109,12 @@ unit: schema-check ## native unit tests and every check that needs no Envoy
 
 # A real Envoy with the built wasm, real backends on loopback.
 # One test binary (tests/integration/main.rs); its `without_envoy` module runs in `make unit`.
-integration: deps wasm ## the real-Envoy integration suite
-	cargo test -p traffic-mirror --test integration -- --skip without_envoy::
+# Its `verdict` module runs the built traffic-mirror-verdict and a real Prometheus
+# (PROMETHEUS_BIN, from prometheus-bin) on two real Envoys.
+integration: deps wasm prometheus-bin ## the real-Envoy integration suite
+	cargo build -p traffic-mirror-verdict
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus \
+	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # What needs no Envoy runs first: a failure there is reported before Envoy is installed.
 test: lint unit deps wasm integration istio compose-check oci-check bench-smoke rollouts-check verdict-test ## what CI runs first (the README's test command)

@@ -15,7 +15,7 @@ use serde_json::Value;
 use std::collections::BTreeSet;
 use std::process::Command;
 use std::time::Duration;
-use support::{eventually, prometheus_binary, template_query, Counters, Prometheus, StandInEnvoy};
+use support::{eventually, prometheus_binary, rendered, Counters, Prometheus, StandInEnvoy};
 
 const WINDOW: &str = "1m";
 
@@ -179,29 +179,6 @@ fn counts(report: &Value) -> Vec<(String, f64)> {
     found
 }
 
-/// A template's query with its arguments filled in, as Argo Rollouts and Flagger would.
-fn rendered(file: &str, target: &str) -> String {
-    let path = format!("{}/../../envoy/rollouts/{file}", env!("CARGO_MANIFEST_DIR"));
-    let query = template_query(&std::fs::read_to_string(path).unwrap());
-    let values = [
-        ("{{args.target}}", target),
-        ("{{ variables.target }}", target),
-        ("{{args.window}}", WINDOW),
-        ("{{ interval }}", WINDOW),
-        ("{{args.relative-threshold}}", "20"),
-        ("{{ variables.relative_threshold }}", "20"),
-        ("{{args.absolute-threshold}}", "0.03"),
-        ("{{ variables.absolute_threshold }}", "0.03"),
-        ("{{args.min-compared}}", "100"),
-        ("{{ variables.min_compared }}", "100"),
-    ];
-    let query = values
-        .iter()
-        .fold(query, |q, (from, to)| q.replace(from, to));
-    assert!(!query.contains("{{"), "an argument left unfilled: {query}");
-    query
-}
-
 #[test]
 fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
     let binary = prometheus_binary();
@@ -301,7 +278,7 @@ fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
             );
         }
         for file in ["analysis-template.yaml", "metric-template.yaml"] {
-            let query = rendered(file, target);
+            let query = rendered(file, target, WINDOW);
             let result = prometheus
                 .query(&query)
                 .unwrap_or_else(|e| panic!("{file}: {e}\n{query}"));
