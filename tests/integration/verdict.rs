@@ -14,11 +14,12 @@
 mod prometheus;
 
 use mirror_harness::{Backend, Client, Envoy, Received, Reply, Request};
-use prometheus::{prometheus_binary, rendered, Prometheus};
+use prometheus::{
+    assert_counts_agree, counts, envoy_args, outcome, prometheus_or_skip, run_verdict, Failing,
+    Prometheus,
+};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 use traffic_mirror::metrics::CompareCounter;
 
@@ -64,51 +65,11 @@ fn verdict_binary() -> PathBuf {
     binary
 }
 
-/// The command's JSON report and exit status.
+/// The command's JSON report on one target, and its exit status.
 fn verdict(source: &[String], target: &str) -> (Value, i32) {
-    let output = Command::new(verdict_binary())
-        .args(source)
-        .args(["--json", "--target", target])
-        .output()
-        .unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
-    (report, output.status.code().unwrap())
-}
-
-/// A target's verdict and its failing (endpoint, field) pairs.
-fn outcome(report: &Value) -> (String, BTreeSet<(String, String)>) {
-    let target = &report["targets"][0];
-    let failing = target["failing"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            (
-                f["endpoint"].as_str().unwrap().to_string(),
-                f["field"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect();
-    (target["verdict"].as_str().unwrap().to_string(), failing)
-}
-
-/// Every count of a report, by where it is in the document.
-fn counts(report: &Value) -> Vec<(String, f64)> {
-    let mut found = Vec::new();
-    for endpoint in report["targets"][0]["endpoints"].as_array().unwrap() {
-        let at = endpoint["endpoint"].to_string();
-        for key in ["compared", "matched", "mismatched"] {
-            found.push((format!("{at} {key}"), endpoint[key].as_f64().unwrap()));
-        }
-        for field in endpoint["fields"].as_array().unwrap() {
-            for key in ["differed", "noise"] {
-                let value = field[key].as_f64().unwrap();
-                found.push((format!("{at} {} {key}", field["field"]), value));
-            }
-        }
-    }
-    found
+    let mut args = source.to_vec();
+    args.extend(["--target".to_string(), target.to_string()]);
+    run_verdict(&verdict_binary(), &args)
 }
 
 /// Sends `per_endpoint` requests to each endpoint and waits until every copy is compared.
@@ -142,19 +103,9 @@ fn send(envoys: &[Envoy], per_endpoint: usize, compared_before: u64) {
 
 #[test]
 fn the_verdict_on_real_envoys_agrees_across_prometheus_the_envoys_and_the_rollout_templates() {
-    let binary = prometheus_binary();
-    if !binary.exists() {
-        assert!(
-            std::env::var_os("PROMETHEUS_BIN").is_none(),
-            "PROMETHEUS_BIN={} does not exist",
-            binary.display()
-        );
-        eprintln!(
-            "SKIPPED: no Prometheus at {} (run `make prometheus-bin`, or set PROMETHEUS_BIN)",
-            binary.display()
-        );
+    let Some(binary) = prometheus_or_skip() else {
         return;
-    }
+    };
     let (primary, baseline) = (service("ann@example.com"), service("ann@example.com"));
     let (identical, differs) = (service("ann@example.com"), service("ann@example.org"));
     let config = json!({"targets": [candidate("identical"), candidate("differs"),
@@ -181,34 +132,21 @@ fn the_verdict_on_real_envoys_agrees_across_prometheus_the_envoys_and_the_rollou
     });
     send(&envoys, PER_ENDPOINT, ENDPOINTS.len() as u64);
     let total = (2 * 2 * (PER_ENDPOINT + 1) * ENDPOINTS.len()) as f64;
-    prometheus::eventually(
-        "the final counters scraped",
-        Duration::from_secs(20),
-        || (prometheus.value("sum(traffic_mirror_endpoint_compared)") == Some(total)).then_some(()),
-    );
-    // A few more scrapes, so increase()'s extrapolation is a small part of what it measured.
-    std::thread::sleep(Duration::from_secs(3));
-
-    let from_prometheus = [
-        "--prometheus".to_string(),
-        prometheus.url.clone(),
-        "--window".into(),
-        WINDOW.into(),
-    ];
-    let from_envoys: Vec<String> = envoys
-        .iter()
-        .flat_map(|e| ["--envoy".to_string(), format!("http://{}", e.admin())])
-        .collect();
-    let differing: BTreeSet<(String, String)> =
-        [("GET /users/{id}".to_string(), "$.email".to_string())].into();
+    prometheus.wait_for_final_counters(total);
+    let from_prometheus = prometheus.verdict_args(WINDOW);
+    let from_envoys = envoy_args(envoys.iter().map(|e| format!("http://{}", e.admin())));
+    let differing: Failing = [("GET /users/{id}".to_string(), "$.email".to_string())].into();
     for (target, wanted, code, failing) in [
-        ("identical", "pass", 0, BTreeSet::new()),
+        ("identical", "pass", 0, Failing::new()),
         ("differs", "fail", 1, differing),
     ] {
         let (by_prometheus, status) = verdict(&from_prometheus, target);
         assert_eq!(
             (status, outcome(&by_prometheus)),
-            (code, (wanted.to_string(), failing.clone())),
+            (
+                code,
+                vec![(target.to_string(), wanted.to_string(), failing)]
+            ),
             "{target} read from Prometheus: {by_prometheus:#}\n{}",
             prometheus.log()
         );
@@ -227,27 +165,7 @@ fn the_verdict_on_real_envoys_agrees_across_prometheus_the_envoys_and_the_rollou
         assert!(served_at
             .iter()
             .all(|(_, n)| *n == 2.0 * (PER_ENDPOINT + 1) as f64));
-        // The Envoys' totals include the admitting requests, one per endpoint and Envoy, made
-        // before Prometheus' first scrape; beyond those, Prometheus' estimate is within a scrape.
-        let (exact, estimated) = (counts(&by_envoys), counts(&by_prometheus));
-        assert_eq!(
-            exact.iter().map(|(at, _)| at).collect::<Vec<_>>(),
-            estimated.iter().map(|(at, _)| at).collect::<Vec<_>>(),
-            "{target}: the same endpoints and fields"
-        );
-        for ((at, exact), (_, estimated)) in exact.iter().zip(&estimated) {
-            assert!(
-                *estimated >= exact * 0.9 - 2.0 && *estimated <= exact * 1.2 + 0.01,
-                "{target} {at}: Prometheus {estimated}, Envoys {exact}"
-            );
-        }
-        for file in ["analysis-template.yaml", "metric-template.yaml"] {
-            let query = rendered(file, target, WINDOW);
-            let result = prometheus
-                .query(&query)
-                .unwrap_or_else(|e| panic!("{file}: {e}\n{query}"));
-            let values: Vec<f64> = result.iter().map(|s| s.value).collect();
-            assert_eq!(values, [code as f64], "{file} for {target}:\n{query}");
-        }
+        assert_counts_agree(&by_envoys, &by_prometheus, 2.0);
+        prometheus.assert_templates_give(target, WINDOW, code);
     }
 }

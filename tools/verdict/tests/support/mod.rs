@@ -5,7 +5,10 @@
 #![allow(dead_code)]
 
 mod prometheus;
-pub use prometheus::{eventually, prometheus_binary, rendered, Prometheus};
+pub use prometheus::{
+    assert_counts_agree, envoy_args, eventually, outcome, prometheus_or_skip, run_verdict, Failing,
+    Prometheus,
+};
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -1,10 +1,13 @@
 //! A real Prometheus (the binary `make prometheus-bin` caches) scraping metrics endpoints on
-//! loopback every second, and the rollout templates' queries. Shared by the verdict's test on
+//! loopback every second, the rollout templates' queries, and the command's JSON report read
+//! back. Shared by the verdict's test on
 //! stand-in Envoys (tools/verdict/tests/prometheus.rs) and the integration suite's test on real
 //! Envoys (tests/integration/verdict.rs), which includes this file by path.
 
 #![allow(dead_code)]
 
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,6 +30,112 @@ pub fn prometheus_binary() -> PathBuf {
     match std::env::var_os("PROMETHEUS_BIN") {
         Some(path) => PathBuf::from(path),
         None => workspace_root().join(".prometheus-bin/v0.316.0/prometheus"),
+    }
+}
+
+/// The Prometheus binary, or None (saying SKIPPED) when it is absent and PROMETHEUS_BIN does not
+/// name it: named explicitly (the Makefile does), its absence is a failure, not a skip.
+pub fn prometheus_or_skip() -> Option<PathBuf> {
+    let binary = prometheus_binary();
+    if binary.exists() {
+        return Some(binary);
+    }
+    assert!(
+        std::env::var_os("PROMETHEUS_BIN").is_none(),
+        "PROMETHEUS_BIN={} does not exist",
+        binary.display()
+    );
+    eprintln!(
+        "SKIPPED: no Prometheus at {} (run `make prometheus-bin`, or set PROMETHEUS_BIN)",
+        binary.display()
+    );
+    None
+}
+
+/// Runs the verdict command `binary` with `args` and `--json`: its report and exit status.
+pub fn run_verdict(binary: &Path, args: &[String]) -> (Value, i32) {
+    let output = Command::new(binary)
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (report, output.status.code().unwrap())
+}
+
+/// The (endpoint, field) pairs that fail.
+pub type Failing = BTreeSet<(String, String)>;
+
+/// Each target's name, verdict and what fails, from a report.
+pub fn outcome(report: &Value) -> Vec<(String, String, Failing)> {
+    report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let failing = t["failing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    (
+                        f["endpoint"].as_str().unwrap().to_string(),
+                        f["field"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            (
+                t["target"].as_str().unwrap().to_string(),
+                t["verdict"].as_str().unwrap().to_string(),
+                failing,
+            )
+        })
+        .collect()
+}
+
+/// Every count of a report, by where it is in the document.
+pub fn counts(report: &Value) -> Vec<(String, f64)> {
+    let mut found = Vec::new();
+    for target in report["targets"].as_array().unwrap() {
+        for endpoint in target["endpoints"].as_array().unwrap() {
+            let at = format!("{} {}", target["target"], endpoint["endpoint"]);
+            for key in ["compared", "matched", "mismatched"] {
+                found.push((format!("{at} {key}"), endpoint[key].as_f64().unwrap()));
+            }
+            for field in endpoint["fields"].as_array().unwrap() {
+                for key in ["differed", "noise"] {
+                    let value = field[key].as_f64().unwrap();
+                    found.push((format!("{at} {} {key}", field["field"]), value));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The command's arguments to read Envoys' admin endpoints (base URLs).
+pub fn envoy_args(urls: impl IntoIterator<Item = String>) -> Vec<String> {
+    urls.into_iter()
+        .flat_map(|url| ["--envoy".to_string(), url])
+        .collect()
+}
+
+/// Asserts that a report read from Prometheus holds the same counts as one read from the
+/// Envoys, within what increase() extrapolates past the last scrape, less `before_first_scrape`
+/// (counted by the Envoys before Prometheus' first sample, which increase() cannot see).
+pub fn assert_counts_agree(from_envoys: &Value, from_prometheus: &Value, before_first_scrape: f64) {
+    let (exact, estimated) = (counts(from_envoys), counts(from_prometheus));
+    assert_eq!(
+        exact.iter().map(|(at, _)| at).collect::<Vec<_>>(),
+        estimated.iter().map(|(at, _)| at).collect::<Vec<_>>(),
+        "the same endpoints and fields"
+    );
+    for ((at, exact), (_, estimated)) in exact.iter().zip(&estimated) {
+        assert!(
+            *estimated >= exact * 0.99 - before_first_scrape && *estimated <= exact * 1.2 + 0.01,
+            "{at}: Prometheus {estimated}, Envoys {exact}"
+        );
     }
 }
 
@@ -128,6 +237,41 @@ impl Prometheus {
         }
     }
 
+    /// Waits until Prometheus holds the final counters (`compared` comparisons in all), then a
+    /// few more scrapes, so that increase()'s extrapolation to the window's end is a small part
+    /// of what it measured.
+    pub fn wait_for_final_counters(&self, compared: f64) {
+        eventually(
+            "the final counters scraped",
+            Duration::from_secs(20),
+            || {
+                let sum = self.value("sum(traffic_mirror_endpoint_compared)");
+                (sum == Some(compared)).then_some(())
+            },
+        );
+        std::thread::sleep(Duration::from_secs(3));
+    }
+
+    /// The command's arguments to read this Prometheus over `window`.
+    pub fn verdict_args(&self, window: &str) -> Vec<String> {
+        ["--prometheus", &self.url, "--window", window]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// Asserts that both rollout templates' queries, for `target` over `window`, return `code`
+    /// (the command's exit code).
+    pub fn assert_templates_give(&self, target: &str, window: &str, code: i32) {
+        for file in ["analysis-template.yaml", "metric-template.yaml"] {
+            let query = rendered(file, target, window);
+            let result = self
+                .query(&query)
+                .unwrap_or_else(|e| panic!("{file}: {e}\n{query}"));
+            let values: Vec<f64> = result.iter().map(|s| s.value).collect();
+            assert_eq!(values, [code as f64], "{file} for {target}:\n{query}");
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("prometheus.log")).unwrap_or_default()
     }
@@ -180,7 +324,7 @@ fn template_query(yaml: &str) -> String {
 
 /// A rollout template's query (envoy/rollouts/`file`) with its arguments filled in, as Argo
 /// Rollouts and Flagger would: the target, a window and the default thresholds.
-pub fn rendered(file: &str, target: &str, window: &str) -> String {
+fn rendered(file: &str, target: &str, window: &str) -> String {
     let path = workspace_root().join("envoy/rollouts").join(file);
     let query = template_query(&std::fs::read_to_string(path).unwrap());
     let values = [
