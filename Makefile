@@ -134,8 +134,10 @@ integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the old
 # The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
 test-matrix: integration integration-old ## the integration suite on both pinned Envoy versions
 
-# Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
-run: deps wasm ## demo: Envoy, two backends, a few requests shown side by side
+# Demo: Envoy with envoy/envoy.yaml, three local backends (primary, canary, noise baseline), a few
+# requests shown side by side, then the verdict on the canary (traffic-mirror-verdict --envoy).
+run: deps wasm ## demo: Envoy, three backends, a few requests shown side by side, then the verdict
+	cargo build --quiet -p traffic-mirror-verdict
 	cargo run --quiet -p demo -- $(ARGS)
 
 # What the manifest, compose and schema checks read YAML and JSON Schema with.
