@@ -127,7 +127,9 @@ $(OLD_VENV)/.installed:
 
 # The heavy tests (tests/integration/hostile.rs' memory attack, 1,000 concurrent requests) test the
 # plugin, not the Envoy version: they run on $(ENVOY_VERSION) only (TRAFFIC_MIRROR_LIGHT=1).
-integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
+integration-old: wasm prometheus-bin $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
+	cargo build -p traffic-mirror-verdict
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus \
 	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) TRAFFIC_MIRROR_LIGHT=1 \
 	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
