@@ -132,8 +132,12 @@ unit: schema-check ## native unit tests and every check that needs no Envoy
 
 # A real Envoy with the built wasm, real backends on loopback.
 # One test binary (tests/integration/main.rs); its `without_envoy` module runs in `make unit`.
-integration: deps wasm ## the real-Envoy integration suite
-	cargo test -p traffic-mirror --test integration -- --skip without_envoy::
+# Its `verdict` module runs the built traffic-mirror-verdict and a real Prometheus
+# (PROMETHEUS_BIN, from prometheus-bin) on two real Envoys.
+integration: deps wasm prometheus-bin ## the real-Envoy integration suite
+	cargo build -p traffic-mirror-verdict
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus \
+	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # What needs no Envoy runs first: a failure there is reported before Envoy is installed.
 test: lint unit deps wasm integration istio compose-check oci-check bench-smoke rollouts-check verdict-test ## what CI runs first (the README's test command)
@@ -146,15 +150,19 @@ $(OLD_VENV)/.installed:
 
 # The heavy tests (tests/integration/hostile.rs' memory attack, 1,000 concurrent requests) test the
 # plugin, not the Envoy version: they run on $(ENVOY_VERSION) only (TRAFFIC_MIRROR_LIGHT=1).
-integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
+integration-old: wasm prometheus-bin $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
+	cargo build -p traffic-mirror-verdict
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus \
 	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) TRAFFIC_MIRROR_LIGHT=1 \
 	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
 test-matrix: integration integration-old ## the integration suite on both pinned Envoy versions
 
-# Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
-run: deps wasm ## demo: Envoy, two backends, a few requests shown side by side
+# Demo: Envoy with envoy/envoy.yaml, three local backends (primary, canary, noise baseline), a few
+# requests shown side by side, then the verdict on the canary (traffic-mirror-verdict --envoy).
+run: deps wasm ## demo: Envoy, three backends, a few requests shown side by side, then the verdict
+	cargo build --quiet -p traffic-mirror-verdict
 	cargo run --quiet -p demo -- $(ARGS)
 
 # What the manifest, compose and schema checks read YAML and JSON Schema with.

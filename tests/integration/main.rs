@@ -21,6 +21,7 @@ mod reconfiguration;
 mod security;
 mod soak;
 mod tracing_and_containment;
+mod verdict;
 
 /// Checks that need neither Envoy nor the built plugin: `make unit` runs them.
 mod without_envoy {
