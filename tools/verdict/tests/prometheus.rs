@@ -12,10 +12,12 @@
 mod support;
 
 use serde_json::Value;
-use std::collections::BTreeSet;
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
-use support::{eventually, prometheus_binary, template_query, Counters, Prometheus, StandInEnvoy};
+use support::{
+    assert_counts_agree, envoy_args, eventually, outcome, prometheus_or_skip, run_verdict,
+    Counters, Failing, Prometheus, StandInEnvoy,
+};
 
 const WINDOW: &str = "1m";
 
@@ -116,108 +118,21 @@ const TRAFFIC: &[Traffic] = &[
 
 /// The command's JSON report and exit status.
 fn verdict(source: &[String], targets: &[&str]) -> (Value, i32) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_traffic-mirror-verdict"));
-    command.args(source).arg("--json");
+    let mut args = source.to_vec();
     for target in targets {
-        command.args(["--target", target]);
+        args.extend(["--target".to_string(), target.to_string()]);
     }
-    let output = command.output().unwrap();
-    let report: Value = serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
-    (report, output.status.code().unwrap())
-}
-
-/// The (endpoint, field) pairs that fail.
-type Failing = BTreeSet<(String, String)>;
-
-/// Each target's verdict and what fails, from a report.
-fn outcome(report: &Value) -> Vec<(String, String, Failing)> {
-    report["targets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            let failing = t["failing"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|f| {
-                    (
-                        f["endpoint"].as_str().unwrap().to_string(),
-                        f["field"].as_str().unwrap().to_string(),
-                    )
-                })
-                .collect();
-            (
-                t["target"].as_str().unwrap().to_string(),
-                t["verdict"].as_str().unwrap().to_string(),
-                failing,
-            )
-        })
-        .collect()
-}
-
-/// Every count of a report, by where it is in the document.
-fn counts(report: &Value) -> Vec<(String, f64)> {
-    let mut found = Vec::new();
-    for target in report["targets"].as_array().unwrap() {
-        for endpoint in target["endpoints"].as_array().unwrap() {
-            let at = format!("{} {}", target["target"], endpoint["endpoint"]);
-            for key in ["compared", "matched", "mismatched"] {
-                found.push((format!("{at} {key}"), endpoint[key].as_f64().unwrap()));
-            }
-            for field in endpoint["fields"].as_array().unwrap() {
-                for key in ["differed", "noise"] {
-                    found.push((
-                        format!("{at} {} {key}", field["field"]),
-                        field[key].as_f64().unwrap(),
-                    ));
-                }
-            }
-        }
-    }
-    found
-}
-
-/// A template's query with its arguments filled in, as Argo Rollouts and Flagger would.
-fn rendered(file: &str, target: &str) -> String {
-    let path = format!("{}/../../envoy/rollouts/{file}", env!("CARGO_MANIFEST_DIR"));
-    let query = template_query(&std::fs::read_to_string(path).unwrap());
-    let values = [
-        ("{{args.target}}", target),
-        ("{{ variables.target }}", target),
-        ("{{args.window}}", WINDOW),
-        ("{{ interval }}", WINDOW),
-        ("{{args.relative-threshold}}", "20"),
-        ("{{ variables.relative_threshold }}", "20"),
-        ("{{args.absolute-threshold}}", "0.03"),
-        ("{{ variables.absolute_threshold }}", "0.03"),
-        ("{{args.min-compared}}", "100"),
-        ("{{ variables.min_compared }}", "100"),
-    ];
-    let query = values
-        .iter()
-        .fold(query, |q, (from, to)| q.replace(from, to));
-    assert!(!query.contains("{{"), "an argument left unfilled: {query}");
-    query
+    run_verdict(
+        Path::new(env!("CARGO_BIN_EXE_traffic-mirror-verdict")),
+        &args,
+    )
 }
 
 #[test]
 fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
-    let binary = prometheus_binary();
-    if !binary.exists() {
-        // Named explicitly (make verdict-test does): its absence is a failure, not a skip.
-        assert!(
-            std::env::var_os("PROMETHEUS_BIN").is_none(),
-            "PROMETHEUS_BIN={} does not exist",
-            binary.display()
-        );
-        eprintln!(
-            "SKIPPED: no Prometheus at {} (run `make prometheus-bin`, or set PROMETHEUS_BIN)",
-            binary.display()
-        );
+    let Some(binary) = prometheus_or_skip() else {
         return;
-    }
+    };
     let envoys = [StandInEnvoy::start(), StandInEnvoy::start()];
     // Every series defined at 0 first, as the plugin does: increase() needs a first sample.
     for envoy in &envoys {
@@ -250,29 +165,10 @@ fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
             envoy.update(|c| TRAFFIC.iter().for_each(|t| record(c, t, 1, 4)));
         }
     }
-    // Wait until Prometheus holds the final counters, then a few more scrapes, so that
-    // increase()'s extrapolation to the window's end is a small part of what it measured.
     let total: u64 = TRAFFIC.iter().map(|t| t.n / 4 * 4).sum();
-    eventually(
-        "the final counters scraped",
-        Duration::from_secs(20),
-        || {
-            (prometheus.value("sum(traffic_mirror_endpoint_compared)") == Some(total as f64))
-                .then_some(())
-        },
-    );
-    std::thread::sleep(Duration::from_secs(3));
-
-    let from_prometheus = [
-        "--prometheus".to_string(),
-        prometheus.url.clone(),
-        "--window".into(),
-        WINDOW.into(),
-    ];
-    let from_envoys: Vec<String> = envoys
-        .iter()
-        .flat_map(|e| ["--envoy".to_string(), e.url()])
-        .collect();
+    prometheus.wait_for_final_counters(total as f64);
+    let from_prometheus = prometheus.verdict_args(WINDOW);
+    let from_envoys = envoy_args(envoys.iter().map(|e| e.url()));
     let expected = [
         ("identical", "pass", 0),
         ("differs", "fail", 1),
@@ -291,23 +187,8 @@ fn the_verdict_agrees_across_prometheus_envoys_and_the_rollout_templates() {
         let (by_envoys, status) = verdict(&from_envoys, &[target]);
         assert_eq!(status, code, "{target} read from the Envoys: {by_envoys:#}");
         assert_eq!(outcome(&by_prometheus), outcome(&by_envoys), "{target}");
-        // Counts agree within what increase() extrapolates past the last scrape.
-        let (exact, estimated) = (counts(&by_envoys), counts(&by_prometheus));
-        assert_eq!(exact.len(), estimated.len(), "{target}: the same series");
-        for ((at, exact), (_, estimated)) in exact.iter().zip(&estimated) {
-            assert!(
-                *estimated >= exact * 0.99 && *estimated <= exact * 1.2 + 0.01,
-                "{target} {at}: Prometheus {estimated}, Envoys {exact}"
-            );
-        }
-        for file in ["analysis-template.yaml", "metric-template.yaml"] {
-            let query = rendered(file, target);
-            let result = prometheus
-                .query(&query)
-                .unwrap_or_else(|e| panic!("{file}: {e}\n{query}"));
-            let values: Vec<f64> = result.iter().map(|s| s.value).collect();
-            assert_eq!(values, [code as f64], "{file} for {target}:\n{query}");
-        }
+        assert_counts_agree(&by_envoys, &by_prometheus, 0.0);
+        prometheus.assert_templates_give(target, WINDOW, code);
     }
     let (differs, _) = verdict(&from_prometheus, &["differs"]);
     let failing = &outcome(&differs)[0].2;
