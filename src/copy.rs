@@ -11,6 +11,7 @@ use crate::http::{is_hop_by_hop, RawHeaders};
 use crate::redact::body::{redact_body, BodyHeaders, Unsendable};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
+use crate::redact::sliced::SlicedRedaction;
 use crate::redact::Redaction;
 use crate::tracing::{trace_id, Sampled, Unsampled};
 
@@ -35,6 +36,15 @@ pub enum Skip {
     /// Holding it would go over the worker's memory budget for copies
     /// (`body.max_buffered_bytes`), or the VM could not allocate it.
     MemoryBudget,
+}
+
+impl From<Unsendable> for Skip {
+    fn from(refusal: Unsendable) -> Skip {
+        match refusal {
+            Unsendable::Unparseable => Skip::UnparseableBody,
+            Unsendable::Unredactable => Skip::UnredactableBody,
+        }
+    }
 }
 
 /// What every copy of one request shares: its scrubbed headers, its body and its scrubbed
@@ -253,19 +263,35 @@ impl CapturedRequest {
     /// Called once the request is complete: redacts the body (see `redact::body`), and the
     /// copy declares the length it really carries.
     pub fn finish(&mut self, redaction: &Redaction) -> Result<(), Skip> {
-        let redacted = redact_body(&self.body, &self.body_headers, redaction).map_err(
-            |refusal| match refusal {
-                Unsendable::Unparseable => Skip::UnparseableBody,
-                Unsendable::Unredactable => Skip::UnredactableBody,
-            },
-        )?;
+        let redacted = redact_body(&self.body, &self.body_headers, redaction)?;
+        self.finish_with(redacted);
+        Ok(())
+    }
+
+    /// The redaction a large body needs, to be done in slices (see `slices`); `Ok(None)`
+    /// when the body goes as it is.
+    pub fn sliced_redaction(&self, redaction: &Redaction) -> Result<Option<SlicedRedaction>, Skip> {
+        Ok(SlicedRedaction::start(
+            &self.body,
+            &self.body_headers,
+            redaction,
+        )?)
+    }
+
+    /// The request is complete and its body redacted (`None`: it goes as it is): the copy
+    /// declares the length it really carries.
+    pub fn finish_with(&mut self, redacted: Option<Vec<u8>>) {
         if let Some(body) = redacted {
             self.body = body;
         }
         if self.had_content_length || !self.body.is_empty() {
             self.content_length = Some(self.body.len().to_string());
         }
-        Ok(())
+    }
+
+    /// The body as captured so far (empty when there is none).
+    pub fn body_bytes(&self) -> &[u8] {
+        &self.body
     }
 
     /// The headers of the copy sent to `target`: the scrubbed originals (trace headers made

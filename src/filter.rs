@@ -3,6 +3,7 @@
 //! never altering, holding back or failing either. Every callback returns `Continue`, and the
 //! response callbacks return at once for a request that is not compared.
 
+use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
@@ -13,6 +14,7 @@ use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
 use crate::settings::Settings;
+use crate::slices::{output_capacity, SLICE_BYTES};
 use crate::targets::{Copies, TargetSet};
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::Action;
@@ -230,7 +232,32 @@ impl<H: Host> MirrorFilter<H> {
             mut reservation,
             copy_count,
         } = *capturing;
-        if let Err(skip) = request.finish(&self.settings.config.redaction) {
+        let redaction = &self.settings.config.redaction;
+        if request.body_bytes().len() > SLICE_BYTES {
+            // A large body is redacted by the root a slice per tick: this callback (the
+            // original's last chunk) returns at once. Its output is reserved first.
+            let output = output_capacity(request.body_bytes().len());
+            if reservation.grow(output).is_err() {
+                return self.count_skip(copies, Skip::MemoryBudget);
+            }
+            match request.sliced_redaction(redaction) {
+                Err(skip) => return self.count_skip(copies, skip),
+                Ok(Some(redaction)) => {
+                    let job = Unredacted {
+                        settings: Rc::clone(&self.settings),
+                        copies,
+                        request,
+                        reservation,
+                        copy_count,
+                        pairing: self.pairing,
+                        redaction,
+                    };
+                    return self.outbox.send_unredacted(job, &self.host);
+                }
+                Ok(None) => {} // it goes as it is
+            }
+        }
+        if let Err(skip) = request.finish(redaction) {
             return self.count_skip(copies, skip);
         }
         // Redaction may have changed the body's size: the copies hold what they will send.
@@ -559,6 +586,36 @@ mod tests {
         next.filter.on_http_request_headers(HEADERS.len(), true);
         assert_eq!(next.outbox.take_jobs().len(), 1);
         assert_eq!(total(next.settings(), "in_flight_limited"), 0);
+    }
+
+    #[test]
+    fn a_body_over_one_slice_is_handed_to_the_root_unredacted_and_a_small_one_is_done_at_once() {
+        let settings = settings(
+            r#"{"targets": [{"cluster": "canary", "name": "c"}],
+                "redact": {"query_params": ["password"]}, "body": {"max_bytes": 1048576}}"#,
+        );
+        let large = format!("password=1&{}", "a".repeat(SLICE_BYTES)).into_bytes();
+        let mut request = Request::new(&settings, 8 << 20);
+        request.filter.on_http_request_headers(HEADERS.len(), false);
+        request.body(&large, true);
+        assert!(request.outbox.take_jobs().is_empty(), "not redacted here");
+        let unredacted = request.outbox.take_unredacted();
+        assert_eq!(unredacted.len(), 1);
+        assert_eq!(
+            unredacted[0].request.body(),
+            Some(&large[..]),
+            "as captured"
+        );
+        assert!(
+            request.budget.used() >= large.len() * 2,
+            "the body and its redaction's output are held"
+        );
+        let mut small = Request::new(&settings, 8 << 20);
+        small.filter.on_http_request_headers(HEADERS.len(), false);
+        small.body(b"password=1&a=b", true);
+        assert!(small.outbox.take_unredacted().is_empty());
+        let jobs = small.outbox.take_jobs();
+        assert_eq!(jobs[0].request.body(), Some(&b"password=REDACTED&a=b"[..]));
     }
 
     #[test]

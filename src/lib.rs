@@ -24,6 +24,7 @@
 
 mod abi;
 pub mod baggage;
+pub mod body_jobs;
 pub mod budget;
 pub mod compare;
 pub mod comparisons;
@@ -48,6 +49,7 @@ pub mod redact;
 mod root;
 pub mod sampling;
 mod settings;
+pub mod slices;
 pub mod targets;
 pub mod tracing;
 pub mod warnings;

@@ -10,6 +10,7 @@
 //! each time and could starve the timer. While there is work the timer keeps ticking; the
 //! root disarms it after a tick that finds nothing to do.
 
+use crate::body_jobs::Unredacted;
 use crate::budget::Reservation;
 use crate::compare::response::Summary;
 use crate::copy::CapturedRequest;
@@ -65,6 +66,8 @@ pub struct OriginalResponse {
 pub struct Outbox {
     // `Cell` rather than `RefCell`: nothing here can fail a borrow and panic.
     jobs: Cell<Vec<Job>>,
+    /// Complete requests whose large body the root redacts in slices before sending.
+    unredacted: Cell<Vec<Unredacted>>,
     originals: Cell<Vec<OriginalResponse>>,
     timer: Cell<Timer>,
     finishing: Cell<bool>,
@@ -77,6 +80,14 @@ impl Outbox {
         let mut jobs = self.jobs.take();
         jobs.push(job);
         self.jobs.set(jobs);
+        self.wake_root(host);
+    }
+
+    /// Queues a request whose body the root redacts in slices before its copies go out.
+    pub fn send_unredacted(&self, job: Unredacted, host: &impl Host) {
+        let mut jobs = self.unredacted.take();
+        jobs.push(job);
+        self.unredacted.set(jobs);
         self.wake_root(host);
     }
 
@@ -143,6 +154,11 @@ impl Outbox {
     /// Every job queued so far.
     pub fn take_jobs(&self) -> Vec<Job> {
         self.jobs.take()
+    }
+
+    /// Every request handed over for redaction in slices so far.
+    pub fn take_unredacted(&self) -> Vec<Unredacted> {
+        self.unredacted.take()
     }
 
     /// Every original's response handed over so far.

@@ -4,6 +4,7 @@
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
 use crate::baggage::{self, Marked};
+use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::accounting::configuration_hash;
 use crate::compare::response::{Capture, Needs, Summary};
@@ -17,6 +18,7 @@ use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
 use crate::settings::Settings;
+use crate::slices::{Queue, SLICE_BYTES};
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, Status};
 use std::borrow::Cow;
@@ -54,6 +56,8 @@ pub struct MirrorRoot<H: Host = Envoy> {
     /// Envoy asked this root to finish (its configuration was replaced): it does once the
     /// copies in flight are done.
     finishing: bool,
+    /// Requests whose large body is being redacted, a slice per tick (see `slices`).
+    body_jobs: Queue<Unredacted>,
 }
 
 impl MirrorRoot<Envoy> {
@@ -203,10 +207,54 @@ impl<H: Host> MirrorRoot<H> {
             .is_some_and(|current| Rc::ptr_eq(current, settings))
     }
 
+    /// One slice of the body job whose turn it is (see `slices`): a request whose redaction
+    /// ends is dispatched, or counted as not sent, under the settings it was decided with.
+    fn work_on_bodies(&mut self) {
+        for job in self.outbox.take_unredacted() {
+            self.body_jobs.push(job);
+        }
+        let Some((job, done)) = self.body_jobs.turn(|job| job.slice(SLICE_BYTES)) else {
+            return;
+        };
+        let Unredacted {
+            settings,
+            copies,
+            request,
+            reservation,
+            pairing,
+            ..
+        } = job;
+        let current = self.is_current(&settings);
+        match done {
+            Ok(per_copy) => {
+                let job = Job {
+                    settings: Rc::clone(&settings),
+                    copies,
+                    request,
+                    pairing,
+                    reservation,
+                    per_copy,
+                };
+                self.dispatch_all(&mut [job]);
+            }
+            Err(skip) => {
+                log::debug!("request not mirrored: {skip:?}");
+                settings.release_unsent(copies);
+                settings.count(copies.targets, Counter::from(skip));
+            }
+        }
+        if !current || self.finishing {
+            settings.flush_counts(); // no later tick flushes replaced settings
+        }
+        if self.finishing && self.finish_if_done() {
+            self.host.done();
+        }
+    }
+
     /// When this root was asked to finish, it does once nothing is queued or in flight; the
     /// comparisons still waiting then (for an original that never ends) end as expired.
     fn finish_if_done(&mut self) -> bool {
-        let done = self.in_flight.is_empty();
+        let done = self.in_flight.is_empty() && self.body_jobs.is_empty();
         if done {
             let now = self.host.now_ns();
             if let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) {
@@ -367,6 +415,14 @@ impl<H: Host> Context for MirrorRoot<H> {
         // No more ticks: from now on, counts go to Envoy as they are made.
         self.outbox.finish(&self.host);
         self.finishing = true;
+        // Except for the requests being redacted: their slices go on, one per tick, and
+        // their copies go out under the settings they were decided with.
+        for job in self.outbox.take_unredacted() {
+            self.body_jobs.push(job);
+        }
+        if !self.body_jobs.is_empty() {
+            self.outbox.wake_root(&self.host);
+        }
         self.finish_if_done()
     }
 }
@@ -430,7 +486,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
     fn on_tick(&mut self) {
         let mut jobs = self.outbox.take_jobs();
         self.dispatch_all(&mut jobs);
-        let busy = !jobs.is_empty();
+        self.work_on_bodies();
+        let busy = !jobs.is_empty() || !self.body_jobs.is_empty();
         if self.comparisons.is_some() {
             self.advance_comparisons(self.host.now_ns());
         }
@@ -513,6 +570,97 @@ mod tests {
     fn send_one(root: &MirrorRoot<FakeHost>) {
         let settings = root.settings.clone().unwrap();
         root.outbox.send(job(&settings, &root.budget), &root.host);
+    }
+
+    const FORM_CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}],
+        "redact": {"query_params": ["password"]}}"#;
+
+    /// A form request of `pairs` pairs (`password` first) handed over for redaction in slices.
+    fn send_large(root: &MirrorRoot<FakeHost>, pairs: usize) {
+        let settings = root.settings.clone().unwrap();
+        let Job {
+            copies,
+            mut request,
+            reservation,
+            ..
+        } = job(&settings, &root.budget);
+        let body = format!("password=1&{}", "a=b&".repeat(pairs)).into_bytes();
+        request.append_body(body, usize::MAX).unwrap();
+        let redaction = request
+            .sliced_redaction(&settings.config.redaction)
+            .unwrap()
+            .unwrap();
+        let job = Unredacted {
+            settings,
+            copies,
+            request,
+            reservation,
+            copy_count: 1,
+            pairing: None,
+            redaction,
+        };
+        root.outbox.send_unredacted(job, &root.host);
+    }
+
+    #[test]
+    fn a_large_body_goes_out_once_its_last_slice_is_done() {
+        let mut root = configured(FORM_CONFIG);
+        let pairs = SLICE_BYTES; // four slices' worth of `a=b&`
+        send_large(&root, pairs);
+        send_one(&root);
+        root.on_tick();
+        assert_eq!(root.host.tokens(), [1], "the small request does not wait");
+        let mut ticks = 1;
+        while root.host.tokens().len() < 2 {
+            assert!(root.host.timer_running(), "still redacting: ticking");
+            root.on_tick();
+            ticks += 1;
+            assert!(ticks < 10_000);
+        }
+        assert!(
+            ticks > 4,
+            "four slices' worth of bytes, and names: {ticks} ticks"
+        );
+        assert_eq!(root.host.tokens(), [1, 2]);
+        assert_eq!(total("mirrored"), 2, "each counted once");
+    }
+
+    #[test]
+    fn a_replaced_root_finishes_its_redactions_then_is_done() {
+        let mut root = configured(FORM_CONFIG);
+        send_large(&root, SLICE_BYTES);
+        root.on_tick();
+        assert!(!root.on_done(), "a redaction is in progress");
+        assert!(root.host.timer_running(), "its slices go on");
+        while root.host.tokens().is_empty() {
+            root.on_tick();
+        }
+        assert_eq!(total("mirrored"), 1, "counted at once by a finishing root");
+        assert_eq!(root.host.done_calls.get(), 0, "its copy is in flight");
+        answer(&mut root, 1, &UPSTREAM_200);
+        assert_eq!(root.host.done_calls.get(), 1);
+    }
+
+    #[test]
+    fn a_redaction_that_ends_unsent_is_counted_and_frees_its_slot_and_budget() {
+        let mut root = configured(
+            r#"{"targets": [{"cluster": "canary", "name": "c", "limits": {"max_in_flight": 1}}],
+                "redact": {"query_params": ["password"]}}"#,
+        );
+        let settings = root.settings.clone().unwrap();
+        settings.admit(0, 1, || 0).unwrap();
+        send_large(&root, SLICE_BYTES);
+        root.budget.set_limit(0); // the next slice's output cannot be held
+        for _ in 0..10 {
+            root.on_tick();
+        }
+        assert!(root.host.tokens().is_empty());
+        assert_eq!(total("skipped_memory_budget"), 1);
+        assert_eq!(root.budget.used(), 0);
+        assert!(
+            settings.admit(0, 1, || 0).is_ok(),
+            "the in-flight slot is free"
+        );
     }
 
     fn answer(root: &mut MirrorRoot<FakeHost>, token: u32, headers: &[(&str, &str)]) {

@@ -58,45 +58,81 @@ fn is_identity(value: &[u8]) -> bool {
     value.trim_ascii().eq_ignore_ascii_case(b"identity")
 }
 
-/// The body as the copy carries it: `Ok(None)` when it goes as it is.
-pub fn redact_body(
+/// What a body needs, decided from its headers (and its first bytes, for JSON).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan<'a> {
+    /// It goes as it is.
+    AsItIs,
+    /// A multipart body with this boundary.
+    Multipart(&'a [u8]),
+    /// Its JSON redacted (`json`), then what comes out read as a form (`form`).
+    Passes { json: bool, form: bool },
+}
+
+/// Which redaction `body` needs (steps 1 to 7 above), or why it cannot be sent.
+pub fn plan<'a>(
     body: &[u8],
-    headers: &BodyHeaders,
+    headers: &'a BodyHeaders,
     redaction: &Redaction,
-) -> Result<Option<Vec<u8>>, Unsendable> {
+) -> Result<Plan<'a>, Unsendable> {
     let json = redaction.json_paths();
     let parameters = redaction.parameters();
     if body.is_empty() || (json.paths.is_empty() && parameters.names.is_empty()) {
-        return Ok(None);
+        return Ok(Plan::AsItIs);
     }
     if headers.encoded {
         return Err(Unsendable::Unredactable);
     }
     let declared = match &headers.content_type {
         Declared::Unreadable => return Err(Unsendable::Unredactable),
-        Declared::Type(BodyType::Multipart { boundary }) => {
-            let rules = Rules {
-                parameters,
-                json,
-                json_replacement: &redaction.json_replacement,
-            };
-            return redact_multipart(body, boundary, rules).map_err(|_| Unsendable::Unredactable);
-        }
+        Declared::Type(BodyType::Multipart { boundary }) => return Ok(Plan::Multipart(boundary)),
         Declared::Type(body_type) => Some(body_type),
         Declared::Absent => None,
     };
     if matches!(declared, None | Some(BodyType::Other)) && looks_like_wide_json(body) {
         return Err(Unsendable::Unredactable);
     }
-    let mut redacted = None;
     let says_json = declared == Some(&BodyType::Json);
-    if !json.paths.is_empty() && (says_json || looks_like_json(body)) {
-        redacted = redact_json(body, json, &redaction.json_replacement)
+    let json = !json.paths.is_empty() && (says_json || looks_like_json(body));
+    let form = !parameters.names.is_empty() && matches!(declared, None | Some(BodyType::Form));
+    Ok(match (json, form) {
+        (false, false) => Plan::AsItIs,
+        _ => Plan::Passes { json, form },
+    })
+}
+
+/// The rules of a multipart body's redaction.
+pub fn multipart_rules(redaction: &Redaction) -> Rules<'_> {
+    Rules {
+        parameters: redaction.parameters(),
+        json: redaction.json_paths(),
+        json_replacement: &redaction.json_replacement,
+    }
+}
+
+/// The body as the copy carries it: `Ok(None)` when it goes as it is. In one piece: see
+/// `redact::sliced` for a large body.
+pub fn redact_body(
+    body: &[u8],
+    headers: &BodyHeaders,
+    redaction: &Redaction,
+) -> Result<Option<Vec<u8>>, Unsendable> {
+    let (json, form) = match plan(body, headers, redaction)? {
+        Plan::AsItIs => return Ok(None),
+        Plan::Multipart(boundary) => {
+            return redact_multipart(body, boundary, multipart_rules(redaction))
+                .map_err(|_| Unsendable::Unredactable)
+        }
+        Plan::Passes { json, form } => (json, form),
+    };
+    let mut redacted = None;
+    if json {
+        redacted = redact_json(body, redaction.json_paths(), &redaction.json_replacement)
             .map_err(|_| Unsendable::Unparseable)?;
     }
-    if matches!(declared, None | Some(BodyType::Form)) {
+    if form {
         let current = redacted.as_deref().unwrap_or(body);
-        if let Some(form) = redact_pairs(current, parameters) {
+        if let Some(form) = redact_pairs(current, redaction.parameters()) {
             redacted = Some(form);
         }
     }

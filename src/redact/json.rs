@@ -13,8 +13,9 @@
 //! are only appended. No recursion: the open containers are a stack of `Frame`s.
 
 use crate::json::text::decode;
-use crate::json::{is_whitespace, Token, Tokenizer, BYTE_ORDER_MARK};
+use crate::json::{is_whitespace, Progress, Token, Tokenizer, BYTE_ORDER_MARK};
 use crate::json_path::{PathSet, Position, Step, Walked};
+use std::mem::size_of;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unparseable;
@@ -41,6 +42,99 @@ pub fn redact_json(
     Ok(Some(out))
 }
 
+/// What reading one token costs, in bytes of a slice: a key's comparison with the paths, a
+/// step of their automaton (measured: docs/performance.md, Work in slices).
+const TOKEN_WORK: usize = 256;
+
+/// `redact_json` a slice at a time (see `slices`): the scan goes on where it stopped, and the
+/// output is copied as far as the scan has settled it (no value to replace can start before),
+/// each at most `budget` bytes per step.
+#[derive(Debug)]
+pub struct JsonPass {
+    scan: Scan,
+    /// How far the scan may read.
+    limit: usize,
+    scanned: bool,
+    out: Vec<u8>,
+    /// The body is in `out` up to here (copied, or replaced).
+    copied: usize,
+    /// Hits already replaced in `out`.
+    replaced: usize,
+}
+
+impl JsonPass {
+    pub fn new(paths: PathSet<'_>, length: usize) -> JsonPass {
+        JsonPass {
+            scan: Scan::new(paths),
+            limit: 0,
+            scanned: false,
+            out: Vec::with_capacity(crate::slices::output_capacity(length)),
+            copied: 0,
+            replaced: 0,
+        }
+    }
+
+    /// The memory this pass holds (its output and the places to replace).
+    pub fn bytes_held(&self) -> usize {
+        self.out.capacity() + self.scan.scanner.hits.capacity() * size_of::<(usize, usize)>()
+    }
+
+    /// Reads, then copies, at most `budget` bytes of `body` each.
+    pub fn step(
+        &mut self,
+        body: &[u8],
+        paths: PathSet<'_>,
+        replacement: &str,
+        budget: usize,
+    ) -> crate::slices::Progress<Result<Option<Vec<u8>>, Unparseable>> {
+        use crate::slices::{window, Progress::Done, Progress::More};
+        if !self.scanned {
+            // At most a slice ahead, and always further than last time (the tokenizer may
+            // stop short of a limit, in a byte order mark or an escape cut by it).
+            let ahead = self.scan.tokenizer.offset().saturating_add(budget);
+            self.limit = ahead.max(self.limit + 1).min(body.len());
+            let tokens = budget / TOKEN_WORK + 1;
+            match self.scan.read(body, paths, self.limit, tokens) {
+                Err(refusal) => return Done(Err(refusal)),
+                Ok(complete) => self.scanned = complete,
+            }
+        }
+        let settled = if self.scanned {
+            body.len()
+        } else {
+            self.scan.settled()
+        };
+        let mut left = budget.max(1);
+        loop {
+            let hit = self.scan.scanner.hits.get(self.replaced).copied();
+            // A value to replace is complete once found: its start is settled.
+            let until = hit.map_or(settled, |(start, _)| start);
+            if self.copied >= until {
+                match hit {
+                    Some((_, end)) => {
+                        self.out.extend_from_slice(replacement.as_bytes());
+                        self.copied = end;
+                        self.replaced += 1;
+                        continue;
+                    }
+                    None if self.scanned => break,
+                    None => return More,
+                }
+            }
+            if left == 0 {
+                return More;
+            }
+            let range = window(self.copied, until, left);
+            self.out
+                .extend_from_slice(body.get(range.clone()).unwrap_or_default());
+            left -= range.len();
+            self.copied = range.end;
+        }
+        let out = std::mem::take(&mut self.out);
+        Done(Ok((self.replaced > 0).then_some(out)))
+    }
+}
+
 /// Whether a body is to be taken as JSON whatever its type says: it starts (after a byte order
 /// mark and whitespace) with `{` or `[`. Such a body that does not parse is not sent, because
 /// lenient parsers read it anyway: Go's decoder stops after the first value, Json.NET accepts
@@ -61,6 +155,7 @@ struct Scanned {
 }
 
 /// An open container the automaton follows.
+#[derive(Debug)]
 struct Frame {
     /// Where its alive positions start in `Scanner::alive` (they run to the end).
     level: usize,
@@ -71,47 +166,129 @@ struct Frame {
 }
 
 fn scan(body: &[u8], paths: PathSet<'_>) -> Result<Scanned, Unparseable> {
-    let mut scanner = Scanner {
-        paths,
-        alive: Vec::new(),
-        next: Vec::new(),
-        frames: Vec::new(),
-        hits: Vec::new(),
-        work: 0,
-    };
-    paths.start(&mut scanner.alive);
-    let mut tokenizer = Tokenizer::new();
-    let mut decoded = Vec::new();
-    // The level of the value about to start, and whether a path names it.
-    let mut member: Option<(usize, bool)> = None;
-    while let Some(token) = tokenizer.next(body).map_err(|_| Unparseable)? {
-        match token {
-            Token::Key => {
-                let key = tokenizer.string();
-                let Some(frame) = scanner.frames.last() else {
-                    return Err(Unparseable);
-                };
-                let text = if frame.decode_keys {
-                    Some(key_text(key.content(body), key.escaped, &mut decoded)?)
-                } else {
-                    None
-                };
-                let level = frame.level;
-                let child = scanner.alive.len();
-                member = Some((child, scanner.enter(level, Step::Key(text))));
-            }
-            Token::ObjectEnd | Token::ArrayEnd => {
-                if let Some(frame) = scanner.frames.pop() {
-                    scanner.alive.truncate(frame.level);
-                }
-            }
-            _ => scanner.value(&mut tokenizer, body, token, member.take())?,
-        }
+    let mut scan = Scan::new(paths);
+    if !scan.read(body, paths, body.len(), usize::MAX)? {
+        return Err(Unparseable);
     }
     Ok(Scanned {
-        hits: scanner.hits,
-        work: scanner.work,
+        hits: scan.scanner.hits,
+        work: scan.scanner.work,
     })
+}
+
+/// A scan that can stop at any byte and go on later (the tokenizer's state, the open
+/// containers and the automaton's positions are all kept here): `redact_json` reads a body
+/// in one go, `JsonPass` a slice at a time.
+#[derive(Debug)]
+struct Scan {
+    scanner: Scanner,
+    tokenizer: Tokenizer,
+    decoded: Vec<u8>,
+    /// The level of the value about to start, and whether a path names it.
+    member: Option<(usize, bool)>,
+    /// A container being read through to its end, not followed: replaced whole, or only
+    /// checked.
+    skipping: Option<Skipping>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Skipping {
+    start: usize,
+    /// It ends when fewer containers than this are open.
+    depth: usize,
+    level: usize,
+    /// Replaced whole (a path names it), or only checked (no path is alive in it).
+    replaced: bool,
+}
+
+impl Scan {
+    fn new(paths: PathSet<'_>) -> Scan {
+        let mut scanner = Scanner {
+            alive: Vec::new(),
+            next: Vec::new(),
+            frames: Vec::new(),
+            hits: Vec::new(),
+            work: 0,
+        };
+        paths.start(&mut scanner.alive);
+        Scan {
+            scanner,
+            tokenizer: Tokenizer::new(),
+            decoded: Vec::new(),
+            member: None,
+            skipping: None,
+        }
+    }
+
+    /// Reads the body's tokens up to `limit`, at most `tokens` of them; true once the
+    /// document is complete.
+    fn read(
+        &mut self,
+        body: &[u8],
+        paths: PathSet<'_>,
+        limit: usize,
+        mut tokens: usize,
+    ) -> Result<bool, Unparseable> {
+        let scanner = &mut self.scanner;
+        loop {
+            if tokens == 0 {
+                return Ok(false);
+            }
+            tokens -= 1;
+            let token = match self.tokenizer.next_within(body, limit) {
+                Ok(Progress::Token(token)) => token,
+                Ok(Progress::Pending) => return Ok(false),
+                Ok(Progress::End) => return Ok(true),
+                Err(_) => return Err(Unparseable),
+            };
+            if let Some(skipping) = self.skipping {
+                if self.tokenizer.depth() < skipping.depth {
+                    if skipping.replaced {
+                        scanner.hits.push((skipping.start, self.tokenizer.offset()));
+                    }
+                    scanner.alive.truncate(skipping.level);
+                    self.skipping = None;
+                }
+                continue;
+            }
+            match token {
+                Token::Key => {
+                    let key = self.tokenizer.string();
+                    let Some(frame) = scanner.frames.last() else {
+                        return Err(Unparseable);
+                    };
+                    let text = if frame.decode_keys {
+                        Some(key_text(key.content(body), key.escaped, &mut self.decoded)?)
+                    } else {
+                        None
+                    };
+                    let level = frame.level;
+                    let child = scanner.alive.len();
+                    self.member = Some((child, scanner.enter(paths, level, Step::Key(text))));
+                }
+                Token::ObjectEnd | Token::ArrayEnd => {
+                    if let Some(frame) = scanner.frames.pop() {
+                        scanner.alive.truncate(frame.level);
+                    }
+                }
+                _ => {
+                    self.skipping =
+                        scanner.value(paths, &self.tokenizer, token, self.member.take());
+                }
+            }
+        }
+    }
+
+    /// Where the bytes before can be copied as they are: no value to replace starts there.
+    fn settled(&self) -> usize {
+        match self.skipping {
+            Some(skipping) if skipping.replaced => skipping.start,
+            // Nothing is named inside a container only checked.
+            Some(_) => self.tokenizer.offset(),
+            // A value being read may be named (an item is named once it is complete).
+            None => self.tokenizer.token_start().min(self.tokenizer.offset()),
+        }
+    }
 }
 
 /// A key's text: its content, or (with escapes) its content decoded into `decoded`.
@@ -130,8 +307,8 @@ fn key_text<'t>(
     std::str::from_utf8(text).map_err(|_| Unparseable)
 }
 
-struct Scanner<'a> {
-    paths: PathSet<'a>,
+#[derive(Debug)]
+struct Scanner {
     /// The automaton's alive positions of every open level, one level after another.
     alive: Vec<Position>,
     /// Scratch for the positions of the level being entered.
@@ -144,16 +321,17 @@ struct Scanner<'a> {
     work: usize,
 }
 
-impl Scanner<'_> {
+impl Scanner {
     /// A value starts with `token`: a member's (`member`: its level and whether it is named,
-    /// stepped into at its key), an item's (stepped into here), or the top-level value.
+    /// stepped into at its key), an item's (stepped into here), or the top-level value. A
+    /// named container comes back: it is read through to its end, then replaced whole.
     fn value(
         &mut self,
-        tokenizer: &mut Tokenizer,
-        body: &[u8],
+        paths: PathSet<'_>,
+        tokenizer: &Tokenizer,
         token: Token,
         member: Option<(usize, bool)>,
-    ) -> Result<(), Unparseable> {
+    ) -> Option<Skipping> {
         self.work += 1;
         let (level, named) = match (member, self.frames.last_mut()) {
             (Some(member), _) => member,
@@ -162,49 +340,59 @@ impl Scanner<'_> {
                 frame.index = Some(index + 1);
                 let parent = frame.level;
                 let child = self.alive.len();
-                (child, self.enter(parent, Step::Index(index)))
+                (child, self.enter(paths, parent, Step::Index(index)))
             }
             (None, None) => (0, false), // the top-level value: never named itself
         };
+        let container = matches!(token, Token::ObjectStart | Token::ArrayStart);
         if named {
             // Replaced whole: nothing below it is looked at.
             let start = tokenizer.token_start();
-            tokenizer.skip_rest(body, token).map_err(|_| Unparseable)?;
-            self.hits.push((start, tokenizer.offset()));
-            self.alive.truncate(level);
-            return Ok(());
-        }
-        match token {
-            Token::ObjectStart | Token::ArrayStart if self.alive.len() == level => {
-                // No position is alive in it: nothing below can be named. Only checked.
-                tokenizer.skip_rest(body, token).map_err(|_| Unparseable)?;
-            }
-            Token::ObjectStart | Token::ArrayStart => {
-                let object = token == Token::ObjectStart;
-                let decode_keys = object
-                    && self
-                        .paths
-                        .compares_keys(self.alive.get(level..).unwrap_or_default());
-                self.frames.push(Frame {
+            if container {
+                return Some(Skipping {
+                    start,
+                    depth: tokenizer.depth(),
                     level,
-                    index: (!object).then_some(0),
-                    decode_keys,
+                    replaced: true,
                 });
             }
-            _ => self.alive.truncate(level),
+            self.hits.push((start, tokenizer.offset()));
+            self.alive.truncate(level);
+            return None;
         }
-        Ok(())
+        if container && self.alive.len() == level {
+            // No position is alive in it: nothing below can be named. Only checked.
+            return Some(Skipping {
+                start: tokenizer.token_start(),
+                depth: tokenizer.depth(),
+                level,
+                replaced: false,
+            });
+        }
+        if container {
+            let object = token == Token::ObjectStart;
+            let decode_keys =
+                object && paths.compares_keys(self.alive.get(level..).unwrap_or_default());
+            self.frames.push(Frame {
+                level,
+                index: (!object).then_some(0),
+                decode_keys,
+            });
+        } else {
+            self.alive.truncate(level);
+        }
+        None
     }
 
     /// Steps the automaton from the level at `level` (the last one) into a child: pushes the
     /// child's alive positions, and says whether the child is named.
-    fn enter(&mut self, level: usize, step: Step<'_>) -> bool {
+    fn enter(&mut self, paths: PathSet<'_>, level: usize, step: Step<'_>) -> bool {
         let alive = self.alive.get(level..).unwrap_or_default();
         if alive.is_empty() {
             return false;
         }
         self.next.clear();
-        let Walked { work, complete } = self.paths.step(alive, step, &mut self.next);
+        let Walked { work, complete } = paths.step(alive, step, &mut self.next);
         self.work += work;
         self.alive.extend_from_slice(&self.next);
         complete

@@ -8,6 +8,7 @@ pub mod json;
 pub mod media_type;
 pub mod multipart;
 pub mod query;
+pub mod sliced;
 pub mod wide_json;
 
 #[cfg(test)]

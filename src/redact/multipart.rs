@@ -20,6 +20,7 @@ use crate::redact::json::{looks_like_json, redact_json};
 use crate::redact::media_type::{self, BodyType};
 use crate::redact::query::Parameters;
 use crate::redact::wide_json::looks_like_wide_json;
+use crate::slices::{window, Progress};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unredactable;
@@ -67,6 +68,113 @@ pub fn redact_multipart(
     Ok(Some(out))
 }
 
+/// What reading one part's headers and deciding its name costs, in bytes of a slice
+/// (measured: docs/performance.md, Work in slices).
+const PART_WORK: usize = 4096;
+
+/// `redact_multipart` a slice at a time (see `slices`): the search for the delimiter, then
+/// part by part, the output copied a slice at a time too. Each part's headers are read, and a
+/// JSON part redacted, as `redact_multipart` does (one part at a time).
+#[derive(Debug)]
+pub struct MultipartPass {
+    delimiter: Vec<u8>,
+    /// Where the delimiter search goes on; `None` once it is over.
+    searching: Option<usize>,
+    found: Vec<usize>,
+    /// The next part is between `found[next_part]` and `found[next_part + 1]`.
+    next_part: usize,
+    out: Vec<u8>,
+    /// The body is in `out` up to here (copied, or replaced by a redacted part's content).
+    copied: usize,
+    /// How far the body is to be copied as it is before the next part is read.
+    copy_to: usize,
+    changed: bool,
+}
+
+impl MultipartPass {
+    pub fn new(boundary: &[u8], body_length: usize) -> MultipartPass {
+        MultipartPass {
+            delimiter: delimiter(boundary),
+            searching: Some(0),
+            found: Vec::new(),
+            next_part: 0,
+            out: Vec::with_capacity(crate::slices::output_capacity(body_length)),
+            copied: 0,
+            copy_to: 0,
+            changed: false,
+        }
+    }
+
+    /// The output this pass holds (for the memory budget).
+    pub fn bytes_held(&self) -> usize {
+        self.out.capacity() + self.found.capacity() * std::mem::size_of::<usize>()
+    }
+
+    /// Works through about `budget` bytes of `body`.
+    pub fn step(
+        &mut self,
+        body: &[u8],
+        rules: Rules<'_>,
+        budget: usize,
+    ) -> Progress<Result<Option<Vec<u8>>, Unredactable>> {
+        if let Some(at) = self.searching {
+            self.searching = search(body, &self.delimiter, at, budget, &mut self.found);
+            if self.searching.is_none() {
+                if let Err(refusal) = check_ends(body, self.delimiter.len(), &self.found) {
+                    return Progress::Done(Err(refusal));
+                }
+            }
+            return Progress::More;
+        }
+        let mut spent = 0;
+        while spent < budget {
+            if self.copied < self.copy_to {
+                let range = window(self.copied, self.copy_to, budget - spent);
+                self.out
+                    .extend_from_slice(body.get(range.clone()).unwrap_or_default());
+                spent += range.len();
+                self.copied = range.end;
+                continue;
+            }
+            let next = self.found.get(self.next_part..self.next_part + 2);
+            let Some(&[at, next]) = next else {
+                if self.copied < body.len() {
+                    self.copy_to = body.len();
+                    continue;
+                }
+                let out = std::mem::take(&mut self.out);
+                return Progress::Done(Ok(self.changed.then_some(out)));
+            };
+            let part = match part_between(body, self.delimiter.len(), at, next) {
+                Ok(part) => part,
+                Err(refusal) => return Progress::Done(Err(refusal)),
+            };
+            if self.copied < part.content.0 {
+                self.copy_to = part.content.0;
+                continue;
+            }
+            let headers = body.get(part.headers.0..part.headers.1);
+            let content = body.get(part.content.0..part.content.1);
+            let (Some(headers), Some(content)) = (headers, content) else {
+                return Progress::Done(Err(Unredactable));
+            };
+            match redact_part(headers, content, rules) {
+                Err(refusal) => return Progress::Done(Err(refusal)),
+                Ok(Some(redacted)) => {
+                    self.out.extend_from_slice(&redacted);
+                    self.copied = part.content.1;
+                    self.changed = true;
+                    spent += content.len();
+                }
+                Ok(None) => self.copy_to = part.content.1,
+            }
+            spent += headers.len() + PART_WORK;
+            self.next_part += 1;
+        }
+        Progress::More
+    }
+}
+
 /// Byte ranges of one part: its header block (without the empty line) and its content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Part {
@@ -76,31 +184,58 @@ struct Part {
 
 /// The parts of a strictly shaped body, or `Unredactable`.
 fn split(body: &[u8], boundary: &[u8]) -> Result<Vec<Part>, Unredactable> {
-    let delimiter = [&b"--"[..], boundary].concat();
-    let found = occurrences(body, &delimiter);
+    let delimiter = delimiter(boundary);
+    parts_at(body, delimiter.len(), &occurrences(body, &delimiter))
+}
+
+fn delimiter(boundary: &[u8]) -> Vec<u8> {
+    [&b"--"[..], boundary].concat()
+}
+
+/// The parts of a body whose delimiters (`delimiter_length` bytes long) were `found` there.
+fn parts_at(
+    body: &[u8],
+    delimiter_length: usize,
+    found: &[usize],
+) -> Result<Vec<Part>, Unredactable> {
+    check_ends(body, delimiter_length, found)?;
+    found
+        .windows(2)
+        .map(|pair| match pair {
+            [at, next] => part_between(body, delimiter_length, *at, *next),
+            _ => Err(Unredactable),
+        })
+        .collect()
+}
+
+/// The body starts with a delimiter and ends with the closing one.
+fn check_ends(body: &[u8], delimiter: usize, found: &[usize]) -> Result<(), Unredactable> {
     if found.first() != Some(&0) {
         return Err(Unredactable); // a preamble, or no delimiter at all
     }
-    let mut parts = Vec::new();
-    for pair in found.windows(2) {
-        let [at, next] = pair else {
-            return Err(Unredactable);
-        };
-        // After `--boundary`: CRLF and a part that ends with CRLF right before the next one.
-        let start = at + delimiter.len();
-        let part = body.get(start..*next).ok_or(Unredactable)?;
-        let part = part
-            .strip_prefix(b"\r\n")
-            .and_then(|p| p.strip_suffix(b"\r\n"))
-            .ok_or(Unredactable)?;
-        parts.push(part_at(start + 2, part)?);
-    }
     let last = found.last().ok_or(Unredactable)?;
-    let end = body.get(last + delimiter.len()..).ok_or(Unredactable)?;
+    let end = body.get(last + delimiter..).ok_or(Unredactable)?;
     if !(end == b"--" || end == b"--\r\n") {
         return Err(Unredactable);
     }
-    Ok(parts)
+    Ok(())
+}
+
+/// The part between the delimiters found at `at` and `next`.
+fn part_between(
+    body: &[u8],
+    delimiter: usize,
+    at: usize,
+    next: usize,
+) -> Result<Part, Unredactable> {
+    // After `--boundary`: CRLF and a part that ends with CRLF right before the next one.
+    let start = at + delimiter;
+    let part = body.get(start..next).ok_or(Unredactable)?;
+    let part = part
+        .strip_prefix(b"\r\n")
+        .and_then(|p| p.strip_suffix(b"\r\n"))
+        .ok_or(Unredactable)?;
+    part_at(start + 2, part)
 }
 
 /// Every position where `needle` starts in `haystack`, left to right without overlaps (as
@@ -109,19 +244,44 @@ fn split(body: &[u8], boundary: &[u8]) -> Result<Vec<Part>, Unredactable> {
 /// bytes (the boundary's limit), so this is linear in the body.
 fn occurrences(haystack: &[u8], needle: &[u8]) -> Vec<usize> {
     let mut found = Vec::new();
-    let mut at = 0;
+    search(haystack, needle, 0, usize::MAX, &mut found);
+    found
+}
+
+/// Goes on with `occurrences` from `at`, for at most `budget` positions; returns where it
+/// stopped, `None` once the search has reached the end.
+fn search(
+    haystack: &[u8],
+    needle: &[u8],
+    mut at: usize,
+    budget: usize,
+    found: &mut Vec<usize>,
+) -> Option<usize> {
+    let stop = at.saturating_add(budget);
     while let Some(rest) = haystack.get(at..) {
         if needle.is_empty() || rest.len() < needle.len() {
             break;
+        }
+        if at >= stop {
+            return Some(at);
         }
         if rest.starts_with(needle) {
             found.push(at);
             at += needle.len();
         } else {
-            at += 1;
+            // No match can start before the next byte that is the needle's first.
+            let window = rest
+                .get(1..stop - at)
+                .unwrap_or(rest.get(1..).unwrap_or_default());
+            let first = needle.first().copied().unwrap_or_default();
+            at += window
+                .iter()
+                .position(|byte| *byte == first)
+                .map_or(window.len(), |skip| skip)
+                + 1;
         }
     }
-    found
+    None
 }
 
 /// Splits one part (its bytes start at `offset` in the body) into header block and content.

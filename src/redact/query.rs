@@ -49,7 +49,7 @@ pub fn redact_pairs(text: &[u8], parameters: Parameters<'_>) -> Option<Vec<u8>> 
             .position(|byte| *byte == b'=')
             .and_then(|at| pair.get(..at));
         match name {
-            Some(name) if names_parameter(name, parameters.names, parameters.case_sensitive) => {
+            Some(name) if is_named(name, parameters) => {
                 redacted = true;
                 out.extend_from_slice(name);
                 out.push(b'=');
@@ -62,12 +62,17 @@ pub fn redact_pairs(text: &[u8], parameters: Parameters<'_>) -> Option<Vec<u8>> 
     redacted.then_some(out)
 }
 
-fn is_separator(byte: u8) -> bool {
+/// Whether the value of a pair whose name (before its first `=`) is `name` is replaced.
+pub fn is_named(name: &[u8], parameters: Parameters<'_>) -> bool {
+    names_parameter(name, parameters.names, parameters.case_sensitive)
+}
+
+pub fn is_separator(byte: u8) -> bool {
     byte == b'&' || byte == b';'
 }
 
 /// Everything but RFC 3986's unreserved characters, percent-encoded.
-fn percent_encoded(text: &str) -> String {
+pub fn percent_encoded(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

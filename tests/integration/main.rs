@@ -19,6 +19,7 @@ mod isolation;
 mod istio_e2e;
 mod reconfiguration;
 mod security;
+mod slicing;
 mod soak;
 mod tracing_and_containment;
 mod verdict;

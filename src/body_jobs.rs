@@ -1,0 +1,150 @@
+//! The body jobs a worker's root works through a slice per tick (see `slices`): a request
+//! whose large body is redacted before its copies go out. Plain Rust; the root drives them
+//! (`root::on_tick`) and turns a finished one into the dispatch of its copies, or the count
+//! of why it is not sent.
+
+use crate::budget::Reservation;
+use crate::copy::{CapturedRequest, Skip};
+use crate::redact::sliced::SlicedRedaction;
+use crate::settings::Settings;
+use crate::slices::Progress;
+use crate::targets::Copies;
+use std::rc::Rc;
+
+/// A complete request whose body is being redacted, a slice at a time, before its copies go
+/// out: everything `outbox::Job` carries, plus the redaction in progress.
+pub struct Unredacted {
+    pub settings: Rc<Settings>,
+    pub copies: Copies,
+    pub request: CapturedRequest,
+    /// What the request holds once for each of its copies, plus the redaction's output.
+    pub reservation: Reservation,
+    pub copy_count: usize,
+    pub pairing: Option<u64>,
+    pub redaction: SlicedRedaction,
+}
+
+impl Unredacted {
+    /// One slice of the redaction. Done: the request is ready to go, its reservation being
+    /// what each copy holds (the bytes per copy) times the copies; or why it is not sent.
+    pub fn slice(&mut self, budget: usize) -> Progress<Result<usize, Skip>> {
+        let redaction = &self.settings.config.redaction;
+        let body = self.request.body_bytes();
+        match self.redaction.step(body, redaction, budget) {
+            Progress::More => {
+                // The output grows as the slices go: it is held against the budget too.
+                let held = self
+                    .request
+                    .held_bytes()
+                    .saturating_mul(self.copy_count)
+                    .saturating_add(self.redaction.bytes_held());
+                if self.reservation.resize(held).is_err() {
+                    return Progress::Done(Err(Skip::MemoryBudget));
+                }
+                Progress::More
+            }
+            Progress::Done(Err(refusal)) => Progress::Done(Err(Skip::from(refusal))),
+            Progress::Done(Ok(redacted)) => {
+                self.request.finish_with(redacted);
+                let per_copy = self.request.held_bytes();
+                let all = per_copy.saturating_mul(self.copy_count);
+                if self.reservation.resize(all).is_err() {
+                    return Progress::Done(Err(Skip::MemoryBudget));
+                }
+                Progress::Done(Ok(per_copy))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Budget;
+    use crate::config::Config;
+    use crate::copy::capture_headers;
+    use crate::host::recording;
+    use crate::slices::SLICE_BYTES;
+    use crate::targets::TargetSet;
+
+    fn unredacted(body: Vec<u8>, budget: &Rc<Budget>) -> Result<Unredacted, Skip> {
+        let json = r#"{"targets": [{"cluster": "c", "name": "c"}],
+                      "redact": {"query_params": ["password"]}}"#;
+        let config = Config::parse(json.as_bytes()).unwrap();
+        let settings = Rc::new(Settings::define(config, recording::METRICS).unwrap());
+        let headers = [
+            (":method", "POST"),
+            (":path", "/"),
+            (":authority", "h"),
+            ("content-type", "application/x-www-form-urlencoded"),
+        ]
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect();
+        let mut request = capture_headers(headers, &settings.config)?;
+        request.append_body(body, usize::MAX)?;
+        let mut reservation = budget.reservation();
+        let held =
+            request.held_bytes() + crate::slices::output_capacity(request.body_bytes().len());
+        reservation.grow(held).map_err(|_| Skip::MemoryBudget)?;
+        let redaction = request
+            .sliced_redaction(&settings.config.redaction)?
+            .ok_or(Skip::Unreadable)?;
+        Ok(Unredacted {
+            copies: Copies {
+                targets: {
+                    let mut targets = TargetSet::default();
+                    targets.insert(0);
+                    targets
+                },
+                carried: TargetSet::default(),
+            },
+            settings,
+            request,
+            reservation,
+            copy_count: 1,
+            pairing: None,
+            redaction,
+        })
+    }
+
+    fn run(job: &mut Unredacted) -> (usize, Result<usize, Skip>) {
+        let mut slices = 0;
+        loop {
+            slices += 1;
+            if let Progress::Done(done) = job.slice(SLICE_BYTES) {
+                return (slices, done);
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_body_is_redacted_slice_by_slice_and_declares_its_new_length() {
+        let budget = Budget::new(usize::MAX);
+        let body = format!("password=hunter2&{}", "a=b&".repeat(100_000)).into_bytes();
+        let length = body.len();
+        let mut job = unredacted(body, &budget).unwrap();
+        let (slices, done) = run(&mut job);
+        // A slice's worth of bytes, or fewer where names are decided (each costs more).
+        assert!(slices > length.div_ceil(SLICE_BYTES), "{slices}");
+        let per_copy = done.unwrap();
+        let body = job.request.body().unwrap();
+        assert!(body.starts_with(b"password=REDACTED&a=b&"));
+        assert_eq!(body.len(), length - "hunter2".len() + "REDACTED".len());
+        assert_eq!(budget.used(), per_copy, "what the copy holds, no more");
+    }
+
+    #[test]
+    fn past_the_memory_budget_the_job_ends_and_gives_its_bytes_back() {
+        let body = "a=b&".repeat(100_000).into_bytes();
+        let budget = Budget::new(body.len() * 3);
+        let mut job = unredacted(body, &budget).unwrap();
+        budget.set_limit(0);
+        // The output grows past what was reserved for it (a longer replacement): refused.
+        job.reservation.resize(job.reservation.bytes() - 1).unwrap();
+        let (_, done) = run(&mut job);
+        assert_eq!(done, Err(Skip::MemoryBudget));
+        drop(job);
+        assert_eq!(budget.used(), 0);
+    }
+}

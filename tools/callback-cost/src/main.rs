@@ -1,0 +1,731 @@
+//! `make callback-cost`: the most work the plugin does in any one callback while it redacts the
+//! largest body `body.max_bytes` allows (64 MiB) and while it makes the largest comparison,
+//! counted in the plugin itself: the built module runs in the wasmi interpreter with fuel
+//! metering, behind a small proxy-wasm host (this file) that plays Envoy's part (headers,
+//! body chunks, the timer, dispatches, a copy's response). Deterministic, unlike time.
+//!
+//! A unit of fuel is one Wasmi instruction (Wasmi's register IR fuses some Wasm instructions);
+//! memory copies cost one unit per 64 bytes. Envoy's own work (copying a body into the VM,
+//! copying a copy's body inside `dispatch_http_call`) is not the plugin's and is not counted.
+//!
+//! Usage: callback-cost WASM [--gate FUEL] [--out FILE]. With `--gate`, exits 1 when a gated
+//! scenario has a callback over FUEL.
+
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::time::Instant;
+use wasmi::{Caller, Config, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, Val};
+
+const MIB: usize = 1 << 20;
+/// What Envoy hands the filter per body callback here (it varies with buffers and reads).
+const CHUNK: usize = MIB;
+const ROOT: u32 = 1;
+const HTTP: u32 = 2;
+// proxy-wasm's buffer and map types.
+const REQUEST_BODY: u32 = 0;
+const RESPONSE_BODY: u32 = 1;
+const CALL_RESPONSE_BODY: u32 = 4;
+const PLUGIN_CONFIGURATION: u32 = 7;
+const REQUEST_HEADERS: u32 = 0;
+const RESPONSE_HEADERS: u32 = 2;
+const CALL_RESPONSE_HEADERS: u32 = 6;
+const NOT_FOUND: i32 = 1;
+
+type Headers = Vec<(String, Vec<u8>)>;
+
+/// What the host holds for the plugin: what each callback may read, what the plugin did.
+#[derive(Default)]
+struct Host {
+    configuration: Vec<u8>,
+    buffers: BTreeMap<u32, Vec<u8>>,
+    maps: BTreeMap<u32, Headers>,
+    now_ns: u64,
+    tick_period_ms: u32,
+    calls: u32,
+    metric_names: Vec<String>,
+    metrics: BTreeMap<u32, i64>,
+    memory: Option<Memory>,
+}
+
+struct Plugin {
+    store: Store<Host>,
+    instance: Instance,
+    /// Per callback name: (calls, most fuel in one call).
+    costs: BTreeMap<&'static str, (u64, u64)>,
+}
+
+fn memory(caller: &Caller<'_, Host>) -> Memory {
+    caller.data().memory.expect("memory")
+}
+
+fn read(caller: &Caller<'_, Host>, at: i32, len: i32) -> Vec<u8> {
+    let mut bytes = vec![0; len as usize];
+    memory(caller)
+        .read(caller, at as u32 as usize, &mut bytes)
+        .expect("read guest memory");
+    bytes
+}
+
+fn write(caller: &mut Caller<'_, Host>, at: i32, bytes: &[u8]) {
+    let memory = memory(caller);
+    memory
+        .write(caller, at as u32 as usize, bytes)
+        .expect("write guest memory");
+}
+
+/// Copies `bytes` into memory the plugin allocates, and writes where and how long.
+fn hand_over(caller: &mut Caller<'_, Host>, bytes: &[u8], data_at: i32, size_at: i32) -> i32 {
+    let allocate = caller
+        .get_export("proxy_on_memory_allocate")
+        .and_then(Extern::into_func)
+        .expect("proxy_on_memory_allocate")
+        .typed::<i32, i32>(&caller)
+        .expect("allocator type");
+    let at = allocate
+        .call(&mut *caller, bytes.len() as i32)
+        .expect("allocate");
+    write(caller, at, bytes);
+    write(caller, data_at, &at.to_le_bytes());
+    write(caller, size_at, &(bytes.len() as u32).to_le_bytes());
+    0
+}
+
+fn serialize(headers: &Headers) -> Vec<u8> {
+    let mut out = (headers.len() as u32).to_le_bytes().to_vec();
+    for (name, value) in headers {
+        out.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    }
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.push(0);
+        out.extend_from_slice(value);
+        out.push(0);
+    }
+    out
+}
+
+fn headers(list: &[(&str, &str)]) -> Headers {
+    list.iter()
+        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+        .collect()
+}
+
+impl Plugin {
+    fn load(engine: &Engine, module: &Module, configuration: &Value) -> Plugin {
+        let mut store = Store::new(engine, Host::default());
+        store.data_mut().configuration = configuration.to_string().into_bytes();
+        store.set_fuel(u64::MAX).expect("fuel");
+        let mut linker = Linker::<Host>::new(engine);
+        define_host(&mut linker);
+        for import in module.imports() {
+            let (module_name, name) = (import.module(), import.name());
+            if DEFINED.contains(&name) {
+                continue;
+            }
+            // Everything else the SDK may import: "not found", as a host without it says.
+            let ty = import.ty().func().expect("function import").clone();
+            let results: Vec<_> = ty.results().to_vec();
+            let func = Func::new(&mut store, ty, move |_, _, out: &mut [Val]| {
+                for (slot, kind) in out.iter_mut().zip(&results) {
+                    *slot = match kind {
+                        wasmi::ValType::I64 => Val::I64(NOT_FOUND.into()),
+                        _ => Val::I32(NOT_FOUND),
+                    };
+                }
+                Ok(())
+            });
+            linker.define(module_name, name, func).expect("define stub");
+        }
+        let instance = linker
+            .instantiate_and_start(&mut store, module)
+            .expect("instantiate");
+        let memory = instance.get_memory(&store, "memory").expect("memory");
+        store.data_mut().memory = Some(memory);
+        let mut plugin = Plugin {
+            store,
+            instance,
+            costs: BTreeMap::new(),
+        };
+        plugin.call::<(), ()>("_initialize", ());
+        plugin.call::<(i32, i32), ()>("proxy_on_context_create", (ROOT as i32, 0));
+        let size = plugin.store.data().configuration.len() as i32;
+        let started: i32 = plugin.call("proxy_on_vm_start", (ROOT as i32, 0));
+        let configured: i32 = plugin.call("proxy_on_configure", (ROOT as i32, size));
+        assert!(
+            started == 1 && configured == 1,
+            "the plugin refused its configuration"
+        );
+        plugin.costs.clear();
+        plugin
+    }
+
+    fn call<P: wasmi::WasmParams, R: wasmi::WasmResults>(
+        &mut self,
+        name: &'static str,
+        params: P,
+    ) -> R {
+        let func = self
+            .instance
+            .get_typed_func::<P, R>(&self.store, name)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let before = self.store.get_fuel().expect("fuel");
+        let result = func
+            .call(&mut self.store, params)
+            .unwrap_or_else(|e| panic!("{name} trapped: {e}"));
+        let used = before - self.store.get_fuel().expect("fuel");
+        if std::env::var_os("CALLBACK_COST_TRACE").is_some() && used > 2_000_000 {
+            eprintln!(
+                "  {name} call {} used {used}",
+                self.costs.get(name).map_or(0, |c| c.0)
+            );
+        }
+        let entry = self.costs.entry(name).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(used);
+        self.store.data_mut().now_ns += 1_000_000;
+        result
+    }
+
+    fn tick(&mut self) {
+        self.call::<i32, ()>("proxy_on_tick", ROOT as i32);
+    }
+
+    fn metric(&self, suffix: &str) -> i64 {
+        let host = self.store.data();
+        host.metric_names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| name.ends_with(suffix))
+            .map(|(id, _)| host.metrics.get(&(id as u32 + 1)).copied().unwrap_or(0))
+            .sum()
+    }
+
+    /// A request through the filter: headers, then its body in chunks.
+    fn request(&mut self, head: Headers, body: &[u8]) {
+        self.call::<(i32, i32), ()>("proxy_on_context_create", (HTTP as i32, ROOT as i32));
+        let count = head.len() as i32;
+        self.store.data_mut().maps.insert(REQUEST_HEADERS, head);
+        let _: i32 = self.call(
+            "proxy_on_request_headers",
+            (HTTP as i32, count, i32::from(body.is_empty())),
+        );
+        let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            self.store
+                .data_mut()
+                .buffers
+                .insert(REQUEST_BODY, chunk.to_vec());
+            let last = i32::from(index + 1 == chunks.len());
+            let _: i32 = self.call(
+                "proxy_on_request_body",
+                (HTTP as i32, chunk.len() as i32, last),
+            );
+        }
+    }
+
+    /// The original's response through the filter.
+    fn response(&mut self, head: Headers, body: &[u8]) {
+        let count = head.len() as i32;
+        self.store.data_mut().maps.insert(RESPONSE_HEADERS, head);
+        let _: i32 = self.call("proxy_on_response_headers", (HTTP as i32, count, 0));
+        let chunks: Vec<&[u8]> = body.chunks(CHUNK).collect();
+        for (index, chunk) in chunks.iter().enumerate() {
+            self.store
+                .data_mut()
+                .buffers
+                .insert(RESPONSE_BODY, chunk.to_vec());
+            let last = i32::from(index + 1 == chunks.len());
+            let _: i32 = self.call(
+                "proxy_on_response_body",
+                (HTTP as i32, chunk.len() as i32, last),
+            );
+        }
+        let _: i32 = self.call("proxy_on_done", HTTP as i32);
+        self.call::<i32, ()>("proxy_on_delete", HTTP as i32);
+    }
+
+    /// Ticks until `done` says so (at most `limit` ticks).
+    fn tick_until(&mut self, limit: usize, done: impl Fn(&Plugin) -> bool) -> usize {
+        for ticks in 1..=limit {
+            self.tick();
+            if done(self) {
+                return ticks;
+            }
+        }
+        let host = self.store.data();
+        let counted: Vec<(&String, i64)> = host
+            .metric_names
+            .iter()
+            .enumerate()
+            .filter_map(|(id, name)| Some((name, *host.metrics.get(&(id as u32 + 1))?)))
+            .filter(|(_, n)| *n != 0)
+            .collect();
+        panic!("not done after {limit} ticks; counts {counted:?}");
+    }
+
+    /// The copy's response, delivered to the root as Envoy does: the whole body in one go.
+    fn answer(&mut self, token: u32, mut head: Headers, body: &[u8]) {
+        // What tells an upstream's answer from Envoy's own (see `outcome::classify`).
+        head.push(("x-envoy-upstream-service-time".into(), b"1".to_vec()));
+        let count = head.len() as i32;
+        let host = self.store.data_mut();
+        host.maps.insert(CALL_RESPONSE_HEADERS, head);
+        host.buffers.insert(CALL_RESPONSE_BODY, body.to_vec());
+        self.call::<(i32, i32, i32, i32, i32), ()>(
+            "proxy_on_http_call_response",
+            (ROOT as i32, token as i32, count, body.len() as i32, 0),
+        );
+    }
+}
+
+/// The imports `define_host` plays; every other one answers "not found".
+const DEFINED: [&str; 17] = [
+    "proxy_log",
+    "proxy_set_effective_context",
+    "proxy_get_current_time_nanoseconds",
+    "proxy_set_tick_period_milliseconds",
+    "proxy_get_buffer_bytes",
+    "proxy_get_header_map_pairs",
+    "proxy_define_metric",
+    "proxy_increment_metric",
+    "proxy_record_metric",
+    "proxy_done",
+    "proxy_http_call",
+    "random_get",
+    "clock_time_get",
+    "environ_sizes_get",
+    "environ_get",
+    "fd_write",
+    "proc_exit",
+];
+
+fn define_host(linker: &mut Linker<Host>) {
+    let env = "env";
+    linker
+        .func_wrap(
+            env,
+            "proxy_log",
+            |_: Caller<'_, Host>, _: i32, _: i32, _: i32| 0i32,
+        )
+        .expect("log");
+    linker
+        .func_wrap(
+            env,
+            "proxy_get_current_time_nanoseconds",
+            |mut caller: Caller<'_, Host>, at: i32| {
+                let now = caller.data().now_ns;
+                write(&mut caller, at, &now.to_le_bytes());
+                0i32
+            },
+        )
+        .expect("time");
+    linker
+        .func_wrap(
+            env,
+            "proxy_set_tick_period_milliseconds",
+            |mut caller: Caller<'_, Host>, period: i32| {
+                caller.data_mut().tick_period_ms = period as u32;
+                0i32
+            },
+        )
+        .expect("tick");
+    linker
+        .func_wrap(
+            env,
+            "proxy_get_buffer_bytes",
+            |mut caller: Caller<'_, Host>,
+             kind: i32,
+             start: i32,
+             size: i32,
+             data: i32,
+             len: i32| {
+                let host = caller.data();
+                let buffer = if kind as u32 == PLUGIN_CONFIGURATION {
+                    host.configuration.clone()
+                } else {
+                    match host.buffers.get(&(kind as u32)) {
+                        Some(buffer) => buffer.clone(),
+                        None => return NOT_FOUND,
+                    }
+                };
+                let start = (start as usize).min(buffer.len());
+                let end = start.saturating_add(size as u32 as usize).min(buffer.len());
+                hand_over(&mut caller, &buffer[start..end], data, len)
+            },
+        )
+        .expect("buffer");
+    linker
+        .func_wrap(
+            env,
+            "proxy_get_header_map_pairs",
+            |mut caller: Caller<'_, Host>, kind: i32, data: i32, len: i32| {
+                let map = caller
+                    .data()
+                    .maps
+                    .get(&(kind as u32))
+                    .cloned()
+                    .unwrap_or_default();
+                hand_over(&mut caller, &serialize(&map), data, len)
+            },
+        )
+        .expect("headers");
+    linker
+        .func_wrap(
+            env,
+            "proxy_define_metric",
+            |mut caller: Caller<'_, Host>, _kind: i32, name: i32, size: i32, id_at: i32| {
+                let name = String::from_utf8_lossy(&read(&caller, name, size)).into_owned();
+                let host = caller.data_mut();
+                host.metric_names.push(name);
+                let id = host.metric_names.len() as u32;
+                write(&mut caller, id_at, &id.to_le_bytes());
+                0i32
+            },
+        )
+        .expect("define metric");
+    linker
+        .func_wrap(
+            env,
+            "proxy_increment_metric",
+            |mut caller: Caller<'_, Host>, id: i32, delta: i64| {
+                *caller.data_mut().metrics.entry(id as u32).or_default() += delta;
+                0i32
+            },
+        )
+        .expect("increment");
+    linker
+        .func_wrap(
+            env,
+            "proxy_record_metric",
+            |_: Caller<'_, Host>, _: i32, _: i64| 0i32,
+        )
+        .expect("record");
+    linker
+        .func_wrap(env, "proxy_done", |_: Caller<'_, Host>| 0i32)
+        .expect("done");
+    linker
+        .func_wrap(
+            env,
+            "proxy_set_effective_context",
+            |_: Caller<'_, Host>, _: i32| 0i32,
+        )
+        .expect("effective context");
+    linker
+        .func_wrap(
+            env,
+            "proxy_http_call",
+            |mut caller: Caller<'_, Host>,
+             _: i32,
+             _: i32,
+             _: i32,
+             _: i32,
+             _: i32,
+             _: i32,
+             _: i32,
+             _: i32,
+             _: i32,
+             token_at: i32| {
+                let host = caller.data_mut();
+                host.calls += 1;
+                let token = host.calls;
+                write(&mut caller, token_at, &token.to_le_bytes());
+                0i32
+            },
+        )
+        .expect("http call");
+    let wasi = "wasi_snapshot_preview1";
+    linker
+        .func_wrap(
+            wasi,
+            "proc_exit",
+            |_: Caller<'_, Host>, code: i32| -> Result<(), wasmi::Error> {
+                Err(wasmi::Error::i32_exit(code))
+            },
+        )
+        .expect("proc_exit");
+    linker
+        .func_wrap(
+            wasi,
+            "random_get",
+            |mut caller: Caller<'_, Host>, at: i32, len: i32| {
+                let bytes: Vec<u8> = (0..len).map(|i| (i * 31 + 7) as u8).collect();
+                write(&mut caller, at, &bytes);
+                0i32
+            },
+        )
+        .expect("random");
+    linker
+        .func_wrap(
+            wasi,
+            "clock_time_get",
+            |mut caller: Caller<'_, Host>, _: i32, _: i64, at: i32| {
+                let now = caller.data().now_ns;
+                write(&mut caller, at, &now.to_le_bytes());
+                0i32
+            },
+        )
+        .expect("clock");
+    linker
+        .func_wrap(
+            wasi,
+            "environ_sizes_get",
+            |mut caller: Caller<'_, Host>, count: i32, size: i32| {
+                write(&mut caller, count, &0u32.to_le_bytes());
+                write(&mut caller, size, &0u32.to_le_bytes());
+                0i32
+            },
+        )
+        .expect("environ sizes");
+    linker
+        .func_wrap(
+            wasi,
+            "environ_get",
+            |_: Caller<'_, Host>, _: i32, _: i32| 0i32,
+        )
+        .expect("environ");
+    linker
+        .func_wrap(
+            wasi,
+            "fd_write",
+            |mut caller: Caller<'_, Host>, _: i32, iovs: i32, count: i32, written: i32| {
+                let mut total = 0u32;
+                for i in 0..count {
+                    let iov = read(&caller, iovs + 8 * i, 8);
+                    total += u32::from_le_bytes([iov[4], iov[5], iov[6], iov[7]]);
+                }
+                write(&mut caller, written, &total.to_le_bytes());
+                0i32
+            },
+        )
+        .expect("fd_write");
+}
+
+/// `{"items": [{"id": 0, "password": "p0", "name": "..."}, ...]}` of about `size` bytes.
+fn json_body(size: usize) -> Vec<u8> {
+    let mut body = b"{\"items\": [".to_vec();
+    let mut i = 0;
+    while body.len() + 100 < size {
+        if i > 0 {
+            body.extend_from_slice(b", ");
+        }
+        body.extend_from_slice(
+            format!("{{\"id\": {i}, \"password\": \"p{i}\", \"name\": \"item number {i}\"}}")
+                .as_bytes(),
+        );
+        i += 1;
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
+fn form_body(size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size);
+    let mut i = 0;
+    while body.len() + 40 < size {
+        body.extend_from_slice(format!("password=p{i}&name{i}=value{i}&").as_bytes());
+        i += 1;
+    }
+    body.extend_from_slice(b"end=1");
+    body
+}
+
+fn multipart_body(size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size);
+    let mut i = 0;
+    while body.len() + 200 < size {
+        let name = if i % 2 == 0 { "password" } else { "field" };
+        body.extend_from_slice(
+            format!(
+                "--b0undary\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{}\r\n",
+                "v".repeat(i % 97)
+            )
+            .as_bytes(),
+        );
+        i += 1;
+    }
+    body.extend_from_slice(b"--b0undary--\r\n");
+    body
+}
+
+struct Scenario {
+    name: &'static str,
+    gated: bool,
+    result: BTreeMap<&'static str, (u64, u64)>,
+    ticks: usize,
+    seconds: f64,
+}
+
+fn redaction(
+    engine: &Engine,
+    module: &Module,
+    name: &'static str,
+    content_type: &str,
+    body: Vec<u8>,
+) -> Scenario {
+    let started = Instant::now();
+    let config = json!({
+        "targets": [{"cluster": "mirror", "name": "m"}],
+        "redact": {"json_fields": ["**.password"], "query_params": ["password"]},
+        "body": {"max_bytes": 64 * MIB, "max_buffered_bytes": 256 * MIB}
+    });
+    let mut plugin = Plugin::load(engine, module, &config);
+    let length = body.len().to_string();
+    let head = headers(&[
+        (":method", "POST"),
+        (":path", "/upload"),
+        (":authority", "shop"),
+        ("content-type", content_type),
+        ("content-length", &length),
+    ]);
+    plugin.request(head, &body);
+    drop(body);
+    let ticks = plugin.tick_until(2_000_000, |p| p.store.data().calls > 0);
+    assert_eq!(plugin.metric(".mirrored"), 1, "{name}: the copy went out");
+    plugin.answer(1, headers(&[(":status", "200")]), b"");
+    Scenario {
+        name,
+        gated: true,
+        result: plugin.costs,
+        ticks,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn comparison(engine: &Engine, module: &Module, size: usize) -> Scenario {
+    let started = Instant::now();
+    let config = json!({
+        "targets": [{"cluster": "mirror", "name": "m",
+                     "compare": {"body": "json", "max_body_bytes": 64 * MIB}}],
+        "body": {"max_buffered_bytes": 256 * MIB}
+    });
+    let mut plugin = Plugin::load(engine, module, &config);
+    plugin.request(
+        headers(&[
+            (":method", "GET"),
+            (":path", "/report"),
+            (":authority", "shop"),
+        ]),
+        b"",
+    );
+    plugin.tick_until(10, |p| p.store.data().calls > 0);
+    let body = json_body(size);
+    let head = headers(&[(":status", "200"), ("content-type", "application/json")]);
+    plugin.response(head.clone(), &body);
+    plugin.tick();
+    plugin.answer(1, head, &body);
+    let ticks = plugin.tick_until(100_000, |p| {
+        p.metric(".matched") + p.metric(".mismatched") > 0
+    });
+    assert_eq!(plugin.metric(".matched"), 1, "the same bodies match");
+    Scenario {
+        name: "compare_json_15MiB",
+        gated: false,
+        result: plugin.costs,
+        ticks,
+        seconds: started.elapsed().as_secs_f64(),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let wasm = args
+        .get(1)
+        .expect("usage: callback-cost WASM [--gate FUEL] [--out FILE]");
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let gate: Option<u64> = flag("--gate").map(|g| g.parse().expect("--gate FUEL"));
+    let mut config = Config::default();
+    config.consume_fuel(true);
+    let engine = Engine::new(&config);
+    let bytes = std::fs::read(wasm).expect("read the wasm");
+    let module = Module::new(&engine, &bytes).expect("compile the wasm");
+    let only = flag("--only");
+    let mut scenarios = Vec::new();
+    let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
+    if wanted("redact_json") {
+        scenarios.push(redaction(
+            &engine,
+            &module,
+            "redact_json_64MiB",
+            "application/json",
+            json_body(64 * MIB - 4096),
+        ));
+    }
+    if wanted("redact_form") {
+        scenarios.push(redaction(
+            &engine,
+            &module,
+            "redact_form_64MiB",
+            "application/x-www-form-urlencoded",
+            form_body(64 * MIB - 4096),
+        ));
+    }
+    if wanted("redact_multipart") {
+        scenarios.push(redaction(
+            &engine,
+            &module,
+            "redact_multipart_64MiB",
+            "multipart/form-data; boundary=b0undary",
+            multipart_body(64 * MIB - 4096),
+        ));
+    }
+    if wanted("compare") {
+        // The largest comparison made: two summaries must fit in the 32 MiB the pending
+        // comparisons may hold (compare::pairing::MAX_PENDING_BYTES), so 15 MiB a side.
+        scenarios.push(comparison(&engine, &module, 15 * MIB));
+    }
+    let mut report = serde_json::Map::new();
+    let mut over = Vec::new();
+    for scenario in &scenarios {
+        let most = scenario
+            .result
+            .values()
+            .map(|(_, most)| *most)
+            .max()
+            .unwrap_or(0);
+        println!(
+            "{:<26} most fuel in one callback {most:>12}  ({} ticks, {:.1} s){}",
+            scenario.name,
+            scenario.ticks,
+            scenario.seconds,
+            if scenario.gated { "" } else { "  [not gated]" }
+        );
+        for (callback, (calls, most)) in &scenario.result {
+            println!("    {callback:<32} {calls:>8} calls, most {most:>12}");
+        }
+        if scenario.gated && gate.is_some_and(|gate| most > gate) {
+            over.push(scenario.name);
+        }
+        report.insert(
+            scenario.name.into(),
+            json!({
+                "most_fuel_in_one_callback": most,
+                "gated": scenario.gated,
+                "ticks": scenario.ticks,
+                "callbacks": scenario.result.iter().map(|(name, (calls, most))| {
+                    (name.to_string(), json!({"calls": calls, "most_fuel": most}))
+                }).collect::<serde_json::Map<String, Value>>(),
+            }),
+        );
+    }
+    if let Some(out) = flag("--out") {
+        std::fs::write(
+            &out,
+            serde_json::to_string_pretty(&Value::Object(report)).expect("json") + "\n",
+        )
+        .expect("write the report");
+        println!("wrote {out}");
+    }
+    if !over.is_empty() {
+        eprintln!(
+            "over the gate of {} fuel per callback: {over:?}",
+            gate.unwrap_or(0)
+        );
+        std::process::exit(1);
+    }
+}
