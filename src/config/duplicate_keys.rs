@@ -62,7 +62,7 @@ impl Scan<'_> {
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), Stop> {
+    fn consume(&mut self, byte: u8) -> Result<(), Stop> {
         self.whitespace();
         if self.peek() != Some(byte) {
             return Err(Stop::Malformed);
@@ -93,7 +93,7 @@ impl Scan<'_> {
     }
 
     fn object(&mut self, depth: usize) -> Result<(), Stop> {
-        self.expect(b'{')?;
+        self.consume(b'{')?;
         let mut keys: HashSet<String> = HashSet::new();
         self.whitespace();
         if self.peek() == Some(b'}') {
@@ -109,7 +109,7 @@ impl Scan<'_> {
                     place: self.rendered_place(),
                 }));
             }
-            self.expect(b':')?;
+            self.consume(b':')?;
             self.place.push(Step::Key(key.clone()));
             self.value(depth + 1)?;
             self.place.pop();
@@ -127,7 +127,7 @@ impl Scan<'_> {
     }
 
     fn array(&mut self, depth: usize) -> Result<(), Stop> {
-        self.expect(b'[')?;
+        self.consume(b'[')?;
         self.whitespace();
         if self.peek() == Some(b']') {
             self.at += 1;
@@ -154,7 +154,7 @@ impl Scan<'_> {
     /// A string, decoded as serde_json decodes it.
     fn string(&mut self) -> Result<String, Stop> {
         let start = self.at;
-        self.expect(b'"')?;
+        self.consume(b'"')?;
         loop {
             match self.peek().ok_or(Stop::Malformed)? {
                 b'"' => break,
