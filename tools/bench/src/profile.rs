@@ -163,7 +163,19 @@ pub fn run(backend: &Backend, out: &Path) {
     // worktree's profile) neither sees nor zeroes this Envoy.
     let vgdb_prefix = dir.path().join("vgdb-pipe");
     let mut counts = Map::new();
+    let wanted = only_cases();
     for group in GROUPS {
+        let group: Vec<&Case> = group
+            .iter()
+            .filter(|case| {
+                wanted
+                    .as_ref()
+                    .map_or(true, |names| names.iter().any(|name| name == case.name))
+            })
+            .collect();
+        if group.is_empty() {
+            continue;
+        }
         let mut listeners: Vec<&str> = group.iter().map(|case| case.listener).collect();
         listeners.sort_unstable();
         listeners.dedup();
@@ -226,6 +238,19 @@ pub fn run(backend: &Backend, out: &Path) {
     )
     .expect("write profile");
     println!("wrote {}", out.display());
+}
+
+/// `PROFILE_ONLY=a,b`: profile only these scenarios (a quicker look while working on one path;
+/// the ratios whose two scenarios were not both run are left out as null).
+fn only_cases() -> Option<Vec<String>> {
+    let names = std::env::var("PROFILE_ONLY").ok()?;
+    Some(
+        names
+            .split(',')
+            .map(|name| name.trim().to_string())
+            .filter(|name| !name.is_empty())
+            .collect(),
+    )
 }
 
 fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
