@@ -374,10 +374,11 @@ impl Sidecar {
             .current_dir(&dir)
             .args(["proxy", "sidecar", "--domain", "default.svc.cluster.local"])
             .arg(format!("--templateFile={}", template_file.display()))
-            .args([
-                "--proxyLogLevel=warning",
-                "--proxyComponentLogLevel=wasm:info",
-            ])
+            .arg("--proxyLogLevel=warning")
+            .arg(format!(
+                "--proxyComponentLogLevel={}",
+                component_log_level(workload.annotations)
+            ))
             .env_remove("KUBECONFIG")
             .envs([
                 // Without it the agent probes cloud metadata addresses off this machine.
@@ -502,6 +503,16 @@ fn proxy_stats_annotations() -> Vec<(String, String)> {
         "no annotations in proxy-stats.yaml"
     );
     annotations
+}
+
+/// The agent's `--proxyComponentLogLevel`, as Istio's injection template writes it: the pod's
+/// `sidecar.istio.io/componentLogLevel`, else the chart's default (`misc:error`). The agent
+/// does not read this annotation itself.
+fn component_log_level(annotations: &[(String, String)]) -> &str {
+    annotations
+        .iter()
+        .find(|(key, _)| key == "sidecar.istio.io/componentLogLevel")
+        .map_or("misc:error", |(_, value)| value.as_str())
 }
 
 /// A YAML literal block's text: its lines without their common indentation.
