@@ -1091,7 +1091,8 @@ fn verdict_series_reach_the_agents_prometheus_with_their_labels(mesh: &mut Mesh)
         })
         .collect();
     println!(
-        "the verdict's series on the agent's /stats/prometheus:\n{}",
+        "the verdict's series on the agent's /stats/prometheus, counted {:?} after the manifest:\n{}",
+        started.elapsed(),
         verdict_lines.join("\n")
     );
     for line in &verdict_lines {
