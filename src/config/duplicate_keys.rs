@@ -199,6 +199,107 @@ mod tests {
         );
     }
 
+    /// A generated configuration-like value, its keys from a small set so that they repeat.
+    #[derive(Debug, Clone)]
+    enum Shape {
+        Leaf,
+        Array(Vec<Shape>),
+        Object(Vec<(&'static str, bool, Shape)>),
+    }
+
+    fn shape() -> impl proptest::strategy::Strategy<Value = Shape> {
+        use proptest::prelude::*;
+        Just(Shape::Leaf).prop_recursive(5, 40, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Shape::Array),
+                prop::collection::vec(
+                    (
+                        prop::sample::select(vec!["a", "b", "ab", "é"]),
+                        any::<bool>(),
+                        inner
+                    ),
+                    0..4
+                )
+                .prop_map(Shape::Object),
+            ]
+        })
+    }
+
+    /// The text of `shape`; a key marked `escaped` has its first character as a `\u` escape.
+    fn text(shape: &Shape) -> String {
+        match shape {
+            Shape::Leaf => "1".into(),
+            Shape::Array(items) => {
+                let items: Vec<String> = items.iter().map(text).collect();
+                format!("[{}]", items.join(", "))
+            }
+            Shape::Object(members) => {
+                let members: Vec<String> = members
+                    .iter()
+                    .map(|(key, escaped, value)| {
+                        let mut chars = key.chars();
+                        let key = match (escaped, chars.next()) {
+                            (true, Some(first)) => {
+                                format!("\\u{:04x}{}", u32::from(first), chars.as_str())
+                            }
+                            _ => key.to_string(),
+                        };
+                        format!("\"{key}\": {}", text(value))
+                    })
+                    .collect();
+                format!("{{{}}}", members.join(", "))
+            }
+        }
+    }
+
+    /// The first key given twice, found on the structure: members in order, each value read
+    /// before the next key. `path`: the members and items that lead to `shape`.
+    fn expected(shape: &Shape, path: &mut Vec<String>) -> Option<(String, String)> {
+        match shape {
+            Shape::Leaf => None,
+            Shape::Array(items) => items.iter().enumerate().find_map(|(i, item)| {
+                path.push(format!("[{i}]"));
+                let found = expected(item, path);
+                path.pop();
+                found
+            }),
+            Shape::Object(members) => {
+                let mut seen = std::collections::HashSet::new();
+                members.iter().find_map(|(key, _, value)| {
+                    if !seen.insert(*key) {
+                        return Some((key.to_string(), place(path)));
+                    }
+                    path.push(format!(": {key}"));
+                    let found = expected(value, path);
+                    path.pop();
+                    found
+                })
+            }
+        }
+    }
+
+    /// The place as the configuration's errors write it: `targets[1]: compare: `, empty at the
+    /// top; under a top-level array, `[0]` (no member names the place's start).
+    fn place(path: &[String]) -> String {
+        let joined = path.concat();
+        match joined.strip_prefix(": ") {
+            Some(place) => format!("{place}: "),
+            None => joined,
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        /// The scan names the duplicate the structure has, with its place, or none.
+        #[test]
+        fn the_scan_finds_what_the_structure_holds(shape in shape()) {
+            let json = text(&shape);
+            proptest::prop_assert!(serde_json::from_str::<serde_json::Value>(&json).is_ok());
+            proptest::prop_assert_eq!(duplicate(&json), expected(&shape, &mut Vec::new()), "{}", json);
+        }
+    }
+
     #[test]
     fn many_keys_cost_one_pass() {
         let members: Vec<String> = (0..50_000).map(|i| format!("\"k{i}\": {i}")).collect();
