@@ -4,9 +4,9 @@
 //! caller's sidecar, and the plugin comes from `make oci`'s image, pushed to a registry on
 //! loopback. v1's pod annotations (envoy/istio/proxy-stats.yaml) reach its agent the way the
 //! downward API hands them to it in a pod: in the file `etc/istio/pod/annotations` under the
-//! agent's working directory. Listeners come from Sidecar resources (no iptables); no mTLS. Every address is on
-//! loopback, and every port is picked free except user-service's 8080, which the sidecars bind
-//! on addresses of this run's own: runs do not collide.
+//! agent's working directory. Listeners come from Sidecar resources (no iptables); no mTLS.
+//! Every address is on loopback, and every port is picked free except user-service's 8080,
+//! which the sidecars bind on addresses of this run's own: runs do not collide.
 //!
 //! Ignored by `make integration`: it needs Istio's binaries, which `make istio-e2e` builds and
 //! hands over in ISTIO_BIN_DIR (with ISTIO_SRC, the Istio module, for its bootstrap template).
