@@ -2,14 +2,16 @@
 //! end). istiod reads Istio resources from a folder this test writes (its Kubernetes client
 //! talks to an empty API server), istio-agent + Envoy run as user-service v1's sidecar and as a
 //! caller's sidecar, and the plugin comes from `make oci`'s image, pushed to a registry on
-//! loopback. Listeners come from Sidecar resources (no iptables); no mTLS. Every address is on
-//! loopback, and every port is picked free except user-service's 8080, which the sidecars bind
-//! on addresses of this run's own: runs do not collide.
+//! loopback. v1's pod annotations (envoy/istio/proxy-stats.yaml) reach its agent the way the
+//! downward API hands them to it in a pod: in the file `etc/istio/pod/annotations` under the
+//! agent's working directory. Listeners come from Sidecar resources (no iptables); no mTLS.
+//! Every address is on loopback, and every port is picked free except user-service's 8080,
+//! which the sidecars bind on addresses of this run's own: runs do not collide.
 //!
 //! Ignored by `make integration`: it needs Istio's binaries, which `make istio-e2e` builds and
 //! hands over in ISTIO_BIN_DIR (with ISTIO_SRC, the Istio module, for its bootstrap template).
 
-use mirror_harness::{eventually, repo_root, tempfile, Backend, Client, Received, Request};
+use mirror_harness::{eventually, repo_root, tempfile, Backend, Client, Received, Reply, Request};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
@@ -337,6 +339,8 @@ struct Workload<'a> {
     name: &'static str,
     ip: &'a str,
     labels: &'a str,
+    /// The pod's annotations, as `kubectl patch` with envoy/istio/proxy-stats.yaml leaves them.
+    annotations: &'a [(String, String)],
 }
 
 impl Sidecar {
@@ -362,18 +366,19 @@ impl Sidecar {
                 ("DIR", dir.display().to_string()),
                 ("ADMIN_PORT", admin.to_string()),
                 ("STATUS_PORT", status.to_string()),
-                ("STATS_MATCHER", proxy_stats_matcher()),
             ],
         );
+        write_pod_annotations(&dir, workload.annotations);
         let mut command = Command::new(env_path("ISTIO_BIN_DIR").join("pilot-agent"));
         command
             .current_dir(&dir)
             .args(["proxy", "sidecar", "--domain", "default.svc.cluster.local"])
             .arg(format!("--templateFile={}", template_file.display()))
-            .args([
-                "--proxyLogLevel=warning",
-                "--proxyComponentLogLevel=wasm:info",
-            ])
+            .arg("--proxyLogLevel=warning")
+            .arg(format!(
+                "--proxyComponentLogLevel={}",
+                component_log_level(workload.annotations)
+            ))
             .env_remove("KUBECONFIG")
             .envs([
                 // Without it the agent probes cloud metadata addresses off this machine.
@@ -452,18 +457,110 @@ impl Sidecar {
     }
 }
 
-/// The `proxyStatsMatcher` of envoy/istio/proxy-stats.yaml (the annotation's ProxyConfig).
-fn proxy_stats_matcher() -> String {
+/// The pod annotations of envoy/istio/proxy-stats.yaml (`metadata.annotations` of its pod
+/// template): each `key: value`, or `key: |` and the literal block under it. Only that much YAML
+/// is read; anything else in the block is a change to the manifest this test must learn.
+fn proxy_stats_annotations() -> Vec<(String, String)> {
     let manifest = read(repo_root().join("envoy/istio/proxy-stats.yaml"));
-    let (_, block) = manifest
-        .split_once("proxy.istio.io/config: |\n")
-        .expect("proxy-stats.yaml has a proxy.istio.io/config block");
-    let indent = block.len() - block.trim_start().len();
-    block
+    let indent_of = |line: &str| line.len() - line.trim_start().len();
+    let mut lines = manifest
         .lines()
-        .map(|line| line.get(indent..).unwrap_or(""))
-        .collect::<Vec<_>>()
-        .join("\n")
+        .skip_while(|line| line.trim() != "annotations:");
+    let outer = indent_of(lines.next().expect("proxy-stats.yaml has `annotations:`"));
+    let mut annotations: Vec<(String, String)> = Vec::new();
+    let mut block: Option<(usize, String)> = None;
+    for line in lines.take_while(|line| line.trim().is_empty() || indent_of(line) > outer) {
+        let indent = indent_of(line);
+        if let Some((key_indent, text)) = block.as_mut() {
+            if line.trim().is_empty() || indent > *key_indent {
+                text.push_str(line);
+                text.push('\n');
+                continue;
+            }
+        }
+        if let Some((_, text)) = block.take() {
+            let value = dedent(&text);
+            annotations.last_mut().expect("a block follows its key").1 = value;
+        }
+        let (key, value) = line
+            .trim()
+            .split_once(": ")
+            .unwrap_or_else(|| panic!("proxy-stats.yaml: not `key: value`: {line}"));
+        assert!(
+            !value.starts_with(['"', '\'', '>']),
+            "unquoted values only: {line}"
+        );
+        if value == "|" {
+            block = Some((indent, String::new()));
+        }
+        annotations.push((key.to_string(), value.to_string()));
+    }
+    if let Some((_, text)) = block {
+        annotations.last_mut().expect("a block follows its key").1 = dedent(&text);
+    }
+    assert!(
+        !annotations.is_empty(),
+        "no annotations in proxy-stats.yaml"
+    );
+    annotations
+}
+
+/// The agent's `--proxyComponentLogLevel`, as Istio's injection template writes it: the pod's
+/// `sidecar.istio.io/componentLogLevel`, else the chart's default (`misc:error`). The agent
+/// does not read this annotation itself.
+fn component_log_level(annotations: &[(String, String)]) -> &str {
+    annotations
+        .iter()
+        .find(|(key, _)| key == "sidecar.istio.io/componentLogLevel")
+        .map_or("misc:error", |(_, value)| value.as_str())
+}
+
+/// A YAML literal block's text: its lines without their common indentation.
+fn dedent(text: &str) -> String {
+    let indent = text
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| line.len() - line.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|line| format!("{}\n", line.get(indent..).unwrap_or("")))
+        .collect()
+}
+
+/// The pod's annotations where istio-agent reads them: `./etc/istio/pod/annotations` from its
+/// working directory (in a pod, `/etc/istio/pod/annotations`, which the injector mounts from
+/// the downward API), one `key="value"` per line, the value quoted as Go's `%q` does (the
+/// agent unquotes it with `strconv.Unquote`). From that file the agent applies
+/// `proxy.istio.io/config` over its PROXY_CONFIG and adds `sidecar.istio.io/extraStatTags` to
+/// the bootstrap's stats tags (pkg/bootstrap/config.go, getStatsOptions).
+fn write_pod_annotations(dir: &Path, annotations: &[(String, String)]) {
+    if annotations.is_empty() {
+        return;
+    }
+    let pod_dir = dir.join("etc/istio/pod");
+    std::fs::create_dir_all(&pod_dir).expect("pod info dir");
+    let text: String = annotations
+        .iter()
+        .map(|(key, value)| format!("{key}={}\n", go_quote(value)))
+        .collect();
+    std::fs::write(pod_dir.join("annotations"), text).expect("pod annotations");
+}
+
+/// `value` as Go's `%q` writes printable ASCII text: in double quotes, with `\\`, `\"` and `\n`.
+fn go_quote(value: &str) -> String {
+    let mut quoted = String::from("\"");
+    for c in value.chars() {
+        match c {
+            '\\' => quoted.push_str("\\\\"),
+            '"' => quoted.push_str("\\\""),
+            '\n' => quoted.push_str("\\n"),
+            ' '..='~' => quoted.push(c),
+            _ => panic!("an annotation holds {c:?}: extend go_quote"),
+        }
+    }
+    quoted.push('"');
+    quoted
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -474,6 +571,7 @@ struct Mesh {
     config_dir: PathBuf,
     v1_backend: Backend,
     canary: Backend,
+    baseline: Backend,
     registry: Registry,
     plugin_url: String,
     istiod: Istiod,
@@ -490,8 +588,9 @@ impl Mesh {
         root.disable_cleanup(std::env::var_os("ISTIO_E2E_KEEP").is_some());
         let config_dir = root.path().join("istio-config");
         std::fs::create_dir_all(&config_dir).expect("config dir");
-        let v1_backend = Backend::start();
-        let canary = Backend::start();
+        let v1_backend = Backend::replying(|request| user_service(request, "ada@example.com"));
+        let canary = Backend::replying(|request| user_service(request, "ada@example.org"));
+        let baseline = Backend::replying(|request| user_service(request, "ada@example.com"));
         let registry = Registry::start(root.path());
         let plugin_url = registry.push_plugin();
         let subnet = run_subnet();
@@ -501,16 +600,17 @@ impl Mesh {
             ("V1_INBOUND_PORT", free_port(&v1_ip).to_string()),
             ("V1_BACKEND_PORT", v1_backend.addr().port().to_string()),
             ("CANARY_PORT", canary.addr().port().to_string()),
+            ("BASELINE_PORT", baseline.addr().port().to_string()),
             ("CLIENT_IP", client_ip.clone()),
         ];
         for name in ["service.yaml", "sidecars.yaml"] {
             std::fs::write(config_dir.join(name), fill(&template(name), &ports)).expect("write");
         }
-        std::fs::copy(
-            repo_root().join("envoy/istio/destinationrule.yaml"),
+        std::fs::write(
             config_dir.join("destinationrule.yaml"),
+            destination_rule_with_baseline(),
         )
-        .expect("copy the DestinationRule");
+        .expect("write the DestinationRule");
         let live_route = template("virtualservice-v1.yaml");
         std::fs::write(config_dir.join("virtualservice.yaml"), live_route).expect("write");
         let istiod = Istiod::start(root.path(), &config_dir);
@@ -518,11 +618,13 @@ impl Mesh {
             name: "user-service-v1",
             ip: &v1_ip,
             labels: r#"{"app":"user-service","version":"v1"}"#,
+            annotations: &proxy_stats_annotations(),
         };
         let client = Workload {
             name: "client",
             ip: &client_ip,
             labels: r#"{"app":"client"}"#,
+            annotations: &[],
         };
         let v1 = Sidecar::start(root.path(), &v1, &istiod, &registry);
         let client = Sidecar::start(root.path(), &client, &istiod, &registry);
@@ -536,6 +638,7 @@ impl Mesh {
             config_dir,
             v1_backend,
             canary,
+            baseline,
             registry,
             plugin_url,
             istiod,
@@ -580,6 +683,24 @@ impl Mesh {
             .replace("percentage: 100\n", &format!("percentage: {percentage}\n"))
     }
 
+    /// `extension(<the image's digest>, 100)` with its whole `pluginConfig` replaced by
+    /// `config`, written as JSON (which is YAML too: one flow mapping on the key's line).
+    fn extension_with_plugin_config(&self, config: &str) -> String {
+        let manifest = self.extension(&printed_digest(), 100);
+        let (head, block) = manifest
+            .split_once("pluginConfig:\n")
+            .expect("the manifest has a pluginConfig block");
+        let key_indent = head.len() - head.trim_end_matches(' ').len();
+        assert!(
+            block
+                .lines()
+                .all(|line| line.len() - line.trim_start().len() > key_indent),
+            "pluginConfig is the manifest's last block"
+        );
+        let config: serde_json::Value = serde_json::from_str(config).expect("the config is JSON");
+        format!("{head}pluginConfig: {config}\n")
+    }
+
     /// A connection to the caller's egress listener (user-service through its sidecar).
     fn caller(&self) -> Client {
         if TcpStream::connect(self.client_listener).is_err() {
@@ -596,6 +717,32 @@ impl Mesh {
         self.istiod.process.assert_running();
         self.v1.agent.assert_running();
         self.client.agent.assert_running();
+    }
+}
+
+/// envoy/istio/destinationrule.yaml with a `baseline` subset added: the reference target (a
+/// second instance of the current version) the comparison phase compares the canary with.
+fn destination_rule_with_baseline() -> String {
+    let rule = read(repo_root().join("envoy/istio/destinationrule.yaml"));
+    assert!(
+        rule.ends_with("    labels:\n      version: canary\n"),
+        "the canary subset ends destinationrule.yaml:\n{rule}"
+    );
+    rule + "  - name: baseline\n    labels:\n      version: baseline\n"
+}
+
+/// user-service as the backends play it: a user by id, a created user, `ok` to anything else.
+/// v1 and the baseline answer alike; the canary answers another `email`: the one difference
+/// the comparison phase must find, in that field of `GET /users/{id}` only.
+fn user_service(request: &Received, email: &str) -> Reply {
+    let path = request.path.split('?').next().unwrap_or_default();
+    match (request.method.as_str(), path) {
+        ("GET", user) if user.starts_with("/users/") => Reply::json(
+            200,
+            &format!(r#"{{"id":42,"name":"ada","email":"{email}"}}"#),
+        ),
+        ("POST", "/users") => Reply::json(200, r#"{"id":43,"name":"ada"}"#),
+        _ => Reply::new(200, "ok"),
     }
 }
 
@@ -682,6 +829,11 @@ fn istiod_delivers_the_plugin_to_a_sidecar_that_mirrors_scrubbed_copies() {
     );
     let plugin = plugin_copies_reach_canary_scrubbed_and_marked(&mut mesh);
     percentage_change_in_the_file_reaches_the_running_sidecar(&mut mesh);
+    // Before the wrong sha256: that change swaps the filter's configuration (ECDS) for every
+    // new request, whereas removing the extension (the VirtualService run) changes the listener,
+    // whose open connections keep the old filter while they drain: they must not hold a
+    // plugin that copies.
+    verdict_series_reach_the_agents_prometheus_with_their_labels(&mut mesh);
     wrong_sha256_keeps_the_plugin_out(&mut mesh);
     let native = virtualservice_mirror_of_the_same_requests(&mut mesh);
     let report = side_by_side(&requests(), &plugin, &native);
@@ -866,6 +1018,102 @@ fn wrong_sha256_keeps_the_plugin_out(mesh: &mut Mesh) {
     );
 }
 
+/// The sample of `series` (a name and its labels, exactly as written) in Prometheus text.
+fn sample(prometheus: &str, series: &str) -> Option<u64> {
+    prometheus
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// The per-endpoint series of the verdict (docs/shadow-verification.md: Metrics per endpoint
+/// and field) on the agent's `/stats/prometheus`, with their labels, as Prometheus scrapes a
+/// pod: the plugin compares the canary with the baseline (tests/istio-e2e/
+/// plugin-config-compare.json, endpoint templates `GET /users/{id}` and `POST /users`), and
+/// the canary answers another `email` to `GET /users/{id}`. The labels come from the stat
+/// names (`name=.=value;.;`) by the stats tags Istio's bootstrap makes of the pod's
+/// `sidecar.istio.io/extraStatTags`; the series are kept by its `proxyStatsMatcher`.
+fn verdict_series_reach_the_agents_prometheus_with_their_labels(mesh: &mut Mesh) {
+    let config = template("plugin-config-compare.json");
+    mesh.put(
+        "extension.yaml",
+        Some(&mesh.extension_with_plugin_config(&config)),
+    );
+    let started = Instant::now();
+    let series = |name: &str, endpoint: &str, extra: &str| {
+        format!(r#"traffic_mirror_{name}{{mirror_target="canary",endpoint="{endpoint}"{extra}}}"#)
+    };
+    let (get, post) = ("GET /users/{id}", "POST /users");
+    // A configured template's series are defined, at 0, when the configuration is applied.
+    eventually("the comparing plugin in v1's sidecar", WAIT, || {
+        mesh.alive();
+        (sample(&mesh.v1.prometheus(), &series("endpoint_compared", get, "")) == Some(0))
+            .then_some(())
+    });
+    println!(
+        "comparing configuration in v1's sidecar {:?} after the manifest",
+        started.elapsed()
+    );
+    let (canary_before, baseline_before) = (mesh.canary.count(), mesh.baseline.count());
+    let rounds = 2;
+    for _ in 0..rounds {
+        send_all(&mut mesh.caller(), &requests());
+    }
+    let copies = rounds * requests().len();
+    mesh.canary.wait_for(canary_before + copies, WAIT);
+    mesh.baseline.wait_for(baseline_before + copies, WAIT);
+    let n = rounds as u64;
+    let expected = [
+        (series("endpoint_compared", get, ""), n),
+        (series("endpoint_matched", get, ""), 0),
+        (series("endpoint_mismatched", get, ""), n),
+        (
+            series("endpoint_mismatched_aspect", get, r#",aspect="body""#),
+            n,
+        ),
+        (series("field_differed", get, r#",field="$.email""#), n),
+        (series("endpoint_compared", post, ""), n),
+        (series("endpoint_matched", post, ""), n),
+        (series("endpoint_mismatched", post, ""), 0),
+    ];
+    // Counts reach Envoy's stats with the plugin's next tick.
+    let prometheus = eventually("the comparisons counted per endpoint", WAIT, || {
+        let prometheus = mesh.v1.prometheus();
+        expected
+            .iter()
+            .all(|(series, value)| sample(&prometheus, series) == Some(*value))
+            .then_some(prometheus)
+    });
+    let verdict_lines: Vec<&str> = prometheus
+        .lines()
+        .filter(|line| {
+            line.starts_with("traffic_mirror_endpoint_")
+                || line.starts_with("traffic_mirror_field_")
+        })
+        .collect();
+    println!(
+        "the verdict's series on the agent's /stats/prometheus, counted {:?} after the manifest:\n{}",
+        started.elapsed(),
+        verdict_lines.join("\n")
+    );
+    for line in &verdict_lines {
+        // Every tag was extracted: none is left in a name, each series has the labels.
+        assert!(
+            !line.contains("=.=") && line.contains(r#"{mirror_target="canary",endpoint=""#),
+            "a series without its labels: {line}"
+        );
+    }
+    // Only `$.email` of `GET /users/{id}` differed: no other field counts a difference.
+    for line in verdict_lines
+        .iter()
+        .filter(|line| line.starts_with("traffic_mirror_field_differed{"))
+    {
+        assert!(
+            line.contains(r#"field="$.email""#) || line.ends_with(" 0"),
+            "only $.email differed: {line}"
+        );
+    }
+}
+
 fn virtualservice_mirror_of_the_same_requests(mesh: &mut Mesh) -> RunRecord {
     mesh.put("extension.yaml", None);
     mesh.put(
@@ -896,6 +1144,14 @@ fn virtualservice_mirror_of_the_same_requests(mesh: &mut Mesh) -> RunRecord {
         assert_original_intact(request, original);
     }
     let copies = mesh.canary.wait_for(copies_before + 2, WAIT)[copies_before..].to_vec();
+    // Only the caller's mirror copies now: no copy from a plugin left in v1's sidecar (one
+    // would be marked).
+    for copy in &copies {
+        assert!(
+            !copy.has_header("x-traffic-mirror"),
+            "a plugin's copy: {copy:?}"
+        );
+    }
     // Istio's mirror: the copy is the original, credentials included, and unmarked.
     for (request, copy) in paired(&sent, &copies) {
         assert_eq!(copy.path, request.path);
@@ -924,8 +1180,14 @@ fn virtualservice_mirror_of_the_same_requests(mesh: &mut Mesh) -> RunRecord {
 /// A markdown table of what the canary received from each, header by header.
 fn side_by_side(sent: &[Request], plugin: &RunRecord, native: &RunRecord) -> String {
     let mut out = String::from("| | sent | v1 received (plugin run) | canary from the plugin | canary from VirtualService `mirror` |\n|---|---|---|---|---|\n");
+    // Each row by `x-request-id`: copies may arrive in another order than the originals.
+    let (originals, copies, mirrors) = (
+        paired(sent, &plugin.originals),
+        paired(sent, &plugin.copies),
+        paired(sent, &native.copies),
+    );
     for (i, request) in sent.iter().enumerate() {
-        let (original, copy, mirror) = (&plugin.originals[i], &plugin.copies[i], &native.copies[i]);
+        let (original, copy, mirror) = (originals[i].1, copies[i].1, mirrors[i].1);
         let row = |name: &str, sent: String, a: String, b: String, c: String| {
             format!("| {} {name} | {sent} | {a} | {b} | {c} |\n", request.method)
         };
