@@ -206,6 +206,7 @@ pub fn run(backend: &Backend, out: &Path) {
             std::thread::sleep(Duration::from_secs(1)); // copies still on their way
             callgrind_control("-d", front.pid(), &vgdb_prefix);
             let per_request = total_since(dir.path(), &before) / u64::from(REQUESTS);
+            keep_dumps(dir.path(), &before, case.name);
             println!(
                 "  {:<20} {per_request:>8} instructions per request",
                 case.name
@@ -274,6 +275,22 @@ fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
         text.contains(&format!("{requests} succeeded")),
         "h2load: {text}"
     );
+}
+
+/// `PROFILE_KEEP=dir`: the case's callgrind dumps are copied there (`<case>.<n>`), so that
+/// `callgrind_annotate` can show where its instructions went, function by function (Envoy's
+/// and the VM's compiled code), after the profile's temp dir is gone.
+fn keep_dumps(dir: &Path, before: &[PathBuf], case: &str) {
+    let Some(keep) = std::env::var_os("PROFILE_KEEP").map(PathBuf::from) else {
+        return;
+    };
+    std::fs::create_dir_all(&keep).expect("PROFILE_KEEP directory");
+    let new = dumps(dir).into_iter().filter(|path| !before.contains(path));
+    for (index, path) in new.enumerate() {
+        let kept = keep.join(format!("{case}.{index}"));
+        std::fs::copy(&path, &kept).expect("copy a callgrind dump");
+        println!("  kept {}", kept.display());
+    }
 }
 
 /// Zeroes (`-z`) or dumps (`-d`) the counts of this run's Envoy only: without a pid and a
