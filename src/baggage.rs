@@ -55,19 +55,17 @@ fn trimmed(value: &str) -> &str {
 /// Linear in the values.
 pub fn mark<'a>(values: impl Iterator<Item = &'a str> + Clone, member: &str) -> Marked {
     let lists = values.map(trimmed).filter(|list| !list.is_empty());
-    // Each list and the member take their bytes and a comma between them; members are
-    // separated by commas (a value's own commas are percent-encoded).
-    let (bytes, members) = lists
+    // Each list and the member take their bytes and a comma between them.
+    let (bytes, count) = lists
         .clone()
-        .fold((member.len(), 1usize), |(bytes, members), list| {
-            let commas = list.bytes().filter(|b| *b == b',').count();
+        .fold((member.len(), 0usize), |(bytes, count), list| {
             let bytes = bytes.saturating_add(list.len()).saturating_add(1);
-            (bytes, members.saturating_add(commas).saturating_add(1))
+            (bytes, count.saturating_add(1))
         });
-    if members == 1 {
+    if count == 0 {
         return Marked::Alone;
     }
-    if bytes > MAX_BYTES || members > MAX_MEMBERS {
+    if bytes > MAX_BYTES || members_past_limit(lists.clone(), bytes.saturating_sub(member.len())) {
         return Marked::NotMarked;
     }
     let mut merged = String::with_capacity(bytes);
@@ -77,6 +75,21 @@ pub fn mark<'a>(values: impl Iterator<Item = &'a str> + Clone, member: &str) -> 
     }
     merged.push_str(member);
     Marked::Merged(merged)
+}
+
+/// Whether `lists` and one member more pass `MAX_MEMBERS`; `bytes` is what the lists take,
+/// a comma after each. Members are separated by commas (a value's own commas are
+/// percent-encoded), so a list has at most one member per byte: lists that short cannot pass
+/// the limit, and their commas are not counted (most baggage is a few members).
+fn members_past_limit<'a>(lists: impl Iterator<Item = &'a str>, bytes: usize) -> bool {
+    if bytes < MAX_MEMBERS {
+        return false;
+    }
+    let members = lists.fold(1usize, |members, list| {
+        let commas = list.bytes().filter(|b| *b == b',').count();
+        members.saturating_add(commas).saturating_add(1)
+    });
+    members > MAX_MEMBERS
 }
 
 #[cfg(test)]
@@ -155,6 +168,14 @@ mod tests {
         ));
         assert_eq!(mark_one(&members(MAX_MEMBERS), member), Marked::NotMarked);
         assert_eq!(mark_one(&members(1000), member), Marked::NotMarked);
+        // Short lists are within the member limit whatever their commas.
+        assert_eq!(
+            mark_one("a=1,,b=2", member),
+            Marked::Merged("a=1,,b=2,traffic-mirror=canary".into())
+        );
+        let commas = "a".to_string() + &",a".repeat(MAX_MEMBERS - 1);
+        assert_eq!(mark_one(&commas, member), Marked::NotMarked);
+        assert!(matches!(mark_one(&commas[2..], member), Marked::Merged(_)));
         // Members over several headers count together.
         let half = members(MAX_MEMBERS / 2);
         assert_eq!(

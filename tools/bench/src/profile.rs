@@ -72,6 +72,12 @@ const GROUPS: [&[Case]; 3] = [
             traced: false,
         },
         Case {
+            name: "dispatch_floor_traced",
+            listener: "dispatch_floor",
+            post_16k: false,
+            traced: true,
+        },
+        Case {
             name: "plugin_mirror",
             listener: "plugin_mirror",
             post_16k: false,
@@ -118,12 +124,18 @@ const GROUPS: [&[Case]; 3] = [
     ],
 ];
 
-const RATIOS: [(&str, &str, &str); 9] = [
+const RATIOS: [(&str, &str, &str); 10] = [
     // Envoy's own share: the same headers through its native mirror.
     (
         "native_traced_vs_native",
         "native_mirror_traced",
         "native_mirror",
+    ),
+    // What any proxy-wasm mirror pays for them: read into the VM and handed back.
+    (
+        "dispatch_floor_traced_vs_dispatch_floor",
+        "dispatch_floor_traced",
+        "dispatch_floor",
     ),
     (
         "mirror_traced_vs_mirror",
