@@ -182,7 +182,7 @@ pub fn run(backend: &Backend, out: &Path) {
             .filter(|case| {
                 wanted
                     .as_ref()
-                    .map_or(true, |names| names.iter().any(|name| name == case.name))
+                    .is_none_or(|names| names.iter().any(|name| name == case.name))
             })
             .collect();
         if group.is_empty() {
