@@ -44,42 +44,52 @@ pub enum Marked {
     NotMarked,
 }
 
-/// The original's `baggage` headers, joined into one list as HTTP allows, without the empty
-/// members and whitespace at its end; `None` when it had none.
-pub fn joined<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
-    let mut joined: Option<String> = None;
-    for value in values {
-        let value = value.trim_matches(|c| matches!(c, ' ' | '\t' | ','));
-        if value.is_empty() {
-            continue;
-        }
-        match &mut joined {
-            Some(list) => {
-                list.push(',');
-                list.push_str(value);
-            }
-            None => joined = Some(value.to_string()),
-        }
-    }
-    joined
+/// One `baggage` header's members, without the whitespace and empty members at its ends.
+fn trimmed(value: &str) -> &str {
+    value.trim_matches(|c| matches!(c, ' ' | '\t' | ','))
 }
 
-/// Adds `member` (`key=value`) to the original's joined baggage, within the limits.
-pub fn mark(original: Option<&str>, member: &str) -> Marked {
-    let Some(original) = original else {
+/// Adds `member` (`key=value`) to the original's `baggage` headers (`values`, in the order
+/// they came), joined into one list as HTTP allows, within the limits. The limits are checked
+/// first and the marked value then built in one allocation: this runs for every copy.
+/// Linear in the values.
+pub fn mark<'a>(values: impl Iterator<Item = &'a str> + Clone, member: &str) -> Marked {
+    let lists = values.map(trimmed).filter(|list| !list.is_empty());
+    // Each list and the member take their bytes and a comma between them.
+    let (bytes, count) = lists
+        .clone()
+        .fold((member.len(), 0usize), |(bytes, count), list| {
+            let bytes = bytes.saturating_add(list.len()).saturating_add(1);
+            (bytes, count.saturating_add(1))
+        });
+    if count == 0 {
         return Marked::Alone;
-    };
-    let bytes = original.len() + 1 + member.len();
-    // Members are separated by commas (a value's own commas are percent-encoded).
-    let members = original.bytes().filter(|b| *b == b',').count() + 2;
-    if bytes > MAX_BYTES || members > MAX_MEMBERS {
+    }
+    if bytes > MAX_BYTES || members_past_limit(lists.clone(), bytes.saturating_sub(member.len())) {
         return Marked::NotMarked;
     }
     let mut merged = String::with_capacity(bytes);
-    merged.push_str(original);
-    merged.push(',');
+    for list in lists {
+        merged.push_str(list);
+        merged.push(',');
+    }
     merged.push_str(member);
     Marked::Merged(merged)
+}
+
+/// Whether `lists` and one member more pass `MAX_MEMBERS`; `bytes` is what the lists take,
+/// a comma after each. Members are separated by commas (a value's own commas are
+/// percent-encoded), so a list has at most one member per byte: lists that short cannot pass
+/// the limit, and their commas are not counted (most baggage is a few members).
+fn members_past_limit<'a>(lists: impl Iterator<Item = &'a str>, bytes: usize) -> bool {
+    if bytes < MAX_MEMBERS {
+        return false;
+    }
+    let members = lists.fold(1usize, |members, list| {
+        let commas = list.bytes().filter(|b| *b == b',').count();
+        members.saturating_add(commas).saturating_add(1)
+    });
+    members > MAX_MEMBERS
 }
 
 #[cfg(test)]
@@ -114,27 +124,38 @@ mod tests {
         assert!(!has_member(&[0xff, b'=', b'x'], KEY));
     }
 
+    /// `mark` over one header value.
+    fn mark_one(value: &str, member: &str) -> Marked {
+        mark(std::iter::once(value), member)
+    }
+
     #[test]
     fn the_member_is_appended_to_every_baggage_header_joined() {
-        assert_eq!(mark(None, "traffic-mirror=canary"), Marked::Alone);
-        let original = joined(["a=1;p", " b=%2C2 ,", "", ","].into_iter());
-        assert_eq!(original.as_deref(), Some("a=1;p,b=%2C2"));
+        let member = "traffic-mirror=canary";
+        assert_eq!(mark(std::iter::empty(), member), Marked::Alone);
+        assert_eq!(mark([" ", ","].into_iter(), member), Marked::Alone);
         assert_eq!(
-            mark(original.as_deref(), "traffic-mirror=canary"),
+            mark(["a=1;p", " b=%2C2 ,", "", ","].into_iter(), member),
             Marked::Merged("a=1;p,b=%2C2,traffic-mirror=canary".into())
         );
-        assert_eq!(joined([" ", ","].into_iter()), None);
     }
 
     #[test]
     fn past_the_w3c_limits_the_member_is_not_added() {
         let member = "traffic-mirror=canary";
         let fits = "k=".to_string() + &"v".repeat(MAX_BYTES - member.len() - 1 - 2);
-        assert!(matches!(mark(Some(&fits), member), Marked::Merged(m) if m.len() == MAX_BYTES));
+        assert!(matches!(mark_one(&fits, member), Marked::Merged(m) if m.len() == MAX_BYTES));
         let too_long = fits.clone() + "v";
-        assert_eq!(mark(Some(&too_long), member), Marked::NotMarked);
+        assert_eq!(mark_one(&too_long, member), Marked::NotMarked);
+        // Split over two headers, the same bytes (the comma joining them counts).
+        let (first, second) = fits.split_at(100);
+        assert!(matches!(
+            mark([first, second.strip_prefix('v').unwrap()].into_iter(), member),
+            Marked::Merged(m) if m.len() == MAX_BYTES
+        ));
+        assert_eq!(mark([first, second].into_iter(), member), Marked::NotMarked);
         let hundred_kb = "k=".to_string() + &"v".repeat(100 << 10);
-        assert_eq!(mark(Some(&hundred_kb), member), Marked::NotMarked);
+        assert_eq!(mark_one(&hundred_kb, member), Marked::NotMarked);
         let members = |n: usize| {
             (0..n)
                 .map(|i| format!("k{i}=v"))
@@ -142,11 +163,30 @@ mod tests {
                 .join(",")
         };
         assert!(matches!(
-            mark(Some(&members(MAX_MEMBERS - 1)), member),
+            mark_one(&members(MAX_MEMBERS - 1), member),
             Marked::Merged(_)
         ));
-        assert_eq!(mark(Some(&members(MAX_MEMBERS)), member), Marked::NotMarked);
-        assert_eq!(mark(Some(&members(1000)), member), Marked::NotMarked);
+        assert_eq!(mark_one(&members(MAX_MEMBERS), member), Marked::NotMarked);
+        assert_eq!(mark_one(&members(1000), member), Marked::NotMarked);
+        // Short lists are within the member limit whatever their commas.
+        assert_eq!(
+            mark_one("a=1,,b=2", member),
+            Marked::Merged("a=1,,b=2,traffic-mirror=canary".into())
+        );
+        let commas = "a".to_string() + &",a".repeat(MAX_MEMBERS - 1);
+        assert_eq!(mark_one(&commas, member), Marked::NotMarked);
+        assert!(matches!(mark_one(&commas[2..], member), Marked::Merged(_)));
+        // Members over several headers count together.
+        let half = members(MAX_MEMBERS / 2);
+        assert_eq!(
+            mark([half.as_str(), half.as_str()].into_iter(), member),
+            Marked::NotMarked
+        );
+        let fewer = members(MAX_MEMBERS / 2 - 1);
+        assert!(matches!(
+            mark([half.as_str(), fewer.as_str()].into_iter(), member),
+            Marked::Merged(_)
+        ));
     }
 
     #[test]

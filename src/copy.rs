@@ -69,8 +69,6 @@ pub struct CapturedRequest {
     /// How the headers change in the copies of targets whose traces are never sampled;
     /// `None` when no target says so or there is nothing to change.
     unsampled: Option<Unsampled>,
-    /// The original's `baggage` headers joined, when copies carry the baggage marker.
-    baggage: Option<String>,
 }
 
 /// Takes the original's headers over in one pass: redaction (headers and query) and
@@ -114,7 +112,7 @@ pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedReque
     let authority = authority
         .filter(|_| has(":method") && has(":path"))
         .ok_or(Skip::Unroutable)?;
-    captured.authority = with_host_suffix(&authority, &config.host_suffix);
+    captured.authority = with_host_suffix(authority, &config.host_suffix);
     if let Some(options) = connection_options {
         // Headers the client named in `Connection` are for this hop only (RFC 9110, 7.6.1).
         let hop_only = connection_options_sorted(&options);
@@ -143,10 +141,11 @@ fn connection_options_sorted(value: &str) -> Vec<String> {
 }
 
 /// Appends `suffix` to the host, before any port, as Envoy's native mirroring does:
-/// `shop.example:8080` with `-shadow` becomes `shop.example-shadow:8080`.
-pub fn with_host_suffix(authority: &str, suffix: &str) -> String {
+/// `shop.example:8080` with `-shadow` becomes `shop.example-shadow:8080`. Without a suffix
+/// the authority is kept as it was read (no copy of it per request).
+pub fn with_host_suffix(authority: String, suffix: &str) -> String {
     if suffix.is_empty() {
-        return authority.to_string();
+        return authority;
     }
     match authority.rsplit_once(':') {
         // A colon inside `[...]` belongs to an IPv6 literal, not to a port.
@@ -156,24 +155,26 @@ pub fn with_host_suffix(authority: &str, suffix: &str) -> String {
 }
 
 impl CapturedRequest {
-    /// What the copies' trace and baggage headers need, worked out once for all targets.
+    /// What the copies' trace headers need, worked out once for all targets (their
+    /// baggage is marked as each copy goes out: `marked_baggage`).
     fn plan_beyond_first_hop(&mut self, config: &Config) {
-        let pairs = || self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let pairs = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
         let never = |t: &Target| t.containment.sampled == Sampled::Never;
         if config.targets.iter().any(never) {
-            self.unsampled = Some(Unsampled::plan(pairs())).filter(|plan| !plan.is_empty());
-        }
-        if config.containment.marker_baggage.is_some() {
-            let values = pairs()
-                .filter(|(name, _)| *name == "baggage")
-                .map(|(_, v)| v);
-            self.baggage = baggage::joined(values);
+            self.unsampled = Some(Unsampled::plan(pairs)).filter(|plan| !plan.is_empty());
         }
     }
 
-    /// The original's `baggage`, joined, for the copies' marker.
-    pub fn baggage(&self) -> Option<&str> {
-        self.baggage.as_deref()
+    /// A copy's `baggage`, marked with a target's `member` (`traffic-mirror=canary`): the
+    /// original's `baggage` headers (those left after redaction) and the member, built in one
+    /// allocation as the copy goes out rather than joined beforehand for every request.
+    pub fn marked_baggage(&self, member: &str) -> baggage::Marked {
+        let values = self
+            .headers
+            .iter()
+            .filter(|(name, _)| name == "baggage")
+            .map(|(_, value)| value.as_str());
+        baggage::mark(values, member)
     }
 
     /// Whether `more` bytes of body would take it past `limit`: then the whole copy is given
@@ -549,20 +550,20 @@ mod tests {
     #[test]
     fn host_suffix_goes_before_the_port() {
         assert_eq!(
-            with_host_suffix("shop.example:8080", "-shadow"),
+            with_host_suffix("shop.example:8080".into(), "-shadow"),
             "shop.example-shadow:8080"
         );
         assert_eq!(
-            with_host_suffix("shop.example", "-shadow"),
+            with_host_suffix("shop.example".into(), "-shadow"),
             "shop.example-shadow"
         );
         assert_eq!(
-            with_host_suffix("[::1]:8080", "-shadow"),
+            with_host_suffix("[::1]:8080".into(), "-shadow"),
             "[::1]-shadow:8080"
         );
-        assert_eq!(with_host_suffix("[::1]", "-shadow"), "[::1]-shadow");
+        assert_eq!(with_host_suffix("[::1]".into(), "-shadow"), "[::1]-shadow");
         assert_eq!(
-            with_host_suffix("shop.example:8080", ""),
+            with_host_suffix("shop.example:8080".into(), ""),
             "shop.example:8080"
         );
     }
@@ -906,7 +907,10 @@ mod tests {
             ("baggage", b"user=1"),
         ]);
         let captured = capture_headers(headers, &config).unwrap();
-        assert_eq!(captured.baggage(), Some("user=1"));
+        assert_eq!(
+            captured.marked_baggage("traffic-mirror=never"),
+            baggage::Marked::Merged("user=1,traffic-mirror=never".into())
+        );
         let copy = |index: usize, baggage| -> Vec<(String, String)> {
             captured
                 .headers_for(&config.targets[index], None, baggage)

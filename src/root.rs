@@ -3,7 +3,7 @@
 //! Every host call goes through `Host`, so this bookkeeping (current, replaced and finishing
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
-use crate::baggage::{self, Marked};
+use crate::baggage::Marked;
 use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::accounting::configuration_hash;
@@ -109,7 +109,7 @@ impl<H: Host> MirrorRoot<H> {
         };
         state.metrics.add(Counter::Mirrored);
         let member = target.containment.baggage_member.as_deref();
-        let marked = member.map(|member| baggage::mark(job.request.baggage(), member));
+        let marked = member.map(|member| job.request.marked_baggage(member));
         let baggage = match &marked {
             Some(Marked::Alone) => member,
             Some(Marked::Merged(merged)) => Some(merged.as_str()),
@@ -131,10 +131,17 @@ impl<H: Host> MirrorRoot<H> {
         let mut compared = needs
             .zip(job.pairing)
             .map(|(needs, id)| (id, Capture::new(needs)));
-        for _ in 0..job.copies.count(index, target.amplify) {
+        // The host takes each copy's headers by value: the last copy is given them, the
+        // others a clone (a single copy, the usual case, then costs no clone).
+        let mut headers = Some(headers);
+        for left in (0..job.copies.count(index, target.amplify)).rev() {
+            let pairs = match left {
+                0 => headers.take(),
+                _ => headers.clone(),
+            };
             let call = self.host.dispatch(
                 &target.cluster,
-                headers.clone(),
+                pairs.unwrap_or_default(),
                 job.request.body(),
                 job.request.trailers(),
                 target.timeout,

@@ -97,7 +97,7 @@ pub fn headers(data: &[u8]) {
             .baggage_member
             .as_deref()
             .unwrap_or_default();
-        let marked = traffic_mirror::baggage::mark(captured.baggage(), member);
+        let marked = captured.marked_baggage(member);
         let baggage = match &marked {
             traffic_mirror::baggage::Marked::Alone => Some(member),
             traffic_mirror::baggage::Marked::Merged(merged) => Some(merged.as_str()),

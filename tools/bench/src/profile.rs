@@ -72,6 +72,12 @@ const GROUPS: [&[Case]; 3] = [
             traced: false,
         },
         Case {
+            name: "dispatch_floor_traced",
+            listener: "dispatch_floor",
+            post_16k: false,
+            traced: true,
+        },
+        Case {
             name: "plugin_mirror",
             listener: "plugin_mirror",
             post_16k: false,
@@ -118,12 +124,18 @@ const GROUPS: [&[Case]; 3] = [
     ],
 ];
 
-const RATIOS: [(&str, &str, &str); 9] = [
+const RATIOS: [(&str, &str, &str); 10] = [
     // Envoy's own share: the same headers through its native mirror.
     (
         "native_traced_vs_native",
         "native_mirror_traced",
         "native_mirror",
+    ),
+    // What any proxy-wasm mirror pays for them: read into the VM and handed back.
+    (
+        "dispatch_floor_traced_vs_dispatch_floor",
+        "dispatch_floor_traced",
+        "dispatch_floor",
     ),
     (
         "mirror_traced_vs_mirror",
@@ -206,6 +218,7 @@ pub fn run(backend: &Backend, out: &Path) {
             std::thread::sleep(Duration::from_secs(1)); // copies still on their way
             callgrind_control("-d", front.pid(), &vgdb_prefix);
             let per_request = total_since(dir.path(), &before) / u64::from(REQUESTS);
+            keep_dumps(dir.path(), &before, case.name);
             println!(
                 "  {:<20} {per_request:>8} instructions per request",
                 case.name
@@ -274,6 +287,22 @@ fn h2load(front: &Envoy, case: &Case, body: &Path, requests: u32) {
         text.contains(&format!("{requests} succeeded")),
         "h2load: {text}"
     );
+}
+
+/// `PROFILE_KEEP=dir`: the case's callgrind dumps are copied there (`<case>.<n>`), so that
+/// `callgrind_annotate` can show where its instructions went, function by function (Envoy's
+/// and the VM's compiled code), after the profile's temp dir is gone.
+fn keep_dumps(dir: &Path, before: &[PathBuf], case: &str) {
+    let Some(keep) = std::env::var_os("PROFILE_KEEP").map(PathBuf::from) else {
+        return;
+    };
+    std::fs::create_dir_all(&keep).expect("PROFILE_KEEP directory");
+    let new = dumps(dir).into_iter().filter(|path| !before.contains(path));
+    for (index, path) in new.enumerate() {
+        let kept = keep.join(format!("{case}.{index}"));
+        std::fs::copy(&path, &kept).expect("copy a callgrind dump");
+        println!("  kept {}", kept.display());
+    }
 }
 
 /// Zeroes (`-z`) or dumps (`-d`) the counts of this run's Envoy only: without a pid and a
