@@ -1,15 +1,110 @@
 //! The body jobs a worker's root works through a slice per tick (see `slices`): a request
-//! whose large body is redacted before its copies go out. Plain Rust; the root drives them
-//! (`root::on_tick`) and turns a finished one into the dispatch of its copies, or the count
-//! of why it is not sent.
+//! whose large body is redacted before its copies go out, a compared response whose
+//! compressed body is inflated, a comparison whose large bodies are diffed. Plain Rust; the
+//! root drives them (`root::on_tick`) and turns a finished one into the dispatch of its
+//! copies (or the count of why they are not sent), a response handed to the comparisons, or
+//! a comparison's end.
 
 use crate::budget::Reservation;
+use crate::compare::pairing::{Comparing, Resolved, Side};
+use crate::compare::response::{InflationJob, Summary};
 use crate::copy::{CapturedRequest, Skip};
 use crate::redact::sliced::SlicedRedaction;
 use crate::settings::Settings;
-use crate::slices::Progress;
+use crate::slices::{Progress, SLICE_BYTES};
 use crate::targets::Copies;
 use std::rc::Rc;
+
+/// One job of the worker's queue: all kinds take turns in one round robin, so that a tick is
+/// one slice whatever is being done.
+pub enum BodyJob {
+    // Boxed: a job moves from the queue's front to its back every turn.
+    Redaction(Box<Unredacted>),
+    Inflation(Box<Inflation>),
+    Comparison(Box<Comparison>),
+}
+
+/// A job done, with what the root does with it.
+pub enum Ended {
+    /// The request is ready to go (`Ok`: the bytes each copy holds), or why it is not sent.
+    Redacted(Box<Unredacted>, Result<usize, Skip>),
+    /// The response's summary, its body inflated (or left out past the budget).
+    Inflated(Box<Inflation>, Summary),
+    /// The comparison's one end.
+    Compared(Rc<Settings>, Resolved),
+}
+
+impl BodyJob {
+    /// One slice of the job: `Err` hands it back with work left.
+    pub fn slice(self) -> Result<Ended, BodyJob> {
+        match self {
+            BodyJob::Redaction(mut job) => match job.slice(SLICE_BYTES) {
+                Progress::More => Err(BodyJob::Redaction(job)),
+                Progress::Done(done) => Ok(Ended::Redacted(job, done)),
+            },
+            BodyJob::Inflation(mut job) => match job.slice() {
+                Progress::More => Err(BodyJob::Inflation(job)),
+                Progress::Done(summary) => Ok(Ended::Inflated(job, summary)),
+            },
+            BodyJob::Comparison(mut job) => match job.comparing.step(SLICE_BYTES) {
+                Progress::More => Err(BodyJob::Comparison(job)),
+                Progress::Done(resolved) => Ok(Ended::Compared(Rc::clone(&job.settings), resolved)),
+            },
+        }
+    }
+}
+
+/// A compared response whose compressed body is inflated a slice at a time before it joins
+/// its comparisons, under the settings it was captured with.
+pub struct Inflation {
+    pub settings: Rc<Settings>,
+    pub pairing: u64,
+    pub side: Side,
+    job: InflationJob,
+    /// What the job holds, against the worker's memory budget.
+    held: Reservation,
+}
+
+impl Inflation {
+    /// The job, if the budget can hold what it holds now; else the summary without its body.
+    pub fn start(
+        settings: Rc<Settings>,
+        pairing: u64,
+        side: Side,
+        mut job: InflationJob,
+        mut held: Reservation,
+    ) -> Result<Inflation, Summary> {
+        if held.resize(job.bytes_held()).is_err() {
+            return Err(job.leave_body_out());
+        }
+        Ok(Inflation {
+            settings,
+            pairing,
+            side,
+            job,
+            held,
+        })
+    }
+
+    /// One slice; the output grows as it goes, and is held against the budget too: past it,
+    /// the body is left out (`body_not_compared_too_large`).
+    fn slice(&mut self) -> Progress<Summary> {
+        match self.job.slice() {
+            Progress::More if self.held.resize(self.job.bytes_held()).is_err() => {
+                Progress::Done(self.job.leave_body_out())
+            }
+            progress => progress,
+        }
+    }
+}
+
+/// A comparison whose large bodies are diffed a slice at a time, under the settings it was
+/// started with; it holds its summaries' share of the budget until it ends.
+pub struct Comparison {
+    pub settings: Rc<Settings>,
+    pub comparing: Comparing,
+    pub held: Reservation,
+}
 
 /// A complete request whose body is being redacted, a slice at a time, before its copies go
 /// out: everything `outbox::Job` carries, plus the redaction in progress.
@@ -64,7 +159,6 @@ mod tests {
     use crate::config::Config;
     use crate::copy::capture_headers;
     use crate::host::recording;
-    use crate::slices::SLICE_BYTES;
     use crate::targets::TargetSet;
 
     fn unredacted(body: Vec<u8>, budget: &Rc<Budget>) -> Result<Unredacted, Skip> {

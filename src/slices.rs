@@ -63,16 +63,17 @@ impl<J> Queue<J> {
         self.jobs.len()
     }
 
-    /// Gives one slice to the job whose turn it is: a job with work left goes to the back of
-    /// the queue; a finished job leaves it, handed back with its result.
-    pub fn turn<T>(&mut self, slice: impl FnOnce(&mut J) -> Progress<T>) -> Option<(J, T)> {
-        let mut job = self.jobs.pop_front()?;
-        match slice(&mut job) {
-            Progress::More => {
+    /// Gives one slice to the job whose turn it is: `slice` hands a job with work left back
+    /// (`Err`), and it goes to the back of the queue; a finished job leaves it, its result
+    /// (which may carry the job's parts) returned.
+    pub fn turn<T>(&mut self, slice: impl FnOnce(J) -> Result<T, J>) -> Option<T> {
+        let job = self.jobs.pop_front()?;
+        match slice(job) {
+            Err(job) => {
                 self.jobs.push_back(job);
                 None
             }
-            Progress::Done(result) => Some((job, result)),
+            Ok(result) => Some(result),
         }
     }
 
@@ -120,16 +121,15 @@ mod tests {
         while !queue.is_empty() {
             ticks += 1;
             assert!(ticks < 1000, "every job ends");
-            let done = queue.turn(|(name, left): &mut (usize, usize)| {
-                turns.push(*name);
-                *left -= 1;
-                if *left == 0 {
-                    Progress::Done(())
+            let done = queue.turn(|(name, left): (usize, usize)| {
+                turns.push(name);
+                if left == 1 {
+                    Ok(name)
                 } else {
-                    Progress::More
+                    Err((name, left - 1))
                 }
             });
-            if let Some(((name, _), ())) = done {
+            if let Some(name) = done {
                 finished.push(name);
             }
         }
@@ -153,16 +153,16 @@ mod tests {
         queue.push(("large", 100));
         queue.push(("large too", 100));
         for _ in 0..5 {
-            queue.turn(|_| Progress::<()>::More);
+            queue.turn(Err::<(), _>);
         }
         queue.push(("small", 1));
         let mut waited = 0;
         loop {
-            let done = queue.turn(|(name, _): &mut (&str, i32)| {
-                if *name == "small" {
-                    Progress::Done(())
+            let done = queue.turn(|(name, left): (&str, i32)| {
+                if name == "small" {
+                    Ok(())
                 } else {
-                    Progress::More
+                    Err((name, left))
                 }
             });
             if done.is_some() {
@@ -184,7 +184,7 @@ mod tests {
         assert_eq!(queue.len(), 3);
         assert_eq!(queue.take_all(), [0, 2, 4]);
         assert!(queue.is_empty());
-        assert_eq!(queue.turn(|_: &mut i32| Progress::Done(())), None);
+        assert_eq!(queue.turn(|_: i32| Ok::<_, i32>(())), None);
     }
 
     #[test]
