@@ -206,9 +206,15 @@ impl Comparisons {
         }
     }
 
+    /// `side`'s response for request `pairing` is complete, its body being inflated: its
+    /// comparisons wait for it.
+    pub fn inflating(&mut self, pairing: u64, side: Side) {
+        self.pairing.inflating(pairing, side);
+    }
+
     /// Ends every pending comparison now (the settings are being retired).
     pub fn expire_all(&mut self, settings: &Settings, now_ns: u64) {
-        let resolved = self.pairing.expire(u64::MAX);
+        let resolved = self.pairing.expire_all();
         self.settle(settings, resolved, now_ns);
         self.flush_accounts();
     }

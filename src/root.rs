@@ -204,6 +204,15 @@ impl<H: Host> MirrorRoot<H> {
         let held = self.budget.reservation();
         match Inflation::start(Rc::clone(settings), pairing, side, job, held) {
             Ok(job) => {
+                if let Some(comparisons) = &mut self.comparisons {
+                    if self
+                        .settings
+                        .as_ref()
+                        .is_some_and(|s| Rc::ptr_eq(s, settings))
+                    {
+                        comparisons.inflating(pairing, side);
+                    }
+                }
                 self.body_jobs.push(BodyJob::Inflation(Box::new(job)));
                 self.outbox.wake_root(&self.host);
             }

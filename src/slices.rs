@@ -2,8 +2,9 @@
 //!
 //! Each Envoy worker is one thread, so whatever a callback does, every other request on that
 //! worker waits for it. Work whose cost grows with a body (redaction, decompression of a
-//! compared response) is therefore a resumable job: each root timer tick does one slice of
-//! at most `SLICE_BYTES` bytes of it, and the next tick resumes where it stopped. A body of at
+//! compared response, the diff of compared bodies) is therefore a resumable job: each root
+//! timer tick does one slice of it, at most `SLICE_BYTES` bytes (`INFLATE_SLICE_BYTES` for
+//! decompression), and the next tick resumes where it stopped. A body of at
 //! most one slice is still done at once, in the callback that completes it (as small requests
 //! always were): it costs no more than one slice, and waits for no tick.
 //!
@@ -18,6 +19,11 @@ use std::collections::VecDeque;
 /// plugin's costliest per byte (multipart search, inflating), about a million instructions,
 /// half a millisecond of one core (measured: docs/performance.md, Work in slices).
 pub const SLICE_BYTES: usize = 64 * 1024;
+
+/// The most bytes one slice of decompression takes in and puts out: inflating a compared
+/// response body (and hashing it, for `body: "exact"`) costs about four times redaction's
+/// work per byte (measured: docs/performance.md, Work in slices), so its slices are a quarter.
+pub const INFLATE_SLICE_BYTES: usize = 16 * 1024;
 
 /// The capacity of a sliced redaction's output for a body of `length` bytes: a quarter more,
 /// so that replacements longer than the values they replace seldom outgrow it (growing it

@@ -8,6 +8,8 @@ use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 /// Output is produced through a buffer of this size on the stack.
 const CHUNK: usize = 8192;
+/// Compressed input handed to miniz per call (see `Inflater::feed_some`).
+const INPUT_STEP: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -83,9 +85,9 @@ impl Inflater {
         self.feed_some(input, usize::MAX, out).map(drop)
     }
 
-    /// `feed`, stopping once about `max_output` bytes were produced (at most `CHUNK` more),
-    /// so that one slice of work is bounded however well the input compresses; returns how
-    /// many bytes of `input` were taken (the rest is handed in again next time).
+    /// `feed`, stopping once `max_output` bytes were produced, so that one slice of work is
+    /// bounded however well the input compresses; returns how many bytes of `input` were
+    /// taken (the rest is handed in again next time).
     pub fn feed_some(
         &mut self,
         input: &[u8],
@@ -119,10 +121,17 @@ impl Inflater {
         let mut produced = 0usize;
         let taken = |rest: &[u8]| input.len() - rest.len();
         loop {
-            let result = inflate(state, rest, &mut buffer, MZFlush::None);
+            // No more room than the bound leaves: the slice ends exactly at it.
+            let room = max_output.saturating_sub(produced).clamp(1, CHUNK);
+            let window = buffer.get_mut(..room).unwrap_or_default();
+            // A little input at a time: miniz inflates up to 32 KiB into its window per call,
+            // as much as the input given allows, so that input bounds the work past the slice's
+            // output bound.
+            let step = rest.get(..INPUT_STEP).unwrap_or(rest);
+            let result = inflate(state, step, window, MZFlush::None);
             rest = rest.get(result.bytes_consumed..).unwrap_or_default();
             produced = produced.saturating_add(result.bytes_written);
-            if !out(buffer.get(..result.bytes_written).unwrap_or_default()) {
+            if !out(window.get(..result.bytes_written).unwrap_or_default()) {
                 return Ok(taken(rest));
             }
             match result.status {
@@ -132,7 +141,7 @@ impl Inflater {
                 }
                 Ok(_) | Err(MZError::Buf) => {
                     let progress = result.bytes_consumed > 0 || result.bytes_written > 0;
-                    let more_output = result.bytes_written == buffer.len();
+                    let more_output = result.bytes_written == room;
                     self.draining = more_output;
                     if !progress || (rest.is_empty() && !more_output) || produced >= max_output {
                         return Ok(taken(rest));

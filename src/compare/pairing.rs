@@ -165,6 +165,9 @@ enum State {
     /// comparison diffed in slices keeps the summaries it needs once it leaves the table.
     Arrived(Rc<Summary>),
     Missing(Missing),
+    /// The response is complete, its compressed body being inflated a slice per tick: it
+    /// will arrive, so its comparisons wait for it past their deadline (`expire`).
+    Inflating,
 }
 
 #[derive(Debug)]
@@ -304,7 +307,7 @@ impl Pairing {
     /// capture it).
     pub fn wants(&self, id: u64, side: Side) -> bool {
         self.entries.get(&id).is_some_and(|entry| {
-            matches!(entry.state(side), Some(State::Waiting))
+            matches!(entry.state(side), Some(State::Waiting | State::Inflating))
                 && entry
                     .candidates
                     .iter()
@@ -357,14 +360,52 @@ impl Pairing {
         self.set(id, side, State::Missing(why), now_ns)
     }
 
-    /// Ends every comparison whose time is up: what has not arrived by now never will.
+    /// `side`'s response for request `id` is complete and will arrive once its body is
+    /// inflated (bounded work: it always ends).
+    pub fn inflating(&mut self, id: u64, side: Side) {
+        if !self.wants(id, side) {
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(&id) {
+            if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+                *slot = State::Inflating;
+            }
+        }
+    }
+
+    /// Ends every comparison whose time is up: what has not arrived by now never will. A
+    /// comparison with a side being inflated waits for it (`EXPIRY_MARGIN_NS` at a time).
     pub fn expire(&mut self, now_ns: u64) -> Vec<Resolved> {
+        self.expire_until(now_ns, true)
+    }
+
+    /// Ends every comparison now (their configuration is retired): sides being inflated too
+    /// are taken as never coming.
+    pub fn expire_all(&mut self) -> Vec<Resolved> {
+        self.expire_until(u64::MAX, false)
+    }
+
+    fn expire_until(&mut self, now_ns: u64, wait_for_inflation: bool) -> Vec<Resolved> {
         let mut resolved = Vec::new();
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now_ns {
                 break;
             }
             self.deadlines.remove(&(deadline, id));
+            let inflating = |entry: &Entry| {
+                entry
+                    .sides
+                    .iter()
+                    .any(|(_, state)| matches!(state, State::Inflating))
+            };
+            if let Some(entry) = self.entries.get_mut(&id) {
+                if wait_for_inflation && inflating(entry) {
+                    // A later deadline, so that the loop ends: `now_ns` is before it.
+                    entry.deadline_ns = now_ns.saturating_add(EXPIRY_MARGIN_NS).max(deadline + 1);
+                    self.deadlines.insert((entry.deadline_ns, id));
+                    continue;
+                }
+            }
             if self
                 .early
                 .get(&id)
@@ -559,8 +600,11 @@ fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Decid
         None => None,
     };
     let carried = candidate.reference() != Side::Original;
-    let baseline_may_stand_in =
-        carried && matches!(baseline, Some(State::Arrived(_)) | Some(State::Waiting));
+    let baseline_may_stand_in = carried
+        && matches!(
+            baseline,
+            Some(State::Arrived(_) | State::Waiting | State::Inflating)
+        );
     // What ends the comparison whatever else comes, first: nothing is held for it.
     match (own, reference) {
         (State::Missing(_), _) => return skipped(Skipped::NoAnswer),
@@ -572,12 +616,12 @@ fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Decid
     }
     let own = match own {
         State::Arrived(own) => own,
-        State::Waiting if expiring => return skipped(Skipped::Expired),
+        State::Waiting | State::Inflating if expiring => return skipped(Skipped::Expired),
         _ => return None,
     };
     let noise = match baseline {
         Some(State::Arrived(summary)) => Baseline::In(summary),
-        Some(State::Waiting) if !expiring => return None,
+        Some(State::Waiting | State::Inflating) if !expiring => return None,
         Some(_) => Baseline::Gone,
         None => Baseline::NotConfigured,
     };
@@ -597,12 +641,12 @@ fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Decid
         (State::Arrived(reference), Baseline::NotConfigured) => compare(reference, None, false),
         (State::Arrived(reference), Baseline::Gone) => compare(reference, None, true),
         (State::Missing(Missing::Incomplete), _) => skipped(Skipped::Incomplete),
-        (State::Waiting, _) if !expiring => None,
-        (State::Missing(_) | State::Waiting, Baseline::In(noise)) if carried => {
+        (State::Waiting | State::Inflating, _) if !expiring => None,
+        (State::Missing(_) | State::Waiting | State::Inflating, Baseline::In(noise)) if carried => {
             compare(noise, None, true)
         }
         (State::Missing(_), _) => skipped(Skipped::NoAnswer),
-        (State::Waiting, _) => skipped(Skipped::Expired),
+        (State::Waiting | State::Inflating, _) => skipped(Skipped::Expired),
     }
 }
 
@@ -1013,6 +1057,23 @@ mod tests {
                 .is_empty(),
             "too late"
         );
+    }
+
+    #[test]
+    fn a_side_being_inflated_is_waited_for_past_the_deadline_but_not_past_retirement() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &original)], request());
+        table.start(2, 0, SECOND, vec![candidate(0, &original)], request());
+        for id in [1, 2] {
+            table.arrive(id, Side::Original, summary(200, "{}"), 0);
+            table.inflating(id, Side::Target(0));
+        }
+        assert!(table.expire(100 * SECOND).is_empty(), "it will come");
+        let resolved = table.arrive(1, Side::Target(0), summary(200, "{}"), 100 * SECOND);
+        assert_eq!(matched(&resolved), [(0, true)]);
+        assert_eq!(skipped(&table.expire_all()), [(0, Skipped::Expired)]);
+        assert!(table.is_empty() && table.bytes_held() == 0);
     }
 
     #[test]
