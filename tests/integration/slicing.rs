@@ -195,11 +195,13 @@ mod comparisons {
         })
     }
 
-    /// A JSON document of `items` items; the candidate's differs at `total` and
+    /// A JSON document of about `bytes` bytes (items with a long text, so that it holds far
+    /// fewer values than `compare::json::MAX_VALUES`); the candidate's differs at `total` and
     /// `meta.version`, whatever its size.
-    fn document(items: usize, candidate: bool) -> Vec<u8> {
+    fn document(bytes: usize, candidate: bool) -> Vec<u8> {
+        let items = bytes / 660;
         let list: Vec<String> = (0..items)
-            .map(|i| format!(r#"{{"id": {i}, "name": "item {i}", "price": {}}}"#, i % 97))
+            .map(|i| format!(r#"{{"id": {i}, "text": "{i:0>600}", "price": {}}}"#, i % 97))
             .collect();
         let (total, version) = if candidate {
             (items + 1, 2)
@@ -219,11 +221,11 @@ mod comparisons {
         encoder.finish().expect("gzip")
     }
 
-    /// Answers `/small` and `/large` (that many items) with the reference's or the candidate's
-    /// document, gzip-compressed at `level` when there is one.
-    fn backend(candidate: bool, large_items: usize, level: Option<u32>) -> Backend {
-        let small = document(200, candidate);
-        let large = document(large_items, candidate);
+    /// Answers `/small` and `/large` (about `large_bytes`) with the reference's or the
+    /// candidate's document, gzip-compressed at `level` when there is one.
+    fn backend(candidate: bool, large_bytes: usize, level: Option<u32>) -> Backend {
+        let small = document(20_000, candidate);
+        let large = document(large_bytes, candidate);
         assert!(small.len() < 32 << 10 && large.len() > 1 << 20);
         let (small, large) = match level {
             Some(level) => (gzip(&small, level), gzip(&large, level)),
@@ -277,8 +279,8 @@ mod comparisons {
 
     #[test]
     fn a_large_pair_diffed_in_slices_reaches_the_verdict_of_a_small_pair_done_at_once() {
-        let primary = backend(false, 40_000, None);
-        let canary = backend(true, 40_000, None);
+        let primary = backend(false, 2 << 20, None);
+        let canary = backend(true, 2 << 20, None);
         let envoy = Envoy::builder(config(TARGET))
             .primary(primary.addr())
             .cluster("canary", canary.addr())
@@ -291,9 +293,13 @@ mod comparisons {
         let large = mismatch_line(&envoy, "large-1");
         assert_eq!(envoy.counter(TARGET, "mismatched_body"), 2);
         assert_eq!(envoy.counter(TARGET, "body_not_compared_too_large"), 0);
-        // The same paths, named the same way (the lines differ in the request only).
+        // The same record, paths named the same way (the lines differ in the request only).
         let paths = |line: &str| {
-            line.replace("large-1", "ID")
+            let record = line
+                .find("{\"compare_mismatch\"")
+                .map_or(line, |at| &line[at..]);
+            record
+                .replace("large-1", "ID")
                 .replace("small-1", "ID")
                 .replace("/large", "PATH")
                 .replace("/small", "PATH")
@@ -307,8 +313,8 @@ mod comparisons {
 
     #[test]
     fn large_gzip_bodies_inflated_in_slices_match_though_their_bytes_differ() {
-        let primary = backend(false, 200_000, Some(1));
-        let canary = backend(false, 200_000, Some(9));
+        let primary = backend(false, 8 << 20, Some(1));
+        let canary = backend(false, 8 << 20, Some(9));
         let envoy = Envoy::builder(config(TARGET))
             .primary(primary.addr())
             .cluster("canary", canary.addr())
@@ -321,15 +327,15 @@ mod comparisons {
 
     #[test]
     fn a_config_replaced_mid_comparison_ends_it_once_under_the_old_one() {
-        let primary = backend(false, 300_000, Some(6));
-        let canary = backend(true, 300_000, Some(6));
+        let primary = backend(false, 13 << 20, Some(6));
+        let canary = backend(true, 13 << 20, Some(6));
         let mut envoy = Envoy::builder(config(TARGET))
             .primary(primary.addr())
             .cluster("canary", canary.addr())
             .from_ecds()
             .start();
-        // The original's response ends with the call: its 13 MB body is then inflated by a
-        // job (about 800 ticks), and the copy's after it.
+        // The original's response ends with the call: its 13 MiB body is then inflated by a
+        // job (about 830 ticks, taking turns with the copy's), then diffed.
         send(&envoy, "/large", "replaced-1");
         envoy.update_plugin_config(config("after"));
         assert_eq!(verdicts(&envoy, TARGET, 1), [("mismatched", 1)]);

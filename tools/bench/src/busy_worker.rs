@@ -23,8 +23,9 @@ fn large_json(variant: u32) -> Vec<u8> {
         if i > 0 {
             body.push_str(", ");
         }
+        // Long notes: far fewer values than the diff's cap (`compare::json::MAX_VALUES`).
         body.push_str(&format!(
-            "{{\"id\": {i}, \"password\": \"p{i}\", \"name\": \"item number {i}\"}}"
+            "{{\"id\": {i}, \"password\": \"p{i}\", \"notes\": \"{i:0>1000}\"}}"
         ));
         i += 1;
     }
