@@ -12,9 +12,11 @@
 //! target/bench/results.json), `--profile` (instructions per request under callgrind instead,
 //! written to profile.json beside `--out`; see profile.rs), `--slow-only` (the slow-target run
 //! alone, its table on stdout), `--busy-worker-only` (a small request's latency while the
-//! plugin works on 16 MB bodies: busy_worker.rs).
+//! plugin works on 16 MB bodies: busy_worker.rs), `--calibrate-slices FILE` (fuel against
+//! V8's instructions: calibrate.rs).
 
 mod busy_worker;
+mod calibrate;
 mod load;
 mod profile;
 mod report;
@@ -94,6 +96,7 @@ struct Options {
     slow_only: bool,
     worst_only: bool,
     busy_worker_only: bool,
+    calibrate: Option<PathBuf>,
     smoke: bool,
     rounds: usize,
     seconds: u64,
@@ -108,6 +111,7 @@ impl Options {
             slow_only: false,
             worst_only: false,
             busy_worker_only: false,
+            calibrate: None,
             smoke: false,
             rounds: 15,
             seconds: 2,
@@ -129,6 +133,7 @@ impl Options {
                 "--slow-only" => options.slow_only = true,
                 "--worst-only" => options.worst_only = true,
                 "--busy-worker-only" => options.busy_worker_only = true,
+                "--calibrate-slices" => options.calibrate = Some(PathBuf::from(value())),
                 "--smoke" => {
                     options.smoke = true;
                     options.rounds = 1;
@@ -148,7 +153,7 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--busy-worker-only] [--out FILE]");
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--busy-worker-only] [--calibrate-slices FILE] [--out FILE]");
     std::process::exit(2)
 }
 
@@ -165,6 +170,9 @@ fn main() {
     }
     // A small request beside the plugin's work on 16 MB bodies: 10 s a run (1 s when smoke).
     let busy_seconds = if options.smoke { 1 } else { 10 };
+    if let Some(file) = &options.calibrate {
+        return calibrate::run(file);
+    }
     if options.busy_worker_only {
         return println!(
             "{}",

@@ -62,6 +62,8 @@ struct Plugin {
     instance: Instance,
     /// Per callback name: (calls, most fuel in one call).
     costs: BTreeMap<&'static str, (u64, u64)>,
+    /// Fuel spent in every callback since loaded.
+    total: u64,
 }
 
 fn memory(caller: &Caller<'_, Host>) -> Memory {
@@ -156,6 +158,7 @@ impl Plugin {
             store,
             instance,
             costs: BTreeMap::new(),
+            total: 0,
         };
         plugin.call::<(), ()>("_initialize", ());
         plugin.call::<(i32, i32), ()>("proxy_on_context_create", (ROOT as i32, 0));
@@ -197,6 +200,7 @@ impl Plugin {
         let entry = self.costs.entry(name).or_default();
         entry.0 += 1;
         entry.1 = entry.1.max(used);
+        self.total += used;
         self.store.data_mut().now_ns += 1_000_000;
         result
     }
@@ -673,6 +677,49 @@ fn comparison(
     }
 }
 
+/// The configuration `--calibrate` and `mirror-bench --calibrate-slices` run: JSON bodies of
+/// `/upload` requests are copied with `**.password` redacted; other paths are not copied.
+fn calibration_config() -> Value {
+    json!({
+        "targets": [{"cluster": "mirror", "name": "m"}],
+        "match": {"path_prefixes": ["/upload"]},
+        "redact": {"json_fields": ["**.password"]},
+        "body": {"max_bytes": 64 * MIB, "max_buffered_bytes": 256 * MIB}
+    })
+}
+
+/// `--calibrate FILE`: the fuel of copying the JSON body in FILE to `/upload` (captured, then
+/// redacted in slices, then dispatched) beyond that of the same request to a path not copied,
+/// and the ticks it took: what `mirror-bench --calibrate-slices FILE` counts in machine
+/// instructions in Envoy, so that a unit of fuel can be told in instructions
+/// (docs/performance.md).
+fn calibrate(engine: &Engine, module: &Module, body: &[u8]) {
+    let fuel = |path: &str| {
+        let mut plugin = Plugin::load(engine, module, &calibration_config());
+        plugin.total = 0;
+        let length = body.len().to_string();
+        let head = headers(&[
+            (":method", "POST"),
+            (":path", path),
+            (":authority", "shop"),
+            ("content-type", "application/json"),
+            ("content-length", &length),
+        ]);
+        plugin.request(head, body);
+        let copied = path == "/upload";
+        let ticks = plugin.tick_until(1_000_000, |p| !copied || p.store.data().calls > 0);
+        (plugin.total, ticks)
+    };
+    let (copied, ticks) = fuel("/upload");
+    let (not_copied, _) = fuel("/elsewhere");
+    println!(
+        "calibration: {} bytes; copied {copied} fuel in {ticks} ticks, not copied {not_copied}; \
+         the copy's work {} fuel",
+        body.len(),
+        copied - not_copied
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let wasm = args
@@ -690,6 +737,17 @@ fn main() {
     let engine = Engine::new(&config);
     let bytes = std::fs::read(wasm).expect("read the wasm");
     let module = Module::new(&engine, &bytes).expect("compile the wasm");
+    if let Some(file) = flag("--calibrate") {
+        let body = std::fs::read(&file).expect("read the calibration body");
+        return calibrate(&engine, &module, &body);
+    }
+    if let Some(file) = flag("--write-calibration") {
+        // What both tools measure: a 4 MiB body (about 2,000 slices of JSON redaction) in
+        // FILE, the plugin's configuration in FILE.config.json.
+        std::fs::write(&file, json_body(4 * MIB)).expect("write the calibration body");
+        let config = calibration_config().to_string();
+        return std::fs::write(format!("{file}.config.json"), config).expect("write the config");
+    }
     let only = flag("--only");
     let mut scenarios = Vec::new();
     let wanted = |name: &str| only.as_deref().is_none_or(|o| name.contains(o));
