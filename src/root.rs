@@ -8,9 +8,10 @@ use crate::body_jobs::{BodyJob, Comparison, Ended, Inflation, Unredacted};
 use crate::budget::{Budget, Reservation};
 use crate::compare::accounting::configuration_hash;
 use crate::compare::pairing::Side;
-use crate::compare::response::{Capture, Finished, Needs, Summary};
+use crate::compare::response::{Capture, Finished, InflationJob, Needs, Summary};
 use crate::comparisons::{count_ended, Accounting, Comparisons};
 use crate::config::Config;
+use crate::copy::Skip;
 use crate::copy_log::{CopyEnd, CopyRecord};
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
@@ -198,20 +199,16 @@ impl<H: Host> MirrorRoot<H> {
         settings: &Rc<Settings>,
         pairing: u64,
         side: Side,
-        job: crate::compare::response::InflationJob,
+        job: InflationJob,
         now: u64,
     ) {
         let held = self.budget.reservation();
         match Inflation::start(Rc::clone(settings), pairing, side, job, held) {
             Ok(job) => {
-                if let Some(comparisons) = &mut self.comparisons {
-                    if self
-                        .settings
-                        .as_ref()
-                        .is_some_and(|s| Rc::ptr_eq(s, settings))
-                    {
-                        comparisons.inflating(pairing, side);
-                    }
+                let current = self.is_current(settings);
+                if let (Some(comparisons), true) = (&mut self.comparisons, current) {
+                    // Its comparisons wait for it past their deadline: it will come.
+                    comparisons.inflating(pairing, side);
                 }
                 self.body_jobs.push(BodyJob::Inflation(Box::new(job)));
                 self.outbox.wake_root(&self.host);
@@ -336,11 +333,7 @@ impl<H: Host> MirrorRoot<H> {
 
     /// A request whose redaction ended is dispatched, or counted as not sent, under the
     /// settings it was decided with (returned).
-    fn redacted(
-        &mut self,
-        job: Box<Unredacted>,
-        done: Result<usize, crate::copy::Skip>,
-    ) -> Rc<Settings> {
+    fn redacted(&mut self, job: Box<Unredacted>, done: Result<usize, Skip>) -> Rc<Settings> {
         let Unredacted {
             settings,
             copies,
