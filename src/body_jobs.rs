@@ -161,11 +161,15 @@ mod tests {
     use crate::host::recording;
     use crate::targets::TargetSet;
 
-    fn unredacted(body: Vec<u8>, budget: &Rc<Budget>) -> Result<Unredacted, Skip> {
+    fn settings() -> Rc<Settings> {
         let json = r#"{"targets": [{"cluster": "c", "name": "c"}],
                       "redact": {"query_params": ["password"]}}"#;
         let config = Config::parse(json.as_bytes()).unwrap();
-        let settings = Rc::new(Settings::define(config, recording::METRICS).unwrap());
+        Rc::new(Settings::define(config, recording::METRICS).unwrap())
+    }
+
+    fn unredacted(body: Vec<u8>, budget: &Rc<Budget>) -> Result<Unredacted, Skip> {
+        let settings = settings();
         let headers = [
             (":method", "POST"),
             (":path", "/"),
@@ -226,6 +230,76 @@ mod tests {
         assert!(body.starts_with(b"password=REDACTED&a=b&"));
         assert_eq!(body.len(), length - "hunter2".len() + "REDACTED".len());
         assert_eq!(budget.used(), per_copy, "what the copy holds, no more");
+    }
+
+    /// A gzip response of `size` bytes of JSON, captured: the rest of it to inflate.
+    fn inflation_job(size: usize) -> InflationJob {
+        use crate::compare::response::{Capture, Finished, Needs};
+        use crate::compare::spec::BodyMode;
+        let json = format!("[{}0]", "12345678, ".repeat(size / 10)).into_bytes();
+        let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        gz.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&json, 6));
+        gz.extend_from_slice(&[0; 8]);
+        let mut capture = Capture::new(Needs {
+            body: BodyMode::Json,
+            max_body_bytes: size * 2,
+            headers: Vec::new(),
+        });
+        capture.headers(&[("content-encoding".into(), b"gzip".to_vec())]);
+        // It compresses to less than a slice: one slice is inflated in the callback.
+        capture.body_chunk(&gz);
+        match capture.finish() {
+            Finished::Inflating(job) => job,
+            Finished::Ready(_) => panic!("larger than a slice: inflated by a job"),
+        }
+    }
+
+    fn inflation(budget: &Rc<Budget>, size: usize) -> Result<Inflation, Summary> {
+        let job = inflation_job(size);
+        Inflation::start(settings(), 1, Side::Original, job, budget.reservation())
+    }
+
+    #[test]
+    fn an_inflation_holds_its_growing_bytes_and_past_the_budget_leaves_the_body_out() {
+        use crate::compare::response::{Body, NotCompared};
+        let budget = Budget::new(usize::MAX);
+        let mut job = inflation(&budget, 1 << 20).ok().unwrap();
+        let mut slices = 0;
+        let summary = loop {
+            slices += 1;
+            assert_eq!(
+                budget.used(),
+                job.job.bytes_held(),
+                "what it holds, as it grows"
+            );
+            if let Progress::Done(summary) = job.slice() {
+                break summary;
+            }
+        };
+        // A slice's output at most each, one of them in the callback.
+        assert!(
+            slices + 1 >= (1 << 20) / crate::slices::INFLATE_SLICE_BYTES,
+            "{slices}"
+        );
+        assert!(matches!(summary.body, Body::Bytes(ref b) if b.len() > 1_000_000));
+        drop(job);
+        assert_eq!(budget.used(), 0);
+        // No room for what it holds at the start: the body is left out at once.
+        let full = Budget::new(1000);
+        let refused = inflation(&full, 1 << 20).err().unwrap();
+        assert_eq!(refused.body, Body::NotCompared(NotCompared::TooLarge));
+        // Room at the start, not for its output: left out when it outgrows the budget.
+        let tight = Budget::new(usize::MAX);
+        let mut job = inflation(&tight, 1 << 20).ok().unwrap();
+        tight.set_limit(tight.used());
+        let summary = loop {
+            if let Progress::Done(summary) = job.slice() {
+                break summary;
+            }
+        };
+        assert_eq!(summary.body, Body::NotCompared(NotCompared::TooLarge));
+        drop(job);
+        assert_eq!(tight.used(), 0, "given back");
     }
 
     #[test]
