@@ -228,11 +228,12 @@ profile: deps wasm bench-tools ## instructions per request under callgrind
 	cargo run --release -p mirror-bench -- --profile
 
 # The most work the plugin does in one callback while it redacts a 64 MiB body (JSON, form,
-# multipart) and makes the largest comparison: the built module in the wasmi interpreter with
-# fuel metering (tools/callback-cost). Fails when a redaction has a callback over the gate
+# multipart), inflates the largest compressed compared responses and makes the largest
+# comparison: the built module in the wasmi interpreter with fuel metering
+# (tools/callback-cost). Fails when a gated scenario has a callback over the gate
 # (docs/performance.md, Work in slices). Takes about two minutes.
 CALLBACK_GATE ?= 2000000
-callback-cost: wasm ## the most instructions in one callback while a 64 MiB body is redacted (gated)
+callback-cost: wasm ## the most instructions in one callback while 64 MiB bodies are redacted or inflated (gated)
 	cargo run --quiet --release -p callback-cost -- $(WASM) --gate $(CALLBACK_GATE) --out target/callback-cost.json
 
 # A few seconds of every benchmark scenario: checks the benchmark runs and writes its report.

@@ -1,15 +1,110 @@
 //! The body jobs a worker's root works through a slice per tick (see `slices`): a request
-//! whose large body is redacted before its copies go out. Plain Rust; the root drives them
-//! (`root::on_tick`) and turns a finished one into the dispatch of its copies, or the count
-//! of why it is not sent.
+//! whose large body is redacted before its copies go out, a compared response whose
+//! compressed body is inflated, a comparison whose large bodies are diffed. Plain Rust; the
+//! root drives them (`root::on_tick`) and turns a finished one into the dispatch of its
+//! copies (or the count of why they are not sent), a response handed to the comparisons, or
+//! a comparison's end.
 
 use crate::budget::Reservation;
+use crate::compare::pairing::{Comparing, Resolved, Side};
+use crate::compare::response::{InflationJob, Summary};
 use crate::copy::{CapturedRequest, Skip};
 use crate::redact::sliced::SlicedRedaction;
 use crate::settings::Settings;
-use crate::slices::Progress;
+use crate::slices::{Progress, SLICE_BYTES};
 use crate::targets::Copies;
 use std::rc::Rc;
+
+/// One job of the worker's queue: all kinds take turns in one round robin, so that a tick is
+/// one slice whatever is being done.
+pub enum BodyJob {
+    // Boxed: a job moves from the queue's front to its back every turn.
+    Redaction(Box<Unredacted>),
+    Inflation(Box<Inflation>),
+    Comparison(Box<Comparison>),
+}
+
+/// A job done, with what the root does with it.
+pub enum Ended {
+    /// The request is ready to go (`Ok`: the bytes each copy holds), or why it is not sent.
+    Redacted(Box<Unredacted>, Result<usize, Skip>),
+    /// The response's summary, its body inflated (or left out past the budget).
+    Inflated(Box<Inflation>, Summary),
+    /// The comparison's one end.
+    Compared(Rc<Settings>, Resolved),
+}
+
+impl BodyJob {
+    /// One slice of the job: `Err` hands it back with work left.
+    pub fn slice(self) -> Result<Ended, BodyJob> {
+        match self {
+            BodyJob::Redaction(mut job) => match job.slice(SLICE_BYTES) {
+                Progress::More => Err(BodyJob::Redaction(job)),
+                Progress::Done(done) => Ok(Ended::Redacted(job, done)),
+            },
+            BodyJob::Inflation(mut job) => match job.slice() {
+                Progress::More => Err(BodyJob::Inflation(job)),
+                Progress::Done(summary) => Ok(Ended::Inflated(job, summary)),
+            },
+            BodyJob::Comparison(mut job) => match job.comparing.step(SLICE_BYTES) {
+                Progress::More => Err(BodyJob::Comparison(job)),
+                Progress::Done(resolved) => Ok(Ended::Compared(Rc::clone(&job.settings), resolved)),
+            },
+        }
+    }
+}
+
+/// A compared response whose compressed body is inflated a slice at a time before it joins
+/// its comparisons, under the settings it was captured with.
+pub struct Inflation {
+    pub settings: Rc<Settings>,
+    pub pairing: u64,
+    pub side: Side,
+    job: InflationJob,
+    /// What the job holds, against the worker's memory budget.
+    held: Reservation,
+}
+
+impl Inflation {
+    /// The job, if the budget can hold what it holds now; else the summary without its body.
+    pub fn start(
+        settings: Rc<Settings>,
+        pairing: u64,
+        side: Side,
+        mut job: InflationJob,
+        mut held: Reservation,
+    ) -> Result<Inflation, Summary> {
+        if held.resize(job.bytes_held()).is_err() {
+            return Err(job.leave_body_out());
+        }
+        Ok(Inflation {
+            settings,
+            pairing,
+            side,
+            job,
+            held,
+        })
+    }
+
+    /// One slice; the output grows as it goes, and is held against the budget too: past it,
+    /// the body is left out (`body_not_compared_too_large`).
+    fn slice(&mut self) -> Progress<Summary> {
+        match self.job.slice() {
+            Progress::More if self.held.resize(self.job.bytes_held()).is_err() => {
+                Progress::Done(self.job.leave_body_out())
+            }
+            progress => progress,
+        }
+    }
+}
+
+/// A comparison whose large bodies are diffed a slice at a time, under the settings it was
+/// started with; it holds its summaries' share of the budget until it ends.
+pub struct Comparison {
+    pub settings: Rc<Settings>,
+    pub comparing: Comparing,
+    pub held: Reservation,
+}
 
 /// A complete request whose body is being redacted, a slice at a time, before its copies go
 /// out: everything `outbox::Job` carries, plus the redaction in progress.
@@ -64,14 +159,17 @@ mod tests {
     use crate::config::Config;
     use crate::copy::capture_headers;
     use crate::host::recording;
-    use crate::slices::SLICE_BYTES;
     use crate::targets::TargetSet;
 
-    fn unredacted(body: Vec<u8>, budget: &Rc<Budget>) -> Result<Unredacted, Skip> {
+    fn settings() -> Rc<Settings> {
         let json = r#"{"targets": [{"cluster": "c", "name": "c"}],
                       "redact": {"query_params": ["password"]}}"#;
         let config = Config::parse(json.as_bytes()).unwrap();
-        let settings = Rc::new(Settings::define(config, recording::METRICS).unwrap());
+        Rc::new(Settings::define(config, recording::METRICS).unwrap())
+    }
+
+    fn unredacted(body: Vec<u8>, budget: &Rc<Budget>) -> Result<Unredacted, Skip> {
+        let settings = settings();
         let headers = [
             (":method", "POST"),
             (":path", "/"),
@@ -132,6 +230,76 @@ mod tests {
         assert!(body.starts_with(b"password=REDACTED&a=b&"));
         assert_eq!(body.len(), length - "hunter2".len() + "REDACTED".len());
         assert_eq!(budget.used(), per_copy, "what the copy holds, no more");
+    }
+
+    /// A gzip response of `size` bytes of JSON, captured: the rest of it to inflate.
+    fn inflation_job(size: usize) -> InflationJob {
+        use crate::compare::response::{Capture, Finished, Needs};
+        use crate::compare::spec::BodyMode;
+        let json = format!("[{}0]", "12345678, ".repeat(size / 10)).into_bytes();
+        let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        gz.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(&json, 6));
+        gz.extend_from_slice(&[0; 8]);
+        let mut capture = Capture::new(Needs {
+            body: BodyMode::Json,
+            max_body_bytes: size * 2,
+            headers: Vec::new(),
+        });
+        capture.headers(&[("content-encoding".into(), b"gzip".to_vec())]);
+        // It compresses to less than a slice: one slice is inflated in the callback.
+        capture.body_chunk(&gz);
+        match capture.finish() {
+            Finished::Inflating(job) => job,
+            Finished::Ready(_) => panic!("larger than a slice: inflated by a job"),
+        }
+    }
+
+    fn inflation(budget: &Rc<Budget>, size: usize) -> Result<Inflation, Summary> {
+        let job = inflation_job(size);
+        Inflation::start(settings(), 1, Side::Original, job, budget.reservation())
+    }
+
+    #[test]
+    fn an_inflation_holds_its_growing_bytes_and_past_the_budget_leaves_the_body_out() {
+        use crate::compare::response::{Body, NotCompared};
+        let budget = Budget::new(usize::MAX);
+        let mut job = inflation(&budget, 1 << 20).ok().unwrap();
+        let mut slices = 0;
+        let summary = loop {
+            slices += 1;
+            assert_eq!(
+                budget.used(),
+                job.job.bytes_held(),
+                "what it holds, as it grows"
+            );
+            if let Progress::Done(summary) = job.slice() {
+                break summary;
+            }
+        };
+        // A slice's output at most each, one of them in the callback.
+        assert!(
+            slices + 1 >= (1 << 20) / crate::slices::INFLATE_SLICE_BYTES,
+            "{slices}"
+        );
+        assert!(matches!(summary.body, Body::Bytes(ref b) if b.len() > 1_000_000));
+        drop(job);
+        assert_eq!(budget.used(), 0);
+        // No room for what it holds at the start: the body is left out at once.
+        let full = Budget::new(1000);
+        let refused = inflation(&full, 1 << 20).err().unwrap();
+        assert_eq!(refused.body, Body::NotCompared(NotCompared::TooLarge));
+        // Room at the start, not for its output: left out when it outgrows the budget.
+        let tight = Budget::new(usize::MAX);
+        let mut job = inflation(&tight, 1 << 20).ok().unwrap();
+        tight.set_limit(tight.used());
+        let summary = loop {
+            if let Progress::Done(summary) = job.slice() {
+                break summary;
+            }
+        };
+        assert_eq!(summary.body, Body::NotCompared(NotCompared::TooLarge));
+        drop(job);
+        assert_eq!(tight.used(), 0, "given back");
     }
 
     #[test]

@@ -4,14 +4,14 @@
 
 use crate::budget::Reservation;
 use crate::compare::accounting::TargetAccounts;
-use crate::compare::pairing::{Candidate, Missing, Pairing, Resolution, Resolved, Side};
+use crate::compare::pairing::{Candidate, Comparing, Missing, Pairing, Resolution, Resolved, Side};
 use crate::compare::report::TargetReport;
 use crate::compare::request::RequestInfo;
 use crate::compare::response::{Body, Needs, NotCompared, Summary};
 use crate::config::Target;
 use crate::host::{MetricHost, SharedDataHost};
 use crate::metrics::CompareCounter;
-use crate::outbox::{Job, OriginalResponse};
+use crate::outbox::Job;
 use crate::settings::Settings;
 use std::rc::Rc;
 
@@ -23,6 +23,9 @@ pub struct Comparisons {
     reports: Vec<Option<TargetReport>>,
     /// Per target of the settings: a candidate's per-endpoint series.
     accounts: Vec<Option<TargetAccounts>>,
+    /// Comparisons to diff in slices, each with its share of `held`, until the root takes
+    /// them (`take_comparing`).
+    comparing: Vec<(Comparing, Reservation)>,
 }
 
 /// Where the per-endpoint series go: the configuration they belong to (a hash of its text),
@@ -66,6 +69,7 @@ impl Comparisons {
             held,
             reports,
             accounts,
+            comparing: Vec::new(),
         }
     }
 
@@ -129,19 +133,33 @@ impl Comparisons {
     }
 
     /// The original's response for request `pairing`, or the news that it never completed.
-    pub fn original(&mut self, settings: &Settings, original: OriginalResponse, now_ns: u64) {
-        let resolved = match original.summary.map(|summary| self.within_budget(summary)) {
+    pub fn original(
+        &mut self,
+        settings: &Settings,
+        pairing: u64,
+        summary: Option<Summary>,
+        now_ns: u64,
+    ) {
+        let resolved = match summary.map(|summary| self.within_budget(summary)) {
             Some(summary) => self
                 .pairing
-                .arrive(original.pairing, Side::Original, summary, now_ns),
-            None => self.pairing.missing(
-                original.pairing,
-                Side::Original,
-                Missing::Incomplete,
-                now_ns,
-            ),
+                .arrive(pairing, Side::Original, summary, now_ns),
+            None => self
+                .pairing
+                .missing(pairing, Side::Original, Missing::Incomplete, now_ns),
         };
         self.settle(settings, resolved, now_ns);
+    }
+
+    /// The comparisons whose bodies are to be diffed in slices, each with the share of the
+    /// budget its summaries hold; each ends in `compared` (or `count_ended`).
+    pub fn take_comparing(&mut self) -> Vec<(Comparing, Reservation)> {
+        std::mem::take(&mut self.comparing)
+    }
+
+    /// A comparison diffed in slices has ended: counted, accounted and logged as any other.
+    pub fn compared(&mut self, settings: &Settings, resolved: Resolved, now_ns: u64) {
+        self.settle(settings, vec![resolved], now_ns);
     }
 
     /// A compared copy's response (`None`: it got no upstream answer).
@@ -188,9 +206,15 @@ impl Comparisons {
         }
     }
 
+    /// `side`'s response for request `pairing` is complete, its body being inflated: its
+    /// comparisons wait for it.
+    pub fn inflating(&mut self, pairing: u64, side: Side) {
+        self.pairing.inflating(pairing, side);
+    }
+
     /// Ends every pending comparison now (the settings are being retired).
     pub fn expire_all(&mut self, settings: &Settings, now_ns: u64) {
-        let resolved = self.pairing.expire(u64::MAX);
+        let resolved = self.pairing.expire_all();
         self.settle(settings, resolved, now_ns);
         self.flush_accounts();
     }
@@ -232,20 +256,22 @@ impl Comparisons {
 
     /// Counts ended comparisons, logs their mismatches within the budget.
     fn settle(&mut self, settings: &Settings, resolved: Vec<Resolved>, now_ns: u64) {
+        // Comparisons that left the table to be diffed in slices take their summaries' share
+        // of what is held along, before it shrinks to what the table holds.
+        for comparing in self.pairing.take_comparing() {
+            let held = self.held.split_off(comparing.bytes_held());
+            self.comparing.push((comparing, held));
+        }
         // What the table holds now (summaries of ended comparisons are gone): shrinking a
         // reservation always succeeds.
         let _ = self
             .held
             .resize(self.pairing.bytes_held().min(self.held.bytes()));
         for ended in resolved {
-            let Some((target, state)) = settings.target(ended.target) else {
+            let Some((target, _)) = settings.target(ended.target) else {
                 continue;
             };
-            let metrics = &state.metrics;
-            metrics.compare_pending(-1);
-            for (counter, n) in counters(&ended.outcome) {
-                metrics.add_compare(counter, n);
-            }
+            count_ended(settings, &ended);
             let accounts = self.accounts.get_mut(ended.target).and_then(Option::as_mut);
             if let (Resolution::Compared { verdict, .. }, Some(accounts), Some(spec)) =
                 (&ended.outcome, accounts, &target.compare)
@@ -288,6 +314,18 @@ fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
             (index, Needs::union(served.map(|c| &*c.spec)))
         })
         .collect()
+}
+
+/// Counts an ended comparison in its target's metrics (the counters only: what a replaced
+/// configuration's comparison finishing in slices still gets, its window being gone).
+pub fn count_ended(settings: &Settings, ended: &Resolved) {
+    let Some((_, state)) = settings.target(ended.target) else {
+        return;
+    };
+    state.metrics.compare_pending(-1);
+    for (counter, n) in counters(&ended.outcome) {
+        state.metrics.add_compare(counter, n);
+    }
 }
 
 /// The counters an ended comparison adds to: its verdict, and the details beside it.

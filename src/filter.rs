@@ -490,7 +490,7 @@ impl HttpContext for PassThrough {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::response::Body;
+    use crate::compare::response::{Body, Finished};
     use crate::config::Config;
     use crate::host::{raw, recording, FakeHost};
 
@@ -709,7 +709,9 @@ mod tests {
             panic!("one original, got {}", originals.len());
         };
         assert_eq!(Some(original.pairing), jobs[0].pairing);
-        let summary = original.summary.as_ref().expect("the response completed");
+        let Some(Finished::Ready(summary)) = &original.summary else {
+            panic!("the response completed, nothing left to inflate");
+        };
         assert_eq!(summary.status, Some(200));
         assert!(
             matches!(summary.body, Body::NotCompared(_)),
@@ -727,7 +729,9 @@ mod tests {
         request.filter.on_http_response_headers(1, false);
         request.response_body(b"{\"a\": 1}", true);
         let originals = request.outbox.take_originals();
-        let summary = originals[0].summary.as_ref().unwrap();
+        let Some(Finished::Ready(summary)) = &originals[0].summary else {
+            panic!("the response completed, nothing left to inflate");
+        };
         assert_eq!(summary.body, Body::Bytes(b"{\"a\": 1}".to_vec()));
         assert_eq!(summary.status, Some(201));
     }

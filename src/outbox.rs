@@ -12,7 +12,7 @@
 
 use crate::body_jobs::Unredacted;
 use crate::budget::Reservation;
-use crate::compare::response::Summary;
+use crate::compare::response::Finished;
 use crate::copy::CapturedRequest;
 use crate::host::Host;
 use crate::settings::Settings;
@@ -59,7 +59,7 @@ pub struct Job {
 /// completed (the client went away, or it could not be read).
 pub struct OriginalResponse {
     pub pairing: u64,
-    pub summary: Option<Summary>,
+    pub summary: Option<Finished>,
 }
 
 #[derive(Default)]
@@ -92,7 +92,7 @@ impl Outbox {
     }
 
     /// Hands the original's response over for its comparisons.
-    pub fn send_original(&self, pairing: u64, summary: Option<Summary>, host: &impl Host) {
+    pub fn send_original(&self, pairing: u64, summary: Option<Finished>, host: &impl Host) {
         let mut originals = self.originals.take();
         originals.push(OriginalResponse { pairing, summary });
         self.originals.set(originals);

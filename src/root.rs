@@ -4,12 +4,14 @@
 //! configurations; counts handed over exactly once) is unit-tested natively below.
 
 use crate::baggage::Marked;
-use crate::body_jobs::Unredacted;
+use crate::body_jobs::{BodyJob, Comparison, Ended, Inflation, Unredacted};
 use crate::budget::{Budget, Reservation};
 use crate::compare::accounting::configuration_hash;
-use crate::compare::response::{Capture, Needs, Summary};
-use crate::comparisons::{Accounting, Comparisons};
+use crate::compare::pairing::Side;
+use crate::compare::response::{Capture, Finished, InflationJob, Needs, Summary};
+use crate::comparisons::{count_ended, Accounting, Comparisons};
 use crate::config::Config;
+use crate::copy::Skip;
 use crate::copy_log::{CopyEnd, CopyRecord};
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
@@ -18,7 +20,7 @@ use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
 use crate::settings::Settings;
-use crate::slices::{Queue, SLICE_BYTES};
+use crate::slices::Queue;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, Status};
 use std::borrow::Cow;
@@ -56,8 +58,9 @@ pub struct MirrorRoot<H: Host = Envoy> {
     /// Envoy asked this root to finish (its configuration was replaced): it does once the
     /// copies in flight are done.
     finishing: bool,
-    /// Requests whose large body is being redacted, a slice per tick (see `slices`).
-    body_jobs: Queue<Unredacted>,
+    /// Work on large bodies, a slice per tick (see `slices`): requests being redacted,
+    /// compared responses being inflated, comparisons being diffed.
+    body_jobs: Queue<BodyJob>,
 }
 
 impl MirrorRoot<Envoy> {
@@ -196,16 +199,100 @@ impl<H: Host> MirrorRoot<H> {
         }
     }
 
+    /// A compared response whose compressed body is still to be inflated: a job, a slice per
+    /// tick, held against the budget (past it, compared without its body at once).
+    fn inflate_later(
+        &mut self,
+        settings: &Rc<Settings>,
+        pairing: u64,
+        side: Side,
+        job: InflationJob,
+        now: u64,
+    ) {
+        let held = self.budget.reservation();
+        match Inflation::start(Rc::clone(settings), pairing, side, job, held) {
+            Ok(job) => {
+                let current = self.is_current(settings);
+                if let (Some(comparisons), true) = (&mut self.comparisons, current) {
+                    // Its comparisons wait for it past their deadline: it will come.
+                    comparisons.inflating(pairing, side);
+                }
+                self.body_jobs.push(BodyJob::Inflation(Box::new(job)));
+                self.outbox.wake_root(&self.host);
+            }
+            Err(summary) => self.arrived(settings, pairing, side, Some(summary), now),
+        }
+    }
+
+    /// A side's response (`None`: the original never completed, the copy got no answer),
+    /// for the comparisons of the settings it was captured under, if they are still current.
+    fn arrived(
+        &mut self,
+        settings: &Rc<Settings>,
+        pairing: u64,
+        side: Side,
+        summary: Option<Summary>,
+        now: u64,
+    ) {
+        // A replaced configuration's comparisons were ended when it was replaced.
+        if !self.is_current(settings) {
+            return;
+        }
+        match side {
+            Side::Original => {
+                if let Some(comparisons) = &mut self.comparisons {
+                    comparisons.original(settings, pairing, summary, now);
+                }
+            }
+            Side::Target(target) => self.copy_compared(settings, pairing, target, summary, now),
+        }
+    }
+
     /// The originals' responses handed over by HTTP contexts, and the comparisons' timing.
     fn advance_comparisons(&mut self, now: u64) {
         let originals = self.outbox.take_originals();
-        let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) else {
+        let Some(settings) = self.settings.clone() else {
             return;
         };
         for original in originals {
-            comparisons.original(settings, original, now);
+            match original.summary {
+                Some(Finished::Inflating(job)) => {
+                    self.inflate_later(&settings, original.pairing, Side::Original, job, now);
+                }
+                summary => {
+                    let summary = summary.map(|finished| match finished {
+                        Finished::Ready(summary) => summary,
+                        Finished::Inflating(mut job) => job.leave_body_out(),
+                    });
+                    self.arrived(&settings, original.pairing, Side::Original, summary, now);
+                }
+            }
         }
-        comparisons.tick(settings, now);
+        if let Some(comparisons) = &mut self.comparisons {
+            comparisons.tick(&settings, now);
+        }
+        self.queue_comparisons();
+    }
+
+    /// The comparisons whose large bodies are to be diffed join the queue, under the current
+    /// settings (theirs).
+    fn queue_comparisons(&mut self) {
+        let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) else {
+            return;
+        };
+        let started = comparisons.take_comparing();
+        if started.is_empty() {
+            return;
+        }
+        for (comparing, held) in started {
+            self.body_jobs
+                .push(BodyJob::Comparison(Box::new(Comparison {
+                    settings: Rc::clone(settings),
+                    comparing,
+                    held,
+                })));
+        }
+        self.outbox.wake_root(&self.host);
     }
 
     fn is_current(&self, settings: &Rc<Settings>) -> bool {
@@ -214,15 +301,46 @@ impl<H: Host> MirrorRoot<H> {
             .is_some_and(|current| Rc::ptr_eq(current, settings))
     }
 
-    /// One slice of the body job whose turn it is (see `slices`): a request whose redaction
-    /// ends is dispatched, or counted as not sent, under the settings it was decided with.
+    /// One slice of the body job whose turn it is (see `slices`).
     fn work_on_bodies(&mut self) {
         for job in self.outbox.take_unredacted() {
-            self.body_jobs.push(job);
+            self.body_jobs.push(BodyJob::Redaction(Box::new(job)));
         }
-        let Some((job, done)) = self.body_jobs.turn(|job| job.slice(SLICE_BYTES)) else {
+        let Some(ended) = self.body_jobs.turn(BodyJob::slice) else {
             return;
         };
+        let settings = match ended {
+            Ended::Redacted(job, done) => self.redacted(job, done),
+            Ended::Inflated(job, summary) => {
+                let now = self.host.now_ns();
+                self.arrived(&job.settings, job.pairing, job.side, Some(summary), now);
+                self.queue_comparisons();
+                job.settings
+            }
+            Ended::Compared(settings, resolved) => {
+                let now = self.host.now_ns();
+                let current = self.is_current(&settings);
+                match &mut self.comparisons {
+                    Some(comparisons) if current => {
+                        comparisons.compared(&settings, resolved, now);
+                    }
+                    // Its configuration was replaced: its window and series went with it.
+                    _ => count_ended(&settings, &resolved),
+                }
+                settings
+            }
+        };
+        if !self.is_current(&settings) || self.finishing {
+            settings.flush_counts(); // no later tick flushes replaced settings
+        }
+        if self.finishing && self.finish_if_done() {
+            self.host.done();
+        }
+    }
+
+    /// A request whose redaction ended is dispatched, or counted as not sent, under the
+    /// settings it was decided with (returned).
+    fn redacted(&mut self, job: Box<Unredacted>, done: Result<usize, Skip>) -> Rc<Settings> {
         let Unredacted {
             settings,
             copies,
@@ -230,8 +348,7 @@ impl<H: Host> MirrorRoot<H> {
             reservation,
             pairing,
             ..
-        } = job;
-        let current = self.is_current(&settings);
+        } = *job;
         match done {
             Ok(per_copy) => {
                 let job = Job {
@@ -250,23 +367,23 @@ impl<H: Host> MirrorRoot<H> {
                 settings.count(copies.targets, Counter::from(skip));
             }
         }
-        if !current || self.finishing {
-            settings.flush_counts(); // no later tick flushes replaced settings
-        }
-        if self.finishing && self.finish_if_done() {
-            self.host.done();
-        }
+        settings
     }
 
     /// When this root was asked to finish, it does once nothing is queued or in flight; the
-    /// comparisons still waiting then (for an original that never ends) end as expired.
+    /// comparisons still waiting then (for an original that never ends) end as expired, and
+    /// those of them with all their sides in are compared first (in slices when large).
     fn finish_if_done(&mut self) -> bool {
-        let done = self.in_flight.is_empty() && self.body_jobs.is_empty();
+        if !self.in_flight.is_empty() || !self.body_jobs.is_empty() {
+            return false;
+        }
+        let now = self.host.now_ns();
+        if let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) {
+            comparisons.expire_all(settings, now);
+        }
+        self.queue_comparisons();
+        let done = self.body_jobs.is_empty();
         if done {
-            let now = self.host.now_ns();
-            if let (Some(comparisons), Some(settings)) = (&mut self.comparisons, &self.settings) {
-                comparisons.expire_all(settings, now);
-            }
             self.settings.iter().for_each(|settings| {
                 settings.flush_counts();
             });
@@ -356,15 +473,26 @@ impl<H: Host> Context for MirrorRoot<H> {
         let outcome = with_grpc_status(outcome, grpc, &response, &trailers);
         let now = self.host.now_ns();
         if let Some((id, mut capture)) = call.compared.take() {
-            let summary = outcome.is_answer().then(|| {
+            let side = Side::Target(call.target);
+            let finished = outcome.is_answer().then(|| {
                 capture.headers(&response);
                 if capture.wants_body() && body_size > 0 {
+                    // One slice of a compressed body is inflated here; the rest by a job.
                     capture.body_chunk(&self.host.call_response_body(body_size));
                 }
                 capture.trailers(&trailers);
                 capture.finish()
             });
-            self.copy_compared(&call.settings, id, call.target, summary, now);
+            match finished {
+                Some(Finished::Inflating(job)) => {
+                    self.inflate_later(&call.settings, id, side, job, now);
+                }
+                Some(Finished::Ready(summary)) => {
+                    self.arrived(&call.settings, id, side, Some(summary), now);
+                }
+                None => self.arrived(&call.settings, id, side, None, now),
+            }
+            self.queue_comparisons();
         }
         if let Some((_, state)) = call.settings.target(call.target) {
             state.metrics.in_flight(-1);
@@ -425,7 +553,7 @@ impl<H: Host> Context for MirrorRoot<H> {
         // Except for the requests being redacted: their slices go on, one per tick, and
         // their copies go out under the settings they were decided with.
         for job in self.outbox.take_unredacted() {
-            self.body_jobs.push(job);
+            self.body_jobs.push(BodyJob::Redaction(Box::new(job)));
         }
         if !self.body_jobs.is_empty() {
             self.outbox.wake_root(&self.host);
@@ -446,6 +574,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
                 if let (Some(comparisons), Some(old)) = (&mut self.comparisons, &self.settings) {
                     comparisons.expire_all(old, now);
                 }
+                // Comparisons it ended with large bodies are diffed in slices still, under it.
+                self.queue_comparisons();
                 let compares = settings.config.targets.iter().any(|t| t.compare.is_some());
                 let held = self.budget.reservation();
                 let accounting = Accounting {
@@ -494,10 +624,11 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
         let mut jobs = self.outbox.take_jobs();
         self.dispatch_all(&mut jobs);
         self.work_on_bodies();
-        let busy = !jobs.is_empty() || !self.body_jobs.is_empty();
         if self.comparisons.is_some() {
             self.advance_comparisons(self.host.now_ns());
         }
+        // (After the comparisons: a comparison they end may have become a job.)
+        let busy = !jobs.is_empty() || !self.body_jobs.is_empty();
         for job in jobs.iter().filter(|job| !self.is_current(&job.settings)) {
             job.settings.flush_counts();
         }
@@ -529,6 +660,7 @@ mod tests {
     use crate::copy::capture_headers;
     use crate::host::{recording, FakeHost};
     use crate::outbox::WAITING_PERIOD;
+    use crate::slices::SLICE_BYTES;
     use crate::targets::{Copies, TargetSet};
 
     const CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}]}"#;
@@ -668,6 +800,115 @@ mod tests {
             settings.admit(0, 1, || 0).is_ok(),
             "the in-flight slot is free"
         );
+    }
+
+    const COMPARED: &str = r#"{"targets": [{"cluster": "canary", "name": "c",
+        "compare": {"body": "json", "max_body_bytes": 4194304}}],
+        "body": {"max_buffered_bytes": 67108864}}"#;
+
+    /// A JSON body of about `size` bytes, several slices long.
+    fn large_json(size: usize) -> Vec<u8> {
+        let items: Vec<String> = (0..size / 30)
+            .map(|i| format!(r#"{{"id": {i}, "name": "n{i}"}}"#))
+            .collect();
+        format!("[{}]", items.join(", ")).into_bytes()
+    }
+
+    /// A compared request dispatched, its original's `body` in: the copy's answer awaited.
+    fn compared_request(root: &mut MirrorRoot<FakeHost>, body: &[u8]) {
+        let settings = root.settings.clone().unwrap();
+        let mut job = job(&settings, &root.budget);
+        let id = root.outbox.next_pairing_id();
+        job.pairing = Some(id);
+        root.outbox.send(job, &root.host);
+        root.on_tick();
+        let original = Summary {
+            status: Some(200),
+            body: crate::compare::response::Body::Bytes(body.to_vec()),
+            ..Summary::default()
+        };
+        root.outbox
+            .send_original(id, Some(Finished::Ready(original)), &root.host);
+        root.on_tick();
+    }
+
+    /// The copy's answer: `body`, gzip-compressed.
+    fn answer_gzip(root: &mut MirrorRoot<FakeHost>, token: u32, body: &[u8]) {
+        let mut gz = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+        gz.extend_from_slice(&miniz_oxide::deflate::compress_to_vec(body, 6));
+        gz.extend_from_slice(&[0; 8]);
+        let headers = [
+            (":status", "200"),
+            ("content-encoding", "gzip"),
+            ("x-envoy-upstream-service-time", "1"),
+        ];
+        root.host.answer(&headers);
+        let size = gz.len();
+        *root.host.response_body.borrow_mut() = gz;
+        root.on_http_call_response(token, headers.len(), size, 0);
+    }
+
+    fn ended_comparisons() -> i64 {
+        ["matched", "mismatched", "compare_skipped_expired"]
+            .iter()
+            .map(|name| total(name))
+            .sum()
+    }
+
+    #[test]
+    fn a_large_gzip_comparison_is_inflated_and_diffed_in_slices_and_counted_once() {
+        let mut root = configured(COMPARED);
+        let body = large_json(SLICE_BYTES * 4);
+        compared_request(&mut root, &body);
+        answer_gzip(&mut root, 1, &body);
+        assert_eq!(
+            ended_comparisons(),
+            0,
+            "the callback inflated one slice only"
+        );
+        assert!(!root.body_jobs.is_empty());
+        let mut ticks = 0;
+        while !root.body_jobs.is_empty() {
+            root.on_tick();
+            ticks += 1;
+            assert!(ticks < 10_000);
+        }
+        assert!(
+            ticks >= 4,
+            "inflated a slice per tick, then diffed: {ticks}"
+        );
+        root.on_tick();
+        assert_eq!(total("matched"), 1, "the same bodies match");
+        assert_eq!(ended_comparisons(), 0, "once");
+        assert_eq!(total("compare_pending"), 0);
+        assert_eq!(root.budget.used(), 0, "every byte given back");
+    }
+
+    #[test]
+    fn a_comparison_in_slices_when_the_configuration_is_replaced_ends_once_under_it() {
+        let mut root = configured(COMPARED);
+        let body = large_json(SLICE_BYTES * 4);
+        compared_request(&mut root, &body);
+        let headers = [(":status", "200"), ("x-envoy-upstream-service-time", "1")];
+        root.host.answer(&headers);
+        *root.host.response_body.borrow_mut() = body.clone();
+        root.on_http_call_response(1, headers.len(), body.len(), 0);
+        assert!(!root.body_jobs.is_empty(), "its diff is a job");
+        *root.host.configuration.borrow_mut() = COMPARED.replace("\"c\"", "\"d\"").into_bytes();
+        assert!(root.on_configure(0));
+        let mut ticks = 0;
+        while !root.body_jobs.is_empty() {
+            root.on_tick();
+            ticks += 1;
+            assert!(ticks < 10_000);
+        }
+        root.on_tick();
+        // Its diff went on: counted once, under the configuration it was started with.
+        assert_eq!(total("matched"), 1);
+        assert_eq!(ended_comparisons(), 0);
+        assert_eq!(total("compare_pending"), 0);
+        assert_eq!(recording::take_total("traffic_mirror.d.matched"), 0);
+        assert_eq!(root.budget.used(), 0);
     }
 
     fn answer(root: &mut MirrorRoot<FakeHost>, token: u32, headers: &[(&str, &str)]) {

@@ -2,8 +2,9 @@
 //!
 //! Each Envoy worker is one thread, so whatever a callback does, every other request on that
 //! worker waits for it. Work whose cost grows with a body (redaction, decompression of a
-//! compared response) is therefore a resumable job: each root timer tick does one slice of
-//! at most `SLICE_BYTES` bytes of it, and the next tick resumes where it stopped. A body of at
+//! compared response, the diff of compared bodies) is therefore a resumable job: each root
+//! timer tick does one slice of it, at most `SLICE_BYTES` bytes (`INFLATE_SLICE_BYTES` for
+//! decompression), and the next tick resumes where it stopped. A body of at
 //! most one slice is still done at once, in the callback that completes it (as small requests
 //! always were): it costs no more than one slice, and waits for no tick.
 //!
@@ -18,6 +19,11 @@ use std::collections::VecDeque;
 /// plugin's costliest per byte (multipart search, inflating), about a million instructions,
 /// half a millisecond of one core (measured: docs/performance.md, Work in slices).
 pub const SLICE_BYTES: usize = 64 * 1024;
+
+/// The most bytes one slice of decompression takes in and puts out: inflating a compared
+/// response body (and hashing it, for `body: "exact"`) costs about four times redaction's
+/// work per byte (measured: docs/performance.md, Work in slices), so its slices are a quarter.
+pub const INFLATE_SLICE_BYTES: usize = 16 * 1024;
 
 /// The capacity of a sliced redaction's output for a body of `length` bytes: a quarter more,
 /// so that replacements longer than the values they replace seldom outgrow it (growing it
@@ -63,16 +69,17 @@ impl<J> Queue<J> {
         self.jobs.len()
     }
 
-    /// Gives one slice to the job whose turn it is: a job with work left goes to the back of
-    /// the queue; a finished job leaves it, handed back with its result.
-    pub fn turn<T>(&mut self, slice: impl FnOnce(&mut J) -> Progress<T>) -> Option<(J, T)> {
-        let mut job = self.jobs.pop_front()?;
-        match slice(&mut job) {
-            Progress::More => {
+    /// Gives one slice to the job whose turn it is: `slice` hands a job with work left back
+    /// (`Err`), and it goes to the back of the queue; a finished job leaves it, its result
+    /// (which may carry the job's parts) returned.
+    pub fn turn<T>(&mut self, slice: impl FnOnce(J) -> Result<T, J>) -> Option<T> {
+        let job = self.jobs.pop_front()?;
+        match slice(job) {
+            Err(job) => {
                 self.jobs.push_back(job);
                 None
             }
-            Progress::Done(result) => Some((job, result)),
+            Ok(result) => Some(result),
         }
     }
 
@@ -120,16 +127,15 @@ mod tests {
         while !queue.is_empty() {
             ticks += 1;
             assert!(ticks < 1000, "every job ends");
-            let done = queue.turn(|(name, left): &mut (usize, usize)| {
-                turns.push(*name);
-                *left -= 1;
-                if *left == 0 {
-                    Progress::Done(())
+            let done = queue.turn(|(name, left): (usize, usize)| {
+                turns.push(name);
+                if left == 1 {
+                    Ok(name)
                 } else {
-                    Progress::More
+                    Err((name, left - 1))
                 }
             });
-            if let Some(((name, _), ())) = done {
+            if let Some(name) = done {
                 finished.push(name);
             }
         }
@@ -153,16 +159,16 @@ mod tests {
         queue.push(("large", 100));
         queue.push(("large too", 100));
         for _ in 0..5 {
-            queue.turn(|_| Progress::<()>::More);
+            queue.turn(Err::<(), _>);
         }
         queue.push(("small", 1));
         let mut waited = 0;
         loop {
-            let done = queue.turn(|(name, _): &mut (&str, i32)| {
-                if *name == "small" {
-                    Progress::Done(())
+            let done = queue.turn(|(name, left): (&str, i32)| {
+                if name == "small" {
+                    Ok(())
                 } else {
-                    Progress::More
+                    Err((name, left))
                 }
             });
             if done.is_some() {
@@ -184,7 +190,7 @@ mod tests {
         assert_eq!(queue.len(), 3);
         assert_eq!(queue.take_all(), [0, 2, 4]);
         assert!(queue.is_empty());
-        assert_eq!(queue.turn(|_: &mut i32| Progress::Done(())), None);
+        assert_eq!(queue.turn(|_: i32| Ok::<_, i32>(())), None);
     }
 
     #[test]

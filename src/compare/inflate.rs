@@ -8,6 +8,8 @@ use miniz_oxide::{DataFormat, MZError, MZFlush, MZStatus};
 
 /// Output is produced through a buffer of this size on the stack.
 const CHUNK: usize = 8192;
+/// Compressed input handed to miniz per call (see `Inflater::feed_some`).
+const INPUT_STEP: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -44,6 +46,8 @@ pub struct Inflater {
     state: Option<Box<InflateState>>,
     encoding: Encoding,
     finished: bool,
+    /// The last output buffer came back full: more output may be owed for input taken.
+    draining: bool,
 }
 
 impl Inflater {
@@ -53,6 +57,7 @@ impl Inflater {
             state: None,
             encoding,
             finished: false,
+            draining: false,
         }
     }
 
@@ -64,48 +69,82 @@ impl Inflater {
         self.finished
     }
 
+    /// Whether output is still owed for input already taken (a slice stopped at its output
+    /// bound): the next `feed` produces it, even with no more input.
+    pub fn draining(&self) -> bool {
+        self.draining && !self.finished
+    }
+
     /// Decompresses `input`, handing each piece of output to `out`; `out` returning false
     /// stops the work (the caller's cap is reached).
     pub fn feed(
         &mut self,
-        mut input: &[u8],
+        input: &[u8],
         out: &mut impl FnMut(&[u8]) -> bool,
     ) -> Result<(), Corrupt> {
+        self.feed_some(input, usize::MAX, out).map(drop)
+    }
+
+    /// `feed`, stopping once `max_output` bytes were produced, so that one slice of work is
+    /// bounded however well the input compresses; returns how many bytes of `input` were
+    /// taken (the rest is handed in again next time).
+    pub fn feed_some(
+        &mut self,
+        input: &[u8],
+        max_output: usize,
+        out: &mut impl FnMut(&[u8]) -> bool,
+    ) -> Result<usize, Corrupt> {
+        let mut rest = input;
         if let Some(header) = &mut self.header {
-            let used = header.read(input)?;
-            input = input.get(used..).unwrap_or_default();
+            let used = header.read(rest)?;
+            rest = rest.get(used..).unwrap_or_default();
             if !header.done() {
-                return Ok(());
+                return Ok(input.len());
             }
             self.header = None;
         }
-        if self.finished || input.is_empty() {
-            return Ok(());
+        if self.finished {
+            // What follows the stream (gzip's trailer) is taken and ignored.
+            return Ok(input.len());
+        }
+        if rest.is_empty() && !self.draining {
+            return Ok(input.len());
         }
         let encoding = self.encoding;
         let state = self.state.get_or_insert_with(|| {
-            InflateState::new_boxed(match (encoding, input.first()) {
+            InflateState::new_boxed(match (encoding, rest.first()) {
                 (Encoding::Deflate, Some(first)) if looks_like_zlib(*first) => DataFormat::Zlib,
                 _ => DataFormat::Raw,
             })
         });
         let mut buffer = [0u8; CHUNK];
+        let mut produced = 0usize;
+        let taken = |rest: &[u8]| input.len() - rest.len();
         loop {
-            let result = inflate(state, input, &mut buffer, MZFlush::None);
-            input = input.get(result.bytes_consumed..).unwrap_or_default();
-            if !out(buffer.get(..result.bytes_written).unwrap_or_default()) {
-                return Ok(());
+            // No more room than the bound leaves: the slice ends exactly at it.
+            let room = max_output.saturating_sub(produced).clamp(1, CHUNK);
+            let window = buffer.get_mut(..room).unwrap_or_default();
+            // A little input at a time: miniz inflates up to 32 KiB into its window per call,
+            // as much as the input given allows, so that input bounds the work past the slice's
+            // output bound.
+            let step = rest.get(..INPUT_STEP).unwrap_or(rest);
+            let result = inflate(state, step, window, MZFlush::None);
+            rest = rest.get(result.bytes_consumed..).unwrap_or_default();
+            produced = produced.saturating_add(result.bytes_written);
+            if !out(window.get(..result.bytes_written).unwrap_or_default()) {
+                return Ok(taken(rest));
             }
             match result.status {
                 Ok(MZStatus::StreamEnd) => {
                     self.finished = true;
-                    return Ok(());
+                    return Ok(input.len());
                 }
                 Ok(_) | Err(MZError::Buf) => {
                     let progress = result.bytes_consumed > 0 || result.bytes_written > 0;
-                    let more_output = result.bytes_written == buffer.len();
-                    if !progress || (input.is_empty() && !more_output) {
-                        return Ok(());
+                    let more_output = result.bytes_written == room;
+                    self.draining = more_output;
+                    if !progress || (rest.is_empty() && !more_output) || produced >= max_output {
+                        return Ok(taken(rest));
                     }
                 }
                 Err(_) => return Err(Corrupt),

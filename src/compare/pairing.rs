@@ -13,11 +13,16 @@
 //! at the cap is skipped at once, `Skipped::Full`), and at most `max_bytes` of summaries (a
 //! response arriving past that keeps its status and headers but not its body, which is then
 //! counted `body_not_compared_too_large`).
+//!
+//! A comparison whose JSON bodies are larger than one slice is not diffed here: it leaves the
+//! table as a `Comparing` job (`take_comparing`), which the root steps a slice per tick and
+//! which ends in its one `Resolved` when its diff is done.
 
 use super::request::RequestInfo;
 use super::response::{Body, Needs, NotCompared, Summary};
 use super::spec::{CompareSpec, Reference};
-use super::verdict::{self, Verdict};
+use super::verdict::{self, Begun, Verdict, VerdictJob};
+use crate::slices::{Progress, SLICE_BYTES};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::mem::size_of;
 use std::rc::Rc;
@@ -101,6 +106,48 @@ pub enum Resolution {
     Skipped(Skipped),
 }
 
+/// One candidate's comparison whose bodies are being diffed, a slice at a time: it has left
+/// the table and ends in one `Resolved` when `step` is done.
+pub struct Comparing {
+    pub id: u64,
+    pub target: usize,
+    pub request: Rc<RequestInfo>,
+    without_reference: bool,
+    job: VerdictJob,
+}
+
+impl std::fmt::Debug for Comparing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Comparing")
+            .field("id", &self.id)
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Comparing {
+    /// At most about `budget` bytes of the diff; the comparison's end once it is done.
+    pub fn step(&mut self, budget: usize) -> Progress<Resolved> {
+        match self.job.step(budget) {
+            Progress::More => Progress::More,
+            Progress::Done(verdict) => Progress::Done(Resolved {
+                id: self.id,
+                target: self.target,
+                outcome: Resolution::Compared {
+                    verdict,
+                    without_reference: self.without_reference,
+                },
+                request: Rc::clone(&self.request),
+            }),
+        }
+    }
+
+    /// Memory the comparison holds until it ends.
+    pub fn bytes_held(&self) -> usize {
+        size_of::<Comparing>() + self.job.bytes_held() + self.request.bytes_held()
+    }
+}
+
 /// One candidate's comparison, ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -114,9 +161,13 @@ pub struct Resolved {
 #[derive(Debug)]
 enum State {
     Waiting,
-    /// Boxed: a waiting side then takes a few bytes, not a summary's.
-    Arrived(Box<Summary>),
+    /// Shared (a pointer: a waiting side then takes a few bytes, not a summary's), so that a
+    /// comparison diffed in slices keeps the summaries it needs once it leaves the table.
+    Arrived(Rc<Summary>),
     Missing(Missing),
+    /// The response is complete, its compressed body being inflated a slice per tick: it
+    /// will arrive, so its comparisons wait for it past their deadline (`expire`).
+    Inflating,
 }
 
 #[derive(Debug)]
@@ -167,6 +218,8 @@ pub struct Pairing {
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
+    /// Comparisons resolved to a diff in slices, until the caller takes them.
+    comparing: Vec<Comparing>,
 }
 
 impl Default for Pairing {
@@ -186,6 +239,7 @@ impl Pairing {
             bytes: 0,
             max_entries,
             max_bytes,
+            comparing: Vec::new(),
         }
     }
 
@@ -253,7 +307,7 @@ impl Pairing {
     /// capture it).
     pub fn wants(&self, id: u64, side: Side) -> bool {
         self.entries.get(&id).is_some_and(|entry| {
-            matches!(entry.state(side), Some(State::Waiting))
+            matches!(entry.state(side), Some(State::Waiting | State::Inflating))
                 && entry
                     .candidates
                     .iter()
@@ -295,7 +349,7 @@ impl Pairing {
                 summary.body = Body::NotCompared(NotCompared::TooLarge);
             }
         }
-        self.set(id, side, State::Arrived(Box::new(summary)), now_ns)
+        self.set(id, side, State::Arrived(Rc::new(summary)), now_ns)
     }
 
     /// `side`'s response for request `id` will never come.
@@ -306,14 +360,52 @@ impl Pairing {
         self.set(id, side, State::Missing(why), now_ns)
     }
 
-    /// Ends every comparison whose time is up: what has not arrived by now never will.
+    /// `side`'s response for request `id` is complete and will arrive once its body is
+    /// inflated (bounded work: it always ends).
+    pub fn inflating(&mut self, id: u64, side: Side) {
+        if !self.wants(id, side) {
+            return;
+        }
+        if let Some(entry) = self.entries.get_mut(&id) {
+            if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+                *slot = State::Inflating;
+            }
+        }
+    }
+
+    /// Ends every comparison whose time is up: what has not arrived by now never will. A
+    /// comparison with a side being inflated waits for it (`EXPIRY_MARGIN_NS` at a time).
     pub fn expire(&mut self, now_ns: u64) -> Vec<Resolved> {
+        self.expire_until(now_ns, true)
+    }
+
+    /// Ends every comparison now (their configuration is retired): sides being inflated too
+    /// are taken as never coming.
+    pub fn expire_all(&mut self) -> Vec<Resolved> {
+        self.expire_until(u64::MAX, false)
+    }
+
+    fn expire_until(&mut self, now_ns: u64, wait_for_inflation: bool) -> Vec<Resolved> {
         let mut resolved = Vec::new();
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now_ns {
                 break;
             }
             self.deadlines.remove(&(deadline, id));
+            let inflating = |entry: &Entry| {
+                entry
+                    .sides
+                    .iter()
+                    .any(|(_, state)| matches!(state, State::Inflating))
+            };
+            if let Some(entry) = self.entries.get_mut(&id) {
+                if wait_for_inflation && inflating(entry) {
+                    // A later deadline, so that the loop ends: `now_ns` is before it.
+                    entry.deadline_ns = now_ns.saturating_add(EXPIRY_MARGIN_NS).max(deadline + 1);
+                    self.deadlines.insert((entry.deadline_ns, id));
+                    continue;
+                }
+            }
             if self
                 .early
                 .get(&id)
@@ -328,17 +420,22 @@ impl Pairing {
                 self.remember_ended(id);
                 self.bytes = self.bytes.saturating_sub(entry.bytes);
                 for candidate in &entry.candidates {
-                    resolved.push(Resolved {
-                        id,
-                        target: candidate.target,
-                        outcome: resolve(&entry, candidate, true)
-                            .unwrap_or(Resolution::Skipped(Skipped::Expired)),
-                        request: Rc::clone(&entry.request),
-                    });
+                    let decided = resolve(&entry, candidate, true)
+                        .unwrap_or(Decided::Ended(Resolution::Skipped(Skipped::Expired)));
+                    let aside = &mut self.comparing;
+                    if let Some(ended) = ended_or_aside(aside, id, &entry, candidate, decided) {
+                        resolved.push(ended);
+                    }
                 }
             }
         }
         resolved
+    }
+
+    /// The comparisons that left the table to be diffed in slices since the last call: each
+    /// ends when its `step` is done (and nowhere else).
+    pub fn take_comparing(&mut self) -> Vec<Comparing> {
+        std::mem::take(&mut self.comparing)
     }
 
     /// When the next entry expires, if any (to schedule the next `expire`).
@@ -414,13 +511,9 @@ impl Pairing {
         let mut index = 0;
         while let Some(candidate) = entry.candidates.get(index) {
             match resolve(entry, candidate, false) {
-                Some(outcome) => {
-                    resolved.push(Resolved {
-                        id,
-                        target: candidate.target,
-                        outcome,
-                        request: Rc::clone(&entry.request),
-                    });
+                Some(decided) => {
+                    let aside = &mut self.comparing;
+                    resolved.extend(ended_or_aside(aside, id, entry, candidate, decided));
                     entry.candidates.swap_remove(index);
                 }
                 None => index += 1,
@@ -457,13 +550,49 @@ impl State {
     }
 }
 
+/// A candidate's decided comparison: ended, or set aside to be diffed in slices.
+fn ended_or_aside(
+    aside: &mut Vec<Comparing>,
+    id: u64,
+    entry: &Entry,
+    candidate: &Candidate,
+    decided: Decided,
+) -> Option<Resolved> {
+    let request = Rc::clone(&entry.request);
+    match decided {
+        Decided::Ended(outcome) => Some(Resolved {
+            id,
+            target: candidate.target,
+            outcome,
+            request,
+        }),
+        Decided::Sliced(job, without_reference) => {
+            aside.push(Comparing {
+                id,
+                target: candidate.target,
+                request,
+                without_reference,
+                job,
+            });
+            None
+        }
+    }
+}
+
+/// How a candidate's comparison is decided: ended, or its bodies to be diffed in slices
+/// (with whether it is compared without its reference).
+enum Decided {
+    Ended(Resolution),
+    Sliced(VerdictJob, bool),
+}
+
 /// The candidate's outcome if its sides are in; `expiring`: sides still waiting never come.
 ///
 /// A reference target's copy (`against` a target) that got no answer or timed out is
 /// replaced by the noise baseline's, which runs the same version and got the same copy; a
 /// missing noise baseline means no noise cancellation. Both are `compared_without_reference`.
-fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Resolution> {
-    let skipped = |why| Some(Resolution::Skipped(why));
+fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Decided> {
+    let skipped = |why| Some(Decided::Ended(Resolution::Skipped(why)));
     let own = entry.state(Side::Target(candidate.target))?;
     let reference = entry.state(candidate.reference())?;
     let baseline = match candidate.spec.noise_baseline {
@@ -471,8 +600,11 @@ fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Resol
         None => None,
     };
     let carried = candidate.reference() != Side::Original;
-    let baseline_may_stand_in =
-        carried && matches!(baseline, Some(State::Arrived(_)) | Some(State::Waiting));
+    let baseline_may_stand_in = carried
+        && matches!(
+            baseline,
+            Some(State::Arrived(_) | State::Waiting | State::Inflating)
+        );
     // What ends the comparison whatever else comes, first: nothing is held for it.
     match (own, reference) {
         (State::Missing(_), _) => return skipped(Skipped::NoAnswer),
@@ -484,39 +616,44 @@ fn resolve(entry: &Entry, candidate: &Candidate, expiring: bool) -> Option<Resol
     }
     let own = match own {
         State::Arrived(own) => own,
-        State::Waiting if expiring => return skipped(Skipped::Expired),
+        State::Waiting | State::Inflating if expiring => return skipped(Skipped::Expired),
         _ => return None,
     };
     let noise = match baseline {
         Some(State::Arrived(summary)) => Baseline::In(summary),
-        Some(State::Waiting) if !expiring => return None,
+        Some(State::Waiting | State::Inflating) if !expiring => return None,
         Some(_) => Baseline::Gone,
         None => Baseline::NotConfigured,
     };
-    let compare = |reference: &Summary, noise: Option<&Summary>, without_reference| {
-        Some(Resolution::Compared {
-            verdict: verdict::compare(&candidate.spec, own, reference, noise),
-            without_reference,
-        })
+    let compare = |reference: &Rc<Summary>, noise: Option<&Rc<Summary>>, without_reference| {
+        Some(
+            match verdict::begin(&candidate.spec, own, reference, noise, SLICE_BYTES) {
+                Begun::Done(verdict) => Decided::Ended(Resolution::Compared {
+                    verdict,
+                    without_reference,
+                }),
+                Begun::Sliced(job) => Decided::Sliced(job, without_reference),
+            },
+        )
     };
     match (reference, noise) {
         (State::Arrived(reference), Baseline::In(noise)) => compare(reference, Some(noise), false),
         (State::Arrived(reference), Baseline::NotConfigured) => compare(reference, None, false),
         (State::Arrived(reference), Baseline::Gone) => compare(reference, None, true),
         (State::Missing(Missing::Incomplete), _) => skipped(Skipped::Incomplete),
-        (State::Waiting, _) if !expiring => None,
-        (State::Missing(_) | State::Waiting, Baseline::In(noise)) if carried => {
+        (State::Waiting | State::Inflating, _) if !expiring => None,
+        (State::Missing(_) | State::Waiting | State::Inflating, Baseline::In(noise)) if carried => {
             compare(noise, None, true)
         }
         (State::Missing(_), _) => skipped(Skipped::NoAnswer),
-        (State::Waiting, _) => skipped(Skipped::Expired),
+        (State::Waiting | State::Inflating, _) => skipped(Skipped::Expired),
     }
 }
 
 /// The noise baseline's response, for one candidate.
 enum Baseline<'a> {
     NotConfigured,
-    In(&'a Summary),
+    In(&'a Rc<Summary>),
     /// Refused, failed, timed out, or not in time.
     Gone,
 }
@@ -920,6 +1057,23 @@ mod tests {
                 .is_empty(),
             "too late"
         );
+    }
+
+    #[test]
+    fn a_side_being_inflated_is_waited_for_past_the_deadline_but_not_past_retirement() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        table.start(1, 0, SECOND, vec![candidate(0, &original)], request());
+        table.start(2, 0, SECOND, vec![candidate(0, &original)], request());
+        for id in [1, 2] {
+            table.arrive(id, Side::Original, summary(200, "{}"), 0);
+            table.inflating(id, Side::Target(0));
+        }
+        assert!(table.expire(100 * SECOND).is_empty(), "it will come");
+        let resolved = table.arrive(1, Side::Target(0), summary(200, "{}"), 100 * SECOND);
+        assert_eq!(matched(&resolved), [(0, true)]);
+        assert_eq!(skipped(&table.expire_all()), [(0, Skipped::Expired)]);
+        assert!(table.is_empty() && table.bytes_held() == 0);
     }
 
     #[test]

@@ -2,10 +2,16 @@
 //! status, the listed headers' values, and the body as the `compare.body` mode needs it (a
 //! hash, or bytes up to `max_body_bytes`, decompressed). Only that is kept, never more than
 //! the cap, whatever the response.
+//!
+//! Decompression is bounded per callback: a compressed chunk of at most one slice
+//! (`slices::INFLATE_SLICE_BYTES`) is inflated as it comes, to at most a slice of output;
+//! larger chunks, and what is left when the response ends, are inflated by the root, a slice
+//! per tick (`InflationJob`), so that a well-compressed 64 MiB body never holds the worker.
 
 use super::inflate::{Encoding, Inflater};
 use super::spec::{BodyMode, CompareSpec};
 use crate::http::{grpc_status, is_grpc_content_type};
+use crate::slices::{Progress, INFLATE_SLICE_BYTES, SLICE_BYTES};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::mem::size_of;
@@ -19,9 +25,10 @@ pub enum NotCompared {
     Encoding,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Body {
     /// `body: "none"`.
+    #[default]
     NotKept,
     /// `body: "exact"`: the (decompressed) body's length and hash.
     Hash {
@@ -34,7 +41,7 @@ pub enum Body {
 }
 
 /// A response, reduced to what its comparison needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Summary {
     /// `None` when `:status` was missing or not a number.
     pub status: Option<u16>,
@@ -141,7 +148,170 @@ enum BodyState {
     /// Nothing to keep (mode "none", or not compared any more: see `summary.body`).
     Ignored,
     Plain(Sink),
-    Inflating(Box<Inflater>, Sink),
+    Inflating(Box<Inflating>),
+}
+
+/// A compressed body being inflated: the compressed bytes not inflated yet wait in `backlog`
+/// (from `taken` on), so that no callback inflates more than a slice.
+struct Inflating {
+    inflater: Inflater,
+    sink: Sink,
+    backlog: Vec<u8>,
+    taken: usize,
+    /// Compressed bytes received so far (see `compressed_cap`).
+    received: usize,
+}
+
+/// The most compressed bytes kept for a body of at most `cap` bytes: deflate's stored blocks
+/// add 5 bytes per 64 KiB, so a compressed body much longer than its cap cannot inflate to
+/// within it (a slice's worth more leaves room for gzip's header and trailer).
+fn compressed_cap(cap: usize) -> usize {
+    cap.saturating_add(cap / 1024).saturating_add(SLICE_BYTES)
+}
+
+impl Inflating {
+    fn new(encoding: Encoding, sink: Sink) -> Inflating {
+        Inflating {
+            inflater: Inflater::new(encoding),
+            sink,
+            backlog: Vec::new(),
+            taken: 0,
+            received: 0,
+        }
+    }
+
+    /// Takes a chunk of the compressed body. A chunk of at most a slice, with nothing waiting
+    /// before it, is inflated now (at most a slice of output: a small body is done in the
+    /// callback that brings it); any other waits in the backlog for the job, so that the
+    /// callback only copies it.
+    fn chunk(&mut self, chunk: &[u8], cap: usize) -> Result<(), NotCompared> {
+        self.received = self.received.saturating_add(chunk.len());
+        if self.received > compressed_cap(cap) {
+            return Err(NotCompared::TooLarge);
+        }
+        if self.inflater.finished() {
+            return Ok(()); // what follows the stream (gzip's trailer) is ignored
+        }
+        let mut rest = chunk;
+        if !self.has_backlog() && !self.inflater.draining() && chunk.len() <= INFLATE_SLICE_BYTES {
+            let taken = self.inflate(chunk, cap)?;
+            rest = chunk.get(taken..).unwrap_or_default();
+        }
+        if !rest.is_empty() && !self.inflater.finished() {
+            if !self.has_backlog() {
+                self.backlog.clear();
+                self.taken = 0;
+            }
+            self.backlog.extend_from_slice(rest);
+        }
+        Ok(())
+    }
+
+    /// Inflates one slice of the backlog.
+    fn slice(&mut self, cap: usize) -> Result<(), NotCompared> {
+        let backlog = std::mem::take(&mut self.backlog);
+        let rest = backlog.get(self.taken..).unwrap_or_default();
+        let taken = self.inflate(rest, cap);
+        self.backlog = backlog;
+        self.taken = self.taken.saturating_add(taken?);
+        if !self.has_backlog() {
+            // All taken: the memory goes back at once, not when the response ends.
+            self.backlog = Vec::new();
+            self.taken = 0;
+        }
+        Ok(())
+    }
+
+    /// At most `INFLATE_SLICE_BYTES` of `input`, producing at most as much output; returns
+    /// how much of `input` was taken.
+    fn inflate(&mut self, input: &[u8], cap: usize) -> Result<usize, NotCompared> {
+        let window = input.get(..INFLATE_SLICE_BYTES).unwrap_or(input);
+        let sink = &mut self.sink;
+        let mut fits = true;
+        let fed = self
+            .inflater
+            .feed_some(window, INFLATE_SLICE_BYTES, &mut |piece| {
+                fits = sink.write(piece, cap);
+                fits
+            });
+        match (fed, fits) {
+            (Err(_), _) => Err(NotCompared::Encoding),
+            (Ok(_), false) => Err(NotCompared::TooLarge),
+            (Ok(taken), true) => Ok(taken),
+        }
+    }
+
+    fn has_backlog(&self) -> bool {
+        self.taken < self.backlog.len() && !self.inflater.finished()
+    }
+
+    /// Whether inflation is over: the stream ended, or nothing is left to inflate.
+    fn done(&self) -> bool {
+        self.inflater.finished() || (!self.has_backlog() && !self.inflater.draining())
+    }
+
+    /// Frees what the body held.
+    fn give_up(&mut self) {
+        self.backlog = Vec::new();
+        self.sink = Sink::Bytes(Vec::new());
+    }
+
+    fn held(&self) -> usize {
+        Inflater::BYTES_HELD + self.sink.held() + self.backlog.capacity()
+    }
+
+    /// The body, once `done` (what the sink held is moved out).
+    fn take_body(&mut self) -> Body {
+        if self.inflater.finished() {
+            std::mem::replace(&mut self.sink, Sink::Bytes(Vec::new())).into_body()
+        } else {
+            // A compressed stream cut short: its bytes say nothing certain.
+            Body::NotCompared(NotCompared::Encoding)
+        }
+    }
+}
+
+/// A complete response: its summary, or, when some of its compressed body is still to be
+/// inflated, the job that inflates it a slice at a time.
+pub enum Finished {
+    Ready(Summary),
+    Inflating(InflationJob),
+}
+
+/// The rest of a compressed response body, inflated a slice per root tick.
+pub struct InflationJob {
+    summary: Summary,
+    inflating: Box<Inflating>,
+    max_body_bytes: usize,
+}
+
+impl InflationJob {
+    /// One slice: at most `INFLATE_SLICE_BYTES` of compressed input, and of output.
+    pub fn slice(&mut self) -> Progress<Summary> {
+        let result = self.inflating.slice(self.max_body_bytes);
+        match result {
+            Err(reason) => {
+                self.inflating.give_up();
+                self.summary.body = Body::NotCompared(reason);
+            }
+            Ok(()) if self.inflating.done() => self.summary.body = self.inflating.take_body(),
+            Ok(()) => return Progress::More,
+        }
+        Progress::Done(std::mem::take(&mut self.summary))
+    }
+
+    /// Memory held now (for the memory budget).
+    pub fn bytes_held(&self) -> usize {
+        size_of::<InflationJob>() + self.summary.bytes_held() + self.inflating.held()
+    }
+
+    /// The worker's memory budget cannot hold the rest: the summary without its body
+    /// (`body_not_compared_too_large`); the job is over.
+    pub fn leave_body_out(&mut self) -> Summary {
+        self.inflating.give_up();
+        self.summary.body = Body::NotCompared(NotCompared::TooLarge);
+        std::mem::take(&mut self.summary)
+    }
 }
 
 /// Where body bytes go: a running hash, or a buffer that never grows past the cap.
@@ -186,7 +356,12 @@ impl Sink {
                 len: len as u64,
                 hash: hasher.finish(),
             },
-            Sink::Bytes(bytes) => Body::Bytes(bytes),
+            Sink::Bytes(mut bytes) => {
+                // Doubling may have left up to as much again unused, which the pending
+                // comparisons would hold against their byte cap; the allocator shrinks in place.
+                bytes.shrink_to_fit();
+                Body::Bytes(bytes)
+            }
         }
     }
 }
@@ -235,7 +410,7 @@ impl Capture {
         };
         self.body = match Encoding::from_header(value("content-encoding").as_deref()) {
             Ok(None) => BodyState::Plain(sink),
-            Ok(Some(encoding)) => BodyState::Inflating(Box::new(Inflater::new(encoding)), sink),
+            Ok(Some(encoding)) => BodyState::Inflating(Box::new(Inflating::new(encoding, sink))),
             Err(_) => self.give_up(NotCompared::Encoding),
         };
     }
@@ -255,18 +430,7 @@ impl Capture {
                 .write(chunk, cap)
                 .then_some(())
                 .ok_or(NotCompared::TooLarge),
-            BodyState::Inflating(inflater, sink) => {
-                let mut fits = true;
-                let fed = inflater.feed(chunk, &mut |piece| {
-                    fits = sink.write(piece, cap);
-                    fits
-                });
-                match (fed, fits) {
-                    (Err(_), _) => Err(NotCompared::Encoding),
-                    (Ok(()), false) => Err(NotCompared::TooLarge),
-                    (Ok(()), true) => Ok(()),
-                }
-            }
+            BodyState::Inflating(inflating) => inflating.chunk(chunk, cap),
         };
         if let Err(reason) = outcome {
             self.body = self.give_up(reason);
@@ -293,27 +457,29 @@ impl Capture {
         let body = match &self.body {
             BodyState::Ignored => 0,
             BodyState::Plain(sink) => sink.held(),
-            BodyState::Inflating(_, sink) => Inflater::BYTES_HELD + sink.held(),
+            BodyState::Inflating(inflating) => inflating.held(),
         };
         let names: usize = self.headers.iter().map(String::capacity).sum();
         size_of::<Capture>() - size_of::<Summary>() + self.summary.bytes_held() + names + body
     }
 
-    /// The summary of the complete response.
-    pub fn finish(mut self) -> Summary {
+    /// The complete response: its summary, or the job that inflates the rest of its body.
+    pub fn finish(mut self) -> Finished {
         match std::mem::replace(&mut self.body, BodyState::Ignored) {
             BodyState::Ignored => {}
             BodyState::Plain(sink) => self.summary.body = sink.into_body(),
-            BodyState::Inflating(inflater, sink) => {
-                self.summary.body = if inflater.finished() {
-                    sink.into_body()
-                } else {
-                    // A compressed stream cut short: its bytes say nothing certain.
-                    Body::NotCompared(NotCompared::Encoding)
-                };
+            BodyState::Inflating(mut inflating) if inflating.done() => {
+                self.summary.body = inflating.take_body();
+            }
+            BodyState::Inflating(inflating) => {
+                return Finished::Inflating(InflationJob {
+                    summary: self.summary,
+                    inflating,
+                    max_body_bytes: self.max_body_bytes,
+                })
             }
         }
-        self.summary
+        Finished::Ready(self.summary)
     }
 
     /// Drops whatever the body held; the comparison goes on without it.
@@ -368,13 +534,25 @@ mod tests {
             .collect()
     }
 
+    /// The summary of a complete response, with its inflation run to the end.
+    fn finished(capture: Capture) -> Summary {
+        match capture.finish() {
+            Finished::Ready(summary) => summary,
+            Finished::Inflating(mut job) => loop {
+                if let Progress::Done(summary) = job.slice() {
+                    break summary;
+                }
+            },
+        }
+    }
+
     fn capture(spec: &CompareSpec, head: &[(&str, &str)], chunks: &[&[u8]]) -> Summary {
         let mut capture = Capture::new(Needs::of(spec));
         capture.headers(&headers(head));
         for chunk in chunks {
             capture.body_chunk(chunk);
         }
-        capture.finish()
+        finished(capture)
     }
 
     /// A gzip member with every optional header field, so the header parser meets them all.
@@ -430,7 +608,7 @@ mod tests {
             ("content-type", "application/grpc+proto"),
         ]));
         capture.trailers(&headers(&[("grpc-status", "13"), ("grpc-message", "boom")]));
-        assert_eq!(capture.finish().grpc_status, Some(13));
+        assert_eq!(finished(capture).grpc_status, Some(13));
         let trailers_only = capture_grpc(&[("grpc-status", "0")], &[]);
         assert_eq!(trailers_only, Some(0));
         assert_eq!(
@@ -451,7 +629,7 @@ mod tests {
         all.extend_from_slice(head);
         capture.headers(&headers(&all));
         capture.trailers(&headers(trailers));
-        capture.finish().grpc_status
+        finished(capture).grpc_status
     }
 
     #[test]
@@ -469,7 +647,10 @@ mod tests {
         assert!(!over.wants_body(), "nothing more to read once over the cap");
         assert!(over.bytes_held() <= empty, "the bytes are dropped");
         over.body_chunk(b"more");
-        assert_eq!(over.finish().body, Body::NotCompared(NotCompared::TooLarge));
+        assert_eq!(
+            finished(over).body,
+            Body::NotCompared(NotCompared::TooLarge)
+        );
     }
 
     #[test]
@@ -483,7 +664,7 @@ mod tests {
             capture.body_chunk(b"x");
             assert!(capture.bytes_held() <= empty + cap);
         }
-        match capture.finish().body {
+        match finished(capture).body {
             Body::Bytes(bytes) => assert!(bytes.len() == cap && bytes.capacity() <= cap),
             other => panic!("{other:?}"),
         }
@@ -504,7 +685,7 @@ mod tests {
         big.body_chunk(&[b'x'; 100]);
         assert!(big.bytes_held() == empty, "a hash, not the body");
         big.body_chunk(b"!");
-        assert_eq!(big.finish().body, Body::NotCompared(NotCompared::TooLarge));
+        assert_eq!(finished(big).body, Body::NotCompared(NotCompared::TooLarge));
     }
 
     #[test]
@@ -550,7 +731,7 @@ mod tests {
             capture.headers(&headers(&[("content-encoding", encoding)]));
             assert!(!capture.wants_body(), "{encoding}");
             assert_eq!(
-                capture.finish().body,
+                finished(capture).body,
                 Body::NotCompared(NotCompared::Encoding)
             );
         }
@@ -597,21 +778,80 @@ mod tests {
             let s = spec(mode, cap);
             let mut capture = Capture::new(Needs::of(&s));
             capture.headers(&headers(&[("content-encoding", "gzip")]));
-            let mut most_held = 0;
+            let mut read = 0;
             for chunk in bomb.chunks(4096) {
                 capture.body_chunk(chunk);
-                most_held = most_held.max(capture.bytes_held());
+                read += chunk.len();
+                // The cap, and at most the input read (waiting to be inflated, a slice a chunk,
+                // in a buffer that grows by doubling).
+                let most = size_of::<Capture>()
+                    + size_of::<Inflating>()
+                    + Inflater::BYTES_HELD
+                    + cap
+                    + 2 * read;
+                assert!(
+                    capture.bytes_held() <= most,
+                    "{} > {most} after {read}",
+                    capture.bytes_held()
+                );
             }
-            assert!(
-                most_held <= size_of::<Capture>() + Inflater::BYTES_HELD + cap + 64,
-                "{most_held}"
-            );
-            assert!(!capture.wants_body());
+            // The rest is inflated by the job, which stops at the cap.
             assert_eq!(
-                capture.finish().body,
+                finished(capture).body,
                 Body::NotCompared(NotCompared::TooLarge)
             );
         }
+    }
+
+    #[test]
+    fn a_large_compressed_body_is_inflated_a_slice_at_a_time_to_the_same_bytes() {
+        let json = br#"{"items": [1, 2, 3], "name": "widget"}"#.repeat(40_000);
+        let s = spec(BodyMode::Json, json.len());
+        let gz = gzip(&json, 6);
+        let mut capture = Capture::new(Needs::of(&s));
+        capture.headers(&headers(&[("content-encoding", "gzip")]));
+        capture.body_chunk(&gz);
+        let inline = match &capture.body {
+            BodyState::Inflating(inflating) => inflating.sink.len(),
+            _ => panic!("still inflating"),
+        };
+        assert!(
+            inline <= INFLATE_SLICE_BYTES,
+            "one slice in the callback: {inline}"
+        );
+        let Finished::Inflating(mut job) = capture.finish() else {
+            panic!("the rest is a job");
+        };
+        let mut slices = 0;
+        let mut written = inline;
+        let summary = loop {
+            slices += 1;
+            let progress = job.slice();
+            let now = match &job.inflating.sink {
+                Sink::Bytes(bytes) => bytes.len(),
+                Sink::Hash { len, .. } => *len,
+            };
+            // (The last slice moves the body out: the sink is empty then.)
+            assert!(
+                now.saturating_sub(written) <= INFLATE_SLICE_BYTES,
+                "a slice at most"
+            );
+            written = now;
+            if let Progress::Done(summary) = progress {
+                break summary;
+            }
+        };
+        assert!(
+            slices >= json.len() / (INFLATE_SLICE_BYTES),
+            "{slices} slices"
+        );
+        assert_eq!(summary.body, Body::Bytes(json.clone()));
+        assert_eq!(summary, capture_whole(&s, &gz), "as one piece");
+    }
+
+    /// The summary of a gzip response handed over whole and inflated to the end.
+    fn capture_whole(s: &CompareSpec, gz: &[u8]) -> Summary {
+        capture(s, &[("content-encoding", "gzip")], &[gz])
     }
 
     #[test]
@@ -676,7 +916,7 @@ mod tests {
                 rest = after;
                 assert!(capture.bytes_held() <= empty + Inflater::BYTES_HELD + cap);
             }
-            match capture.finish().body {
+            match finished(capture).body {
                 Body::Bytes(bytes) => assert!(bytes.len() <= cap),
                 Body::NotCompared(_) => {}
                 other => panic!("{other:?}"),

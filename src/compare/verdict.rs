@@ -1,11 +1,18 @@
 //! One comparison: the candidate's response summary against the reference's, per the
 //! candidate's `compare` block, with the noise baseline's summary when there is one.
+//!
+//! Status and headers are compared at once; so are bodies whose JSON diff fits in one slice
+//! (`begin`'s `inline_bytes`). Larger JSON bodies are diffed by a `VerdictJob`, a slice per
+//! root tick, so that no callback holds the worker for the whole diff.
 
-use super::json::{self, Differences, JsonDiff, Unreadable, ROOT_PATH};
+use super::json::{self, DiffJob, Differences, JsonDiff, Unreadable, ROOT_PATH};
 use super::response::{Body, NotCompared, Summary};
 use super::spec::{BodyMode, CompareSpec};
+use crate::slices::Progress;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
+use std::mem::size_of;
+use std::rc::Rc;
 
 /// What differed; a comparison can differ in several aspects.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -75,8 +82,87 @@ pub fn compare(
     reference: &Summary,
     noise: Option<&Summary>,
 ) -> Verdict {
+    let verdict = without_body(spec, candidate, reference, noise);
+    with_body(verdict, compare_bodies(spec, candidate, reference, noise))
+}
+
+/// How a comparison begins: done at once, or its body diff to be made in slices.
+pub enum Begun {
+    Done(Verdict),
+    Sliced(VerdictJob),
+}
+
+/// Compares as `compare` does, at once when the JSON bodies to diff hold at most
+/// `inline_bytes` (bodies compared by hash, or not compared, always are); otherwise the
+/// status and headers are compared now and the bodies by the job returned.
+pub fn begin(
+    spec: &Rc<CompareSpec>,
+    candidate: &Rc<Summary>,
+    reference: &Rc<Summary>,
+    noise: Option<&Rc<Summary>>,
+    inline_bytes: usize,
+) -> Begun {
+    let bodies = json_bodies(spec, candidate, reference, noise.map(|n| &**n));
+    let json_bytes = bodies.map_or(0, |(c, r, n)| c.len() + r.len() + n.map_or(0, <[u8]>::len));
+    if json_bytes <= inline_bytes {
+        return Begun::Done(compare(spec, candidate, reference, noise.map(|n| &**n)));
+    }
+    Begun::Sliced(VerdictJob {
+        verdict: without_body(spec, candidate, reference, noise.map(|n| &**n)),
+        spec: Rc::clone(spec),
+        candidate: Rc::clone(candidate),
+        reference: Rc::clone(reference),
+        noise: noise.map(Rc::clone),
+        diff: DiffJob::new(),
+    })
+}
+
+/// A comparison whose status and headers are compared and whose JSON bodies are diffed a
+/// slice at a time. It holds the summaries (shared with the pending table while other
+/// candidates use them) until it ends.
+pub struct VerdictJob {
+    spec: Rc<CompareSpec>,
+    candidate: Rc<Summary>,
+    reference: Rc<Summary>,
+    noise: Option<Rc<Summary>>,
+    /// Status and headers compared; the body not yet.
+    verdict: Verdict,
+    diff: DiffJob,
+}
+
+impl VerdictJob {
+    /// At most about `budget` bytes of the diff; then the verdict, once the diff is done.
+    pub fn step(&mut self, budget: usize) -> Progress<Verdict> {
+        let (spec, noise) = (&*self.spec, self.noise.as_deref());
+        let body = match json_bodies(spec, &self.candidate, &self.reference, noise) {
+            Some((c, r, n)) => match self.diff.step(c, r, n, &spec.ignore_json_fields, budget) {
+                Progress::More => return Progress::More,
+                Progress::Done(diff) => json_outcome(diff),
+            },
+            // `begin` makes jobs of JSON bodies only; were it otherwise, this is the answer.
+            None => compare_bodies(spec, &self.candidate, &self.reference, noise),
+        };
+        Progress::Done(with_body(self.verdict.clone(), body))
+    }
+
+    /// Memory the job holds (its summaries, counted whole even when shared).
+    pub fn bytes_held(&self) -> usize {
+        size_of::<VerdictJob>()
+            + self.candidate.bytes_held()
+            + self.reference.bytes_held()
+            + self.noise.as_ref().map_or(0, |n| n.bytes_held())
+    }
+}
+
+/// The verdict on status and headers, the body not compared yet.
+fn without_body(
+    spec: &CompareSpec,
+    candidate: &Summary,
+    reference: &Summary,
+    noise: Option<&Summary>,
+) -> Verdict {
     let headers = differing_headers(spec, candidate, reference);
-    let mut verdict = Verdict {
+    Verdict {
         mismatched: Aspects {
             status: spec.status && statuses_differ(candidate, reference),
             headers: headers != 0,
@@ -91,8 +177,12 @@ pub fn compare(
         baseline_headers: noise.map_or(0, |n| differing_headers(spec, reference, n)),
         candidate_status: candidate.status,
         reference_status: reference.status,
-    };
-    match compare_bodies(spec, candidate, reference, noise) {
+    }
+}
+
+/// `verdict` with the body's comparison in.
+fn with_body(mut verdict: Verdict, body: Result<JsonDiff, Option<NotCompared>>) -> Verdict {
+    match body {
         Ok(diff) => {
             verdict.mismatched.body = diff.candidate.real > 0;
             verdict.body = diff.candidate;
@@ -139,10 +229,7 @@ fn compare_bodies(
                 Some(View::Json(n)) => Some(n),
                 _ => None,
             };
-            // (`diff` compares what is not JSON as bytes: only too many values is an error.)
-            json::diff(c, r, n, &spec.ignore_json_fields).map_err(|unreadable| match unreadable {
-                Unreadable::TooComplex | Unreadable::NotJson => Some(NotCompared::TooLarge),
-            })
+            json_outcome(json::diff(c, r, n, &spec.ignore_json_fields))
         }
         (View::Hash(c), View::Hash(r)) => {
             Ok(whole_body_diff(c != r, n.map(|n| n != View::Hash(r))))
@@ -150,6 +237,40 @@ fn compare_bodies(
         // Summaries of one spec's needs never mix the two; if they did, nothing is certain.
         _ => Err(None),
     }
+}
+
+/// A candidate's, a reference's and maybe a noise baseline's JSON body.
+type JsonBodies<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>);
+
+/// The JSON bodies `compare_bodies` would diff (candidate, reference, noise baseline), when
+/// it would diff JSON.
+fn json_bodies<'a>(
+    spec: &CompareSpec,
+    candidate: &'a Summary,
+    reference: &'a Summary,
+    noise: Option<&'a Summary>,
+) -> Option<JsonBodies<'a>> {
+    if spec.body != BodyMode::Json {
+        return None;
+    }
+    let (Ok(View::Json(c)), Ok(View::Json(r))) =
+        (view(&candidate.body, spec), view(&reference.body, spec))
+    else {
+        return None;
+    };
+    let n = match noise.map(|n| view(&n.body, spec)) {
+        Some(Ok(View::Json(n))) => Some(n),
+        _ => None,
+    };
+    Some((c, r, n))
+}
+
+/// A JSON diff's result as the verdict counts it. (`diff` compares what is not JSON as
+/// bytes: only too many values is an error.)
+fn json_outcome(diff: Result<JsonDiff, Unreadable>) -> Result<JsonDiff, Option<NotCompared>> {
+    diff.map_err(|unreadable| match unreadable {
+        Unreadable::TooComplex | Unreadable::NotJson => Some(NotCompared::TooLarge),
+    })
 }
 
 /// A difference of the whole body, at `$`.
@@ -420,6 +541,50 @@ mod tests {
         let unread = summary(200, &[], Body::NotCompared(NotCompared::TooLarge));
         let verdict = compare(&spec, &only_noise, &reference, Some(&unread));
         assert!(verdict.mismatched.body && verdict.body_not_compared.is_none());
+    }
+
+    #[test]
+    fn bodies_over_the_inline_bound_are_diffed_by_a_job_to_the_same_verdict() {
+        let spec = Rc::new(CompareSpec {
+            noise_baseline: Some(2),
+            max_body_bytes: 1 << 20,
+            ..json_spec()
+        });
+        let items = |price: u32, ts: u32| {
+            let list: Vec<String> = (0..2000)
+                .map(|i| format!(r#"{{"id": {i}, "price": {}, "ts": {ts}}}"#, price + i % 3))
+                .collect();
+            json(&format!("[{}]", list.join(", ")))
+        };
+        let candidate = Rc::new(summary(500, &[], items(11, 3)));
+        let reference = Rc::new(summary(200, &[("content-type", "a")], items(10, 1)));
+        let baseline = Rc::new(summary(200, &[], items(10, 2)));
+        let at_once = compare(&spec, &candidate, &reference, Some(&baseline));
+        assert!(at_once.mismatched.body && at_once.mismatched.status);
+        let Begun::Sliced(mut job) = begin(&spec, &candidate, &reference, Some(&baseline), 1024)
+        else {
+            panic!("larger than the inline bound: a job");
+        };
+        assert!(job.bytes_held() > 3 * 2000 * 20, "it holds the summaries");
+        let sliced = loop {
+            if let Progress::Done(verdict) = job.step(1024) {
+                break verdict;
+            }
+        };
+        assert_eq!(sliced, at_once);
+        match begin(&spec, &candidate, &reference, Some(&baseline), usize::MAX) {
+            Begun::Done(verdict) => assert_eq!(verdict, at_once),
+            Begun::Sliced(_) => panic!("within the bound: at once"),
+        }
+        // Bodies compared by hash are compared at once, whatever their size.
+        let exact = Rc::new(CompareSpec {
+            body: BodyMode::Exact,
+            ..CompareSpec::new()
+        });
+        assert!(matches!(
+            begin(&exact, &candidate, &reference, None, 0),
+            Begun::Done(_)
+        ));
     }
 
     #[test]

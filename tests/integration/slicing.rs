@@ -171,3 +171,180 @@ fn a_client_gone_mid_redaction_still_gets_its_complete_request_copied() {
     setup.envoy.wait_for_counter(TARGET, "mirrored", 1, WAIT);
     assert_eq!(setup.envoy.counter(TARGET, "skipped_abandoned"), 0);
 }
+
+/// Comparisons in slices (issue 18): a compared pair whose JSON bodies are larger than a slice
+/// is diffed by a job, and a compressed response larger than a slice is inflated by one; both
+/// end in the verdict, counters and mismatch line a pair small enough to be done at once gets.
+mod comparisons {
+    use super::WAIT;
+    use mirror_harness::flate2::write::GzEncoder;
+    use mirror_harness::flate2::Compression;
+    use mirror_harness::{Backend, Client, Envoy, Reply, Request};
+    use serde_json::{json, Value};
+    use std::io::Write;
+    use std::time::Duration;
+    use traffic_mirror::metrics::CompareCounter;
+
+    const TARGET: &str = "canary";
+
+    fn config(target: &str) -> Value {
+        json!({
+            "targets": [{"cluster": "canary", "name": target,
+                         "compare": {"body": "json", "max_body_bytes": 32 << 20}}],
+            "body": {"max_buffered_bytes": 256 << 20}
+        })
+    }
+
+    /// A JSON document of about `bytes` bytes (items with a long text, so that it holds far
+    /// fewer values than `compare::json::MAX_VALUES`); the candidate's differs at `total` and
+    /// `meta.version`, whatever its size.
+    fn document(bytes: usize, candidate: bool) -> Vec<u8> {
+        let items = bytes / 660;
+        let list: Vec<String> = (0..items)
+            .map(|i| format!(r#"{{"id": {i}, "text": "{i:0>600}", "price": {}}}"#, i % 97))
+            .collect();
+        let (total, version) = if candidate {
+            (items + 1, 2)
+        } else {
+            (items, 1)
+        };
+        format!(
+            r#"{{"items": [{}], "total": {total}, "meta": {{"version": {version}}}}}"#,
+            list.join(", ")
+        )
+        .into_bytes()
+    }
+
+    fn gzip(body: &[u8], level: u32) -> Vec<u8> {
+        let mut encoder = GzEncoder::new(Vec::new(), Compression::new(level));
+        encoder.write_all(body).expect("gzip");
+        encoder.finish().expect("gzip")
+    }
+
+    /// Answers `/small` and `/large` (about `large_bytes`) with the reference's or the
+    /// candidate's document, gzip-compressed at `level` when there is one.
+    fn backend(candidate: bool, large_bytes: usize, level: Option<u32>) -> Backend {
+        let small = document(20_000, candidate);
+        let large = document(large_bytes, candidate);
+        assert!(small.len() < 32 << 10 && large.len() > 1 << 20);
+        let (small, large) = match level {
+            Some(level) => (gzip(&small, level), gzip(&large, level)),
+            None => (small, large),
+        };
+        Backend::replying(move |received| {
+            let body = if received.path.starts_with("/large") {
+                large.clone()
+            } else {
+                small.clone()
+            };
+            let reply = Reply::json(200, "").with_body(body);
+            match level {
+                Some(_) => reply.header("content-encoding", "gzip"),
+                None => reply,
+            }
+        })
+    }
+
+    /// Every comparison's verdict counter, once `started` comparisons ended.
+    fn verdicts(envoy: &Envoy, target: &str, started: u64) -> Vec<(&'static str, u64)> {
+        mirror_harness::eventually("every comparison decided", WAIT, || {
+            let total: u64 = CompareCounter::VERDICTS
+                .iter()
+                .map(|v| envoy.counter(target, v.suffix()))
+                .sum();
+            (total >= started).then_some(())
+        });
+        CompareCounter::VERDICTS
+            .iter()
+            .map(|v| (v.suffix(), envoy.counter(target, v.suffix())))
+            .filter(|(_, n)| *n > 0)
+            .collect()
+    }
+
+    fn mismatch_line(envoy: &Envoy, id: &str) -> String {
+        mirror_harness::eventually("a mismatch line", WAIT, || {
+            envoy
+                .log()
+                .lines()
+                .find(|l| l.contains(id) && l.contains("mismatch"))
+                .map(String::from)
+        })
+    }
+
+    fn send(envoy: &Envoy, path: &str, id: &str) {
+        let request = Request::get(path).header("x-request-id", id);
+        let response = Client::http1(envoy.listener()).send(request);
+        assert_eq!(response.status, 200, "the original is untouched");
+    }
+
+    #[test]
+    fn a_large_pair_diffed_in_slices_reaches_the_verdict_of_a_small_pair_done_at_once() {
+        let primary = backend(false, 2 << 20, None);
+        let canary = backend(true, 2 << 20, None);
+        let envoy = Envoy::builder(config(TARGET))
+            .primary(primary.addr())
+            .cluster("canary", canary.addr())
+            .start();
+        send(&envoy, "/small", "small-1");
+        assert_eq!(verdicts(&envoy, TARGET, 1), [("mismatched", 1)]);
+        let small = mismatch_line(&envoy, "small-1");
+        send(&envoy, "/large", "large-1");
+        assert_eq!(verdicts(&envoy, TARGET, 2), [("mismatched", 2)]);
+        let large = mismatch_line(&envoy, "large-1");
+        assert_eq!(envoy.counter(TARGET, "mismatched_body"), 2);
+        assert_eq!(envoy.counter(TARGET, "body_not_compared_too_large"), 0);
+        // The same record, paths named the same way (the lines differ in the request only).
+        let paths = |line: &str| {
+            let record = line
+                .find("{\"compare_mismatch\"")
+                .map_or(line, |at| &line[at..]);
+            record
+                .replace("large-1", "ID")
+                .replace("small-1", "ID")
+                .replace("/large", "PATH")
+                .replace("/small", "PATH")
+        };
+        assert_eq!(paths(&large), paths(&small));
+        assert!(
+            large.contains("total") && large.contains("meta.version"),
+            "{large}"
+        );
+    }
+
+    #[test]
+    fn large_gzip_bodies_inflated_in_slices_match_though_their_bytes_differ() {
+        let primary = backend(false, 8 << 20, Some(1));
+        let canary = backend(false, 8 << 20, Some(9));
+        let envoy = Envoy::builder(config(TARGET))
+            .primary(primary.addr())
+            .cluster("canary", canary.addr())
+            .start();
+        send(&envoy, "/large", "gz-1");
+        assert_eq!(verdicts(&envoy, TARGET, 1), [("matched", 1)]);
+        assert_eq!(envoy.counter(TARGET, "body_not_compared_encoding"), 0);
+        assert_eq!(envoy.counter(TARGET, "body_not_compared_too_large"), 0);
+    }
+
+    #[test]
+    fn a_config_replaced_mid_comparison_ends_it_once_under_the_old_one() {
+        let primary = backend(false, 13 << 20, Some(6));
+        let canary = backend(true, 13 << 20, Some(6));
+        let mut envoy = Envoy::builder(config(TARGET))
+            .primary(primary.addr())
+            .cluster("canary", canary.addr())
+            .from_ecds()
+            .start();
+        // The original's response ends with the call: its 13 MiB body is then inflated by a
+        // job (about 830 ticks, taking turns with the copy's), then diffed.
+        send(&envoy, "/large", "replaced-1");
+        envoy.update_plugin_config(config("after"));
+        assert_eq!(verdicts(&envoy, TARGET, 1), [("mismatched", 1)]);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(
+            verdicts(&envoy, TARGET, 1),
+            [("mismatched", 1)],
+            "counted once"
+        );
+        assert_eq!(envoy.counter("after", "mismatched"), 0);
+    }
+}

@@ -11,8 +11,12 @@
 //! slow run: checks the benchmark works, measures nothing), `--out FILE` (default
 //! target/bench/results.json), `--profile` (instructions per request under callgrind instead,
 //! written to profile.json beside `--out`; see profile.rs), `--slow-only` (the slow-target run
-//! alone, its table on stdout).
+//! alone, its table on stdout), `--busy-worker-only` (a small request's latency while the
+//! plugin works on 16 MB bodies: busy_worker.rs), `--calibrate-slices FILE` (fuel against
+//! V8's instructions: calibrate.rs).
 
+mod busy_worker;
+mod calibrate;
 mod load;
 mod profile;
 mod report;
@@ -91,6 +95,8 @@ struct Options {
     profile: bool,
     slow_only: bool,
     worst_only: bool,
+    busy_worker_only: bool,
+    calibrate: Option<PathBuf>,
     smoke: bool,
     rounds: usize,
     seconds: u64,
@@ -104,6 +110,8 @@ impl Options {
             profile: false,
             slow_only: false,
             worst_only: false,
+            busy_worker_only: false,
+            calibrate: None,
             smoke: false,
             rounds: 15,
             seconds: 2,
@@ -124,6 +132,8 @@ impl Options {
                 "--profile" => options.profile = true,
                 "--slow-only" => options.slow_only = true,
                 "--worst-only" => options.worst_only = true,
+                "--busy-worker-only" => options.busy_worker_only = true,
+                "--calibrate-slices" => options.calibrate = Some(PathBuf::from(value())),
                 "--smoke" => {
                     options.smoke = true;
                     options.rounds = 1;
@@ -143,7 +153,7 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--out FILE]");
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--busy-worker-only] [--calibrate-slices FILE] [--out FILE]");
     std::process::exit(2)
 }
 
@@ -157,6 +167,17 @@ fn main() {
     };
     if options.worst_only {
         return println!("{}", worst::table(&worst::measure(bytes, runs)));
+    }
+    // A small request beside the plugin's work on 16 MB bodies: 10 s a run (1 s when smoke).
+    let busy_seconds = if options.smoke { 1 } else { 10 };
+    if let Some(file) = &options.calibrate {
+        return calibrate::run(file);
+    }
+    if options.busy_worker_only {
+        return println!(
+            "{}",
+            busy_worker::table(&busy_worker::measure(busy_seconds))
+        );
     }
     let backend = Backend::start();
     if options.profile {
@@ -212,6 +233,10 @@ fn main() {
 
     let worst_cases = worst::measure(bytes, runs);
     println!("{}", worst::table(&worst_cases));
+    println!(
+        "{}",
+        busy_worker::table(&busy_worker::measure(busy_seconds))
+    );
     let memory_overhead = setup::memory_overhead(&backend);
     let slow_target = slow_target_run(&front, &backend, Duration::from_secs(options.slow_seconds));
     let report = Report {
