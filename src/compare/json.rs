@@ -8,13 +8,16 @@
 //! JSON (invalid UTF-8, bad syntax, nesting deeper than `MAX_DEPTH`), or that has a lone
 //! surrogate or a duplicate key (no reading every service agrees on), is compared as bytes.
 //!
-//! Work is linear in the bodies' size: equal bodies cost one comparison of bytes; bodies of one
+//! Work is linear in the bodies' size: equal bodies cost one comparison of bytes; one document
+//! written otherwise (spacing, number spelling, escapes) costs one tokenizer and a comparison
+//! of bytes (`alike`, without a noise baseline); bodies of one
 //! shape (members in the same order) are compared as they are read (`lockstep`, without a
 //! noise baseline, nothing stored but the path); otherwise both (or all three) are read into
 //! documents (`document`: strings without escapes and numbers stay spans of the body) and
 //! walked (`walk`: a number is put in canonical form only when its spelling differs from its
 //! counterpart's). `tests::work_is_linear_in_the_input` counts it.
 
+use super::alike;
 use super::document::Doc;
 use super::lockstep;
 use super::walk::Walk;
@@ -56,6 +59,10 @@ fn diff_counting_visits(
         return Ok((JsonDiff::default(), 0));
     }
     if noise.is_none() {
+        // The next most usual: the same document written otherwise.
+        if alike::equal(candidate, reference) {
+            return Ok((JsonDiff::default(), 0));
+        }
         if let Some(candidate) = lockstep::diff(candidate, reference, ignore) {
             let diff = JsonDiff {
                 candidate,
@@ -650,6 +657,57 @@ mod tests {
         assert!(
             answered > 2000,
             "the fast path answered {answered} times of 3000"
+        );
+    }
+
+    /// The side-by-side reader (`alike`) says "equal" only where the long way finds no
+    /// difference (whatever the spacing, spelling, escapes, order, changes or corruption),
+    /// `diff` answers as the long way does, and the reader does answer for most documents
+    /// written otherwise in one order.
+    #[test]
+    fn the_side_by_side_reader_agrees_with_the_long_way() {
+        let mut answered = 0;
+        for seed in 0..3000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            SHUFFLE.with(|s| s.set(seed % 7 == 0));
+            let doc = Gen::value(&mut rng, 0);
+            let a = doc.write(&mut rng, None);
+            let b = match rng.u8(0..5) {
+                0 | 1 => doc.write(&mut rng, None),
+                2 => {
+                    let leaves = doc.leaves(&mut Vec::new());
+                    let target = leaves.get(rng.usize(0..leaves.len().max(1))).cloned();
+                    doc.write(&mut rng, target.as_ref())
+                }
+                3 => {
+                    let mut changed = doc.clone();
+                    changed.mutate(&mut rng);
+                    changed.write(&mut rng, None)
+                }
+                _ => {
+                    let mut bytes = doc.write(&mut rng, None).into_bytes();
+                    if !bytes.is_empty() {
+                        let at = rng.usize(0..bytes.len());
+                        bytes.insert(at, *b" \"1e.-,]tu\\".get(rng.usize(0..11)).unwrap());
+                    }
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+            };
+            let long = diff_parsed(a.as_bytes(), b.as_bytes(), None, &[]).map(|(d, _)| d);
+            if alike::equal(a.as_bytes(), b.as_bytes()) {
+                answered += 1;
+                assert_eq!(long, Ok(JsonDiff::default()), "seed {seed}:\n{a}\n{b}");
+            }
+            assert_eq!(
+                diff(a.as_bytes(), b.as_bytes(), None, &[]),
+                long,
+                "seed {seed}:\n{a}\n{b}"
+            );
+        }
+        SHUFFLE.with(|s| s.set(true));
+        assert!(
+            answered > 800,
+            "the side-by-side reader answered {answered} times of 3000"
         );
     }
 

@@ -283,6 +283,18 @@ impl Tokenizer {
         }
     }
 
+    /// This tokenizer's state, reading from `at` of another body: one whose tokens so far
+    /// were exactly this body's (so the same containers are open and the same token is
+    /// expected next), however differently spaced. The comparison's side-by-side reader
+    /// (`compare::alike`) reads the second body's token this way where its bytes differ.
+    pub fn moved_to(&self, at: usize) -> Tokenizer {
+        Tokenizer {
+            at,
+            token_start: at,
+            ..self.clone()
+        }
+    }
+
     /// Containers open now.
     pub fn depth(&self) -> usize {
         self.depth

@@ -1,0 +1,268 @@
+//! The JSON diff's fastest path for bodies that differ as bytes: both read side by side,
+//! compared as bytes while they are alike.
+//!
+//! Two builds of one service write the same document with other whitespace, a number spelled
+//! otherwise (`1.50` for `1.5`) or a character escaped. Here only the candidate is tokenized
+//! (`crate::json`, checking it); the reference is compared with it byte for byte, whitespace
+//! skipped on its side only between tokens (a token's bytes, a string's whole, must be equal).
+//! Where a token's bytes differ, the reference's token is read by a tokenizer in the
+//! candidate's state (`Tokenizer::moved_to`: the tokens so far were the same) and compared by
+//! value (a number's, a string's text). While the tokens are the same, the reference holds
+//! what the candidate holds: it is just as well formed, as deep, as many values, with the
+//! same keys; so the candidate's checks stand for both.
+//!
+//! It says only "equal": two documents, both read as the diff reads them (no lone surrogate,
+//! no duplicate key, at most `MAX_VALUES` values), equal value by value, members in one order.
+//! Anything else (a difference, other member order, an escaped key, an object of many
+//! members) is left to the next path (`lockstep`, then `document` and `walk`), which gives
+//! the answer it always gave: this one costs at most one more reading of the bodies.
+
+use super::document::MAX_VALUES;
+use super::lockstep::unique_key;
+use crate::json::number::numbers_equal;
+use crate::json::text::texts_equal;
+use crate::json::{is_whitespace, Span, Token, Tokenizer, BYTE_ORDER_MARK};
+
+/// Whether the bodies are equal JSON documents, members in the same order (`false`: the
+/// slower paths will tell).
+pub(super) fn equal(candidate: &[u8], reference: &[u8]) -> bool {
+    if [candidate, reference]
+        .iter()
+        .any(|body| body.len() >= 1 << 31)
+    {
+        // What the long way refuses (too long for its spans), this does too.
+        return false;
+    }
+    let mut reader = Alike {
+        a: candidate,
+        b: reference,
+        tokens: Tokenizer::new(),
+        at_a: bom(candidate),
+        at_b: bom(reference),
+        keys: Vec::new(),
+        objects: Vec::new(),
+        values: 0,
+        scratch: (Vec::new(), Vec::new()),
+    };
+    reader.read().is_some()
+}
+
+/// The length of a body's byte order mark (as the tokenizer skips it).
+fn bom(body: &[u8]) -> usize {
+    if body.starts_with(BYTE_ORDER_MARK) {
+        BYTE_ORDER_MARK.len()
+    } else {
+        0
+    }
+}
+
+struct Alike<'b> {
+    a: &'b [u8],
+    b: &'b [u8],
+    /// The candidate's tokens.
+    tokens: Tokenizer,
+    /// Where each body's bytes are compared up to: after the last token (its own spacing).
+    at_a: usize,
+    at_b: usize,
+    /// The keys of the open objects (each object's after its base), for duplicates.
+    keys: Vec<&'b [u8]>,
+    /// The open objects' bases in `keys`.
+    objects: Vec<usize>,
+    values: usize,
+    /// For numbers' canonical forms and strings' decoded text.
+    scratch: (Vec<u8>, Vec<u8>),
+}
+
+impl Alike<'_> {
+    /// `Some` when the bodies are equal documents (see `equal`); `None` when not, or unknown.
+    fn read(&mut self) -> Option<()> {
+        let mut first = true;
+        loop {
+            let before = self.tokens.clone();
+            let Some(token) = self.tokens.next(self.a).ok()? else {
+                break;
+            };
+            let span = self.tokens.span();
+            match self.same_bytes(span, token) {
+                Some(at_b) => self.at_b = at_b,
+                // A tokenizer in the start state would take a second byte order mark.
+                None if first => return None,
+                None => self.same_value(token, &before)?,
+            }
+            first = false;
+            self.at_a = span.end;
+            self.track(token)?;
+        }
+        let rest = self.b.get(self.at_b..).unwrap_or_default();
+        (!self.tokens.lone_surrogates() && rest.iter().copied().all(is_whitespace)).then_some(())
+    }
+
+    /// Where the reference's bytes end if they are the candidate's since the last token
+    /// (`:` and `,`, whitespace skipped on both sides) and then its token `span` exactly.
+    ///
+    /// A number of the reference may go on past the candidate's (`1.50` for `1.5`): then it
+    /// is read as a token. Other tokens cannot (a string ends with its quote), or only with a
+    /// byte no token may be followed by (`truex`): the next step finds it where a `,`, a `:`,
+    /// a close or the end should be, and the reference's tokenizer refuses it.
+    #[inline(always)]
+    fn same_bytes(&self, span: Span, token: Token) -> Option<usize> {
+        let mut at_b = self.at_b;
+        let between = self.a.get(self.at_a..span.start).unwrap_or_default();
+        for &byte in between.iter().filter(|byte| !is_whitespace(**byte)) {
+            at_b = skip_whitespace(self.b, at_b);
+            if self.b.get(at_b) != Some(&byte) {
+                return None;
+            }
+            at_b += 1;
+        }
+        at_b = skip_whitespace(self.b, at_b);
+        let bytes = span.of(self.a);
+        let end = at_b.checked_add(bytes.len())?;
+        if self.b.get(at_b..end) != Some(bytes) {
+            return None;
+        }
+        let goes_on = |byte: &u8| matches!(byte, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
+        if token == Token::Number && self.b.get(end).is_some_and(goes_on) {
+            return None;
+        }
+        Some(end)
+    }
+
+    /// The reference's next token, read where its bytes differ from the candidate's by a
+    /// tokenizer in the candidate's state `before` its token: `Some` if it is the same token
+    /// with the same value (a number spelled otherwise, a string escaped otherwise).
+    #[cold]
+    fn same_value(&mut self, token: Token, before: &Tokenizer) -> Option<()> {
+        let mut other = before.moved_to(self.at_b);
+        if other.next(self.b).ok()? != Some(token) || other.lone_surrogates() {
+            return None;
+        }
+        let equal = match token {
+            Token::Number => numbers_equal(
+                self.tokens.span().of(self.a),
+                other.span().of(self.b),
+                &mut self.scratch,
+            ),
+            Token::String => {
+                let (a, b) = (self.tokens.string(), other.string());
+                texts_equal(
+                    (a.content(self.a), a.escaped),
+                    (b.content(self.b), b.escaped),
+                    &mut self.scratch,
+                )
+            }
+            // Keys are compared as bytes (duplicates among them are looked for as bytes).
+            Token::Key => self.tokens.string().content(self.a) == other.string().content(self.b),
+            _ => true,
+        };
+        self.at_b = other.offset();
+        equal.then_some(())
+    }
+
+    /// Keeps what the diff's rules need of the candidate's token: its keys (no duplicates),
+    /// its number of values.
+    #[inline(always)]
+    fn track(&mut self, token: Token) -> Option<()> {
+        match token {
+            Token::ObjectStart => self.objects.push(self.keys.len()),
+            Token::ObjectEnd => {
+                let base = self.objects.pop()?;
+                self.keys.truncate(base);
+            }
+            Token::Key => {
+                let base = self.objects.last().copied()?;
+                let key = unique_key(self.tokens.string(), self.a, &self.keys, base)?;
+                self.keys.push(key);
+            }
+            _ => {}
+        }
+        if token.starts_value() {
+            self.values += 1;
+            if self.values > MAX_VALUES {
+                return None;
+            }
+        }
+        Some(())
+    }
+}
+
+fn skip_whitespace(body: &[u8], mut at: usize) -> usize {
+    while body.get(at).copied().is_some_and(is_whitespace) {
+        at += 1;
+    }
+    at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::MAX_DEPTH;
+
+    fn alike(a: &str, b: &str) -> bool {
+        let answer = equal(a.as_bytes(), b.as_bytes());
+        assert_eq!(answer, equal(b.as_bytes(), a.as_bytes()), "{a} / {b}");
+        answer
+    }
+
+    #[test]
+    fn whitespace_counts_only_inside_tokens() {
+        assert!(alike(
+            r#"{"a":[1,true,"x y"]}"#,
+            "{ \"a\" :\n[ 1 ,\ttrue, \"x y\" ] }\r\n"
+        ));
+        assert!(!alike(r#"{"a":"x y"}"#, r#"{"a":"xy"}"#));
+        assert!(!alike(r#"{"a":"x y"}"#, r#"{"a":"x  y"}"#));
+        assert!(!alike("[true]", "[tr ue]"));
+        assert!(!alike("[12]", "[1 2]"));
+        assert!(!alike("[1,2]", "[12]"));
+        assert!(!alike("[-1]", "[- 1]"));
+        assert!(!alike(r#"{"ab":1}"#, r#"{"a b":1}"#));
+        assert!(!alike("[true]", "[truex]"));
+        assert!(!alike("[1]", "[1] 2"));
+        assert!(!alike("1", "12"));
+    }
+
+    #[test]
+    fn tokens_written_otherwise_are_compared_by_value() {
+        assert!(alike("[1.5, 2]", "[1.50, 2]"));
+        assert!(alike(r#"{"p":1.5,"q":0}"#, r#"{"p": 15e-1, "q": 0.0}"#));
+        assert!(alike(r#"["A\n", "é"]"#, r#"["\u0041\n", "\u00e9"]"#));
+        assert!(!alike("[1.5]", "[1.51]"));
+        assert!(!alike(r#"["a"]"#, r#"["b"]"#));
+        assert!(!alike("[1]", r#"["1"]"#));
+        assert!(!alike("[null]", "[false]"));
+        // A key escaped otherwise is left to the slower paths (they decode keys).
+        assert!(!alike(r#"{"a":1}"#, r#"{"\u0061":1}"#));
+        // The first token too, where a tokenizer would take a byte order mark.
+        assert!(!alike("1", "1.0"));
+    }
+
+    #[test]
+    fn only_documents_the_diff_reads_are_equal() {
+        let twice = r#"{"a": 1, "a": 2}"#;
+        assert!(!alike(twice, &twice.replace(' ', "")));
+        assert!(alike(r#"{"a": {"a": 1}}"#, r#"{"a":{"a":1}}"#));
+        assert!(!alike(r#"["\ud800"]"#, r#"[ "\ud800"]"#));
+        assert!(!alike(r#"["\ud800"]"#, r#"["\ud800" ]"#));
+        assert!(!alike("[1,]", "[1 ,]"));
+        assert!(!alike("[1", "[1 "));
+        let deep =
+            |n: usize, space: &str| format!("{}{}", "[".repeat(n), format!("]{space}").repeat(n));
+        assert!(alike(&deep(MAX_DEPTH + 1, ""), &deep(MAX_DEPTH + 1, " ")));
+        assert!(!alike(&deep(MAX_DEPTH + 2, ""), &deep(MAX_DEPTH + 2, " ")));
+        let values = |n: usize, space: &str| format!("[{}0]", format!("0,{space}").repeat(n - 1));
+        assert!(alike(
+            &values(MAX_VALUES - 1, ""),
+            &values(MAX_VALUES - 1, " ")
+        ));
+        assert!(!alike(&values(MAX_VALUES, ""), &values(MAX_VALUES, " ")));
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped_once() {
+        assert!(alike("\u{feff}[1]", "[ 1 ]"));
+        assert!(alike("\u{feff}[1]", "\u{feff}[1.0]"));
+        assert!(!alike("\u{feff}\u{feff}[1]", "[1]"));
+        assert!(!alike("\u{feff}[1]", "\u{feff}\u{feff}[1]"));
+    }
+}
