@@ -18,7 +18,7 @@
 //! the answer it always gave: this one costs at most one more reading of the bodies.
 
 use super::document::MAX_VALUES;
-use super::lockstep::unique_key;
+use super::lockstep::MAX_MEMBERS;
 use crate::json::number::numbers_equal;
 use crate::json::text::texts_equal;
 use crate::json::{is_whitespace, Span, Token, Tokenizer, BYTE_ORDER_MARK};
@@ -26,25 +26,18 @@ use crate::json::{is_whitespace, Span, Token, Tokenizer, BYTE_ORDER_MARK};
 /// Whether the bodies are equal JSON documents, members in the same order (`false`: the
 /// slower paths will tell).
 pub(super) fn equal(candidate: &[u8], reference: &[u8]) -> bool {
-    if [candidate, reference]
-        .iter()
-        .any(|body| body.len() >= 1 << 31)
-    {
-        // What the long way refuses (too long for its spans), this does too.
-        return false;
-    }
-    let mut reader = Alike {
-        a: candidate,
-        b: reference,
-        tokens: Tokenizer::new(),
-        at_a: bom(candidate),
-        at_b: bom(reference),
-        keys: Vec::new(),
-        objects: Vec::new(),
-        values: 0,
-        scratch: (Vec::new(), Vec::new()),
-    };
-    reader.read().is_some()
+    Reader::new(candidate, reference).read(candidate, reference, usize::MAX) == Found::Equal
+}
+
+/// What the reader found so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Found {
+    /// Equal documents (see `equal`).
+    Equal,
+    /// Not equal, or not here: the slower paths will tell.
+    Unknown,
+    /// The budget is spent: call again.
+    More,
 }
 
 /// The length of a body's byte order mark (as the tokenizer skips it).
@@ -56,16 +49,19 @@ fn bom(body: &[u8]) -> usize {
     }
 }
 
-struct Alike<'b> {
-    a: &'b [u8],
-    b: &'b [u8],
+/// The side-by-side reading of two bodies, resumable: it holds no borrow of them (they are
+/// handed in again, the same bytes, at every call).
+#[derive(Debug, Clone)]
+pub(super) struct Reader {
     /// The candidate's tokens.
     tokens: Tokenizer,
     /// Where each body's bytes are compared up to: after the last token (its own spacing).
     at_a: usize,
     at_b: usize,
+    /// Whether no token was read yet.
+    first: bool,
     /// The keys of the open objects (each object's after its base), for duplicates.
-    keys: Vec<&'b [u8]>,
+    keys: Vec<Span>,
     /// The open objects' bases in `keys`.
     objects: Vec<usize>,
     values: usize,
@@ -73,86 +69,86 @@ struct Alike<'b> {
     scratch: (Vec<u8>, Vec<u8>),
 }
 
-impl Alike<'_> {
-    /// `Some` when the bodies are equal documents (see `equal`); `None` when not, or unknown.
-    fn read(&mut self) -> Option<()> {
-        let mut first = true;
-        loop {
-            let before = self.tokens.clone();
-            let Some(token) = self.tokens.next(self.a).ok()? else {
-                break;
-            };
-            let span = self.tokens.span();
-            match self.same_bytes(span, token) {
-                Some(at_b) => self.at_b = at_b,
-                // A tokenizer in the start state would take a second byte order mark.
-                None if first => return None,
-                None => self.same_value(token, &before)?,
-            }
-            first = false;
-            self.at_a = span.end;
-            self.track(token)?;
+impl Reader {
+    pub(super) fn new(candidate: &[u8], reference: &[u8]) -> Reader {
+        Reader {
+            tokens: Tokenizer::new(),
+            at_a: bom(candidate),
+            at_b: bom(reference),
+            first: true,
+            keys: Vec::new(),
+            objects: Vec::new(),
+            values: 0,
+            scratch: (Vec::new(), Vec::new()),
         }
-        let rest = self.b.get(self.at_b..).unwrap_or_default();
-        (!self.tokens.lone_surrogates() && rest.iter().copied().all(is_whitespace)).then_some(())
     }
 
-    /// Where the reference's bytes end if they are the candidate's since the last token
-    /// (`:` and `,`, whitespace skipped on both sides) and then its token `span` exactly.
-    ///
-    /// A number of the reference may go on past the candidate's (`1.50` for `1.5`): then it
-    /// is read as a token. Other tokens cannot (a string ends with its quote), or only with a
-    /// byte no token may be followed by (`truex`): the next step finds it where a `,`, a `:`,
-    /// a close or the end should be, and the reference's tokenizer refuses it.
-    #[inline(always)]
-    fn same_bytes(&self, span: Span, token: Token) -> Option<usize> {
-        let mut at_b = self.at_b;
-        let between = self.a.get(self.at_a..span.start).unwrap_or_default();
-        for &byte in between.iter().filter(|byte| !is_whitespace(**byte)) {
-            at_b = skip_whitespace(self.b, at_b);
-            if self.b.get(at_b) != Some(&byte) {
-                return None;
+    /// Bytes of both bodies read so far.
+    pub(super) fn work(&self) -> usize {
+        self.at_a.saturating_add(self.at_b)
+    }
+
+    /// Reads on until about `budget` more bytes of both bodies are read (a token is read
+    /// whole: the last one may go past), or the answer is known.
+    pub(super) fn read(&mut self, a: &[u8], b: &[u8], budget: usize) -> Found {
+        if [a, b].iter().any(|body| body.len() >= 1 << 31) {
+            // What the long way refuses (too long for its spans), this does too.
+            return Found::Unknown;
+        }
+        let stop = self.work().saturating_add(budget);
+        match self.tokens_until(a, b, stop) {
+            Some(found) => found,
+            None => Found::Unknown,
+        }
+    }
+
+    fn tokens_until(&mut self, a: &[u8], b: &[u8], stop: usize) -> Option<Found> {
+        while self.work() < stop {
+            let before = self.tokens.clone();
+            let Some(token) = self.tokens.next(a).ok()? else {
+                let rest = b.get(self.at_b..).unwrap_or_default();
+                let end = !self.tokens.lone_surrogates() && rest.iter().copied().all(is_whitespace);
+                return end.then_some(Found::Equal);
+            };
+            let span = self.tokens.span();
+            match same_bytes(a, self.at_a, span, token, b, self.at_b) {
+                Some(at_b) => self.at_b = at_b,
+                // A tokenizer in the start state would take a second byte order mark.
+                None if self.first => return None,
+                None => self.same_value(a, b, token, &before)?,
             }
-            at_b += 1;
+            self.first = false;
+            self.at_a = span.end;
+            self.track(a, token)?;
         }
-        at_b = skip_whitespace(self.b, at_b);
-        let bytes = span.of(self.a);
-        let end = at_b.checked_add(bytes.len())?;
-        if self.b.get(at_b..end) != Some(bytes) {
-            return None;
-        }
-        let goes_on = |byte: &u8| matches!(byte, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
-        if token == Token::Number && self.b.get(end).is_some_and(goes_on) {
-            return None;
-        }
-        Some(end)
+        Some(Found::More)
     }
 
     /// The reference's next token, read where its bytes differ from the candidate's by a
     /// tokenizer in the candidate's state `before` its token: `Some` if it is the same token
     /// with the same value (a number spelled otherwise, a string escaped otherwise).
     #[cold]
-    fn same_value(&mut self, token: Token, before: &Tokenizer) -> Option<()> {
+    fn same_value(&mut self, a: &[u8], b: &[u8], token: Token, before: &Tokenizer) -> Option<()> {
         let mut other = before.moved_to(self.at_b);
-        if other.next(self.b).ok()? != Some(token) || other.lone_surrogates() {
+        if other.next(b).ok()? != Some(token) || other.lone_surrogates() {
             return None;
         }
         let equal = match token {
             Token::Number => numbers_equal(
-                self.tokens.span().of(self.a),
-                other.span().of(self.b),
+                self.tokens.span().of(a),
+                other.span().of(b),
                 &mut self.scratch,
             ),
             Token::String => {
-                let (a, b) = (self.tokens.string(), other.string());
+                let (a, b) = ((self.tokens.string(), a), (other.string(), b));
                 texts_equal(
-                    (a.content(self.a), a.escaped),
-                    (b.content(self.b), b.escaped),
+                    (a.0.content(a.1), a.0.escaped),
+                    (b.0.content(b.1), b.0.escaped),
                     &mut self.scratch,
                 )
             }
             // Keys are compared as bytes (duplicates among them are looked for as bytes).
-            Token::Key => self.tokens.string().content(self.a) == other.string().content(self.b),
+            Token::Key => self.tokens.string().content(a) == other.string().content(b),
             _ => true,
         };
         self.at_b = other.offset();
@@ -162,7 +158,7 @@ impl Alike<'_> {
     /// Keeps what the diff's rules need of the candidate's token: its keys (no duplicates),
     /// its number of values.
     #[inline(always)]
-    fn track(&mut self, token: Token) -> Option<()> {
+    fn track(&mut self, a: &[u8], token: Token) -> Option<()> {
         match token {
             Token::ObjectStart => self.objects.push(self.keys.len()),
             Token::ObjectEnd => {
@@ -171,8 +167,17 @@ impl Alike<'_> {
             }
             Token::Key => {
                 let base = self.objects.last().copied()?;
-                let key = unique_key(self.tokens.string(), self.a, &self.keys, base)?;
-                self.keys.push(key);
+                let key = self.tokens.string();
+                let text = key.content(a);
+                let siblings = self.keys.get(base..).unwrap_or_default();
+                // (As `lockstep` does: escaped keys and large objects are the long way's.)
+                if key.escaped
+                    || siblings.len() >= MAX_MEMBERS
+                    || siblings.iter().any(|sibling| sibling.of(a) == text)
+                {
+                    return None;
+                }
+                self.keys.push(key.content);
             }
             _ => {}
         }
@@ -184,6 +189,44 @@ impl Alike<'_> {
         }
         Some(())
     }
+}
+
+/// Where the reference's bytes from `at_b` end if they are the candidate's from `at_a` (`:`
+/// and `,`, whitespace skipped on both sides) and then its token `span` exactly.
+///
+/// A number of the reference may go on past the candidate's (`1.50` for `1.5`): then it is
+/// read as a token. Other tokens cannot (a string ends with its quote), or only with a byte
+/// no token may be followed by (`truex`): the next step finds it where a `,`, a `:`, a close
+/// or the end should be, and the reference's tokenizer refuses it.
+#[inline(always)]
+fn same_bytes(
+    a: &[u8],
+    at_a: usize,
+    span: Span,
+    token: Token,
+    b: &[u8],
+    at_b: usize,
+) -> Option<usize> {
+    let mut at_b = at_b;
+    let between = a.get(at_a..span.start).unwrap_or_default();
+    for &byte in between.iter().filter(|byte| !is_whitespace(**byte)) {
+        at_b = skip_whitespace(b, at_b);
+        if b.get(at_b) != Some(&byte) {
+            return None;
+        }
+        at_b += 1;
+    }
+    at_b = skip_whitespace(b, at_b);
+    let bytes = span.of(a);
+    let end = at_b.checked_add(bytes.len())?;
+    if b.get(at_b..end) != Some(bytes) {
+        return None;
+    }
+    let goes_on = |byte: &u8| matches!(byte, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
+    if token == Token::Number && b.get(end).is_some_and(goes_on) {
+        return None;
+    }
+    Some(end)
 }
 
 fn skip_whitespace(body: &[u8], mut at: usize) -> usize {

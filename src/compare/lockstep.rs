@@ -18,7 +18,7 @@ use crate::json::{Str, Token, Tokenizer};
 
 /// Larger objects are left to the long way (which indexes them): duplicate keys are looked
 /// for by comparing each key with the ones before it.
-const MAX_MEMBERS: usize = 32;
+pub(super) const MAX_MEMBERS: usize = 32;
 
 /// The fast path does not apply; the long way will tell.
 #[derive(Debug)]
@@ -121,12 +121,7 @@ impl<'b> Reader<'b> {
 
 /// A key that is plain (no escapes) and not already among `keys[base..]` (its object's);
 /// `None` where that cannot be told cheaply here (the long way will).
-pub(super) fn unique_key<'b>(
-    key: Str,
-    body: &'b [u8],
-    keys: &[&[u8]],
-    base: usize,
-) -> Option<&'b [u8]> {
+fn unique_key<'b>(key: Str, body: &'b [u8], keys: &[&[u8]], base: usize) -> Option<&'b [u8]> {
     let text = key.content(body);
     let siblings = keys.get(base..).unwrap_or_default();
     if key.escaped || siblings.len() >= MAX_MEMBERS || siblings.contains(&text) {

@@ -155,7 +155,7 @@ impl Tokenizer {
     }
 
     /// The next token of a whole body; `None` once the document is complete.
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self, body: &[u8]) -> Result<Option<Token>, Malformed> {
         // `whole` is constant here: the checks for a limit fold away.
         match self.advance(body, true)? {
