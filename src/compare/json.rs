@@ -18,9 +18,10 @@
 //! counterpart's). `tests::work_is_linear_in_the_input` counts it.
 
 use super::alike;
-use super::document::Doc;
+use super::document::{Doc, Parser};
 use super::lockstep;
 use super::walk::Walk;
+use crate::slices::Progress;
 
 pub use super::document::{Unreadable, MAX_VALUES};
 pub use super::walk::{Differences, IgnoredPath, MAX_PATHS, MAX_PATH_CHARS, ROOT_PATH};
@@ -81,7 +82,21 @@ fn diff_parsed(
     noise: Option<&[u8]>,
     ignore: &[IgnoredPath],
 ) -> Result<(JsonDiff, usize), Unreadable> {
-    let (c, r) = match (Doc::parse(candidate), Doc::parse(reference)) {
+    let (c, r) = (Doc::parse(candidate), Doc::parse(reference));
+    let n = || noise.and_then(|bytes| Doc::parse(bytes).ok());
+    diff_documents(c, r, n, (candidate, reference, noise), ignore)
+}
+
+/// The documents read from the bodies (the noise baseline's read only if it is needed),
+/// walked.
+fn diff_documents<'b>(
+    c: Result<Doc<'b>, Unreadable>,
+    r: Result<Doc<'b>, Unreadable>,
+    n: impl FnOnce() -> Option<Doc<'b>>,
+    (candidate, reference, noise): (&[u8], &[u8], Option<&[u8]>),
+    ignore: &[IgnoredPath],
+) -> Result<(JsonDiff, usize), Unreadable> {
+    let (c, r) = match (c, r) {
         (Err(Unreadable::TooComplex), _) | (_, Err(Unreadable::TooComplex)) => {
             return Err(Unreadable::TooComplex)
         }
@@ -92,7 +107,7 @@ fn diff_parsed(
         (Some(ci), Some(ri)) => (ci, ri),
         _ => return Ok((diff_bytes(candidate, reference, noise), 0)),
     };
-    let n = noise.and_then(|bytes| Doc::parse(bytes).ok());
+    let n = n();
     let ni = n.as_ref().and_then(Doc::index);
     let noise = n.as_ref().zip(ni.as_ref());
     let mut result = JsonDiff::default();
@@ -108,6 +123,165 @@ fn diff_parsed(
         result.baseline_paths = walk.differences.paths.into_iter().map(|(p, _)| p).collect();
     }
     Ok((result, visits))
+}
+
+/// The diff of one comparison, done a bounded slice at a time. Holds no borrow: the bodies
+/// are handed in again on every step (the same bytes each time).
+///
+/// The steps take the ways `diff` takes, in its order, each resumable: the comparison of
+/// bytes, the side-by-side reader (`alike`), then the bodies read into documents one after
+/// the other. Two parts are not split yet, and are done in the step that completes the
+/// reading: the index of each document's members and the walk (linear in the values, about
+/// as costly as reading them); and `lockstep` is not taken (the documents' walk gives the
+/// same answer: `tests::the_fast_path_agrees_with_the_long_way`). A token is read whole in
+/// the side-by-side reader, and a string with escapes decoded when it ends, so a step may go
+/// past its budget by the longest token.
+#[derive(Default)]
+pub struct DiffJob {
+    stage: Stage,
+    spent: usize,
+}
+
+enum Stage {
+    /// The bodies compared as bytes, so many bytes of each so far.
+    Bytes(usize),
+    /// The side-by-side reader (without a noise baseline).
+    Alike(alike::Reader),
+    /// The candidate read into a document.
+    Candidate(Parser),
+    /// The reference read into a document, the candidate's read (or not JSON).
+    Reference(Result<Parser, Unreadable>, Parser),
+    /// The noise baseline read into a document, both others read.
+    Noise(Parser, Parser, Parser),
+    /// Everything read: the documents are indexed and walked in this step.
+    Walk(
+        Result<Parser, Unreadable>,
+        Result<Parser, Unreadable>,
+        Option<Parser>,
+    ),
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Stage::Bytes(0)
+    }
+}
+
+impl DiffJob {
+    pub fn new() -> DiffJob {
+        DiffJob::default()
+    }
+
+    /// Does at most about `budget` bytes' worth of work (of the bodies read or walked), then
+    /// returns `Progress::More`, or `Progress::Done(result)` when the diff is complete. Its
+    /// result equals `diff(candidate, reference, noise, ignore)`.
+    pub fn step(
+        &mut self,
+        candidate: &[u8],
+        reference: &[u8],
+        noise: Option<&[u8]>,
+        ignore: &[IgnoredPath],
+        budget: usize,
+    ) -> Progress<Result<JsonDiff, Unreadable>> {
+        let budget = budget.max(1);
+        let stage = std::mem::take(&mut self.stage);
+        self.stage = match stage {
+            Stage::Bytes(at) => {
+                let (equal, end) = equal_bytes_from(at, candidate, reference, noise, budget);
+                self.spent += end - at;
+                match equal {
+                    Some(true) => return Progress::Done(Ok(JsonDiff::default())),
+                    Some(false) if noise.is_none() => {
+                        Stage::Alike(alike::Reader::new(candidate, reference))
+                    }
+                    Some(false) => Stage::Candidate(Parser::new(candidate)),
+                    None => Stage::Bytes(end),
+                }
+            }
+            Stage::Alike(mut reader) => {
+                let before = reader.work();
+                let found = reader.read(candidate, reference, budget);
+                self.spent += reader.work().saturating_sub(before);
+                match found {
+                    alike::Found::Equal => return Progress::Done(Ok(JsonDiff::default())),
+                    alike::Found::Unknown => Stage::Candidate(Parser::new(candidate)),
+                    alike::Found::More => Stage::Alike(reader),
+                }
+            }
+            Stage::Candidate(mut parser) => match self.read(&mut parser, candidate, budget) {
+                None => Stage::Candidate(parser),
+                Some(read) => Stage::Reference(read.map(|()| parser), Parser::new(reference)),
+            },
+            Stage::Reference(c, mut parser) => match self.read(&mut parser, reference, budget) {
+                None => Stage::Reference(c, parser),
+                Some(read) => {
+                    let r = read.map(|()| parser);
+                    match (c, r, noise) {
+                        (Ok(c), Ok(r), Some(noise)) => Stage::Noise(c, r, Parser::new(noise)),
+                        (c, r, _) => Stage::Walk(c, r, None),
+                    }
+                }
+            },
+            Stage::Noise(c, r, mut parser) => {
+                match self.read(&mut parser, noise.unwrap_or_default(), budget) {
+                    None => Stage::Noise(c, r, parser),
+                    Some(read) => Stage::Walk(Ok(c), Ok(r), read.ok().map(|()| parser)),
+                }
+            }
+            Stage::Walk(c, r, n) => {
+                let c = c.map(|parser| parser.into_doc(candidate));
+                let r = r.map(|parser| parser.into_doc(reference));
+                let n = || n.zip(noise).map(|(parser, bytes)| parser.into_doc(bytes));
+                let bodies = (candidate, reference, noise);
+                return Progress::Done(diff_documents(c, r, n, bodies, ignore).map(|(d, _)| d));
+            }
+        };
+        Progress::More
+    }
+
+    /// A slice of `parser`'s reading, counted.
+    fn read(
+        &mut self,
+        parser: &mut Parser,
+        body: &[u8],
+        budget: usize,
+    ) -> Option<Result<(), Unreadable>> {
+        let before = parser.offset();
+        let read = parser.read(body, budget);
+        self.spent += parser.offset().saturating_sub(before);
+        read
+    }
+
+    /// Bytes of the bodies worked through so far (compared, read side by side, read into
+    /// documents; not the walk's).
+    pub fn spent(&self) -> usize {
+        self.spent
+    }
+}
+
+/// Whether the bodies are equal as bytes (and the noise baseline's too: nothing differs, not
+/// even noise), compared from `at` up to `budget` bytes: `None` when equal so far; and where it stopped.
+fn equal_bytes_from(
+    at: usize,
+    candidate: &[u8],
+    reference: &[u8],
+    noise: Option<&[u8]>,
+    budget: usize,
+) -> (Option<bool>, usize) {
+    let same_length = |body: &[u8]| body.len() == reference.len();
+    if !same_length(candidate) || !noise.map_or(true, same_length) {
+        return (Some(false), at);
+    }
+    let end = at.saturating_add(budget).min(reference.len());
+    let part = |body| part_of(body, at, end);
+    if part(candidate) != part(reference) || noise.is_some_and(|n| part(n) != part(reference)) {
+        return (Some(false), end);
+    }
+    ((end == reference.len()).then_some(true), end)
+}
+
+fn part_of(body: &[u8], at: usize, end: usize) -> &[u8] {
+    body.get(at..end).unwrap_or_default()
 }
 
 /// Bodies that are not both JSON: equal bytes, or a difference of the whole.
@@ -670,29 +844,7 @@ mod tests {
         for seed in 0..3000 {
             let mut rng = fastrand::Rng::with_seed(seed);
             SHUFFLE.with(|s| s.set(seed % 7 == 0));
-            let doc = Gen::value(&mut rng, 0);
-            let a = doc.write(&mut rng, None);
-            let b = match rng.u8(0..5) {
-                0 | 1 => doc.write(&mut rng, None),
-                2 => {
-                    let leaves = doc.leaves(&mut Vec::new());
-                    let target = leaves.get(rng.usize(0..leaves.len().max(1))).cloned();
-                    doc.write(&mut rng, target.as_ref())
-                }
-                3 => {
-                    let mut changed = doc.clone();
-                    changed.mutate(&mut rng);
-                    changed.write(&mut rng, None)
-                }
-                _ => {
-                    let mut bytes = doc.write(&mut rng, None).into_bytes();
-                    if !bytes.is_empty() {
-                        let at = rng.usize(0..bytes.len());
-                        bytes.insert(at, *b" \"1e.-,]tu\\".get(rng.usize(0..11)).unwrap());
-                    }
-                    String::from_utf8_lossy(&bytes).into_owned()
-                }
-            };
+            let (a, b) = generated_pair(&mut rng);
             let long = diff_parsed(a.as_bytes(), b.as_bytes(), None, &[]).map(|(d, _)| d);
             if alike::equal(a.as_bytes(), b.as_bytes()) {
                 answered += 1;
@@ -709,6 +861,104 @@ mod tests {
             answered > 800,
             "the side-by-side reader answered {answered} times of 3000"
         );
+    }
+
+    /// A random document and another: the same written otherwise, with a leaf changed, with
+    /// its structure changed, or corrupted by a byte.
+    fn generated_pair(rng: &mut fastrand::Rng) -> (String, String) {
+        let doc = Gen::value(rng, 0);
+        let a = doc.write(rng, None);
+        let b = match rng.u8(0..5) {
+            0 | 1 => doc.write(rng, None),
+            2 => {
+                let leaves = doc.leaves(&mut Vec::new());
+                let target = leaves.get(rng.usize(0..leaves.len().max(1))).cloned();
+                doc.write(rng, target.as_ref())
+            }
+            3 => {
+                let mut changed = doc.clone();
+                changed.mutate(rng);
+                changed.write(rng, None)
+            }
+            _ => {
+                let mut bytes = doc.write(rng, None).into_bytes();
+                if !bytes.is_empty() {
+                    let at = rng.usize(0..bytes.len());
+                    bytes.insert(at, *b" \"1e.-,]tu\\".get(rng.usize(0..11)).unwrap());
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        (a, b)
+    }
+
+    /// Stepped with any budget, a `DiffJob` gives `diff`'s result (with or without a noise
+    /// baseline, paths ignored or not); every step that leaves work for later reads at most
+    /// its budget and one token (tokens here are short) of the bodies.
+    #[test]
+    fn a_diff_job_in_slices_gives_the_diffs_result() {
+        const ONE_TOKEN: usize = 64;
+        let budget_or_lookahead = |budget: usize| budget.max(crate::json::tokenizer::LOOKAHEAD);
+        let ignores = [vec![], paths(&["k0"]), paths(&["k1.*", "*.k2"])];
+        let mut corpus: Vec<(String, String, Option<String>)> = vec![
+            ("[1, 2]".into(), "[1, 2]".into(), None),
+            ("[1, 2]".into(), "[1, 2]".into(), Some("[1,2]".into())),
+            ("<html>".into(), "<html >".into(), None),
+            ("\u{feff}[1]".into(), "[1.0]".into(), None),
+            (
+                r#"{"a": 1, "a": 2}"#.into(),
+                r#"{"a":1,"a":2}"#.into(),
+                None,
+            ),
+            ("[".repeat(MAX_DEPTH + 2), "[ ".repeat(MAX_DEPTH + 2), None),
+        ];
+        let wide = |order: &mut dyn Iterator<Item = usize>| {
+            let members: Vec<String> = order.map(|i| format!("\"k{i}\": [{i}, \"x\"]")).collect();
+            format!("{{{}}}", members.join(", "))
+        };
+        corpus.push((wide(&mut (0..500)), wide(&mut (0..500).rev()), None));
+        corpus.push((
+            wide(&mut (0..500)),
+            wide(&mut (0..500)).replace(' ', ""),
+            None,
+        ));
+        for seed in 0..400 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            SHUFFLE.with(|s| s.set(seed % 3 == 0));
+            let (a, b) = generated_pair(&mut rng);
+            let noise = rng.bool().then(|| generated_pair(&mut rng).0);
+            corpus.push((a, b, noise));
+        }
+        SHUFFLE.with(|s| s.set(true));
+        for budget in [1, 7, 64, 4096] {
+            for (i, (a, b, n)) in corpus.iter().enumerate() {
+                let (a, b, n) = (a.as_bytes(), b.as_bytes(), n.as_ref().map(String::as_bytes));
+                let ignore = &ignores[i % ignores.len()];
+                let total = a.len() + b.len() + n.map_or(0, <[u8]>::len);
+                let mut job = DiffJob::new();
+                let mut steps = 0;
+                let result = loop {
+                    let before = job.spent();
+                    match job.step(a, b, n, ignore, budget) {
+                        Progress::More => {}
+                        Progress::Done(result) => break result,
+                    }
+                    let worked = job.spent() - before;
+                    assert!(
+                        worked <= budget_or_lookahead(budget) + ONE_TOKEN,
+                        "{worked} bytes in a step of {budget}"
+                    );
+                    steps += 1;
+                    // Each body is compared, read side by side and read into a document
+                    // at most once.
+                    assert!(
+                        steps <= 4 * total / budget + 16,
+                        "{steps} steps of {budget}, case {i}"
+                    );
+                };
+                assert_eq!(result, diff(a, b, n, ignore), "budget {budget}, case {i}");
+            }
+        }
     }
 
     /// An abstract JSON value for the generated tests.

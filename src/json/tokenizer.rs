@@ -118,6 +118,10 @@ const STACK_WORDS: usize = MAX_DEPTH / 64 + 1;
 /// The longest escape: a surrogate pair, `\uD83D\uDE00`.
 const LONGEST_ESCAPE: usize = 12;
 
+/// The most bytes `next_within` must see past where it stands to make progress (an escape is
+/// read whole, a literal too): a reader that gives it a smaller slice may wait forever.
+pub const LOOKAHEAD: usize = LONGEST_ESCAPE;
+
 /// A resumable reader of one body's tokens. The body must be the same at every call.
 #[derive(Debug, Clone)]
 pub struct Tokenizer {
