@@ -105,7 +105,7 @@ impl Reader {
     fn tokens_until(&mut self, a: &[u8], b: &[u8], stop: usize) -> Option<Found> {
         while self.work() < stop {
             let before = self.tokens.clone();
-            let Some(token) = self.tokens.next(a).ok()? else {
+            let Some(token) = self.tokens.next_inlined(a).ok()? else {
                 let rest = b.get(self.at_b..).unwrap_or_default();
                 let end = !self.tokens.lone_surrogates() && rest.iter().copied().all(is_whitespace);
                 return end.then_some(Found::Equal);

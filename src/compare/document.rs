@@ -206,7 +206,7 @@ impl Parser {
         loop {
             let token = if limit >= bytes.len() {
                 // The rest of the body is within the budget: the tokenizer's quicker way.
-                match self.tokenizer.next(bytes) {
+                match self.tokenizer.next_inlined(bytes) {
                     Ok(Some(token)) => token,
                     Ok(None) => return Ok(true),
                     Err(_) => return Err(Unreadable::NotJson),
