@@ -863,6 +863,32 @@ mod tests {
         );
     }
 
+    /// One whitespace byte put anywhere into a document: between tokens the side-by-side
+    /// reader still finds the documents equal; inside a token (a string, a number, a literal)
+    /// it does not, exactly as the long way.
+    #[test]
+    fn whitespace_anywhere_is_told_between_from_inside_tokens() {
+        let mut equal = 0;
+        for seed in 0..2000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            SHUFFLE.with(|s| s.set(false));
+            let a = Gen::value(&mut rng, 0).write(&mut rng, None);
+            let mut b = a.clone().into_bytes();
+            b.insert(rng.usize(0..=b.len()), b" \t\n\r"[rng.usize(0..4)]);
+            let long = diff_parsed(a.as_bytes(), &b, None, &[]).map(|(d, _)| d);
+            let alike = alike::equal(a.as_bytes(), &b);
+            assert_eq!(
+                alike,
+                long == Ok(JsonDiff::default()),
+                "seed {seed}:\n{a}\n{}",
+                String::from_utf8_lossy(&b)
+            );
+            equal += usize::from(alike);
+        }
+        SHUFFLE.with(|s| s.set(true));
+        assert!(equal > 800, "equal {equal} times of 2000");
+    }
+
     /// A random document and another: the same written otherwise, with a leaf changed, with
     /// its structure changed, or corrupted by a byte.
     fn generated_pair(rng: &mut fastrand::Rng) -> (String, String) {
