@@ -21,12 +21,21 @@ use super::document::MAX_VALUES;
 use super::lockstep::MAX_MEMBERS;
 use crate::json::number::numbers_equal;
 use crate::json::text::texts_equal;
-use crate::json::{is_whitespace, Span, Token, Tokenizer, BYTE_ORDER_MARK};
+use crate::json::tokenizer::LOOKAHEAD;
+use crate::json::{is_whitespace, Progress, Span, Token, Tokenizer, BYTE_ORDER_MARK};
 
 /// Whether the bodies are equal JSON documents, members in the same order (`false`: the
 /// slower paths will tell).
 pub(super) fn equal(candidate: &[u8], reference: &[u8]) -> bool {
     Reader::new(candidate, reference).read(candidate, reference, usize::MAX) == Found::Equal
+}
+
+/// What reading the reference's token by value found.
+enum Read {
+    Same,
+    Differ,
+    /// It goes on past the slice: read again in the next.
+    Cut,
 }
 
 /// What the reader found so far.
@@ -88,34 +97,75 @@ impl Reader {
         self.at_a.saturating_add(self.at_b)
     }
 
-    /// Reads on until about `budget` more bytes of both bodies are read (a token is read
-    /// whole: the last one may go past), or the answer is known.
+    /// Reads on until about `budget` more bytes of both bodies are read (at most the
+    /// tokenizer's lookahead twice more), or the answer is known; `usize::MAX`: at once.
     pub(super) fn read(&mut self, a: &[u8], b: &[u8], budget: usize) -> Found {
         if [a, b].iter().any(|body| body.len() >= 1 << 31) {
             // What the long way refuses (too long for its spans), this does too.
             return Found::Unknown;
         }
         let stop = self.work().saturating_add(budget);
-        match self.tokens_until(a, b, stop) {
-            Some(found) => found,
-            None => Found::Unknown,
-        }
+        let found = if budget == usize::MAX {
+            self.tokens_until::<false>(a, b, stop, budget)
+        } else {
+            self.tokens_until::<true>(a, b, stop, budget.max(LOOKAHEAD))
+        };
+        found.unwrap_or(Found::Unknown)
     }
 
-    fn tokens_until(&mut self, a: &[u8], b: &[u8], stop: usize) -> Option<Found> {
-        while self.work() < stop {
+    /// Reads tokens while fewer than `stop` bytes are read. A token is read whole in one
+    /// slice, within what is left of it (`room`): one cut short is read again in the next
+    /// slice; one that does not fit a whole slice (`budget`) is left to the slower paths,
+    /// which read it in pieces. Not `SLICED`, all at once: the same, without the limits'
+    /// sums (they cost the usual comparison 7%).
+    fn tokens_until<const SLICED: bool>(
+        &mut self,
+        a: &[u8],
+        b: &[u8],
+        stop: usize,
+        budget: usize,
+    ) -> Option<Found> {
+        while !SLICED || self.work() < stop {
             let before = self.tokens.clone();
-            let Some(token) = self.tokens.next_inlined(a).ok()? else {
-                let rest = b.get(self.at_b..).unwrap_or_default();
-                let end = !self.tokens.lone_surrogates() && rest.iter().copied().all(is_whitespace);
-                return end.then_some(Found::Equal);
+            let room = if SLICED {
+                (stop - self.work()).max(LOOKAHEAD)
+            } else {
+                usize::MAX
+            };
+            let whole_slice = !SLICED || room >= budget;
+            let limit_a = self.tokens.offset().saturating_add(room);
+            let progress = if !SLICED || limit_a >= a.len() {
+                // The quicker way, and the only one when comparing at once (`equal`).
+                match self.tokens.next_inlined(a).ok()? {
+                    Some(token) => Progress::Token(token),
+                    None => Progress::End,
+                }
+            } else {
+                self.tokens.next_within(a, limit_a).ok()?
+            };
+            let token = match progress {
+                Progress::Token(token) => token,
+                Progress::End => return self.end(b, room),
+                Progress::Pending => return self.cut(before, whole_slice),
             };
             let span = self.tokens.span();
-            match same_bytes(a, self.at_a, span, token, b, self.at_b) {
+            let limit_b = if SLICED {
+                // What is left of the room after the candidate's bytes, for the reference's.
+                let used_a = span.end.saturating_sub(self.at_a);
+                self.at_b
+                    .saturating_add(room.saturating_sub(used_a).max(LOOKAHEAD))
+            } else {
+                usize::MAX
+            };
+            match same_bytes(a, self.at_a, span, token, b, (self.at_b, limit_b)) {
                 Some(at_b) => self.at_b = at_b,
                 // A tokenizer in the start state would take a second byte order mark.
                 None if self.first => return None,
-                None => self.same_value(a, b, token, &before)?,
+                None => match self.same_value(a, (b, limit_b), token, &before) {
+                    Read::Same => {}
+                    Read::Differ => return None,
+                    Read::Cut => return self.cut(before, whole_slice),
+                },
             }
             self.first = false;
             self.at_a = span.end;
@@ -124,14 +174,51 @@ impl Reader {
         Some(Found::More)
     }
 
-    /// The reference's next token, read where its bytes differ from the candidate's by a
-    /// tokenizer in the candidate's state `before` its token: `Some` if it is the same token
-    /// with the same value (a number spelled otherwise, a string escaped otherwise).
+    /// A token cut short by the end of the slice: read again, whole, in the next slice (the
+    /// candidate's tokenizer as it was before it); if a whole slice could not hold it, left
+    /// to the slower paths.
     #[cold]
-    fn same_value(&mut self, a: &[u8], b: &[u8], token: Token, before: &Tokenizer) -> Option<()> {
-        let mut other = before.moved_to(self.at_b);
-        if other.next(b).ok()? != Some(token) || other.lone_surrogates() {
+    fn cut(&mut self, before: Tokenizer, whole_slice: bool) -> Option<Found> {
+        if whole_slice {
             return None;
+        }
+        self.tokens = before;
+        Some(Found::More)
+    }
+
+    /// The candidate is read: the reference must have only whitespace left (checked `room`
+    /// bytes at a time).
+    fn end(&mut self, b: &[u8], room: usize) -> Option<Found> {
+        let rest = b.get(self.at_b..).unwrap_or_default();
+        let part = rest.get(..room).unwrap_or(rest);
+        if self.tokens.lone_surrogates() || !part.iter().copied().all(is_whitespace) {
+            return None;
+        }
+        self.at_b += part.len();
+        Some(if part.len() < rest.len() {
+            Found::More
+        } else {
+            Found::Equal
+        })
+    }
+
+    /// The reference's next token, read where its bytes differ from the candidate's by a
+    /// tokenizer in the candidate's state `before` its token (reading no byte of `b` from
+    /// `limit_b` on): the same token with the same value (a number spelled otherwise, a
+    /// string escaped otherwise), or not, or cut short.
+    #[cold]
+    fn same_value(
+        &mut self,
+        a: &[u8],
+        (b, limit_b): (&[u8], usize),
+        token: Token,
+        before: &Tokenizer,
+    ) -> Read {
+        let mut other = before.moved_to(self.at_b);
+        match other.next_within(b, limit_b) {
+            Ok(Progress::Pending) => return Read::Cut,
+            Ok(Progress::Token(read)) if read == token && !other.lone_surrogates() => {}
+            _ => return Read::Differ,
         }
         let equal = match token {
             Token::Number => numbers_equal(
@@ -152,7 +239,11 @@ impl Reader {
             _ => true,
         };
         self.at_b = other.offset();
-        equal.then_some(())
+        if equal {
+            Read::Same
+        } else {
+            Read::Differ
+        }
     }
 
     /// Keeps what the diff's rules need of the candidate's token: its keys (no duplicates),
@@ -205,21 +296,23 @@ fn same_bytes(
     span: Span,
     token: Token,
     b: &[u8],
-    at_b: usize,
+    (at_b, limit_b): (usize, usize),
 ) -> Option<usize> {
+    // No byte of the reference is compared from `limit_b` on (then it is read as a token).
+    let within = b.get(..limit_b).unwrap_or(b);
     let mut at_b = at_b;
     let between = a.get(at_a..span.start).unwrap_or_default();
     for &byte in between.iter().filter(|byte| !is_whitespace(**byte)) {
-        at_b = skip_whitespace(b, at_b);
-        if b.get(at_b) != Some(&byte) {
+        at_b = skip_whitespace(within, at_b);
+        if within.get(at_b) != Some(&byte) {
             return None;
         }
         at_b += 1;
     }
-    at_b = skip_whitespace(b, at_b);
+    at_b = skip_whitespace(within, at_b);
     let bytes = span.of(a);
     let end = at_b.checked_add(bytes.len())?;
-    if b.get(at_b..end) != Some(bytes) {
+    if within.get(at_b..end) != Some(bytes) {
         return None;
     }
     let goes_on = |byte: &u8| matches!(byte, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-');
@@ -307,5 +400,58 @@ mod tests {
         assert!(alike("\u{feff}[1]", "\u{feff}[1.0]"));
         assert!(!alike("\u{feff}\u{feff}[1]", "[1]"));
         assert!(!alike("\u{feff}[1]", "\u{feff}\u{feff}[1]"));
+    }
+
+    /// Stepped: Reader::read until it answers, each step's bytes counted.
+    fn stepped(a: &str, b: &str, budget: usize) -> Found {
+        let (a, b) = (a.as_bytes(), b.as_bytes());
+        let mut reader = Reader::new(a, b);
+        loop {
+            let before = reader.work();
+            let found = reader.read(a, b, budget);
+            let worked = reader.work() - before;
+            assert!(
+                worked <= budget.max(LOOKAHEAD) + 2 * LOOKAHEAD,
+                "{worked} of {budget}"
+            );
+            if found != Found::More {
+                return found;
+            }
+        }
+    }
+
+    #[test]
+    fn read_in_slices_it_answers_as_at_once_within_each_slice() {
+        let doc = |space: &str, zeros: &str| {
+            let item = |i: usize| {
+                format!(
+                    r#"{{"id":{space}{i},{space}"name":{space}"item-{i}","price":{space}{i}.5{zeros}}}"#
+                )
+            };
+            format!("[{}]", (0..300).map(item).collect::<Vec<_>>().join(","))
+        };
+        let (compact, spaced) = (doc("", ""), doc(" ", "0"));
+        assert!(equal(compact.as_bytes(), spaced.as_bytes()));
+        for budget in [40, 64, 100, 4096] {
+            assert_eq!(stepped(&compact, &spaced, budget), Found::Equal, "{budget}");
+            assert_eq!(stepped(&spaced, &compact, budget), Found::Equal, "{budget}");
+            let changed = spaced.replace("item-299", "item-298");
+            assert_eq!(stepped(&compact, &changed, budget), Found::Unknown);
+        }
+        // A token, or a run of the reference's whitespace, longer than a slice: left to the
+        // slower paths (which read in pieces), though equal.
+        let long = format!(r#"["{}"]"#, "x".repeat(10_000));
+        assert!(alike(&long, &long.replace('[', "[ ")));
+        assert_eq!(
+            stepped(&long, &long.replace('[', "[ "), 4096),
+            Found::Unknown
+        );
+        let spaces = format!("[{}1]", " ".repeat(10_000));
+        assert!(alike("[1]", &spaces));
+        assert_eq!(stepped("[1]", &spaces, 4096), Found::Unknown);
+        assert_eq!(
+            stepped("[1] ", &format!("[1]{}", " ".repeat(10_000)), 64),
+            Found::Equal
+        );
     }
 }
