@@ -9,7 +9,7 @@
 
 use crate::json::text::decode;
 use crate::json::tokenizer::LOOKAHEAD;
-use crate::json::{self, Progress, Token, Tokenizer};
+use crate::json::{self, Progress, Str, Token, Tokenizer};
 use std::collections::HashMap;
 
 /// Values per document: a parsed value takes 24 bytes, so this bounds the transient memory of
@@ -112,14 +112,18 @@ impl<'b> Doc<'b> {
             }
             let parent = parent as u32;
             if node.value.len <= SMALL_OBJECT {
-                // At most SMALL_OBJECT^2 / 2 key comparisons: bounded work per key.
-                for (position, child) in self.children(parent).enumerate() {
-                    let key = key_of(self, child);
-                    if self
-                        .children(parent)
-                        .skip(position + 1)
-                        .any(|other| key_of(self, other) == key)
-                    {
+                // At most SMALL_OBJECT^2 / 2 key comparisons: bounded work per key. Each key
+                // is looked up once (a look-up costs about what a comparison does).
+                let mut keys: [&[u8]; SMALL_OBJECT as usize] = [&[]; SMALL_OBJECT as usize];
+                let mut count = 0;
+                for (slot, child) in keys.iter_mut().zip(self.children(parent)) {
+                    *slot = key_of(self, child);
+                    count += 1;
+                }
+                let keys = keys.get(..count).unwrap_or_default();
+                for (position, key) in keys.iter().enumerate() {
+                    let later = keys.get(position + 1..).unwrap_or_default();
+                    if later.contains(key) {
                         return None;
                     }
                 }
@@ -284,11 +288,19 @@ impl Parser {
 
     /// The last string's span: in the body, or, if it has escapes, decoded into `text` (a
     /// lone surrogate has no text two readers agree on: not JSON to compare).
+    #[inline(always)]
     fn text_of(&mut self, bytes: &[u8]) -> Result<Span, Unreadable> {
         let string = self.tokenizer.string();
         if !string.escaped {
             return Ok(body_span(string.content));
         }
+        self.decoded(string, bytes)
+    }
+
+    /// A string with escapes, decoded into `text` (out of line: `text_of` is inlined into
+    /// the reading of every token).
+    #[inline(never)]
+    fn decoded(&mut self, string: Str, bytes: &[u8]) -> Result<Span, Unreadable> {
         if self.tokenizer.lone_surrogates() {
             return Err(Unreadable::NotJson);
         }
