@@ -8,12 +8,16 @@
 //! beyond `MAX_VALUES` values.
 
 use crate::json::text::decode;
-use crate::json::{self, Str, Token, Tokenizer};
+use crate::json::tokenizer::LOOKAHEAD;
+use crate::json::{self, Progress, Str, Token, Tokenizer};
 use std::collections::HashMap;
 
 /// Values per document: a parsed value takes 24 bytes, so this bounds the transient memory of
 /// a comparison (about 3 MiB per document) whatever `max_body_bytes` allows.
 pub const MAX_VALUES: usize = 131_072;
+
+/// Values room is made for before a body is read (24 bytes each: 24 KiB).
+const RESERVED_VALUES: usize = 1024;
 
 /// Why a body could not be compared as JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,90 +76,13 @@ impl<'b> Doc<'b> {
     /// Reads a body (its byte order mark skipped) into a document: `NotJson` where the
     /// tokenizer refuses it or it has a lone surrogate, `TooComplex` beyond `MAX_VALUES`.
     pub(super) fn parse(bytes: &'b [u8]) -> Result<Doc<'b>, Unreadable> {
-        if u32::try_from(bytes.len()).map_or(true, |len| len >= IN_TEXT) {
-            return Err(Unreadable::TooComplex);
+        let mut parser = Parser::new(bytes);
+        match parser.read(bytes, usize::MAX) {
+            Some(Ok(())) => Ok(parser.into_doc(bytes)),
+            Some(Err(unreadable)) => Err(unreadable),
+            // (Not with an unbounded budget.)
+            None => Err(Unreadable::NotJson),
         }
-        let mut doc = Doc {
-            bytes,
-            nodes: Vec::new(),
-            text: Vec::new(),
-        };
-        let mut tokenizer = Tokenizer::new();
-        // The open containers' indexes (at most MAX_DEPTH + 1), and the next member's key.
-        let mut open: Vec<u32> = Vec::new();
-        let mut key = Span::default();
-        while let Some(token) = tokenizer.next(bytes).map_err(|_| Unreadable::NotJson)? {
-            let (kind, value) = match token {
-                Token::Key => {
-                    key = doc.text_of(tokenizer.string(), &tokenizer)?;
-                    continue;
-                }
-                Token::ObjectEnd | Token::ArrayEnd => {
-                    let end = doc.len()?;
-                    let node = open
-                        .pop()
-                        .and_then(|index| doc.nodes.get_mut(index as usize));
-                    if let Some(node) = node {
-                        node.end = end;
-                    }
-                    continue;
-                }
-                Token::ObjectStart => (Kind::Object, Span::default()),
-                Token::ArrayStart => (Kind::Array, Span::default()),
-                Token::String => (Kind::String, doc.text_of(tokenizer.string(), &tokenizer)?),
-                Token::Number => (Kind::Number, body_span(tokenizer.span())),
-                Token::True => (Kind::True, Span::default()),
-                Token::False => (Kind::False, Span::default()),
-                Token::Null => (Kind::Null, Span::default()),
-            };
-            if doc.nodes.len() >= MAX_VALUES {
-                // As if the whole body had been checked first: what is not UTF-8 is not JSON.
-                let rest = bytes.get(tokenizer.offset()..).unwrap_or_default();
-                return Err(match std::str::from_utf8(rest) {
-                    Ok(_) => Unreadable::TooComplex,
-                    Err(_) => Unreadable::NotJson,
-                });
-            }
-            let parent = open
-                .last()
-                .and_then(|&index| doc.nodes.get_mut(index as usize));
-            if let Some(parent) = parent {
-                parent.value.len += 1; // its number of members
-            }
-            let index = doc.len()?;
-            doc.nodes.push(Node {
-                kind,
-                end: index + 1,
-                key: std::mem::take(&mut key),
-                value,
-            });
-            if matches!(kind, Kind::Object | Kind::Array) {
-                open.push(index);
-            }
-        }
-        Ok(doc)
-    }
-
-    fn len(&self) -> Result<u32, Unreadable> {
-        u32::try_from(self.nodes.len()).map_err(|_| Unreadable::TooComplex)
-    }
-
-    /// A string's span: in the body, or, if it has escapes, decoded into `text` (a lone
-    /// surrogate has no text two readers agree on: not JSON to compare).
-    fn text_of(&mut self, string: Str, tokenizer: &Tokenizer) -> Result<Span, Unreadable> {
-        if !string.escaped {
-            return Ok(body_span(string.content));
-        }
-        if tokenizer.lone_surrogates() {
-            return Err(Unreadable::NotJson);
-        }
-        let start = u32::try_from(self.text.len()).map_err(|_| Unreadable::TooComplex)?;
-        decode(string.content(self.bytes), &mut self.text);
-        let end = u32::try_from(self.text.len()).map_err(|_| Unreadable::TooComplex)?;
-        Ok(Span {
-            start,
-            len: (end - start) | IN_TEXT,
-        })
     }
 
     pub(super) fn node(&self, index: u32) -> Option<&Node> {
@@ -185,14 +112,18 @@ impl<'b> Doc<'b> {
             }
             let parent = parent as u32;
             if node.value.len <= SMALL_OBJECT {
-                // At most SMALL_OBJECT^2 / 2 key comparisons: bounded work per key.
-                for (position, child) in self.children(parent).enumerate() {
-                    let key = key_of(self, child);
-                    if self
-                        .children(parent)
-                        .skip(position + 1)
-                        .any(|other| key_of(self, other) == key)
-                    {
+                // At most SMALL_OBJECT^2 / 2 key comparisons: bounded work per key. Each key
+                // is looked up once (a look-up costs about what a comparison does).
+                let mut keys: [&[u8]; SMALL_OBJECT as usize] = [&[]; SMALL_OBJECT as usize];
+                let mut count = 0;
+                for (slot, child) in keys.iter_mut().zip(self.children(parent)) {
+                    *slot = key_of(self, child);
+                    count += 1;
+                }
+                let keys = keys.get(..count).unwrap_or_default();
+                for (position, key) in keys.iter().enumerate() {
+                    let later = keys.get(position + 1..).unwrap_or_default();
+                    if later.contains(key) {
                         return None;
                     }
                 }
@@ -214,6 +145,172 @@ impl<'b> Doc<'b> {
             next: parent + 1,
             end: self.node(parent).map_or(0, |n| n.end),
         }
+    }
+}
+
+/// A body being read into a document, a bounded slice at a time if need be (`DiffJob`): it
+/// holds no borrow of the body, which is handed in again, the same bytes, at every call.
+pub(super) struct Parser {
+    nodes: Vec<Node>,
+    text: Vec<u8>,
+    tokenizer: Tokenizer,
+    /// The open containers' indexes (at most MAX_DEPTH + 1).
+    open: Vec<u32>,
+    /// The next member's key.
+    key: Span,
+}
+
+impl Parser {
+    pub(super) fn new(bytes: &[u8]) -> Parser {
+        Parser {
+            // A value takes at least two bytes of the body (`0,`) and usually more: room for
+            // a small body's values at once, rather than growing five or six times; a large
+            // body's grows as it is read (no reservation in proportion to untrusted input).
+            nodes: Vec::with_capacity((bytes.len() / 8).min(RESERVED_VALUES)),
+            text: Vec::new(),
+            tokenizer: Tokenizer::new(),
+            open: Vec::new(),
+            key: Span::default(),
+        }
+    }
+
+    /// Bytes of the body read so far.
+    pub(super) fn offset(&self) -> usize {
+        self.tokenizer.offset()
+    }
+
+    /// Reads on until about `budget` more bytes are read (`None`: call again; a string with
+    /// escapes is decoded when it ends) or the document is read (`Some`, as `Doc::parse`).
+    pub(super) fn read(&mut self, bytes: &[u8], budget: usize) -> Option<Result<(), Unreadable>> {
+        match self.read_within(bytes, budget) {
+            Ok(true) => Some(Ok(())),
+            Ok(false) => None,
+            Err(unreadable) => Some(Err(unreadable)),
+        }
+    }
+
+    /// The document, once `read` said it is read.
+    pub(super) fn into_doc(self, bytes: &[u8]) -> Doc<'_> {
+        Doc {
+            bytes,
+            nodes: self.nodes,
+            text: self.text,
+        }
+    }
+
+    /// `Ok(true)`: the document is read; `Ok(false)`: the budget is spent.
+    fn read_within(&mut self, bytes: &[u8], budget: usize) -> Result<bool, Unreadable> {
+        if u32::try_from(bytes.len()).map_or(true, |len| len >= IN_TEXT) {
+            return Err(Unreadable::TooComplex);
+        }
+        let limit = self
+            .tokenizer
+            .offset()
+            .saturating_add(budget.max(LOOKAHEAD));
+        loop {
+            let token = if limit >= bytes.len() {
+                // The rest of the body is within the budget: the tokenizer's quicker way.
+                match self.tokenizer.next_inlined(bytes) {
+                    Ok(Some(token)) => token,
+                    Ok(None) => return Ok(true),
+                    Err(_) => return Err(Unreadable::NotJson),
+                }
+            } else {
+                match self.tokenizer.next_within(bytes, limit) {
+                    Ok(Progress::Token(token)) => token,
+                    Ok(Progress::Pending) => return Ok(false),
+                    Ok(Progress::End) => return Ok(true),
+                    Err(_) => return Err(Unreadable::NotJson),
+                }
+            };
+            self.take(bytes, token)?;
+        }
+    }
+
+    /// Adds what `token` says to the document.
+    #[inline(always)]
+    fn take(&mut self, bytes: &[u8], token: Token) -> Result<(), Unreadable> {
+        let (kind, value) = match token {
+            Token::Key => {
+                self.key = self.text_of(bytes)?;
+                return Ok(());
+            }
+            Token::ObjectEnd | Token::ArrayEnd => {
+                let end = self.len()?;
+                let node = self
+                    .open
+                    .pop()
+                    .and_then(|index| self.nodes.get_mut(index as usize));
+                if let Some(node) = node {
+                    node.end = end;
+                }
+                return Ok(());
+            }
+            Token::ObjectStart => (Kind::Object, Span::default()),
+            Token::ArrayStart => (Kind::Array, Span::default()),
+            Token::String => (Kind::String, self.text_of(bytes)?),
+            Token::Number => (Kind::Number, body_span(self.tokenizer.span())),
+            Token::True => (Kind::True, Span::default()),
+            Token::False => (Kind::False, Span::default()),
+            Token::Null => (Kind::Null, Span::default()),
+        };
+        if self.nodes.len() >= MAX_VALUES {
+            // As if the whole body had been checked first: what is not UTF-8 is not JSON.
+            let rest = bytes.get(self.tokenizer.offset()..).unwrap_or_default();
+            return Err(match std::str::from_utf8(rest) {
+                Ok(_) => Unreadable::TooComplex,
+                Err(_) => Unreadable::NotJson,
+            });
+        }
+        let parent = self
+            .open
+            .last()
+            .and_then(|&index| self.nodes.get_mut(index as usize));
+        if let Some(parent) = parent {
+            parent.value.len += 1; // its number of members
+        }
+        let index = self.len()?;
+        self.nodes.push(Node {
+            kind,
+            end: index + 1,
+            key: std::mem::take(&mut self.key),
+            value,
+        });
+        if matches!(kind, Kind::Object | Kind::Array) {
+            self.open.push(index);
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> Result<u32, Unreadable> {
+        u32::try_from(self.nodes.len()).map_err(|_| Unreadable::TooComplex)
+    }
+
+    /// The last string's span: in the body, or, if it has escapes, decoded into `text` (a
+    /// lone surrogate has no text two readers agree on: not JSON to compare).
+    #[inline(always)]
+    fn text_of(&mut self, bytes: &[u8]) -> Result<Span, Unreadable> {
+        let string = self.tokenizer.string();
+        if !string.escaped {
+            return Ok(body_span(string.content));
+        }
+        self.decoded(string, bytes)
+    }
+
+    /// A string with escapes, decoded into `text` (out of line: `text_of` is inlined into
+    /// the reading of every token).
+    #[inline(never)]
+    fn decoded(&mut self, string: Str, bytes: &[u8]) -> Result<Span, Unreadable> {
+        if self.tokenizer.lone_surrogates() {
+            return Err(Unreadable::NotJson);
+        }
+        let start = u32::try_from(self.text.len()).map_err(|_| Unreadable::TooComplex)?;
+        decode(string.content(bytes), &mut self.text);
+        let end = u32::try_from(self.text.len()).map_err(|_| Unreadable::TooComplex)?;
+        Ok(Span {
+            start,
+            len: (end - start) | IN_TEXT,
+        })
     }
 }
 

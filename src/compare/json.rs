@@ -8,16 +8,20 @@
 //! JSON (invalid UTF-8, bad syntax, nesting deeper than `MAX_DEPTH`), or that has a lone
 //! surrogate or a duplicate key (no reading every service agrees on), is compared as bytes.
 //!
-//! Work is linear in the bodies' size: equal bodies cost one comparison of bytes; bodies of one
+//! Work is linear in the bodies' size: equal bodies cost one comparison of bytes; one document
+//! written otherwise (spacing, number spelling, escapes) costs one tokenizer and a comparison
+//! of bytes (`alike`, without a noise baseline); bodies of one
 //! shape (members in the same order) are compared as they are read (`lockstep`, without a
 //! noise baseline, nothing stored but the path); otherwise both (or all three) are read into
 //! documents (`document`: strings without escapes and numbers stay spans of the body) and
 //! walked (`walk`: a number is put in canonical form only when its spelling differs from its
 //! counterpart's). `tests::work_is_linear_in_the_input` counts it.
 
-use super::document::Doc;
+use super::alike;
+use super::document::{Doc, Parser};
 use super::lockstep;
 use super::walk::Walk;
+use crate::slices::Progress;
 
 pub use super::document::{Unreadable, MAX_VALUES};
 pub use super::walk::{Differences, IgnoredPath, MAX_PATHS, MAX_PATH_CHARS, ROOT_PATH};
@@ -56,6 +60,10 @@ fn diff_counting_visits(
         return Ok((JsonDiff::default(), 0));
     }
     if noise.is_none() {
+        // The next most usual: the same document written otherwise.
+        if alike::equal(candidate, reference) {
+            return Ok((JsonDiff::default(), 0));
+        }
         if let Some(candidate) = lockstep::diff(candidate, reference, ignore) {
             let diff = JsonDiff {
                 candidate,
@@ -74,7 +82,21 @@ fn diff_parsed(
     noise: Option<&[u8]>,
     ignore: &[IgnoredPath],
 ) -> Result<(JsonDiff, usize), Unreadable> {
-    let (c, r) = match (Doc::parse(candidate), Doc::parse(reference)) {
+    let (c, r) = (Doc::parse(candidate), Doc::parse(reference));
+    let n = || noise.and_then(|bytes| Doc::parse(bytes).ok());
+    diff_documents(c, r, n, (candidate, reference, noise), ignore)
+}
+
+/// The documents read from the bodies (the noise baseline's read only if it is needed),
+/// walked.
+fn diff_documents<'b>(
+    c: Result<Doc<'b>, Unreadable>,
+    r: Result<Doc<'b>, Unreadable>,
+    n: impl FnOnce() -> Option<Doc<'b>>,
+    (candidate, reference, noise): (&[u8], &[u8], Option<&[u8]>),
+    ignore: &[IgnoredPath],
+) -> Result<(JsonDiff, usize), Unreadable> {
+    let (c, r) = match (c, r) {
         (Err(Unreadable::TooComplex), _) | (_, Err(Unreadable::TooComplex)) => {
             return Err(Unreadable::TooComplex)
         }
@@ -85,7 +107,7 @@ fn diff_parsed(
         (Some(ci), Some(ri)) => (ci, ri),
         _ => return Ok((diff_bytes(candidate, reference, noise), 0)),
     };
-    let n = noise.and_then(|bytes| Doc::parse(bytes).ok());
+    let n = n();
     let ni = n.as_ref().and_then(Doc::index);
     let noise = n.as_ref().zip(ni.as_ref());
     let mut result = JsonDiff::default();
@@ -101,6 +123,167 @@ fn diff_parsed(
         result.baseline_paths = walk.differences.paths.into_iter().map(|(p, _)| p).collect();
     }
     Ok((result, visits))
+}
+
+/// The diff of one comparison, done a bounded slice at a time. Holds no borrow: the bodies
+/// are handed in again on every step (the same bytes each time).
+///
+/// The steps take the ways `diff` takes, in its order, each resumable: the comparison of
+/// bytes, the side-by-side reader (`alike`), then the bodies read into documents one after
+/// the other. Two parts are not split yet, and are done in the step that completes the
+/// reading: the index of each document's members and the walk (linear in the values, about
+/// as costly as reading them); and `lockstep` is not taken (the documents' walk gives the
+/// same answer: `tests::the_fast_path_agrees_with_the_long_way`). A step reads at most its
+/// budget and twice the tokenizer's lookahead (12 bytes) of the bodies; besides, a string
+/// whose bytes differ from its counterpart's is compared by value, and one with escapes
+/// decoded into a document, in the step that reads its end. The side-by-side reader leaves a
+/// token longer than a whole slice to the documents (read in pieces).
+#[derive(Default)]
+pub struct DiffJob {
+    stage: Stage,
+    spent: usize,
+}
+
+enum Stage {
+    /// The bodies compared as bytes, so many bytes of each so far.
+    Bytes(usize),
+    /// The side-by-side reader (without a noise baseline).
+    Alike(alike::Reader),
+    /// The candidate read into a document.
+    Candidate(Parser),
+    /// The reference read into a document, the candidate's read (or not JSON).
+    Reference(Result<Parser, Unreadable>, Parser),
+    /// The noise baseline read into a document, both others read.
+    Noise(Parser, Parser, Parser),
+    /// Everything read: the documents are indexed and walked in this step.
+    Walk(
+        Result<Parser, Unreadable>,
+        Result<Parser, Unreadable>,
+        Option<Parser>,
+    ),
+}
+
+impl Default for Stage {
+    fn default() -> Self {
+        Stage::Bytes(0)
+    }
+}
+
+impl DiffJob {
+    pub fn new() -> DiffJob {
+        DiffJob::default()
+    }
+
+    /// Does at most about `budget` bytes' worth of work (of the bodies read or walked), then
+    /// returns `Progress::More`, or `Progress::Done(result)` when the diff is complete. Its
+    /// result equals `diff(candidate, reference, noise, ignore)`.
+    pub fn step(
+        &mut self,
+        candidate: &[u8],
+        reference: &[u8],
+        noise: Option<&[u8]>,
+        ignore: &[IgnoredPath],
+        budget: usize,
+    ) -> Progress<Result<JsonDiff, Unreadable>> {
+        let budget = budget.max(1);
+        let stage = std::mem::take(&mut self.stage);
+        self.stage = match stage {
+            Stage::Bytes(at) => {
+                let (equal, end) = equal_bytes_from(at, candidate, reference, noise, budget);
+                self.spent += end - at;
+                match equal {
+                    Some(true) => return Progress::Done(Ok(JsonDiff::default())),
+                    Some(false) if noise.is_none() => {
+                        Stage::Alike(alike::Reader::new(candidate, reference))
+                    }
+                    Some(false) => Stage::Candidate(Parser::new(candidate)),
+                    None => Stage::Bytes(end),
+                }
+            }
+            Stage::Alike(mut reader) => {
+                let before = reader.work();
+                let found = reader.read(candidate, reference, budget);
+                self.spent += reader.work().saturating_sub(before);
+                match found {
+                    alike::Found::Equal => return Progress::Done(Ok(JsonDiff::default())),
+                    alike::Found::Unknown => Stage::Candidate(Parser::new(candidate)),
+                    alike::Found::More => Stage::Alike(reader),
+                }
+            }
+            Stage::Candidate(mut parser) => match self.read(&mut parser, candidate, budget) {
+                None => Stage::Candidate(parser),
+                Some(read) => Stage::Reference(read.map(|()| parser), Parser::new(reference)),
+            },
+            Stage::Reference(c, mut parser) => match self.read(&mut parser, reference, budget) {
+                None => Stage::Reference(c, parser),
+                Some(read) => {
+                    let r = read.map(|()| parser);
+                    match (c, r, noise) {
+                        (Ok(c), Ok(r), Some(noise)) => Stage::Noise(c, r, Parser::new(noise)),
+                        (c, r, _) => Stage::Walk(c, r, None),
+                    }
+                }
+            },
+            Stage::Noise(c, r, mut parser) => {
+                match self.read(&mut parser, noise.unwrap_or_default(), budget) {
+                    None => Stage::Noise(c, r, parser),
+                    Some(read) => Stage::Walk(Ok(c), Ok(r), read.ok().map(|()| parser)),
+                }
+            }
+            Stage::Walk(c, r, n) => {
+                let c = c.map(|parser| parser.into_doc(candidate));
+                let r = r.map(|parser| parser.into_doc(reference));
+                let n = || n.zip(noise).map(|(parser, bytes)| parser.into_doc(bytes));
+                let bodies = (candidate, reference, noise);
+                return Progress::Done(diff_documents(c, r, n, bodies, ignore).map(|(d, _)| d));
+            }
+        };
+        Progress::More
+    }
+
+    /// A slice of `parser`'s reading, counted.
+    fn read(
+        &mut self,
+        parser: &mut Parser,
+        body: &[u8],
+        budget: usize,
+    ) -> Option<Result<(), Unreadable>> {
+        let before = parser.offset();
+        let read = parser.read(body, budget);
+        self.spent += parser.offset().saturating_sub(before);
+        read
+    }
+
+    /// Bytes of the bodies worked through so far (compared, read side by side, read into
+    /// documents; not the walk's).
+    pub fn spent(&self) -> usize {
+        self.spent
+    }
+}
+
+/// Whether the bodies are equal as bytes (and the noise baseline's too: nothing differs, not
+/// even noise), compared from `at` up to `budget` bytes: `None` when equal so far; and where it stopped.
+fn equal_bytes_from(
+    at: usize,
+    candidate: &[u8],
+    reference: &[u8],
+    noise: Option<&[u8]>,
+    budget: usize,
+) -> (Option<bool>, usize) {
+    let same_length = |body: &[u8]| body.len() == reference.len();
+    if !same_length(candidate) || !noise.map_or(true, same_length) {
+        return (Some(false), at);
+    }
+    let end = at.saturating_add(budget).min(reference.len());
+    let part = |body| part_of(body, at, end);
+    if part(candidate) != part(reference) || noise.is_some_and(|n| part(n) != part(reference)) {
+        return (Some(false), end);
+    }
+    ((end == reference.len()).then_some(true), end)
+}
+
+fn part_of(body: &[u8], at: usize, end: usize) -> &[u8] {
+    body.get(at..end).unwrap_or_default()
 }
 
 /// Bodies that are not both JSON: equal bytes, or a difference of the whole.
@@ -653,6 +836,158 @@ mod tests {
         );
     }
 
+    /// The side-by-side reader (`alike`) says "equal" only where the long way finds no
+    /// difference (whatever the spacing, spelling, escapes, order, changes or corruption),
+    /// `diff` answers as the long way does, and the reader does answer for most documents
+    /// written otherwise in one order.
+    #[test]
+    fn the_side_by_side_reader_agrees_with_the_long_way() {
+        let mut answered = 0;
+        for seed in 0..3000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            SHUFFLE.with(|s| s.set(seed % 7 == 0));
+            let (a, b) = generated_pair(&mut rng);
+            let long = diff_parsed(a.as_bytes(), b.as_bytes(), None, &[]).map(|(d, _)| d);
+            if alike::equal(a.as_bytes(), b.as_bytes()) {
+                answered += 1;
+                assert_eq!(long, Ok(JsonDiff::default()), "seed {seed}:\n{a}\n{b}");
+            }
+            assert_eq!(
+                diff(a.as_bytes(), b.as_bytes(), None, &[]),
+                long,
+                "seed {seed}:\n{a}\n{b}"
+            );
+        }
+        SHUFFLE.with(|s| s.set(true));
+        assert!(
+            answered > 800,
+            "the side-by-side reader answered {answered} times of 3000"
+        );
+    }
+
+    /// One whitespace byte put anywhere into a document: between tokens the side-by-side
+    /// reader still finds the documents equal; inside a token (a string, a number, a literal)
+    /// it does not, exactly as the long way.
+    #[test]
+    fn whitespace_anywhere_is_told_between_from_inside_tokens() {
+        let mut equal = 0;
+        for seed in 0..2000 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            SHUFFLE.with(|s| s.set(false));
+            let a = Gen::value(&mut rng, 0).write(&mut rng, None);
+            let mut b = a.clone().into_bytes();
+            b.insert(rng.usize(0..=b.len()), b" \t\n\r"[rng.usize(0..4)]);
+            let long = diff_parsed(a.as_bytes(), &b, None, &[]).map(|(d, _)| d);
+            let alike = alike::equal(a.as_bytes(), &b);
+            assert_eq!(
+                alike,
+                long == Ok(JsonDiff::default()),
+                "seed {seed}:\n{a}\n{}",
+                String::from_utf8_lossy(&b)
+            );
+            equal += usize::from(alike);
+        }
+        SHUFFLE.with(|s| s.set(true));
+        assert!(equal > 800, "equal {equal} times of 2000");
+    }
+
+    /// A random document and another: the same written otherwise, with a leaf changed, with
+    /// its structure changed, or corrupted by a byte.
+    fn generated_pair(rng: &mut fastrand::Rng) -> (String, String) {
+        let doc = Gen::value(rng, 0);
+        let a = doc.write(rng, None);
+        let b = match rng.u8(0..5) {
+            0 | 1 => doc.write(rng, None),
+            2 => {
+                let leaves = doc.leaves(&mut Vec::new());
+                let target = leaves.get(rng.usize(0..leaves.len().max(1))).cloned();
+                doc.write(rng, target.as_ref())
+            }
+            3 => {
+                let mut changed = doc.clone();
+                changed.mutate(rng);
+                changed.write(rng, None)
+            }
+            _ => {
+                let mut bytes = doc.write(rng, None).into_bytes();
+                if !bytes.is_empty() {
+                    let at = rng.usize(0..bytes.len());
+                    bytes.insert(at, *b" \"1e.-,]tu\\".get(rng.usize(0..11)).unwrap());
+                }
+                String::from_utf8_lossy(&bytes).into_owned()
+            }
+        };
+        (a, b)
+    }
+
+    /// Stepped with any budget, a `DiffJob` gives `diff`'s result (with or without a noise
+    /// baseline, paths ignored or not); every step that leaves work for later reads at most
+    /// its budget and twice the tokenizer's lookahead of the bodies.
+    #[test]
+    fn a_diff_job_in_slices_gives_the_diffs_result() {
+        use crate::json::tokenizer::LOOKAHEAD;
+        let ignores = [vec![], paths(&["k0"]), paths(&["k1.*", "*.k2"])];
+        let mut corpus: Vec<(String, String, Option<String>)> = vec![
+            ("[1, 2]".into(), "[1, 2]".into(), None),
+            ("[1, 2]".into(), "[1, 2]".into(), Some("[1,2]".into())),
+            ("<html>".into(), "<html >".into(), None),
+            ("\u{feff}[1]".into(), "[1.0]".into(), None),
+            (
+                r#"{"a": 1, "a": 2}"#.into(),
+                r#"{"a":1,"a":2}"#.into(),
+                None,
+            ),
+            ("[".repeat(MAX_DEPTH + 2), "[ ".repeat(MAX_DEPTH + 2), None),
+        ];
+        let wide = |order: &mut dyn Iterator<Item = usize>| {
+            let members: Vec<String> = order.map(|i| format!("\"k{i}\": [{i}, \"x\"]")).collect();
+            format!("{{{}}}", members.join(", "))
+        };
+        corpus.push((wide(&mut (0..500)), wide(&mut (0..500).rev()), None));
+        corpus.push((
+            wide(&mut (0..500)),
+            wide(&mut (0..500)).replace(' ', ""),
+            None,
+        ));
+        for seed in 0..400 {
+            let mut rng = fastrand::Rng::with_seed(seed);
+            SHUFFLE.with(|s| s.set(seed % 3 == 0));
+            let (a, b) = generated_pair(&mut rng);
+            let noise = rng.bool().then(|| generated_pair(&mut rng).0);
+            corpus.push((a, b, noise));
+        }
+        SHUFFLE.with(|s| s.set(true));
+        for budget in [1, 7, 64, 4096] {
+            for (i, (a, b, n)) in corpus.iter().enumerate() {
+                let (a, b, n) = (a.as_bytes(), b.as_bytes(), n.as_ref().map(String::as_bytes));
+                let ignore = &ignores[i % ignores.len()];
+                let total = a.len() + b.len() + n.map_or(0, <[u8]>::len);
+                let mut job = DiffJob::new();
+                let mut steps = 0;
+                let result = loop {
+                    let before = job.spent();
+                    match job.step(a, b, n, ignore, budget) {
+                        Progress::More => {}
+                        Progress::Done(result) => break result,
+                    }
+                    let worked = job.spent() - before;
+                    assert!(
+                        worked <= budget.max(LOOKAHEAD) + 2 * LOOKAHEAD,
+                        "{worked} bytes in a step of {budget}"
+                    );
+                    steps += 1;
+                    // Each body is compared, read side by side and read into a document
+                    // at most once.
+                    assert!(
+                        steps <= 4 * total / budget + 16,
+                        "{steps} steps of {budget}, case {i}"
+                    );
+                };
+                assert_eq!(result, diff(a, b, n, ignore), "budget {budget}, case {i}");
+            }
+        }
+    }
+
     /// An abstract JSON value for the generated tests.
     #[derive(Clone)]
     enum Gen {
@@ -804,39 +1139,3 @@ mod tests {
         }
     }
 }
-
-// DiffJob placeholder: replaced by the compare-speed branch at merge
-// (That branch makes the diff resumable; until then a job is the whole diff in one step, so
-// a large comparison's diff still takes one callback: tools/callback-cost does not gate it.)
-
-/// The diff of one request's bodies, made a bounded step at a time.
-pub struct DiffJob {
-    _private: (),
-}
-
-impl Default for DiffJob {
-    fn default() -> Self {
-        DiffJob::new()
-    }
-}
-
-impl DiffJob {
-    pub fn new() -> DiffJob {
-        DiffJob { _private: () }
-    }
-
-    /// At most about `budget` bytes' worth of work, then Pending, or Done(result); the result
-    /// equals `diff(candidate, reference, noise, ignore)`. Holds no borrow: the same bodies are
-    /// handed in on every step.
-    pub fn step(
-        &mut self,
-        candidate: &[u8],
-        reference: &[u8],
-        noise: Option<&[u8]>,
-        ignore: &[IgnoredPath],
-        _budget: usize,
-    ) -> crate::slices::Progress<Result<JsonDiff, Unreadable>> {
-        crate::slices::Progress::Done(diff(candidate, reference, noise, ignore))
-    }
-}
-// End of the DiffJob placeholder.

@@ -13,12 +13,12 @@
 use super::document::MAX_VALUES;
 use super::walk::{Cursor, Differences, IgnoredPath};
 use crate::json::number::numbers_equal;
-use crate::json::text::decode;
+use crate::json::text::texts_equal;
 use crate::json::{Str, Token, Tokenizer};
 
 /// Larger objects are left to the long way (which indexes them): duplicate keys are looked
 /// for by comparing each key with the ones before it.
-const MAX_MEMBERS: usize = 32;
+pub(super) const MAX_MEMBERS: usize = 32;
 
 /// The fast path does not apply; the long way will tell.
 #[derive(Debug)]
@@ -96,7 +96,8 @@ impl<'b> Reader<'b> {
                     match self.token()? {
                         Token::ObjectEnd => break,
                         Token::Key => {
-                            let key = unique_key(self.tokenizer.string(), self.body, keys, base)?;
+                            let key = unique_key(self.tokenizer.string(), self.body, keys, base)
+                                .ok_or(GiveUp)?;
                             keys.push(key);
                             let value = self.token()?;
                             self.skip_rest(value, keys)?;
@@ -118,19 +119,15 @@ impl<'b> Reader<'b> {
     }
 }
 
-/// A key that is plain (no escapes) and not already among `keys[base..]` (its object's).
-fn unique_key<'b>(
-    key: Str,
-    body: &'b [u8],
-    keys: &[&[u8]],
-    base: usize,
-) -> Result<&'b [u8], GiveUp> {
+/// A key that is plain (no escapes) and not already among `keys[base..]` (its object's);
+/// `None` where that cannot be told cheaply here (the long way will).
+fn unique_key<'b>(key: Str, body: &'b [u8], keys: &[&[u8]], base: usize) -> Option<&'b [u8]> {
     let text = key.content(body);
     let siblings = keys.get(base..).unwrap_or_default();
     if key.escaped || siblings.len() >= MAX_MEMBERS || siblings.contains(&text) {
-        return Err(GiveUp);
+        return None;
     }
-    Ok(text)
+    Some(text)
 }
 
 struct Lockstep<'b, 'p> {
@@ -171,7 +168,7 @@ impl Lockstep<'_, '_> {
                 (Token::Key, Token::Key) => (self.a.tokenizer.string(), self.b.tokenizer.string()),
                 _ => return Err(GiveUp),
             };
-            let key = unique_key(key_a, self.a.body, &self.keys, base)?;
+            let key = unique_key(key_a, self.a.body, &self.keys, base).ok_or(GiveUp)?;
             if key_b.escaped || key_b.content(self.b.body) != key {
                 return Err(GiveUp);
             }
@@ -223,17 +220,12 @@ impl Lockstep<'_, '_> {
         match (a, b) {
             (Token::String, Token::String) => {
                 let (a, b) = (self.a.tokenizer.string(), self.b.tokenizer.string());
-                let (text_a, text_b) = (a.content(self.a.body), b.content(self.b.body));
-                if text_a == text_b || !(a.escaped || b.escaped) {
-                    return text_a == text_b;
-                }
                 // (A lone surrogate makes the whole give up, at the end.)
-                let (left, right) = self.cursor.scratch();
-                left.clear();
-                right.clear();
-                decode(text_a, left);
-                decode(text_b, right);
-                left == right
+                texts_equal(
+                    (a.content(self.a.body), a.escaped),
+                    (b.content(self.b.body), b.escaped),
+                    self.cursor.scratch(),
+                )
             }
             (Token::Number, Token::Number) => {
                 let (a, b) = (self.a.tokenizer.span(), self.b.tokenizer.span());

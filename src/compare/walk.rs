@@ -300,13 +300,27 @@ impl<'d, 'p> Walk<'d, 'p> {
         if self.cursor.ignored() {
             return;
         }
-        let kind_a = a.and_then(|i| self.a.0.node(i)).map(|n| n.kind);
-        let kind_b = b.and_then(|i| self.b.0.node(i)).map(|n| n.kind);
+        let node_a = a.and_then(|i| self.a.0.node(i));
+        let node_b = b.and_then(|i| self.b.0.node(i));
+        let (kind_a, kind_b) = (node_a.map(|n| n.kind), node_b.map(|n| n.kind));
         match (kind_a, kind_b, a, b) {
             (Some(Kind::Object), Some(Kind::Object), Some(a), Some(b)) => self.objects(a, b, noise),
             (Some(Kind::Array), Some(Kind::Array), Some(a), Some(b)) => self.arrays(a, b, noise),
             _ => {
-                if !self.cursor.same(self.a, a, self.b, b) {
+                // Two scalars of one kind, the usual leaf, are compared here at once (as
+                // `same` would, without looking them up again).
+                let equal_scalars = match (node_a, node_b) {
+                    (Some(x), Some(y)) if x.kind == y.kind => {
+                        let (x, y) = (self.a.0.text(x.value), self.b.0.text(y.value));
+                        if kind_a == Some(Kind::Number) {
+                            numbers_equal(x, y, self.cursor.scratch())
+                        } else {
+                            x == y
+                        }
+                    }
+                    _ => false,
+                };
+                if !equal_scalars && !self.cursor.same(self.a, a, self.b, b) {
                     // A noise value is only given with a noise document.
                     let baseline = self.noise.unwrap_or(self.b);
                     let noise = noise.is_some_and(|n| !self.cursor.same(self.b, b, baseline, n));

@@ -125,10 +125,21 @@ pub fn scan(bytes: &[u8], mut at: usize, mut grammar: Grammar) -> Option<(usize,
     Some((at, grammar))
 }
 
+/// Whether `long` is `short` with zeros appended to its fraction (`1.50` for `1.5`, as
+/// serializers differ): the same value, told without the canonical forms.
+fn zeros_appended(short: &[u8], long: &[u8]) -> bool {
+    let Some(zeros) = long.strip_prefix(short) else {
+        return false;
+    };
+    short.contains(&b'.')
+        && !short.iter().any(|b| matches!(b, b'e' | b'E'))
+        && zeros.iter().all(|b| *b == b'0')
+}
+
 /// Whether two number tokens (valid JSON numbers) have the same value: the same spelling, or
 /// the same canonical form (written into the scratch buffers).
 pub fn numbers_equal(a: &[u8], b: &[u8], scratch: &mut (Vec<u8>, Vec<u8>)) -> bool {
-    if a == b {
+    if a == b || zeros_appended(a, b) || zeros_appended(b, a) {
         return true;
     }
     scratch.0.clear();
@@ -296,6 +307,14 @@ mod tests {
             ("-0", "0", true),
             ("9007199254740993", "9007199254740992", false),
             ("1e99999999999999999999", "1e99999999999999999998", false),
+            // Zeros appended to a fraction (told without canonical forms) and look-alikes.
+            ("1.5", "1.500", true),
+            ("-0.50", "-0.5", true),
+            ("1.5", "1.51", false),
+            ("1", "10", false),
+            ("1e5", "1e50", false),
+            ("1.5e1", "1.5e10", false),
+            ("1.5", "1.5e0", true),
         ] {
             assert_eq!(
                 numbers_equal(a.as_bytes(), b.as_bytes(), &mut scratch),

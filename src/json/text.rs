@@ -75,6 +75,24 @@ pub fn decode(content: &[u8], out: &mut Vec<u8>) -> Decoded {
     }
 }
 
+/// Whether two strings' contents (as the tokenizer accepted them; `escaped`: whether each has
+/// escapes) stand for the same text. Decoded into the scratch buffers only where they differ
+/// as written and one of them has escapes (without, the content is the text).
+pub fn texts_equal(
+    (a, a_escaped): (&[u8], bool),
+    (b, b_escaped): (&[u8], bool),
+    scratch: &mut (Vec<u8>, Vec<u8>),
+) -> bool {
+    if a == b || !(a_escaped || b_escaped) {
+        return a == b;
+    }
+    scratch.0.clear();
+    scratch.1.clear();
+    decode(a, &mut scratch.0);
+    decode(b, &mut scratch.1);
+    scratch.0 == scratch.1
+}
+
 /// The character of a `\u` escape whose digits start `rest` (a pair takes the next escape
 /// too), what follows it, and whether it was a lone surrogate.
 fn unicode_escape(rest: &[u8]) -> (char, &[u8], bool) {
