@@ -320,9 +320,14 @@ enum Entered {
     Frame(SameFrame),
 }
 
+/// The work (in values) of writing a differing path (`render`, and the look for it among
+/// those named): about what visiting this many values costs.
+const RENDER_COST: usize = 8;
+
 /// The most work (in values) a step of `Walk::run` does beyond its limit: a member stepped
-/// to, its value visited, compared with its counterpart and with the baseline's.
-pub(super) const OVERSHOOT: usize = 4;
+/// to, its value visited, compared with its counterpart and with the baseline's, and its
+/// path written.
+pub(super) const OVERSHOOT: usize = 4 + RENDER_COST;
 
 /// The pairwise walk of two documents (and the noise baseline beside them), resumable: it
 /// holds no borrow, its path and its place in each container kept as indexes, with an
@@ -338,12 +343,15 @@ pub(super) struct Walk {
     pub(super) differences: Differences,
     /// Values visited (tests count the work with it).
     pub(super) visits: usize,
+    /// The work done, in values: those visited, and `RENDER_COST` a differing path written.
+    cost: usize,
 }
 
 impl Walk {
     /// Walks on until `work` reaches `limit` (in values: one per member or item stepped to
-    /// and one per value visited, in the walk or a deep comparison below a difference; a
-    /// step goes at most `OVERSHOOT` beyond): true when the walk is done.
+    /// and one per value visited, in the walk or a deep comparison below a difference, and
+    /// `RENDER_COST` per differing path written; a step goes at most `OVERSHOOT` beyond):
+    /// true when the walk is done.
     pub(super) fn run(
         &mut self,
         sides: Sides<'_>,
@@ -356,13 +364,16 @@ impl Walk {
         cursor
             .path
             .extend(self.path.iter().map(|&step| sides.part(step)));
-        let before = self.visits;
+        let before = self.cost;
         if !self.started {
+            if *work >= limit {
+                return false;
+            }
             self.started = true;
             let root = sides.noise.map(|_| Some(0));
             self.visit(sides, &mut cursor, Some(0), Some(0), root);
         }
-        let mut counted = self.visits;
+        let mut counted = self.cost;
         *work += counted - before;
         loop {
             if self.deep.is_none() && self.frames.is_empty() {
@@ -376,8 +387,8 @@ impl Walk {
             } else {
                 self.frame_step(sides, &mut cursor);
             }
-            *work += 1 + (self.visits - counted);
-            counted = self.visits;
+            *work += 1 + (self.cost - counted);
+            counted = self.cost;
         }
     }
 
@@ -405,6 +416,7 @@ impl Walk {
         noise: Option<Option<u32>>,
     ) {
         self.visits += 1;
+        self.cost += 1;
         if cursor.ignored() {
             return self.done(cursor);
         }
@@ -469,6 +481,7 @@ impl Walk {
         (role_b, b): (Role, Option<u32>),
     ) {
         self.visits += 1;
+        self.cost += 1;
         let base = cursor.path.len();
         match enter(sides, cursor, (role_a, a), (role_b, b)) {
             Entered::Known(same) => self.compared(sides, cursor, then, same),
@@ -483,6 +496,15 @@ impl Walk {
                 });
             }
         }
+    }
+
+    /// A difference at the path here, counted (and its path written while fewer than
+    /// `MAX_PATHS` are named: `RENDER_COST` more work).
+    fn difference(&mut self, cursor: &Cursor<'_, '_>, noise: bool) {
+        if self.differences.paths.len() < MAX_PATHS {
+            self.cost += RENDER_COST;
+        }
+        self.differences.add(cursor.path(), noise);
     }
 
     /// A deep comparison's answer.
@@ -500,11 +522,11 @@ impl Walk {
                 self.compare(sides, cursor, Then::Noise, (Role::B, b), (Role::Noise, n));
             }
             Then::Candidate { noise: None, .. } => {
-                self.differences.add(cursor.path(), false);
+                self.difference(cursor, false);
                 self.done(cursor);
             }
             Then::Noise => {
-                self.differences.add(cursor.path(), !same);
+                self.difference(cursor, !same);
                 self.done(cursor);
             }
         }
@@ -535,6 +557,7 @@ impl Walk {
                     let step = Origin::Member(deep.a, child);
                     cursor.path.push(Part::Key(key));
                     self.visits += 1;
+                    self.cost += 1;
                     let entered = enter(sides, cursor, (deep.a, Some(child)), (deep.b, other));
                     (Some(entered), step)
                 }
@@ -584,6 +607,7 @@ impl Walk {
                     *position += 1;
                     cursor.push_index(step_index(step));
                     self.visits += 1;
+                    self.cost += 1;
                     let entered = enter(sides, cursor, (deep.a, item_a), (deep.b, item_b));
                     (Some(entered), step)
                 }
