@@ -250,17 +250,16 @@ impl Finishing {
 ///
 /// A step's bound: a step that compares bytes or reads side by side reads at most its budget
 /// and twice the tokenizer's lookahead (12 bytes) of the bodies; one that reads a document,
-/// at most half its budget (`READ_WEIGHT`) and twice the lookahead; besides, a string whose bytes differ from its
-/// counterpart's is compared by value, and one with escapes decoded into a document, in the
-/// step that reads its end. The side-by-side reader leaves a token longer than a whole slice
-/// to the documents (read in pieces). A step that indexes or walks counts values, one value
-/// (looked at, added to the index, stepped to or visited; a differing path written counts 8)
-/// weighing `VALUE_WEIGHT` (128) bytes, and works through at most `budget / 128 - OVERSHOOT`
-/// values and `OVERSHOOT` (12) more (at least one): within its budget, or 1,664 bytes'
-/// worth for smaller budgets. One
-/// thing is not bounded by the budget yet: bodies that are not both JSON are compared as
-/// bytes (`diff_bytes`, one `memcmp` of the whole bodies) in the step after the reading
-/// that finds so.
+/// at most half its budget (each byte weighs `READ_WEIGHT`, 2) and twice the lookahead;
+/// besides, a string whose bytes differ from its counterpart's is compared by value, and one
+/// with escapes decoded into a document, in the step that reads its end. The side-by-side
+/// reader leaves a token longer than a whole slice to the documents (read in pieces). A step
+/// that indexes or walks counts values, one value (looked at, added to the index, stepped to
+/// or visited; a differing path written counts 8) weighing `VALUE_WEIGHT` (128) bytes, and
+/// works through at most `budget / 128 - OVERSHOOT` values and `OVERSHOOT` (12) more (at
+/// least one): within its budget, or 1,664 bytes' worth for smaller budgets. Not bounded by
+/// the budget yet: bodies that are not both JSON are compared as bytes (`diff_bytes`, one
+/// `memcmp` of the whole bodies) in the step after the reading that finds so.
 #[derive(Default)]
 pub struct DiffJob {
     /// Boxed: a job waits in every comparison in progress, its documents' readers are large.
