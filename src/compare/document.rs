@@ -10,7 +10,8 @@
 use crate::json::text::decode;
 use crate::json::tokenizer::LOOKAHEAD;
 use crate::json::{self, Progress, Str, Token, Tokenizer};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 
 /// Values per document: a parsed value takes 24 bytes, so this bounds the transient memory of
 /// a comparison (about 3 MiB per document) whatever `max_body_bytes` allows.
@@ -69,8 +70,183 @@ pub(super) struct Doc<'b> {
 /// Marks a span of `Doc::text` (else it is a span of the body). Bodies are far below 2^31.
 const IN_TEXT: u32 = 1 << 31;
 
-/// An object's members by key: (object's index, key) -> member's index.
-pub(super) type Index<'d> = HashMap<(u32, &'d [u8]), u32>;
+/// An object's members by key, owned (it outlives each step of a `DiffJob`): a keyed hash of
+/// (object's index, key) -> (object's index, member's index), the member's key checked on
+/// every look-up. The hash is std's randomly keyed SipHash, so no input can make keys collide
+/// on purpose; two that collide by chance are kept aside and searched in turn.
+#[derive(Default)]
+pub(super) struct Index {
+    keys: std::collections::hash_map::RandomState,
+    members: HashMap<u64, (u32, u32), BuildHasherDefault<Hashed>>,
+    collided: Vec<(u64, u32, u32)>,
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+pub(super) struct Hashed(u64);
+
+impl Hasher for Hashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
+}
+
+impl Index {
+    fn hash(&self, object: u32, key: &[u8]) -> u64 {
+        self.keys.hash_one((object, key))
+    }
+
+    /// Adds `object`'s `member`: false if the object has its key already.
+    fn insert(&mut self, doc: &Doc<'_>, object: u32, member: u32) -> bool {
+        let key = key_of(doc, member);
+        let hash = self.hash(object, key);
+        let same = |&(o, m): &(u32, u32)| o == object && key_of(doc, m) == key;
+        match self.members.entry(hash) {
+            Entry::Vacant(slot) => {
+                slot.insert((object, member));
+                true
+            }
+            Entry::Occupied(slot) if same(slot.get()) => false,
+            Entry::Occupied(_) => {
+                if self
+                    .collided
+                    .iter()
+                    .any(|&(h, o, m)| h == hash && same(&(o, m)))
+                {
+                    return false;
+                }
+                self.collided.push((hash, object, member));
+                true
+            }
+        }
+    }
+
+    fn get(&self, doc: &Doc<'_>, object: u32, key: &[u8]) -> Option<u32> {
+        let hash = self.hash(object, key);
+        let &(o, m) = self.members.get(&hash)?;
+        if o == object && key_of(doc, m) == key {
+            return Some(m);
+        }
+        self.collided
+            .iter()
+            .find(|&&(h, o, m)| h == hash && o == object && key_of(doc, m) == key)
+            .map(|&(_, _, m)| m)
+    }
+}
+
+/// A document's index being built, a bounded number of values at a time.
+#[derive(Default)]
+pub(super) struct Indexing {
+    index: Index,
+    /// The next value to look at.
+    next: u32,
+    /// The large object whose members are being added, and its next member.
+    object: Option<(u32, Members)>,
+}
+
+impl Indexing {
+    /// Indexes on until `work` reaches `limit` (one a value looked at or a member added):
+    /// `None`: call again; `Some(None)`: an object has a key twice (such a document is
+    /// compared as bytes: which of the two values counts is up to each reader).
+    pub(super) fn run(
+        &mut self,
+        doc: &Doc<'_>,
+        work: &mut usize,
+        limit: usize,
+    ) -> Option<Option<Index>> {
+        loop {
+            if let Some((object, members)) = &mut self.object {
+                let object = *object;
+                loop {
+                    if *work >= limit {
+                        return None;
+                    }
+                    *work += 1;
+                    let Some(member) = members.next(doc) else {
+                        break;
+                    };
+                    if !self.index.insert(doc, object, member) {
+                        return Some(None);
+                    }
+                }
+                self.object = None;
+            }
+            // The values from `next`, as many as the work left allows: small objects' keys
+            // checked in place, up to a large object.
+            let start = self.next as usize;
+            let nodes = doc.nodes.get(start..).unwrap_or_default();
+            let room = limit.saturating_sub(*work);
+            let mut scanned = 0;
+            for (offset, node) in nodes.iter().enumerate().take(room) {
+                scanned = offset + 1;
+                if node.kind != Kind::Object {
+                    continue;
+                }
+                let parent = (start + offset) as u32;
+                if node.value.len > SMALL_OBJECT {
+                    self.object = Some((parent, doc.members(parent)));
+                    break;
+                }
+                if has_duplicate_key(doc, parent) {
+                    return Some(None);
+                }
+            }
+            *work += scanned;
+            self.next += scanned as u32;
+            if self.object.is_none() {
+                if scanned == nodes.len() {
+                    return Some(Some(std::mem::take(&mut self.index)));
+                }
+                return None;
+            }
+        }
+    }
+}
+
+/// Whether a small object has a key twice: at most SMALL_OBJECT^2 / 2 key comparisons,
+/// bounded work per key. Each key is looked up once (a look-up costs about what a
+/// comparison does).
+fn has_duplicate_key(doc: &Doc<'_>, object: u32) -> bool {
+    let mut keys: [&[u8]; SMALL_OBJECT as usize] = [&[]; SMALL_OBJECT as usize];
+    let mut count = 0;
+    for (slot, child) in keys.iter_mut().zip(doc.children(object)) {
+        *slot = key_of(doc, child);
+        count += 1;
+    }
+    let keys = keys.get(..count).unwrap_or_default();
+    keys.iter().enumerate().any(|(position, key)| {
+        let later = keys.get(position + 1..).unwrap_or_default();
+        later.contains(key)
+    })
+}
+
+/// A read document without its body: what a `DiffJob` keeps between steps.
+#[derive(Default)]
+pub(super) struct Detached {
+    nodes: Vec<Node>,
+    text: Vec<u8>,
+}
+
+impl Detached {
+    /// The document again, given its body (the same bytes it was read from).
+    pub(super) fn attach(self, bytes: &[u8]) -> Doc<'_> {
+        Doc {
+            bytes,
+            nodes: self.nodes,
+            text: self.text,
+        }
+    }
+}
 
 impl<'b> Doc<'b> {
     /// Reads a body (its byte order mark skipped) into a document: `NotJson` where the
@@ -104,46 +280,31 @@ impl<'b> Doc<'b> {
 
     /// Members by key; `None` when an object has a key twice (such a document is compared
     /// as bytes: which of the two values counts is up to each reader).
-    pub(super) fn index(&self) -> Option<Index<'_>> {
-        let mut index = Index::new();
-        for (parent, node) in self.nodes.iter().enumerate() {
-            if node.kind != Kind::Object {
-                continue;
-            }
-            let parent = parent as u32;
-            if node.value.len <= SMALL_OBJECT {
-                // At most SMALL_OBJECT^2 / 2 key comparisons: bounded work per key. Each key
-                // is looked up once (a look-up costs about what a comparison does).
-                let mut keys: [&[u8]; SMALL_OBJECT as usize] = [&[]; SMALL_OBJECT as usize];
-                let mut count = 0;
-                for (slot, child) in keys.iter_mut().zip(self.children(parent)) {
-                    *slot = key_of(self, child);
-                    count += 1;
-                }
-                let keys = keys.get(..count).unwrap_or_default();
-                for (position, key) in keys.iter().enumerate() {
-                    let later = keys.get(position + 1..).unwrap_or_default();
-                    if later.contains(key) {
-                        return None;
-                    }
-                }
-                continue;
-            }
-            for child in self.children(parent) {
-                if index.insert((parent, key_of(self, child)), child).is_some() {
-                    return None;
-                }
-            }
+    pub(super) fn index(&self) -> Option<Index> {
+        Indexing::default().run(self, &mut 0, usize::MAX).flatten()
+    }
+
+    /// The document without its body (`Detached::attach` gives it back).
+    pub(super) fn detach(self) -> Detached {
+        Detached {
+            nodes: self.nodes,
+            text: self.text,
         }
-        Some(index)
+    }
+
+    /// The direct children of a container, as a position to keep between steps.
+    pub(super) fn members(&self, parent: u32) -> Members {
+        Members {
+            next: parent + 1,
+            end: self.node(parent).map_or(0, |n| n.end),
+        }
     }
 
     /// The direct children of a container, in order.
     pub(super) fn children(&self, parent: u32) -> Children<'_> {
         Children {
             doc: self,
-            next: parent + 1,
-            end: self.node(parent).map_or(0, |n| n.end),
+            members: self.members(parent),
         }
     }
 }
@@ -191,8 +352,12 @@ impl Parser {
 
     /// The document, once `read` said it is read.
     pub(super) fn into_doc(self, bytes: &[u8]) -> Doc<'_> {
-        Doc {
-            bytes,
+        self.into_detached().attach(bytes)
+    }
+
+    /// The document, once `read` said it is read, without its body.
+    pub(super) fn into_detached(self) -> Detached {
+        Detached {
             nodes: self.nodes,
             text: self.text,
         }
@@ -316,25 +481,39 @@ impl Parser {
 
 pub(super) struct Children<'d> {
     doc: &'d Doc<'d>,
-    next: u32,
-    end: u32,
+    members: Members,
 }
 
 impl Iterator for Children<'_> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
+        self.members.next(self.doc)
+    }
+}
+
+/// Where a walk through a container's direct children is: no borrow, so it can be kept
+/// between steps.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Members {
+    next: u32,
+    end: u32,
+}
+
+impl Members {
+    /// The next child, in `doc` (the container's document).
+    pub(super) fn next(&mut self, doc: &Doc<'_>) -> Option<u32> {
         if self.next >= self.end {
             return None;
         }
         let child = self.next;
-        self.next = self.doc.node(child)?.end;
+        self.next = doc.node(child)?.end;
         Some(child)
     }
 }
 
 /// A document with its index.
-pub(super) type Side<'d> = (&'d Doc<'d>, &'d Index<'d>);
+pub(super) type Side<'d> = (&'d Doc<'d>, &'d Index);
 
 /// Objects with at most this many members are searched in place (cheaper than hashing their
 /// keys); larger ones through the index.
@@ -346,7 +525,7 @@ pub(super) fn find((doc, index): Side<'_>, object: u32, key: &[u8]) -> Option<u3
         doc.children(object)
             .find(|&child| doc.node(child).is_some_and(|n| doc.text(n.key) == key))
     } else {
-        index.get(&(object, key)).copied()
+        index.get(doc, object, key)
     }
 }
 

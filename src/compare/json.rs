@@ -18,9 +18,9 @@
 //! counterpart's). `tests::work_is_linear_in_the_input` counts it.
 
 use super::alike;
-use super::document::{Doc, Parser};
+use super::document::{Detached, Doc, Index, Indexing, Parser, Side};
 use super::lockstep;
-use super::walk::Walk;
+use super::walk::{Sides, Walk, OVERSHOOT};
 use crate::slices::Progress;
 
 pub use super::document::{Unreadable, MAX_VALUES};
@@ -110,37 +110,160 @@ fn diff_documents<'b>(
     let n = n();
     let ni = n.as_ref().and_then(Doc::index);
     let noise = n.as_ref().zip(ni.as_ref());
-    let mut result = JsonDiff::default();
-    let mut walk = Walk::new((&c, &ci), (&r, &ri), noise, ignore);
-    walk.values(Some(0), Some(0), noise.map(|_| Some(0)));
-    let mut visits = walk.cursor.visits;
-    result.candidate = walk.differences;
-    if let Some(noise) = noise {
-        let mut walk = Walk::new((&r, &ri), noise, None, ignore);
-        walk.values(Some(0), Some(0), None);
-        visits += walk.cursor.visits;
-        result.baseline_differences = walk.differences.real;
-        result.baseline_paths = walk.differences.paths.into_iter().map(|(p, _)| p).collect();
+    let walked = Walks::default().run((&c, &ci), (&r, &ri), noise, ignore, &mut 0, usize::MAX);
+    Ok(walked.unwrap_or_default())
+}
+
+/// The walks of the indexed documents (the candidate against the reference, then, with a
+/// noise baseline, the reference against the baseline), resumable.
+#[derive(Default)]
+struct Walks {
+    candidate: Walk,
+    baseline: Walk,
+}
+
+impl Walks {
+    /// Walks on until `work` reaches `limit` (in values, as `Walk::run`): the diff and the
+    /// values visited when both walks are done.
+    fn run(
+        &mut self,
+        c: Side<'_>,
+        r: Side<'_>,
+        noise: Option<Side<'_>>,
+        ignore: &[IgnoredPath],
+        work: &mut usize,
+        limit: usize,
+    ) -> Option<(JsonDiff, usize)> {
+        let sides = Sides { a: c, b: r, noise };
+        if !self.candidate.run(sides, ignore, work, limit) {
+            return None;
+        }
+        let mut result = JsonDiff {
+            candidate: self.candidate.differences.clone(),
+            ..JsonDiff::default()
+        };
+        if let Some(noise) = noise {
+            let sides = Sides {
+                a: r,
+                b: noise,
+                noise: None,
+            };
+            if !self.baseline.run(sides, ignore, work, limit) {
+                return None;
+            }
+            let differences = &self.baseline.differences;
+            result.baseline_differences = differences.real;
+            result.baseline_paths = differences.paths.iter().map(|(p, _)| p.clone()).collect();
+        }
+        Some((result, self.candidate.visits + self.baseline.visits))
     }
-    Ok((result, visits))
+}
+
+/// A byte read into a document weighs this many bytes of a `DiffJob`'s budget: measured in
+/// the plugin (tools/callback-cost), reading a body into a document costs up to about 50
+/// units of fuel a byte (long strings), where the comparison of bytes and the side-by-side
+/// reader cost far less.
+pub const READ_WEIGHT: usize = 2;
+
+/// Work on documents is counted in values; in a `DiffJob`'s budget, one value (looked at in
+/// the index, or stepped to or visited in the walk) weighs this many bytes. Measured in the
+/// plugin (tools/callback-cost: a 15 MiB pair that differs in every item), a value walked
+/// costs about what reading 50 to 90 bytes of a body does, and writing a differing path
+/// (counted as 8 values) about 10 values.
+pub const VALUE_WEIGHT: usize = 128;
+
+/// The values a step of `budget` bytes indexes or walks: a step of the walk may go
+/// `OVERSHOOT` values beyond its limit, so a step's work stays within its budget (or within
+/// `(1 + OVERSHOOT) * VALUE_WEIGHT` bytes' worth, for smaller budgets).
+fn values_within(budget: usize) -> usize {
+    (budget / VALUE_WEIGHT).saturating_sub(OVERSHOOT).max(1)
+}
+
+/// The documents read, then indexed and walked a bounded number of values at a time.
+struct Finishing {
+    c: Detached,
+    r: Detached,
+    /// `None`: no noise baseline, or not JSON.
+    n: Option<Detached>,
+    indexing: Indexing,
+    /// The candidate's, the reference's and the noise baseline's index, as they are made.
+    indexes: (Option<Index>, Option<Index>, Option<Index>),
+    /// Whether the baseline has been indexed (or found to have a key twice).
+    noise_indexed: bool,
+    walks: Walks,
+}
+
+impl Finishing {
+    /// Goes on until `work` reaches `limit`: the diff when done.
+    fn run(
+        &mut self,
+        (c, r, n): (&Doc<'_>, &Doc<'_>, Option<&Doc<'_>>),
+        bodies: (&[u8], &[u8], Option<&[u8]>),
+        ignore: &[IgnoredPath],
+        work: &mut usize,
+        limit: usize,
+    ) -> Option<JsonDiff> {
+        let indexed = |indexing: &mut Indexing, doc, work: &mut usize| {
+            let index = indexing.run(doc, work, limit)?;
+            *indexing = Indexing::default();
+            Some(index)
+        };
+        if self.indexes.0.is_none() {
+            match indexed(&mut self.indexing, c, work)? {
+                Some(index) => self.indexes.0 = Some(index),
+                None => return Some(diff_bytes(bodies.0, bodies.1, bodies.2)),
+            }
+        }
+        if self.indexes.1.is_none() {
+            match indexed(&mut self.indexing, r, work)? {
+                Some(index) => self.indexes.1 = Some(index),
+                None => return Some(diff_bytes(bodies.0, bodies.1, bodies.2)),
+            }
+        }
+        if let (Some(n), false) = (n, self.noise_indexed) {
+            // A baseline with a key twice is left out.
+            self.indexes.2 = indexed(&mut self.indexing, n, work)?;
+            self.noise_indexed = true;
+        }
+        let (Some(ci), Some(ri)) = (&self.indexes.0, &self.indexes.1) else {
+            return Some(diff_bytes(bodies.0, bodies.1, bodies.2));
+        };
+        let noise = n.zip(self.indexes.2.as_ref());
+        let walked = self
+            .walks
+            .run((c, ci), (r, ri), noise, ignore, work, limit)?;
+        Some(walked.0)
+    }
 }
 
 /// The diff of one comparison, done a bounded slice at a time. Holds no borrow: the bodies
 /// are handed in again on every step (the same bytes each time).
 ///
 /// The steps take the ways `diff` takes, in its order, each resumable: the comparison of
-/// bytes, the side-by-side reader (`alike`), then the bodies read into documents one after
-/// the other. Two parts are not split yet, and are done in the step that completes the
-/// reading: the index of each document's members and the walk (linear in the values, about
-/// as costly as reading them); and `lockstep` is not taken (the documents' walk gives the
-/// same answer: `tests::the_fast_path_agrees_with_the_long_way`). A step reads at most its
-/// budget and twice the tokenizer's lookahead (12 bytes) of the bodies; besides, a string
-/// whose bytes differ from its counterpart's is compared by value, and one with escapes
-/// decoded into a document, in the step that reads its end. The side-by-side reader leaves a
-/// token longer than a whole slice to the documents (read in pieces).
+/// bytes, the side-by-side reader (`alike`), the bodies read into documents one after the
+/// other, each document's index of members (`document::Indexing`), then the walks (`walk::Walk`:
+/// the candidate against the reference, then the reference against the noise baseline). The
+/// documents are kept between steps without their bodies (spans into them), the index owned
+/// (a keyed hash of object and key), the walk's path and place in each container as indexes
+/// on an explicit stack. `lockstep` is not taken (the documents' walk gives the same answer:
+/// `tests::the_fast_path_agrees_with_the_long_way`).
+///
+/// A step's bound: a step that compares bytes or reads side by side reads at most its budget
+/// and twice the tokenizer's lookahead (12 bytes) of the bodies; one that reads a document,
+/// at most half its budget (each byte weighs `READ_WEIGHT`, 2) and twice the lookahead;
+/// besides, a string whose bytes differ from its counterpart's is compared by value, and one
+/// with escapes decoded into a document, in the step that reads its end. The side-by-side
+/// reader leaves a token longer than a whole slice to the documents (read in pieces). A step
+/// that indexes or walks counts values, one value (looked at, added to the index, stepped to
+/// or visited; a differing path written counts 8) weighing `VALUE_WEIGHT` (128) bytes, and
+/// works through at most `budget / 128 - OVERSHOOT` values and `OVERSHOOT` (12) more (at
+/// least one): within its budget, or 1,664 bytes' worth for smaller budgets. Not bounded by
+/// the budget yet: bodies that are not both JSON are compared as bytes (`diff_bytes`, one
+/// `memcmp` of the whole bodies) in the step after the reading that finds so.
 #[derive(Default)]
 pub struct DiffJob {
-    stage: Stage,
+    /// Boxed: a job waits in every comparison in progress, its documents' readers are large.
+    stage: Box<Stage>,
     spent: usize,
 }
 
@@ -155,12 +278,14 @@ enum Stage {
     Reference(Result<Parser, Unreadable>, Parser),
     /// The noise baseline read into a document, both others read.
     Noise(Parser, Parser, Parser),
-    /// Everything read: the documents are indexed and walked in this step.
-    Walk(
+    /// Everything read: whether the documents are JSON is told in this step.
+    Read(
         Result<Parser, Unreadable>,
         Result<Parser, Unreadable>,
         Option<Parser>,
     ),
+    /// The documents indexed and walked.
+    Finishing(Box<Finishing>),
 }
 
 impl Default for Stage {
@@ -174,7 +299,8 @@ impl DiffJob {
         DiffJob::default()
     }
 
-    /// Does at most about `budget` bytes' worth of work (of the bodies read or walked), then
+    /// Does at most about `budget` bytes' worth of work (of the bodies read, values indexed
+    /// or walked, each `VALUE_WEIGHT` bytes), then
     /// returns `Progress::More`, or `Progress::Done(result)` when the diff is complete. Its
     /// result equals `diff(candidate, reference, noise, ignore)`.
     pub fn step(
@@ -186,8 +312,8 @@ impl DiffJob {
         budget: usize,
     ) -> Progress<Result<JsonDiff, Unreadable>> {
         let budget = budget.max(1);
-        let stage = std::mem::take(&mut self.stage);
-        self.stage = match stage {
+        let stage = std::mem::take(&mut *self.stage);
+        *self.stage = match stage {
             Stage::Bytes(at) => {
                 let (equal, end) = equal_bytes_from(at, candidate, reference, noise, budget);
                 self.spent += end - at;
@@ -220,22 +346,54 @@ impl DiffJob {
                     let r = read.map(|()| parser);
                     match (c, r, noise) {
                         (Ok(c), Ok(r), Some(noise)) => Stage::Noise(c, r, Parser::new(noise)),
-                        (c, r, _) => Stage::Walk(c, r, None),
+                        (c, r, _) => Stage::Read(c, r, None),
                     }
                 }
             },
             Stage::Noise(c, r, mut parser) => {
                 match self.read(&mut parser, noise.unwrap_or_default(), budget) {
                     None => Stage::Noise(c, r, parser),
-                    Some(read) => Stage::Walk(Ok(c), Ok(r), read.ok().map(|()| parser)),
+                    Some(read) => Stage::Read(Ok(c), Ok(r), read.ok().map(|()| parser)),
                 }
             }
-            Stage::Walk(c, r, n) => {
-                let c = c.map(|parser| parser.into_doc(candidate));
-                let r = r.map(|parser| parser.into_doc(reference));
-                let n = || n.zip(noise).map(|(parser, bytes)| parser.into_doc(bytes));
+            Stage::Read(c, r, n) => {
+                let (c, r) = match (c, r) {
+                    (Err(Unreadable::TooComplex), _) | (_, Err(Unreadable::TooComplex)) => {
+                        return Progress::Done(Err(Unreadable::TooComplex))
+                    }
+                    (Ok(c), Ok(r)) => (c, r),
+                    _ => return Progress::Done(Ok(diff_bytes(candidate, reference, noise))),
+                };
+                Stage::Finishing(Box::new(Finishing {
+                    c: c.into_detached(),
+                    r: r.into_detached(),
+                    n: n.map(Parser::into_detached),
+                    indexing: Indexing::default(),
+                    indexes: (None, None, None),
+                    noise_indexed: false,
+                    walks: Walks::default(),
+                }))
+            }
+            Stage::Finishing(mut finishing) => {
+                let c = std::mem::take(&mut finishing.c).attach(candidate);
+                let r = std::mem::take(&mut finishing.r).attach(reference);
+                let n = finishing
+                    .n
+                    .take()
+                    .zip(noise)
+                    .map(|(n, bytes)| n.attach(bytes));
+                let mut work = 0;
+                let limit = values_within(budget);
                 let bodies = (candidate, reference, noise);
-                return Progress::Done(diff_documents(c, r, n, bodies, ignore).map(|(d, _)| d));
+                let done = finishing.run((&c, &r, n.as_ref()), bodies, ignore, &mut work, limit);
+                self.spent += work * VALUE_WEIGHT;
+                if let Some(diff) = done {
+                    return Progress::Done(Ok(diff));
+                }
+                finishing.c = c.detach();
+                finishing.r = r.detach();
+                finishing.n = n.map(Doc::detach);
+                Stage::Finishing(finishing)
             }
         };
         Progress::More
@@ -249,13 +407,13 @@ impl DiffJob {
         budget: usize,
     ) -> Option<Result<(), Unreadable>> {
         let before = parser.offset();
-        let read = parser.read(body, budget);
-        self.spent += parser.offset().saturating_sub(before);
+        let read = parser.read(body, (budget / READ_WEIGHT).max(1));
+        self.spent += READ_WEIGHT * parser.offset().saturating_sub(before);
         read
     }
 
-    /// Bytes of the bodies worked through so far (compared, read side by side, read into
-    /// documents; not the walk's).
+    /// Bytes' worth of work so far: bytes of the bodies compared, read side by side or read
+    /// into documents, and values indexed or walked (`VALUE_WEIGHT` bytes each).
     pub fn spent(&self) -> usize {
         self.spent
     }
@@ -949,6 +1107,24 @@ mod tests {
             wide(&mut (0..500)).replace(' ', ""),
             None,
         ));
+        // Large objects (found through the index) with a baseline: a difference whose
+        // noise is told by a deep comparison of large containers.
+        let nested = |inner: &str| format!("{{\"a\": {inner}, \"b\": [{inner}, 1]}}");
+        corpus.push((
+            nested("1"),
+            nested(&wide(&mut (0..50))),
+            Some(nested(&wide(&mut (0..50).rev()))),
+        ));
+        corpus.push((
+            nested("1"),
+            nested(&wide(&mut (0..50))),
+            Some(nested(&wide(&mut (0..49)))),
+        ));
+        corpus.push((
+            wide(&mut (0..300)),
+            wide(&mut (0..300).rev()).replace("\"x\"", "\"y\""),
+            Some(wide(&mut (0..300)).replace("[7,", "[8,")),
+        ));
         for seed in 0..400 {
             let mut rng = fastrand::Rng::with_seed(seed);
             SHUFFLE.with(|s| s.set(seed % 3 == 0));
@@ -957,31 +1133,43 @@ mod tests {
             corpus.push((a, b, noise));
         }
         SHUFFLE.with(|s| s.set(true));
+        let values = |body: Option<&[u8]>| {
+            body.and_then(|b| Doc::parse(b).ok())
+                .map_or(0, |d| d.nodes.len())
+        };
         for budget in [1, 7, 64, 4096] {
+            // Bytes compared or read (read into a document: `READ_WEIGHT` each), or values
+            // indexed and walked (`VALUE_WEIGHT` each): a step goes beyond its budget by at
+            // most the tokenizer's lookahead twice, or a step of the walk.
+            let most =
+                budget.max(LOOKAHEAD).max(VALUE_WEIGHT) + 2 * LOOKAHEAD + OVERSHOOT * VALUE_WEIGHT;
             for (i, (a, b, n)) in corpus.iter().enumerate() {
                 let (a, b, n) = (a.as_bytes(), b.as_bytes(), n.as_ref().map(String::as_bytes));
                 let ignore = &ignores[i % ignores.len()];
                 let total = a.len() + b.len() + n.map_or(0, <[u8]>::len);
+                let total_values = values(Some(a)) + values(Some(b)) + values(n);
                 let mut job = DiffJob::new();
                 let mut steps = 0;
                 let result = loop {
                     let before = job.spent();
-                    match job.step(a, b, n, ignore, budget) {
-                        Progress::More => {}
-                        Progress::Done(result) => break result,
-                    }
+                    let progress = job.step(a, b, n, ignore, budget);
                     let worked = job.spent() - before;
                     assert!(
-                        worked <= budget.max(LOOKAHEAD) + 2 * LOOKAHEAD,
-                        "{worked} bytes in a step of {budget}"
+                        worked <= most,
+                        "{worked} bytes in a step of {budget}, case {i}"
                     );
                     steps += 1;
                     // Each body is compared, read side by side and read into a document
-                    // at most once.
+                    // at most once; each document indexed once, its values visited at most
+                    // twice in each walk.
+                    let limit = values_within(budget);
                     assert!(
-                        steps <= 4 * total / budget + 16,
+                        steps <= 6 * total / budget + 16 * total_values / limit + 16,
                         "{steps} steps of {budget}, case {i}"
                     );
+                    if let Progress::Done(result) = progress {
+                        break result;
+                    }
                 };
                 assert_eq!(result, diff(a, b, n, ignore), "budget {budget}, case {i}");
             }

@@ -8,7 +8,7 @@
 //! `SMALL_OBJECT` members, else by hash (std's randomly keyed SipHash, so no input can make
 //! keys collide on purpose).
 
-use super::document::{find, key_of, Kind, Side};
+use super::document::{find, key_of, Kind, Members, Side};
 use crate::data_like;
 use crate::json::number::numbers_equal;
 use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
@@ -152,8 +152,6 @@ pub(super) struct Cursor<'d, 'p> {
     ignore: &'p [IgnoredPath],
     /// For numbers' canonical forms.
     scratch: (Vec<u8>, Vec<u8>),
-    /// Values visited (tests count the work with it).
-    pub(super) visits: usize,
 }
 
 impl<'d, 'p> Cursor<'d, 'p> {
@@ -162,7 +160,6 @@ impl<'d, 'p> Cursor<'d, 'p> {
             path: Vec::new(),
             ignore,
             scratch: (Vec::new(), Vec::new()),
-            visits: 0,
         }
     }
 
@@ -201,196 +198,599 @@ impl<'d, 'p> Cursor<'d, 'p> {
             .any(|ignored| ignored.matches(&self.path))
     }
 
-    /// Deep equality of `a`'s value and `b`'s (`None`: absent), ignored paths left out.
-    fn same(&mut self, side_a: Side<'d>, a: Option<u32>, side_b: Side<'d>, b: Option<u32>) -> bool {
-        self.visits += 1;
-        if self.ignored() {
-            return true;
+    /// Leaves the first `len` steps of the path.
+    fn truncate(&mut self, len: usize) {
+        self.path.truncate(len);
+    }
+}
+
+/// Which document of a walk's `Sides` a value is in.
+#[derive(Debug, Clone, Copy)]
+enum Role {
+    A,
+    B,
+    /// The noise baseline (`b` without one).
+    Noise,
+}
+
+/// The documents a walk compares, handed to each of its steps: `a`'s values against `b`'s,
+/// with the noise baseline's beside them.
+#[derive(Clone, Copy)]
+pub(super) struct Sides<'d> {
+    pub(super) a: Side<'d>,
+    pub(super) b: Side<'d>,
+    /// `None`: no noise baseline.
+    pub(super) noise: Option<Side<'d>>,
+}
+
+impl<'d> Sides<'d> {
+    fn get(&self, role: Role) -> Side<'d> {
+        match role {
+            Role::A => self.a,
+            Role::B => self.b,
+            Role::Noise => self.noise.unwrap_or(self.b),
         }
-        let (Some(a), Some(b)) = (a, b) else {
-            return a.is_none() && b.is_none();
-        };
-        let (doc_a, doc_b) = (side_a.0, side_b.0);
-        let (Some(node_a), Some(node_b)) = (doc_a.node(a), doc_b.node(b)) else {
-            return false;
-        };
-        if node_a.kind != node_b.kind {
-            return false;
-        }
-        match node_a.kind {
-            Kind::Object => {
-                for child in doc_a.children(a) {
-                    let key = key_of(doc_a, child);
-                    let other = find(side_b, b, key);
-                    self.push_key(key);
-                    let equal = self.same(side_a, Some(child), side_b, other);
-                    self.pop();
-                    if !equal {
-                        return false;
-                    }
-                }
-                // Members only `b` has: equal only where ignored.
-                doc_b.children(b).all(|child| {
-                    let key = key_of(doc_b, child);
-                    if find(side_a, a, key).is_some() {
-                        return true;
-                    }
-                    self.push_key(key);
-                    let ignored = self.ignored();
-                    self.pop();
-                    ignored
-                })
-            }
-            Kind::Array => {
-                let (mut items_a, mut items_b) = (doc_a.children(a), doc_b.children(b));
-                for position in 0.. {
-                    let (item_a, item_b) = (items_a.next(), items_b.next());
-                    if item_a.is_none() && item_b.is_none() {
-                        break;
-                    }
-                    self.push_index(position);
-                    let equal = self.same(side_a, item_a, side_b, item_b);
-                    self.pop();
-                    if !equal {
-                        return false;
-                    }
-                }
-                true
-            }
-            Kind::Number => numbers_equal(
-                doc_a.text(node_a.value),
-                doc_b.text(node_b.value),
-                &mut self.scratch,
-            ),
-            _ => doc_a.text(node_a.value) == doc_b.text(node_b.value),
+    }
+
+    fn part(&self, step: Origin) -> Part<'d> {
+        match step {
+            Origin::Member(role, member) => Part::Key(key_of(self.get(role).0, member)),
+            Origin::Index(index) => Part::Index(index),
         }
     }
 }
 
-/// The pairwise walk of two documents (and the noise baseline beside them).
-pub(super) struct Walk<'d, 'p> {
-    a: Side<'d>,
-    b: Side<'d>,
-    /// `None`: no noise baseline.
-    noise: Option<Side<'d>>,
-    pub(super) cursor: Cursor<'d, 'p>,
-    pub(super) differences: Differences,
+/// A step of the path as it is kept between steps of the walk: no borrow of a document.
+#[derive(Debug, Clone, Copy)]
+enum Origin {
+    Member(Role, u32),
+    Index(usize),
 }
 
-impl<'d, 'p> Walk<'d, 'p> {
-    pub(super) fn new(
-        a: Side<'d>,
-        b: Side<'d>,
-        noise: Option<Side<'d>>,
-        ignore: &'p [IgnoredPath],
-    ) -> Self {
-        Walk {
-            a,
-            b,
-            noise,
-            cursor: Cursor::new(ignore),
-            differences: Differences::default(),
+/// A pair of containers the walk is in, and how far through their members it is.
+#[derive(Debug, Clone, Copy)]
+enum Frame {
+    /// `a`'s members, each with `b`'s of that key (`in_order`: `b`'s member tried first);
+    /// `found`: `b`'s members found so far.
+    Object {
+        a: u32,
+        b: u32,
+        noise: Option<Option<u32>>,
+        members: Members,
+        in_order: Members,
+        found: u32,
+    },
+    /// Then `b`'s members that `a` lacks.
+    Rest {
+        a: u32,
+        noise: Option<Option<u32>>,
+        members: Members,
+    },
+    Array {
+        items_a: Members,
+        items_b: Members,
+        /// The baseline's items, where it has an array here.
+        items_noise: Option<Members>,
+        noise: bool,
+        position: usize,
+    },
+}
+
+/// A pair of containers a deep comparison is in.
+#[derive(Debug, Clone, Copy)]
+enum SameFrame {
+    /// `a`'s members; then (`rest`) `b`'s, for those `a` lacks.
+    Object {
+        a: u32,
+        b: u32,
+        members: Members,
+        rest: bool,
+    },
+    Array {
+        items_a: Members,
+        items_b: Members,
+        position: usize,
+    },
+}
+
+/// What a deep comparison decides at a value where the walk found a difference.
+#[derive(Debug, Clone, Copy)]
+enum Then {
+    /// Whether `a` and `b` differ (then, with a baseline, whether `b` and the baseline do).
+    Candidate {
+        b: Option<u32>,
+        noise: Option<Option<u32>>,
+    },
+    /// Whether `b` and the baseline differ: the difference is noise.
+    Noise,
+}
+
+/// A deep comparison in progress: of `a`'s value and `b`'s, from a path of `base` steps.
+#[derive(Debug, Clone, Copy)]
+struct Deep {
+    a: Role,
+    b: Role,
+    base: usize,
+    then: Then,
+}
+
+/// The start of a comparison of two values.
+enum Entered {
+    Known(bool),
+    Frame(SameFrame),
+}
+
+/// The work (in values) of writing a differing path (`render`, and the look for it among
+/// those named): about what visiting this many values costs.
+const RENDER_COST: usize = 8;
+
+/// The most work (in values) a step of `Walk::run` does beyond its limit: a member stepped
+/// to, its value visited, compared with its counterpart and with the baseline's, and its
+/// path written.
+pub(super) const OVERSHOOT: usize = 4 + RENDER_COST;
+
+/// The pairwise walk of two documents (and the noise baseline beside them), resumable: it
+/// holds no borrow, its path and its place in each container kept as indexes, with an
+/// explicit stack (no recursion), so `run` can stop after any number of values and go on
+/// later, given the same documents.
+#[derive(Default)]
+pub(super) struct Walk {
+    started: bool,
+    frames: Vec<Frame>,
+    deep: Option<Deep>,
+    deep_frames: Vec<SameFrame>,
+    path: Vec<Origin>,
+    pub(super) differences: Differences,
+    /// Values visited (tests count the work with it).
+    pub(super) visits: usize,
+    /// The work done, in values: those visited, and `RENDER_COST` a differing path written.
+    cost: usize,
+}
+
+impl Walk {
+    /// Walks on until `work` reaches `limit` (in values: one per member or item stepped to
+    /// and one per value visited, in the walk or a deep comparison below a difference, and
+    /// `RENDER_COST` per differing path written; a step goes at most `OVERSHOOT` beyond):
+    /// true when the walk is done.
+    pub(super) fn run(
+        &mut self,
+        sides: Sides<'_>,
+        ignore: &[IgnoredPath],
+        work: &mut usize,
+        limit: usize,
+    ) -> bool {
+        let sides = &sides;
+        let mut cursor = Cursor::new(ignore);
+        cursor
+            .path
+            .extend(self.path.iter().map(|&step| sides.part(step)));
+        let before = self.cost;
+        if !self.started {
+            if *work >= limit {
+                return false;
+            }
+            self.started = true;
+            let root = sides.noise.map(|_| Some(0));
+            self.visit(sides, &mut cursor, Some(0), Some(0), root);
+        }
+        let mut counted = self.cost;
+        *work += counted - before;
+        loop {
+            if self.deep.is_none() && self.frames.is_empty() {
+                return true;
+            }
+            if *work >= limit {
+                return false;
+            }
+            if self.deep.is_some() {
+                self.deep_step(sides, &mut cursor);
+            } else {
+                self.frame_step(sides, &mut cursor);
+            }
+            *work += 1 + (self.cost - counted);
+            counted = self.cost;
+        }
+    }
+
+    fn pop(&mut self, cursor: &mut Cursor<'_, '_>) {
+        cursor.pop();
+        self.path.pop();
+    }
+
+    /// A value is compared: its step of the path goes (the root has none).
+    fn done(&mut self, cursor: &mut Cursor<'_, '_>) {
+        if !self.frames.is_empty() {
+            self.pop(cursor);
         }
     }
 
     /// Compares `a`'s value with `b`'s at the current path (`None`: absent). `noise` is the
     /// baseline's value there: `None` without a baseline, `Some(None)` if it has none.
-    pub(super) fn values(&mut self, a: Option<u32>, b: Option<u32>, noise: Option<Option<u32>>) {
-        self.cursor.visits += 1;
-        if self.cursor.ignored() {
-            return;
+    #[inline(always)]
+    fn visit<'d>(
+        &mut self,
+        sides: &Sides<'d>,
+        cursor: &mut Cursor<'d, '_>,
+        a: Option<u32>,
+        b: Option<u32>,
+        noise: Option<Option<u32>>,
+    ) {
+        self.visits += 1;
+        self.cost += 1;
+        if cursor.ignored() {
+            return self.done(cursor);
         }
-        let node_a = a.and_then(|i| self.a.0.node(i));
-        let node_b = b.and_then(|i| self.b.0.node(i));
+        let (doc_a, doc_b) = (sides.a.0, sides.b.0);
+        let node_a = a.and_then(|i| doc_a.node(i));
+        let node_b = b.and_then(|i| doc_b.node(i));
         let (kind_a, kind_b) = (node_a.map(|n| n.kind), node_b.map(|n| n.kind));
         match (kind_a, kind_b, a, b) {
-            (Some(Kind::Object), Some(Kind::Object), Some(a), Some(b)) => self.objects(a, b, noise),
-            (Some(Kind::Array), Some(Kind::Array), Some(a), Some(b)) => self.arrays(a, b, noise),
+            (Some(Kind::Object), Some(Kind::Object), Some(a), Some(b)) => {
+                self.frames.push(Frame::Object {
+                    a,
+                    b,
+                    noise,
+                    members: doc_a.members(a),
+                    in_order: doc_b.members(b),
+                    found: 0,
+                });
+            }
+            (Some(Kind::Array), Some(Kind::Array), Some(a), Some(b)) => {
+                let items_noise = sides.noise.zip(noise.flatten()).and_then(|((doc, _), n)| {
+                    (doc.node(n)?.kind == Kind::Array).then(|| doc.members(n))
+                });
+                self.frames.push(Frame::Array {
+                    items_a: doc_a.members(a),
+                    items_b: doc_b.members(b),
+                    items_noise,
+                    noise: noise.is_some(),
+                    position: 0,
+                });
+            }
             _ => {
                 // Two scalars of one kind, the usual leaf, are compared here at once (as
-                // `same` would, without looking them up again).
+                // the deep comparison would, without looking them up again).
                 let equal_scalars = match (node_a, node_b) {
                     (Some(x), Some(y)) if x.kind == y.kind => {
-                        let (x, y) = (self.a.0.text(x.value), self.b.0.text(y.value));
+                        let (x, y) = (doc_a.text(x.value), doc_b.text(y.value));
                         if kind_a == Some(Kind::Number) {
-                            numbers_equal(x, y, self.cursor.scratch())
+                            numbers_equal(x, y, cursor.scratch())
                         } else {
                             x == y
                         }
                     }
                     _ => false,
                 };
-                if !equal_scalars && !self.cursor.same(self.a, a, self.b, b) {
-                    // A noise value is only given with a noise document.
-                    let baseline = self.noise.unwrap_or(self.b);
-                    let noise = noise.is_some_and(|n| !self.cursor.same(self.b, b, baseline, n));
-                    self.differences.add(&self.cursor.path, noise);
+                if equal_scalars {
+                    return self.done(cursor);
+                }
+                let then = Then::Candidate { b, noise };
+                self.compare(sides, cursor, then, (Role::A, a), (Role::B, b));
+            }
+        }
+    }
+
+    /// Starts the deep comparison of two values (ignored paths left out), finished at once
+    /// unless both are containers of one kind.
+    fn compare<'d>(
+        &mut self,
+        sides: &Sides<'d>,
+        cursor: &mut Cursor<'d, '_>,
+        then: Then,
+        (role_a, a): (Role, Option<u32>),
+        (role_b, b): (Role, Option<u32>),
+    ) {
+        self.visits += 1;
+        self.cost += 1;
+        let base = cursor.path.len();
+        match enter(sides, cursor, (role_a, a), (role_b, b)) {
+            Entered::Known(same) => self.compared(sides, cursor, then, same),
+            Entered::Frame(frame) => {
+                self.deep_frames.clear();
+                self.deep_frames.push(frame);
+                self.deep = Some(Deep {
+                    a: role_a,
+                    b: role_b,
+                    base,
+                    then,
+                });
+            }
+        }
+    }
+
+    /// A difference at the path here, counted (and its path written while fewer than
+    /// `MAX_PATHS` are named: `RENDER_COST` more work).
+    fn difference(&mut self, cursor: &Cursor<'_, '_>, noise: bool) {
+        if self.differences.paths.len() < MAX_PATHS {
+            self.cost += RENDER_COST;
+        }
+        self.differences.add(cursor.path(), noise);
+    }
+
+    /// A deep comparison's answer.
+    fn compared<'d>(
+        &mut self,
+        sides: &Sides<'d>,
+        cursor: &mut Cursor<'d, '_>,
+        then: Then,
+        same: bool,
+    ) {
+        match then {
+            Then::Candidate { .. } if same => self.done(cursor),
+            Then::Candidate { b, noise: Some(n) } => {
+                // A noise value is only given with a noise document.
+                self.compare(sides, cursor, Then::Noise, (Role::B, b), (Role::Noise, n));
+            }
+            Then::Candidate { noise: None, .. } => {
+                self.difference(cursor, false);
+                self.done(cursor);
+            }
+            Then::Noise => {
+                self.difference(cursor, !same);
+                self.done(cursor);
+            }
+        }
+    }
+
+    /// One member or item of the deep comparison in progress.
+    fn deep_step<'d>(&mut self, sides: &Sides<'d>, cursor: &mut Cursor<'d, '_>) {
+        let Some(deep) = self.deep else {
+            return;
+        };
+        let (side_a, side_b) = (sides.get(deep.a), sides.get(deep.b));
+        let (doc_a, doc_b) = (side_a.0, side_b.0);
+        let Some(frame) = self.deep_frames.last_mut() else {
+            self.deep = None;
+            return self.compared(sides, cursor, deep.then, true);
+        };
+        // `None`: the frame is done, its values equal; `Some(None)`: nothing to go on with.
+        let (entered, step) = match frame {
+            SameFrame::Object {
+                a,
+                b,
+                members,
+                rest: false,
+            } => match members.next(doc_a) {
+                Some(child) => {
+                    let key = key_of(doc_a, child);
+                    let other = find(side_b, *b, key);
+                    let step = Origin::Member(deep.a, child);
+                    cursor.path.push(Part::Key(key));
+                    self.visits += 1;
+                    self.cost += 1;
+                    let entered = enter(sides, cursor, (deep.a, Some(child)), (deep.b, other));
+                    (Some(entered), step)
+                }
+                None => {
+                    *members = doc_b.members(*b);
+                    *frame = SameFrame::Object {
+                        a: *a,
+                        b: *b,
+                        members: *members,
+                        rest: true,
+                    };
+                    return;
+                }
+            },
+            SameFrame::Object {
+                a,
+                members,
+                rest: true,
+                ..
+            } => match members.next(doc_b) {
+                Some(child) => {
+                    // Members only `b` has: equal only where ignored.
+                    let key = key_of(doc_b, child);
+                    if find(side_a, *a, key).is_some() {
+                        return;
+                    }
+                    cursor.push_key(key);
+                    let ignored = cursor.ignored();
+                    cursor.pop();
+                    if ignored {
+                        return;
+                    }
+                    (Some(Entered::Known(false)), Origin::Index(0))
+                }
+                None => (None, Origin::Index(0)),
+            },
+            SameFrame::Array {
+                items_a,
+                items_b,
+                position,
+            } => {
+                let (item_a, item_b) = (items_a.next(doc_a), items_b.next(doc_b));
+                if item_a.is_none() && item_b.is_none() {
+                    (None, Origin::Index(0))
+                } else {
+                    let step = Origin::Index(*position);
+                    *position += 1;
+                    cursor.push_index(step_index(step));
+                    self.visits += 1;
+                    self.cost += 1;
+                    let entered = enter(sides, cursor, (deep.a, item_a), (deep.b, item_b));
+                    (Some(entered), step)
+                }
+            }
+        };
+        match entered {
+            Some(Entered::Known(true)) => {
+                cursor.pop();
+            }
+            Some(Entered::Known(false)) => {
+                cursor.truncate(deep.base);
+                self.path.truncate(deep.base);
+                self.deep = None;
+                self.compared(sides, cursor, deep.then, false);
+            }
+            Some(Entered::Frame(frame)) => {
+                self.path.push(step);
+                self.deep_frames.push(frame);
+            }
+            None => {
+                self.deep_frames.pop();
+                if self.deep_frames.is_empty() {
+                    self.deep = None;
+                    self.compared(sides, cursor, deep.then, true);
+                } else {
+                    self.pop(cursor);
                 }
             }
         }
     }
 
-    fn objects(&mut self, a: u32, b: u32, noise: Option<Option<u32>>) {
-        let doc_a = self.a.0;
-        let doc_b = self.b.0;
-        let mut in_order = doc_b.children(b);
-        let mut found = 0;
-        for child in doc_a.children(a) {
-            let key = key_of(doc_a, child);
-            // Members usually come in the same order on both sides: try the next one first.
-            let in_b = in_order
-                .next()
-                .filter(|other| key_of(doc_b, *other) == key)
-                .or_else(|| find(self.b, b, key));
-            found += u32::from(in_b.is_some());
-            let in_noise = self.member(noise, key);
-            self.cursor.push_key(key);
-            self.values(Some(child), in_b, in_noise);
-            self.cursor.pop();
-        }
-        if doc_b.node(b).is_some_and(|n| n.value.len == found) {
-            // Every member of `b` was found (keys are unique): none is `b`'s alone.
+    /// One member or item of the containers the walk is in.
+    fn frame_step<'d>(&mut self, sides: &Sides<'d>, cursor: &mut Cursor<'d, '_>) {
+        let (doc_a, doc_b) = (sides.a.0, sides.b.0);
+        let Some(frame) = self.frames.last_mut() else {
             return;
-        }
-        for child in doc_b.children(b) {
-            let key = key_of(doc_b, child);
-            if find(self.a, a, key).is_some() {
-                continue;
+        };
+        // The next pair of values: its step of the path, `a`'s, `b`'s and the baseline's.
+        let next = match frame {
+            Frame::Object {
+                a,
+                b,
+                noise,
+                members,
+                in_order,
+                found,
+            } => match members.next(doc_a) {
+                Some(child) => {
+                    let key = key_of(doc_a, child);
+                    // Members usually come in the same order on both sides: try the next
+                    // one first.
+                    let in_b = in_order
+                        .next(doc_b)
+                        .filter(|other| key_of(doc_b, *other) == key)
+                        .or_else(|| find(sides.b, *b, key));
+                    *found += u32::from(in_b.is_some());
+                    let in_noise = member(sides.noise, *noise, key);
+                    let step = (Part::Key(key), Origin::Member(Role::A, child));
+                    Some((step, Some(child), in_b, in_noise))
+                }
+                // Every member of `b` was found (keys are unique): none is `b`'s alone.
+                None if doc_b.node(*b).is_some_and(|n| n.value.len == *found) => None,
+                None => {
+                    let members = doc_b.members(*b);
+                    *frame = Frame::Rest {
+                        a: *a,
+                        noise: *noise,
+                        members,
+                    };
+                    return;
+                }
+            },
+            Frame::Rest { a, noise, members } => match members.next(doc_b) {
+                Some(child) => {
+                    let key = key_of(doc_b, child);
+                    if find(sides.a, *a, key).is_some() {
+                        return;
+                    }
+                    let in_noise = member(sides.noise, *noise, key);
+                    let step = (Part::Key(key), Origin::Member(Role::B, child));
+                    Some((step, None, Some(child), in_noise))
+                }
+                None => None,
+            },
+            Frame::Array {
+                items_a,
+                items_b,
+                items_noise,
+                noise,
+                position,
+            } => {
+                let (item_a, item_b) = (items_a.next(doc_a), items_b.next(doc_b));
+                if item_a.is_none() && item_b.is_none() {
+                    None
+                } else {
+                    let item_noise = noise.then(|| {
+                        let baseline = sides.noise.map(|(doc, _)| doc);
+                        items_noise
+                            .as_mut()
+                            .zip(baseline)
+                            .and_then(|(items, doc)| items.next(doc))
+                    });
+                    let step = (Part::Index(*position), Origin::Index(*position));
+                    *position += 1;
+                    Some((step, item_a, item_b, item_noise))
+                }
             }
-            let in_noise = self.member(noise, key);
-            self.cursor.push_key(key);
-            self.values(None, Some(child), in_noise);
-            self.cursor.pop();
-        }
-    }
-
-    /// The noise baseline's member `key` of its value `noise`.
-    fn member(&self, noise: Option<Option<u32>>, key: &[u8]) -> Option<Option<u32>> {
-        let side = self.noise?;
-        Some(noise.flatten().and_then(|n| {
-            let object = side.0.node(n)?.kind == Kind::Object;
-            object.then(|| find(side, n, key)).flatten()
-        }))
-    }
-
-    fn arrays(&mut self, a: u32, b: u32, noise: Option<Option<u32>>) {
-        let mut items_a = self.a.0.children(a);
-        let mut items_b = self.b.0.children(b);
-        let noise_doc = self.noise.map(|(doc, _)| doc);
-        let mut items_noise = noise_doc
-            .zip(noise.flatten())
-            .and_then(|(doc, n)| (doc.node(n)?.kind == Kind::Array).then(|| doc.children(n)));
-        for position in 0.. {
-            let (item_a, item_b) = (items_a.next(), items_b.next());
-            if item_a.is_none() && item_b.is_none() {
-                break;
+        };
+        match next {
+            Some(((part, origin), a, b, noise)) => {
+                cursor.path.push(part);
+                self.path.push(origin);
+                self.visit(sides, cursor, a, b, noise);
             }
-            let item_noise = noise.map(|_| items_noise.as_mut().and_then(Iterator::next));
-            self.cursor.push_index(position);
-            self.values(item_a, item_b, item_noise);
-            self.cursor.pop();
+            None => {
+                self.frames.pop();
+                self.done(cursor);
+            }
         }
     }
+}
+
+fn step_index(step: Origin) -> usize {
+    match step {
+        Origin::Index(index) => index,
+        Origin::Member(..) => 0,
+    }
+}
+
+/// The start of the deep comparison of `a`'s value and `b`'s (`None`: absent), at the
+/// cursor's path: the answer, or the pair of containers to go through.
+fn enter<'d>(
+    sides: &Sides<'d>,
+    cursor: &mut Cursor<'d, '_>,
+    (role_a, a): (Role, Option<u32>),
+    (role_b, b): (Role, Option<u32>),
+) -> Entered {
+    if cursor.ignored() {
+        return Entered::Known(true);
+    }
+    let (Some(a), Some(b)) = (a, b) else {
+        return Entered::Known(a.is_none() && b.is_none());
+    };
+    let (doc_a, doc_b) = (sides.get(role_a).0, sides.get(role_b).0);
+    let (Some(node_a), Some(node_b)) = (doc_a.node(a), doc_b.node(b)) else {
+        return Entered::Known(false);
+    };
+    if node_a.kind != node_b.kind {
+        return Entered::Known(false);
+    }
+    Entered::Known(match node_a.kind {
+        Kind::Object => {
+            return Entered::Frame(SameFrame::Object {
+                a,
+                b,
+                members: doc_a.members(a),
+                rest: false,
+            })
+        }
+        Kind::Array => {
+            return Entered::Frame(SameFrame::Array {
+                items_a: doc_a.members(a),
+                items_b: doc_b.members(b),
+                position: 0,
+            })
+        }
+        Kind::Number => numbers_equal(
+            doc_a.text(node_a.value),
+            doc_b.text(node_b.value),
+            cursor.scratch(),
+        ),
+        _ => doc_a.text(node_a.value) == doc_b.text(node_b.value),
+    })
+}
+
+/// The noise baseline's member `key` of its value `noise`.
+#[inline(always)]
+fn member(side: Option<Side<'_>>, noise: Option<Option<u32>>, key: &[u8]) -> Option<Option<u32>> {
+    let side = side?;
+    Some(noise.flatten().and_then(|n| {
+        let object = side.0.node(n)?.kind == Kind::Object;
+        object.then(|| find(side, n, key)).flatten()
+    }))
 }
 
 #[cfg(test)]
@@ -427,7 +827,6 @@ mod tests {
                     path: parts,
                     ignore: std::slice::from_ref(&ignored),
                     scratch: (Vec::new(), Vec::new()),
-                    visits: 0,
                 };
                 assert_eq!(
                     cursor.ignored(),

@@ -14,8 +14,10 @@
 //! when a gated scenario has a callback over FUEL.
 //!
 //! Gated: the redactions, and the capture and inflation of the largest compressed compared
-//! responses (`inflate_gzip_64MiB`). The JSON comparison (`compare_json_gzip_15MiB`) is gated
-//! once the diff is made in steps: `DIFF_IN_STEPS` says whether it is.
+//! responses (`inflate_gzip_64MiB`). The JSON comparisons (`compare_json_gzip_15MiB`: equal
+//! bodies; `compare_json_differing_15MiB`: bodies that differ in every item, read into
+//! documents, indexed and walked) are gated since the diff is made in steps:
+//! `DIFF_IN_STEPS` says so.
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -23,10 +25,10 @@ use std::time::Instant;
 use wasmi::{Caller, Config, Engine, Extern, Func, Instance, Linker, Memory, Module, Store, Val};
 
 const MIB: usize = 1 << 20;
-/// Whether the plugin's JSON diff is resumable (`compare::json::DiffJob` stepping by bytes):
-/// then the comparison's largest callback is gated too. The placeholder DiffJob diffs in one
-/// step, so it is not yet.
-const DIFF_IN_STEPS: bool = false;
+/// Whether the plugin's JSON diff is resumable (`compare::json::DiffJob` stepping by bytes,
+/// the documents' reading, index and walk included): then the comparisons' largest callback
+/// is gated too.
+const DIFF_IN_STEPS: bool = true;
 /// What Envoy hands the filter per body callback here (it varies with buffers and reads).
 const CHUNK: usize = MIB;
 const ROOT: u32 = 1;
@@ -537,6 +539,30 @@ fn json_body(size: usize) -> Vec<u8> {
     body
 }
 
+/// `{"items": [{"id": 0, "name": "xx...x0", "price": 0}, ...]}` of about `size` bytes in
+/// 30,000 items: about 120,000 values, under the diff's 131,072 per document
+/// (`compare::json::MAX_VALUES`), so that the document is read and walked. The candidate's
+/// items have their members in another order and another `price`: every item differs.
+fn items_body(size: usize, candidate: bool) -> Vec<u8> {
+    const ITEMS: usize = 30_000;
+    let padding = "x".repeat(size / ITEMS - 60);
+    let mut body = b"{\"items\": [".to_vec();
+    for i in 0..ITEMS {
+        if i > 0 {
+            body.extend_from_slice(b", ");
+        }
+        let item = if candidate {
+            let price = i + 1;
+            format!("{{\"price\": {price}, \"name\": \"{padding}{i}\", \"id\": {i}}}")
+        } else {
+            format!("{{\"id\": {i}, \"name\": \"{padding}{i}\", \"price\": {i}}}")
+        };
+        body.extend_from_slice(item.as_bytes());
+    }
+    body.extend_from_slice(b"]}");
+    body
+}
+
 fn form_body(size: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(size);
     let mut i = 0;
@@ -619,15 +645,16 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A compared request whose original's response and copy's answer are both `body`,
-/// gzip-compressed: captured through the filter a chunk at a time, and by the root in one
-/// piece, as Envoy hands them; the comparison is made as `mode` says.
+/// A compared request whose original's response is `reference` and whose copy's answer is
+/// `candidate`, gzip-compressed: captured through the filter a chunk at a time, and by the
+/// root in one piece, as Envoy hands them; the comparison is made as `mode` says, and ends in
+/// a match when the bodies are the same, else in a mismatch.
 fn comparison(
     engine: &Engine,
     module: &Module,
     name: &'static str,
     mode: &str,
-    body: &[u8],
+    (reference, candidate): (&[u8], &[u8]),
     gated: bool,
 ) -> Scenario {
     let started = Instant::now();
@@ -646,23 +673,23 @@ fn comparison(
         b"",
     );
     plugin.tick_until(10, |p| p.store.data().calls > 0);
-    let compressed = gzip(body);
     let head = headers(&[
         (":status", "200"),
         ("content-type", "application/json"),
         ("content-encoding", "gzip"),
     ]);
-    plugin.response(head.clone(), &compressed);
+    plugin.response(head.clone(), &gzip(reference));
     plugin.tick();
-    plugin.answer(1, head, &compressed);
+    plugin.answer(1, head, &gzip(candidate));
     let ticks = plugin.tick_until(1_000_000, |p| {
         p.metric(".matched") + p.metric(".mismatched") > 0
     });
-    assert_eq!(
-        plugin.metric(".matched"),
-        1,
-        "{name}: the same bodies match"
-    );
+    let outcome = if reference == candidate {
+        ".matched"
+    } else {
+        ".mismatched"
+    };
+    assert_eq!(plugin.metric(outcome), 1, "{name}: {outcome}");
     assert_eq!(
         plugin.metric("body_not_compared_too_large") + plugin.metric("body_not_compared_encoding"),
         0,
@@ -787,7 +814,7 @@ fn main() {
             &module,
             "inflate_gzip_64MiB",
             "exact",
-            &body,
+            (&body, &body),
             true,
         ));
     }
@@ -800,7 +827,19 @@ fn main() {
             &module,
             "compare_json_gzip_15MiB",
             "json",
-            &body,
+            (&body, &body),
+            DIFF_IN_STEPS,
+        ));
+    }
+    if wanted("compare_json_differing") {
+        // The same size, bodies that differ: both read into documents, indexed and walked.
+        let (reference, candidate) = (items_body(15 * MIB, false), items_body(15 * MIB, true));
+        scenarios.push(comparison(
+            &engine,
+            &module,
+            "compare_json_differing_15MiB",
+            "json",
+            (&reference, &candidate),
             DIFF_IN_STEPS,
         ));
     }
