@@ -26,25 +26,35 @@ fn start(config: Value, primary: &Backend, clusters: &[(&str, &Backend)]) -> Env
 /// Waits until every comparison started for `target` has a verdict; returns the verdicts.
 fn verdicts(envoy: &Envoy, target: &str, started: u64) -> Vec<(&'static str, u64)> {
     envoy.wait_for_counter(target, "mirrored", started, WAIT);
-    mirror_harness::eventually("every comparison decided", WAIT, || {
-        // The comparison family: each started comparison ends in exactly one of these.
-        let total: u64 = CompareCounter::VERDICTS
-            .iter()
-            .map(|v| envoy.counter(target, v.suffix()))
-            .sum();
-        (total >= started).then_some(())
-    });
-    let all: Vec<(&str, u64)> = CompareCounter::VERDICTS
-        .iter()
-        .map(|v| (v.suffix(), envoy.counter(target, v.suffix())))
-        .filter(|(_, n)| *n > 0)
-        .collect();
+    let all = decided(envoy, target, started, WAIT);
     assert_eq!(
         all.iter().map(|(_, n)| n).sum::<u64>(),
         started,
         "started = matched + mismatched + every compare_skipped_*: {all:?}"
     );
     all
+}
+
+/// The verdict counters of `target` that are not zero, once at least `started` comparisons
+/// have one (each started comparison ends in exactly one of them), waiting at most `wait`.
+pub(crate) fn decided(
+    envoy: &Envoy,
+    target: &str,
+    started: u64,
+    wait: Duration,
+) -> Vec<(&'static str, u64)> {
+    mirror_harness::eventually("every comparison decided", wait, || {
+        let total: u64 = CompareCounter::VERDICTS
+            .iter()
+            .map(|v| envoy.counter(target, v.suffix()))
+            .sum();
+        (total >= started).then_some(())
+    });
+    CompareCounter::VERDICTS
+        .iter()
+        .map(|v| (v.suffix(), envoy.counter(target, v.suffix())))
+        .filter(|(_, n)| *n > 0)
+        .collect()
 }
 
 fn get(path: &str, id: &str) -> Request {

@@ -183,7 +183,6 @@ mod comparisons {
     use serde_json::{json, Value};
     use std::io::Write;
     use std::time::Duration;
-    use traffic_mirror::metrics::CompareCounter;
 
     const TARGET: &str = "canary";
 
@@ -245,22 +244,6 @@ mod comparisons {
         })
     }
 
-    /// Every comparison's verdict counter, once `started` comparisons ended.
-    fn verdicts(envoy: &Envoy, target: &str, started: u64) -> Vec<(&'static str, u64)> {
-        mirror_harness::eventually("every comparison decided", WAIT, || {
-            let total: u64 = CompareCounter::VERDICTS
-                .iter()
-                .map(|v| envoy.counter(target, v.suffix()))
-                .sum();
-            (total >= started).then_some(())
-        });
-        CompareCounter::VERDICTS
-            .iter()
-            .map(|v| (v.suffix(), envoy.counter(target, v.suffix())))
-            .filter(|(_, n)| *n > 0)
-            .collect()
-    }
-
     fn mismatch_line(envoy: &Envoy, id: &str) -> String {
         mirror_harness::eventually("a mismatch line", WAIT, || {
             envoy
@@ -286,10 +269,16 @@ mod comparisons {
             .cluster("canary", canary.addr())
             .start();
         send(&envoy, "/small", "small-1");
-        assert_eq!(verdicts(&envoy, TARGET, 1), [("mismatched", 1)]);
+        assert_eq!(
+            crate::compare::decided(&envoy, TARGET, 1, WAIT),
+            [("mismatched", 1)]
+        );
         let small = mismatch_line(&envoy, "small-1");
         send(&envoy, "/large", "large-1");
-        assert_eq!(verdicts(&envoy, TARGET, 2), [("mismatched", 2)]);
+        assert_eq!(
+            crate::compare::decided(&envoy, TARGET, 2, WAIT),
+            [("mismatched", 2)]
+        );
         let large = mismatch_line(&envoy, "large-1");
         assert_eq!(envoy.counter(TARGET, "mismatched_body"), 2);
         assert_eq!(envoy.counter(TARGET, "body_not_compared_too_large"), 0);
@@ -320,7 +309,10 @@ mod comparisons {
             .cluster("canary", canary.addr())
             .start();
         send(&envoy, "/large", "gz-1");
-        assert_eq!(verdicts(&envoy, TARGET, 1), [("matched", 1)]);
+        assert_eq!(
+            crate::compare::decided(&envoy, TARGET, 1, WAIT),
+            [("matched", 1)]
+        );
         assert_eq!(envoy.counter(TARGET, "body_not_compared_encoding"), 0);
         assert_eq!(envoy.counter(TARGET, "body_not_compared_too_large"), 0);
     }
@@ -338,10 +330,13 @@ mod comparisons {
         // job (about 830 ticks, taking turns with the copy's), then diffed.
         send(&envoy, "/large", "replaced-1");
         envoy.update_plugin_config(config("after"));
-        assert_eq!(verdicts(&envoy, TARGET, 1), [("mismatched", 1)]);
+        assert_eq!(
+            crate::compare::decided(&envoy, TARGET, 1, WAIT),
+            [("mismatched", 1)]
+        );
         std::thread::sleep(Duration::from_millis(500));
         assert_eq!(
-            verdicts(&envoy, TARGET, 1),
+            crate::compare::decided(&envoy, TARGET, 1, WAIT),
             [("mismatched", 1)],
             "counted once"
         );
