@@ -9,8 +9,9 @@
 //! - `/chunks-read` reads each request body chunk into the VM (and counts them:
 //!   `host_costs_chunks`), `/chunks-skip` does not.
 //!
-//! Copies are dispatched from the root context, as the plugin does (Envoy 1.40 hands a call's
-//! response body only to the root context); `host_costs_answers` counts their answers.
+//! Copies are dispatched by the root context on its next tick, as the plugin does (Envoy 1.40
+//! hands a call's response body only to the root context); `host_costs_answers` counts their
+//! answers.
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -24,6 +25,8 @@ const BIG: usize = 64 << 20;
 
 thread_local! {
     static BODY: OnceCell<Vec<u8>> = const { OnceCell::new() };
+    /// Paths whose copy the root is to dispatch on its next tick.
+    static QUEUED: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
     /// Per call: whether to read the answer.
     static WAITING: RefCell<HashMap<u32, bool>> = RefCell::new(HashMap::new());
 }
@@ -33,8 +36,8 @@ proxy_wasm::main! {{
         body.get_or_init(|| vec![b'x'; BIG]);
     });
     proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root) });
-    proxy_wasm::set_http_context(|id, root| -> Box<dyn HttpContext> {
-        Box::new(Fixture { id, root, path: String::new() })
+    proxy_wasm::set_http_context(|_, _| -> Box<dyn HttpContext> {
+        Box::new(Fixture { path: String::new() })
     });
 }}
 
@@ -53,11 +56,33 @@ impl Context for Root {
     }
 }
 
-impl RootContext for Root {}
+impl RootContext for Root {
+    fn on_tick(&mut self) {
+        let _ = hostcalls::set_tick_period(Duration::ZERO);
+        for path in QUEUED.with(|q| std::mem::take(&mut *q.borrow_mut())) {
+            let headers = vec![
+                (":method", "POST"),
+                (":path", path.as_str()),
+                (":authority", "mirror"),
+            ];
+            let dispatched = BODY.with(|body| {
+                let body = (path == "/dispatch-big").then(|| body.get().map(Vec::as_slice));
+                self.dispatch_http_call(
+                    "mirror",
+                    headers,
+                    body.flatten(),
+                    vec![],
+                    Duration::from_secs(600),
+                )
+            });
+            if let Ok(token) = dispatched {
+                WAITING.with(|w| w.borrow_mut().insert(token, path == "/answer-read"));
+            }
+        }
+    }
+}
 
 struct Fixture {
-    id: u32,
-    root: u32,
     path: String,
 }
 
@@ -66,32 +91,12 @@ impl Context for Fixture {}
 impl HttpContext for Fixture {
     fn on_http_request_headers(&mut self, _: usize, _: bool) -> Action {
         self.path = self.get_http_request_header(":path").unwrap_or_default();
-        if !matches!(
+        if matches!(
             self.path.as_str(),
             "/dispatch-big" | "/dispatch-empty" | "/answer-read" | "/answer-skip"
         ) {
-            return Action::Continue;
-        }
-        let headers = vec![
-            (":method", "POST"),
-            (":path", self.path.as_str()),
-            (":authority", "mirror"),
-        ];
-        let _ = hostcalls::set_effective_context(self.root);
-        let dispatched = BODY.with(|body| {
-            let body = (self.path == "/dispatch-big").then(|| body.get().map(Vec::as_slice));
-            hostcalls::dispatch_http_call(
-                "mirror",
-                headers,
-                body.flatten(),
-                vec![],
-                Duration::from_secs(600),
-            )
-        });
-        let _ = hostcalls::set_effective_context(self.id);
-        if let Ok(token) = dispatched {
-            let read = self.path == "/answer-read";
-            WAITING.with(|w| w.borrow_mut().insert(token, read));
+            QUEUED.with(|q| q.borrow_mut().push(self.path.clone()));
+            let _ = hostcalls::set_tick_period(Duration::from_millis(1));
         }
         Action::Continue
     }
