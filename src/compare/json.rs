@@ -194,15 +194,15 @@ struct Finishing {
 }
 
 impl Finishing {
-    /// Goes on until `work` reaches `limit`: the diff when done.
+    /// Goes on until `work` reaches `limit`: the diff when done (`Some(None)`: a document
+    /// has a key twice, the bodies are to be compared as bytes).
     fn run(
         &mut self,
         (c, r, n): (&Doc<'_>, &Doc<'_>, Option<&Doc<'_>>),
-        bodies: (&[u8], &[u8], Option<&[u8]>),
         ignore: &[IgnoredPath],
         work: &mut usize,
         limit: usize,
-    ) -> Option<JsonDiff> {
+    ) -> Option<Option<JsonDiff>> {
         let indexed = |indexing: &mut Indexing, doc, work: &mut usize| {
             let index = indexing.run(doc, work, limit)?;
             *indexing = Indexing::default();
@@ -211,13 +211,13 @@ impl Finishing {
         if self.indexes.0.is_none() {
             match indexed(&mut self.indexing, c, work)? {
                 Some(index) => self.indexes.0 = Some(index),
-                None => return Some(diff_bytes(bodies.0, bodies.1, bodies.2)),
+                None => return Some(None),
             }
         }
         if self.indexes.1.is_none() {
             match indexed(&mut self.indexing, r, work)? {
                 Some(index) => self.indexes.1 = Some(index),
-                None => return Some(diff_bytes(bodies.0, bodies.1, bodies.2)),
+                None => return Some(None),
             }
         }
         if let (Some(n), false) = (n, self.noise_indexed) {
@@ -226,13 +226,13 @@ impl Finishing {
             self.noise_indexed = true;
         }
         let (Some(ci), Some(ri)) = (&self.indexes.0, &self.indexes.1) else {
-            return Some(diff_bytes(bodies.0, bodies.1, bodies.2));
+            return Some(None);
         };
         let noise = n.zip(self.indexes.2.as_ref());
         let walked = self
             .walks
             .run((c, ci), (r, ri), noise, ignore, work, limit)?;
-        Some(walked.0)
+        Some(Some(walked.0))
     }
 }
 
@@ -258,8 +258,8 @@ impl Finishing {
 /// or visited; a differing path written counts 8) weighing `VALUE_WEIGHT` (128) bytes, and
 /// works through at most `budget / 128 - OVERSHOOT` values and `OVERSHOOT` (12) more (at
 /// least one): within its budget, or 1,664 bytes' worth for smaller budgets. Not bounded by
-/// the budget yet: bodies that are not both JSON are compared as bytes (`diff_bytes`, one
-/// `memcmp` of the whole bodies) in the step after the reading that finds so.
+/// Bodies that are not both JSON are compared as bytes, a budget's worth of each at a time
+/// (the candidate with the reference, then the noise baseline with it), as in the first step.
 #[derive(Default)]
 pub struct DiffJob {
     /// Boxed: a job waits in every comparison in progress, its documents' readers are large.
@@ -278,6 +278,9 @@ enum Stage {
     Reference(Result<Parser, Unreadable>, Parser),
     /// The noise baseline read into a document, both others read.
     Noise(Parser, Parser, Parser),
+    /// Not both JSON: the candidate compared as bytes with the reference, so many bytes of
+    /// each so far (`None`), then the noise baseline (`Some(whether the candidate differs)`).
+    AsBytes(usize, Option<bool>),
     /// Everything read: whether the documents are JSON is told in this step.
     Read(
         Result<Parser, Unreadable>,
@@ -356,15 +359,11 @@ impl DiffJob {
                     Some(read) => Stage::Read(Ok(c), Ok(r), read.ok().map(|()| parser)),
                 }
             }
-            Stage::Read(c, r, n) => {
-                let (c, r) = match (c, r) {
-                    (Err(Unreadable::TooComplex), _) | (_, Err(Unreadable::TooComplex)) => {
-                        return Progress::Done(Err(Unreadable::TooComplex))
-                    }
-                    (Ok(c), Ok(r)) => (c, r),
-                    _ => return Progress::Done(Ok(diff_bytes(candidate, reference, noise))),
-                };
-                Stage::Finishing(Box::new(Finishing {
+            Stage::Read(c, r, n) => match (c, r) {
+                (Err(Unreadable::TooComplex), _) | (_, Err(Unreadable::TooComplex)) => {
+                    return Progress::Done(Err(Unreadable::TooComplex))
+                }
+                (Ok(c), Ok(r)) => Stage::Finishing(Box::new(Finishing {
                     c: c.into_detached(),
                     r: r.into_detached(),
                     n: n.map(Parser::into_detached),
@@ -372,8 +371,9 @@ impl DiffJob {
                     indexes: (None, None, None),
                     noise_indexed: false,
                     walks: Walks::default(),
-                }))
-            }
+                })),
+                _ => Stage::AsBytes(0, None),
+            },
             Stage::Finishing(mut finishing) => {
                 let c = std::mem::take(&mut finishing.c).attach(candidate);
                 let r = std::mem::take(&mut finishing.r).attach(reference);
@@ -384,16 +384,34 @@ impl DiffJob {
                     .map(|(n, bytes)| n.attach(bytes));
                 let mut work = 0;
                 let limit = values_within(budget);
-                let bodies = (candidate, reference, noise);
-                let done = finishing.run((&c, &r, n.as_ref()), bodies, ignore, &mut work, limit);
+                let done = finishing.run((&c, &r, n.as_ref()), ignore, &mut work, limit);
                 self.spent += work * VALUE_WEIGHT;
-                if let Some(diff) = done {
-                    return Progress::Done(Ok(diff));
+                match done {
+                    Some(Some(diff)) => return Progress::Done(Ok(diff)),
+                    Some(None) => Stage::AsBytes(0, None),
+                    None => {
+                        finishing.c = c.detach();
+                        finishing.r = r.detach();
+                        finishing.n = n.map(Doc::detach);
+                        Stage::Finishing(finishing)
+                    }
                 }
-                finishing.c = c.detach();
-                finishing.r = r.detach();
-                finishing.n = n.map(Doc::detach);
-                Stage::Finishing(finishing)
+            }
+            Stage::AsBytes(at, differs) => {
+                let body = match differs {
+                    None => candidate,
+                    Some(_) => noise.unwrap_or(reference),
+                };
+                let (equal, end) = equal_bytes_from(at, body, reference, None, budget);
+                self.spent += end - at;
+                match (equal, differs) {
+                    (None, _) => Stage::AsBytes(end, differs),
+                    (Some(equal), None) if noise.is_some() => Stage::AsBytes(0, Some(!equal)),
+                    (Some(equal), None) => return Progress::Done(Ok(bytes_diff(!equal, false))),
+                    (Some(equal), Some(differs)) => {
+                        return Progress::Done(Ok(bytes_diff(differs, !equal)))
+                    }
+                }
             }
         };
         Progress::More
@@ -446,9 +464,17 @@ fn part_of(body: &[u8], at: usize, end: usize) -> &[u8] {
 
 /// Bodies that are not both JSON: equal bytes, or a difference of the whole.
 fn diff_bytes(candidate: &[u8], reference: &[u8], noise: Option<&[u8]>) -> JsonDiff {
+    bytes_diff(
+        candidate != reference,
+        noise.is_some_and(|n| n != reference),
+    )
+}
+
+/// A difference of the whole body (bodies compared as bytes), noise when the baseline's
+/// differs too.
+fn bytes_diff(candidate_differs: bool, baseline_differs: bool) -> JsonDiff {
     let mut result = JsonDiff::default();
-    let baseline_differs = noise.is_some_and(|n| n != reference);
-    if candidate != reference {
+    if candidate_differs {
         result.candidate.add(&[], baseline_differs);
     }
     if baseline_differs {
@@ -1102,6 +1128,15 @@ mod tests {
             format!("{{{}}}", members.join(", "))
         };
         corpus.push((wide(&mut (0..500)), wide(&mut (0..500).rev()), None));
+        // Not JSON, compared as bytes in steps: differing at the end, with or without a
+        // baseline that differs too; equal, but not the baseline; a key twice.
+        let page = |end: &str| format!("<p>{}{end}", "x".repeat(5000));
+        corpus.push((page("a"), page("b"), Some(page("a"))));
+        corpus.push((page("a"), page("b"), Some(page("c"))));
+        corpus.push((page("a"), page("b"), None));
+        corpus.push((page("a"), page("a"), Some(page("ab"))));
+        let twice = |end: &str| format!("{{\"a\": \"{}\", \"a\": {end}}}", "x".repeat(3000));
+        corpus.push((twice("1"), twice("2"), Some(twice("2"))));
         corpus.push((
             wide(&mut (0..500)),
             wide(&mut (0..500)).replace(' ', ""),

@@ -1,9 +1,10 @@
 //! One comparison: the candidate's response summary against the reference's, per the
 //! candidate's `compare` block, with the noise baseline's summary when there is one.
 //!
-//! Status and headers are compared at once; so are bodies whose JSON diff fits in one slice
-//! (`begin`'s `inline_bytes`). Larger JSON bodies are diffed by a `VerdictJob`, a slice per
-//! root tick, so that no callback holds the worker for the whole diff.
+//! Status and headers are compared at once; so are bodies whose JSON diff, or whose hashing
+//! for an exact comparison, fits in one slice (`begin`'s `inline_bytes`). Larger bodies are
+//! diffed or hashed by a `VerdictJob`, a slice per root tick, so that no callback holds the
+//! worker for the whole body.
 
 use super::json::{self, DiffJob, Differences, JsonDiff, Unreadable, ROOT_PATH};
 use super::response::{Body, NotCompared, Summary};
@@ -92,9 +93,10 @@ pub enum Begun {
     Sliced(VerdictJob),
 }
 
-/// Compares as `compare` does, at once when the JSON bodies to diff hold at most
-/// `inline_bytes` (bodies compared by hash, or not compared, always are); otherwise the
-/// status and headers are compared now and the bodies by the job returned.
+/// Compares as `compare` does, at once when the JSON bodies to diff, or the bytes to hash,
+/// hold at most `inline_bytes` (bodies compared by their captured hash, or not compared,
+/// always are); otherwise the status and headers are compared now and the bodies by the job
+/// returned.
 pub fn begin(
     spec: &Rc<CompareSpec>,
     candidate: &Rc<Summary>,
@@ -102,9 +104,13 @@ pub fn begin(
     noise: Option<&Rc<Summary>>,
     inline_bytes: usize,
 ) -> Begun {
-    let bodies = json_bodies(spec, candidate, reference, noise.map(|n| &**n));
-    let json_bytes = bodies.map_or(0, |(c, r, n)| c.len() + r.len() + n.map_or(0, <[u8]>::len));
-    if json_bytes <= inline_bytes {
+    let bodies = views(spec, candidate, reference, noise.map(|n| &**n));
+    let bytes = |view: View| match view {
+        View::Json(bytes) | View::Unhashed(bytes) => bytes.len(),
+        View::Hash(_) => 0,
+    };
+    let work = bodies.map_or(0, |(c, r, n)| bytes(c) + bytes(r) + n.map_or(0, bytes));
+    if work <= inline_bytes {
         return Begun::Done(compare(spec, candidate, reference, noise.map(|n| &**n)));
     }
     Begun::Sliced(VerdictJob {
@@ -114,11 +120,12 @@ pub fn begin(
         reference: Rc::clone(reference),
         noise: noise.map(Rc::clone),
         diff: DiffJob::new(),
+        hashing: Hashing::default(),
     })
 }
 
-/// A comparison whose status and headers are compared and whose JSON bodies are diffed a
-/// slice at a time. It holds the summaries (shared with the pending table while other
+/// A comparison whose status and headers are compared and whose JSON bodies are diffed (or
+/// whose bytes are hashed, for an exact comparison) a slice at a time. It holds the summaries (shared with the pending table while other
 /// candidates use them) until it ends.
 pub struct VerdictJob {
     spec: Rc<CompareSpec>,
@@ -128,19 +135,29 @@ pub struct VerdictJob {
     /// Status and headers compared; the body not yet.
     verdict: Verdict,
     diff: DiffJob,
+    hashing: Hashing,
 }
 
 impl VerdictJob {
-    /// At most about `budget` bytes of the diff; then the verdict, once the diff is done.
+    /// At most about `budget` bytes of the diff (or of the hashing); then the verdict, once
+    /// it is done.
     pub fn step(&mut self, budget: usize) -> Progress<Verdict> {
         let (spec, noise) = (&*self.spec, self.noise.as_deref());
-        let body = match json_bodies(spec, &self.candidate, &self.reference, noise) {
-            Some((c, r, n)) => match self.diff.step(c, r, n, &spec.ignore_json_fields, budget) {
+        let body = match views(spec, &self.candidate, &self.reference, noise) {
+            Ok((View::Json(c), View::Json(r), n)) => {
+                match self
+                    .diff
+                    .step(c, r, json(n), &spec.ignore_json_fields, budget)
+                {
+                    Progress::More => return Progress::More,
+                    Progress::Done(diff) => json_outcome(diff),
+                }
+            }
+            Ok(views) => match self.hashing.step(views, budget) {
                 Progress::More => return Progress::More,
-                Progress::Done(diff) => json_outcome(diff),
+                Progress::Done(body) => body,
             },
-            // `begin` makes jobs of JSON bodies only; were it otherwise, this is the answer.
-            None => compare_bodies(spec, &self.candidate, &self.reference, noise),
+            Err(reason) => Err(reason),
         };
         Progress::Done(with_body(self.verdict.clone(), body))
     }
@@ -216,53 +233,97 @@ fn compare_bodies(
     reference: &Summary,
     noise: Option<&Summary>,
 ) -> Result<JsonDiff, Option<NotCompared>> {
+    match views(spec, candidate, reference, noise)? {
+        (View::Json(c), View::Json(r), n) => {
+            json_outcome(json::diff(c, r, json(n), &spec.ignore_json_fields))
+        }
+        views => match Hashing::default().step(views, usize::MAX) {
+            Progress::Done(body) => body,
+            Progress::More => Err(None),
+        },
+    }
+}
+
+/// The bodies as `spec` compares them: the candidate's, the reference's and the noise
+/// baseline's (a baseline whose body cannot be read this way is left out, not held against
+/// anyone).
+type Views<'a> = (View<'a>, View<'a>, Option<View<'a>>);
+
+fn views<'a>(
+    spec: &CompareSpec,
+    candidate: &'a Summary,
+    reference: &'a Summary,
+    noise: Option<&'a Summary>,
+) -> Result<Views<'a>, Option<NotCompared>> {
     if spec.body == BodyMode::None {
         return Err(None);
     }
     let c = view(&candidate.body, spec)?;
     let r = view(&reference.body, spec)?;
-    // A baseline whose body cannot be read this way is left out, not held against anyone.
-    let n = noise.and_then(|n| view(&n.body, spec).ok());
-    match (c, r) {
-        (View::Json(c), View::Json(r)) => {
-            let n = match n {
-                Some(View::Json(n)) => Some(n),
-                _ => None,
-            };
-            json_outcome(json::diff(c, r, n, &spec.ignore_json_fields))
-        }
-        (View::Hash(c), View::Hash(r)) => {
-            Ok(whole_body_diff(c != r, n.map(|n| n != View::Hash(r))))
-        }
-        // Summaries of one spec's needs never mix the two; if they did, nothing is certain.
-        _ => Err(None),
+    Ok((c, r, noise.and_then(|n| view(&n.body, spec).ok())))
+}
+
+/// The noise baseline's JSON body, if it has one.
+fn json(noise: Option<View<'_>>) -> Option<&[u8]> {
+    match noise {
+        Some(View::Json(n)) => Some(n),
+        _ => None,
     }
 }
 
-/// A candidate's, a reference's and maybe a noise baseline's JSON body.
-type JsonBodies<'a> = (&'a [u8], &'a [u8], Option<&'a [u8]>);
+/// Hashes, for an exact comparison, the bytes captured for a JSON one, a slice at a time:
+/// the hasher's state is kept between steps (bytes hashed in pieces hash as in one, as the
+/// capture hashes them chunk by chunk: `response::Sink`). Each byte weighs one byte of the
+/// budget (tools/callback-cost: about 7.4 units of fuel a byte, 490,000 a slice).
+#[derive(Default)]
+struct Hashing {
+    /// The hashes of the views done (in order: candidate, reference, noise baseline).
+    done: Vec<(u64, u64)>,
+    /// How far into the next view's bytes.
+    at: usize,
+    hasher: DefaultHasher,
+}
 
-/// The JSON bodies `compare_bodies` would diff (candidate, reference, noise baseline), when
-/// it would diff JSON.
-fn json_bodies<'a>(
-    spec: &CompareSpec,
-    candidate: &'a Summary,
-    reference: &'a Summary,
-    noise: Option<&'a Summary>,
-) -> Option<JsonBodies<'a>> {
-    if spec.body != BodyMode::Json {
-        return None;
+impl Hashing {
+    /// Hashes on from where it stopped, at most `budget` bytes; then the comparison of the
+    /// hashes, a difference of the whole body.
+    fn step(
+        &mut self,
+        (c, r, n): Views<'_>,
+        budget: usize,
+    ) -> Progress<Result<JsonDiff, Option<NotCompared>>> {
+        let mut left = budget.max(1);
+        for view in [Some(c), Some(r), n]
+            .into_iter()
+            .flatten()
+            .skip(self.done.len())
+        {
+            let bytes = match view {
+                View::Hash(hash) => {
+                    self.done.push(hash);
+                    continue;
+                }
+                View::Unhashed(bytes) => bytes,
+                // Summaries of one spec's needs never mix JSON with the rest; if they did,
+                // nothing is certain.
+                View::Json(_) => return Progress::Done(Err(None)),
+            };
+            let end = self.at.saturating_add(left).min(bytes.len());
+            self.hasher
+                .write(bytes.get(self.at..end).unwrap_or_default());
+            left -= end.saturating_sub(self.at);
+            if end < bytes.len() {
+                self.at = end;
+                return Progress::More;
+            }
+            let hasher = std::mem::take(&mut self.hasher);
+            self.done.push((bytes.len() as u64, hasher.finish()));
+            self.at = 0;
+        }
+        let (c, r) = (self.done.first(), self.done.get(1));
+        let n = self.done.get(2).map(|n| Some(n) != r);
+        Progress::Done(Ok(whole_body_diff(c != r, n)))
     }
-    let (Ok(View::Json(c)), Ok(View::Json(r))) =
-        (view(&candidate.body, spec), view(&reference.body, spec))
-    else {
-        return None;
-    };
-    let n = match noise.map(|n| view(&n.body, spec)) {
-        Some(Ok(View::Json(n))) => Some(n),
-        _ => None,
-    };
-    Some((c, r, n))
 }
 
 /// A JSON diff's result as the verdict counts it. (`diff` compares what is not JSON as
@@ -297,11 +358,14 @@ fn whole_body_diff(differs: bool, baseline_differs: Option<bool>) -> JsonDiff {
 enum View<'a> {
     /// Length and hash.
     Hash((u64, u64)),
+    /// Bytes captured for a JSON comparison, compared exactly: hashed (`Hashing`).
+    Unhashed(&'a [u8]),
     Json(&'a [u8]),
 }
 
 /// The body as `spec` compares it: its own cap applies (a summary may have been captured for
-/// several comparisons, with the largest cap), and bytes serve an exact comparison too.
+/// several comparisons, with the largest cap), and bytes serve an exact comparison too,
+/// hashed as the capture hashes.
 fn view<'a>(body: &'a Body, spec: &CompareSpec) -> Result<View<'a>, Option<NotCompared>> {
     let cap = spec.max_body_bytes as u64;
     match body {
@@ -312,11 +376,7 @@ fn view<'a>(body: &'a Body, spec: &CompareSpec) -> Result<View<'a>, Option<NotCo
     }
     match (body, spec.body) {
         (Body::Hash { len, hash }, BodyMode::Exact) => Ok(View::Hash((*len, *hash))),
-        (Body::Bytes(bytes), BodyMode::Exact) => {
-            let mut hasher = DefaultHasher::new();
-            hasher.write(bytes);
-            Ok(View::Hash((bytes.len() as u64, hasher.finish())))
-        }
+        (Body::Bytes(bytes), BodyMode::Exact) => Ok(View::Unhashed(bytes)),
         (Body::Bytes(bytes), BodyMode::Json) => Ok(View::Json(bytes)),
         _ => Err(None),
     }
@@ -576,13 +636,71 @@ mod tests {
             Begun::Done(verdict) => assert_eq!(verdict, at_once),
             Begun::Sliced(_) => panic!("within the bound: at once"),
         }
-        // Bodies compared by hash are compared at once, whatever their size.
+    }
+
+    /// An exact comparison of bytes captured for a JSON one hashes them a slice at a time,
+    /// to the verdict of the hash made at once; bodies captured as a hash are compared at
+    /// once, whatever their size.
+    #[test]
+    fn bytes_compared_exactly_are_hashed_by_a_job_to_the_same_verdict() {
         let exact = Rc::new(CompareSpec {
             body: BodyMode::Exact,
+            noise_baseline: Some(2),
             ..CompareSpec::new()
         });
+        let text = |end: &str| format!("{}{end}", "x".repeat(3000));
+        let hash = |text: &str| {
+            let mut hasher = DefaultHasher::new();
+            hasher.write(text.as_bytes());
+            Rc::new(summary(
+                200,
+                &[],
+                Body::Hash {
+                    len: text.len() as u64,
+                    hash: hasher.finish(),
+                },
+            ))
+        };
+        let bytes = |text: &str| Rc::new(summary(200, &[], json(text)));
+        let (a, b) = (text("a"), text("b"));
+        let cases = [
+            (bytes(&a), bytes(&a), None),
+            (bytes(&a), bytes(&b), None),
+            (hash(&a), bytes(&a), Some(bytes(&a))),
+            (hash(&a), bytes(&b), Some(bytes(&a))),
+            (bytes(&b), bytes(&a), Some(hash(&b))),
+            (hash(&b), bytes(&a), Some(hash(&a))),
+        ];
+        for (i, (candidate, reference, noise)) in cases.iter().enumerate() {
+            let at_once = compare(&exact, candidate, reference, noise.as_deref());
+            let Begun::Sliced(mut job) = begin(&exact, candidate, reference, noise.as_ref(), 100)
+            else {
+                panic!("bytes over the inline bound: a job, case {i}");
+            };
+            let mut steps = 0;
+            let sliced = loop {
+                steps += 1;
+                if let Progress::Done(verdict) = job.step(100) {
+                    break verdict;
+                }
+            };
+            assert_eq!(sliced, at_once, "case {i}");
+            assert!(
+                (30..=93).contains(&steps),
+                "{steps} steps of 100 bytes, case {i}"
+            );
+        }
+        let (c, r, n) = &cases[3];
+        assert!(compare(&exact, c, r, None).mismatched.body);
+        assert!(compare(&exact, c, r, Some(&bytes(&b))).mismatched.body);
+        assert!(compare(&exact, c, r, n.as_deref()).matched(), "noise");
+        let Some(n) = n else { unreachable!() };
+        assert!(
+            compare(&exact, n, c, None).matched(),
+            "bytes against their hash"
+        );
         assert!(matches!(
-            begin(&exact, &candidate, &reference, None, 0),
+            begin(&exact, &hash(&a), &hash(&b), Some(&hash(&a)), 0),
             Begun::Done(_)
         ));
     }

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 /// The instructions callgrind counts in `envoy` while `work` runs: counts zeroed before, dumped
 /// after, through this Envoy's own vgdb pipe (so another worktree's profile is not touched).
-fn instructions(envoy: &Envoy, callgrind: &Path, work: impl FnOnce()) -> u64 {
+pub fn instructions(envoy: &Envoy, callgrind: &Path, work: impl FnOnce()) -> u64 {
     let control = |action: &str| {
         let done = Command::new("callgrind_control")
             .arg(format!("--vgdb-prefix={}/vgdb", callgrind.display()))

@@ -13,10 +13,12 @@
 //! written to profile.json beside `--out`; see profile.rs), `--slow-only` (the slow-target run
 //! alone, its table on stdout), `--busy-worker-only` (a small request's latency while the
 //! plugin works on 16 MB bodies: busy_worker.rs), `--calibrate-slices FILE` (fuel against
-//! V8's instructions: calibrate.rs).
+//! V8's instructions: calibrate.rs), `--host-costs` (Envoy's own copies of 64 MiB bodies:
+//! host_costs.rs).
 
 mod busy_worker;
 mod calibrate;
+mod host_costs;
 mod load;
 mod profile;
 mod report;
@@ -97,6 +99,7 @@ struct Options {
     worst_only: bool,
     busy_worker_only: bool,
     calibrate: Option<PathBuf>,
+    host_costs: bool,
     smoke: bool,
     rounds: usize,
     seconds: u64,
@@ -112,6 +115,7 @@ impl Options {
             worst_only: false,
             busy_worker_only: false,
             calibrate: None,
+            host_costs: false,
             smoke: false,
             rounds: 15,
             seconds: 2,
@@ -134,6 +138,7 @@ impl Options {
                 "--worst-only" => options.worst_only = true,
                 "--busy-worker-only" => options.busy_worker_only = true,
                 "--calibrate-slices" => options.calibrate = Some(PathBuf::from(value())),
+                "--host-costs" => options.host_costs = true,
                 "--smoke" => {
                     options.smoke = true;
                     options.rounds = 1;
@@ -153,7 +158,7 @@ fn number<T: std::str::FromStr>(text: &str) -> T {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--busy-worker-only] [--calibrate-slices FILE] [--out FILE]");
+    eprintln!("{problem}\nusage: mirror-bench [--rounds N] [--seconds N] [--slow-seconds N] [--smoke] [--profile] [--slow-only] [--worst-only] [--busy-worker-only] [--calibrate-slices FILE] [--host-costs] [--out FILE]");
     std::process::exit(2)
 }
 
@@ -172,6 +177,9 @@ fn main() {
     let busy_seconds = if options.smoke { 1 } else { 10 };
     if let Some(file) = &options.calibrate {
         return calibrate::run(file);
+    }
+    if options.host_costs {
+        return host_costs::run();
     }
     if options.busy_worker_only {
         return println!(

@@ -17,7 +17,9 @@
 //! responses (`inflate_gzip_64MiB`). The JSON comparisons (`compare_json_gzip_15MiB`: equal
 //! bodies; `compare_json_differing_15MiB`: bodies that differ in every item, read into
 //! documents, indexed and walked) are gated since the diff is made in steps:
-//! `DIFF_IN_STEPS` says so.
+//! `DIFF_IN_STEPS` says so. So are the comparison as bytes of bodies that are not JSON
+//! (`compare_text_differing_15MiB`) and the hashing, for an exact comparison, of bytes
+//! captured for a JSON one (`compare_exact_beside_json_15MiB`).
 
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -563,6 +565,17 @@ fn items_body(size: usize, candidate: bool) -> Vec<u8> {
     body
 }
 
+/// Lines of a log, not JSON, of about `size` bytes.
+fn text_body(size: usize) -> Vec<u8> {
+    let mut body = Vec::with_capacity(size + 64);
+    let mut i = 0;
+    while body.len() + 40 < size {
+        body.extend_from_slice(format!("line {i}: nothing to report\n").as_bytes());
+        i += 1;
+    }
+    body
+}
+
 fn form_body(size: usize) -> Vec<u8> {
     let mut body = Vec::with_capacity(size);
     let mut i = 0;
@@ -645,24 +658,29 @@ fn gzip(body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A compared request whose original's response is `reference` and whose copy's answer is
-/// `candidate`, gzip-compressed: captured through the filter a chunk at a time, and by the
-/// root in one piece, as Envoy hands them; the comparison is made as `mode` says, and ends in
-/// a match when the bodies are the same, else in a mismatch.
+/// A compared request whose original's response is `reference` and whose copies' answers
+/// are `candidate`, gzip-compressed: captured through the filter a chunk at a time, and by the
+/// root in one piece, as Envoy hands them; each copy (one a mode in `modes`) is compared as its
+/// mode says, and ends in a match when the bodies are the same, else in a mismatch.
 fn comparison(
     engine: &Engine,
     module: &Module,
     name: &'static str,
-    mode: &str,
+    modes: &[&str],
     (reference, candidate): (&[u8], &[u8]),
     gated: bool,
 ) -> Scenario {
     let started = Instant::now();
-    let config = json!({
-        "targets": [{"cluster": "mirror", "name": "m",
-                     "compare": {"body": mode, "max_body_bytes": 64 * MIB}}],
-        "body": {"max_buffered_bytes": 256 * MIB}
-    });
+    let targets: Vec<Value> = modes
+        .iter()
+        .enumerate()
+        .map(|(i, mode)| {
+            json!({"cluster": "mirror", "name": format!("m{i}"),
+                   "compare": {"body": mode, "max_body_bytes": 64 * MIB}})
+        })
+        .collect();
+    let config = json!({"targets": targets, "body": {"max_buffered_bytes": 256 * MIB}});
+    let copies = modes.len() as u32;
     let mut plugin = Plugin::load(engine, module, &config);
     plugin.request(
         headers(&[
@@ -672,7 +690,7 @@ fn comparison(
         ]),
         b"",
     );
-    plugin.tick_until(10, |p| p.store.data().calls > 0);
+    plugin.tick_until(10, |p| p.store.data().calls == copies);
     let head = headers(&[
         (":status", "200"),
         ("content-type", "application/json"),
@@ -680,16 +698,23 @@ fn comparison(
     ]);
     plugin.response(head.clone(), &gzip(reference));
     plugin.tick();
-    plugin.answer(1, head, &gzip(candidate));
+    let answer = gzip(candidate);
+    for token in 1..=copies {
+        plugin.answer(token, head.clone(), &answer);
+    }
     let ticks = plugin.tick_until(1_000_000, |p| {
-        p.metric(".matched") + p.metric(".mismatched") > 0
+        p.metric(".matched") + p.metric(".mismatched") == i64::from(copies)
     });
     let outcome = if reference == candidate {
         ".matched"
     } else {
         ".mismatched"
     };
-    assert_eq!(plugin.metric(outcome), 1, "{name}: {outcome}");
+    assert_eq!(
+        plugin.metric(outcome),
+        i64::from(copies),
+        "{name}: {outcome}"
+    );
     assert_eq!(
         plugin.metric("body_not_compared_too_large") + plugin.metric("body_not_compared_encoding"),
         0,
@@ -813,7 +838,7 @@ fn main() {
             &engine,
             &module,
             "inflate_gzip_64MiB",
-            "exact",
+            &["exact"],
             (&body, &body),
             true,
         ));
@@ -826,7 +851,7 @@ fn main() {
             &engine,
             &module,
             "compare_json_gzip_15MiB",
-            "json",
+            &["json"],
             (&body, &body),
             DIFF_IN_STEPS,
         ));
@@ -838,9 +863,39 @@ fn main() {
             &engine,
             &module,
             "compare_json_differing_15MiB",
-            "json",
+            &["json"],
             (&reference, &candidate),
             DIFF_IN_STEPS,
+        ));
+    }
+    if wanted("compare_text") {
+        // Bodies that are not JSON, compared with `"body": "json"`: compared as bytes, first
+        // to find that they differ (at the end), then, once found not JSON, as a whole.
+        let text = |end: &str| {
+            let mut body = text_body(15 * MIB);
+            body.extend_from_slice(end.as_bytes());
+            body
+        };
+        scenarios.push(comparison(
+            &engine,
+            &module,
+            "compare_text_differing_15MiB",
+            &["json"],
+            (&text("a"), &text("b")),
+            true,
+        ));
+    }
+    if wanted("compare_exact_beside_json") {
+        // An exact comparison beside a JSON one on the same original: the original's body is
+        // captured as bytes (for the JSON comparison), which the exact one hashes.
+        let body = json_body(15 * MIB);
+        scenarios.push(comparison(
+            &engine,
+            &module,
+            "compare_exact_beside_json_15MiB",
+            &["json", "exact"],
+            (&body, &body),
+            true,
         ));
     }
     let mut report = serde_json::Map::new();
