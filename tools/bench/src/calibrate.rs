@@ -62,19 +62,7 @@ pub fn run(file: &Path) {
     let dir = tempfile::tempdir().expect("temp dir");
     let callgrind = dir.path().join("callgrind");
     std::fs::create_dir(&callgrind).expect("callgrind dir");
-    let launch = Launch {
-        wrapper: vec![
-            "valgrind".into(),
-            "--tool=callgrind".into(),
-            "--smc-check=all-non-file".into(),
-            format!(
-                "--callgrind-out-file={}/callgrind.out.%p",
-                callgrind.display()
-            ),
-            format!("--vgdb-prefix={}/vgdb", callgrind.display()),
-        ],
-        startup: Duration::from_secs(600),
-    };
+    let launch = callgrind_launch(&callgrind);
     println!("starting Envoy under callgrind (about a minute)");
     let envoy = start_bootstrap_with(&builder.bootstrap(), 1, dir, &launch);
     let send = |path: &str| {
@@ -96,4 +84,22 @@ pub fn run(file: &Path) {
         body.len(),
         copied.saturating_sub(not_copied)
     );
+}
+
+/// Envoy under callgrind, its dumps (`callgrind.out.<pid>`) and its own vgdb channel in
+/// `callgrind`: a `callgrind_control` run elsewhere on the machine neither sees nor zeroes it.
+pub fn callgrind_launch(callgrind: &std::path::Path) -> Launch {
+    Launch {
+        wrapper: vec![
+            "valgrind".into(),
+            "--tool=callgrind".into(),
+            "--smc-check=all-non-file".into(),
+            format!(
+                "--callgrind-out-file={}/callgrind.out.%p",
+                callgrind.display()
+            ),
+            format!("--vgdb-prefix={}/vgdb", callgrind.display()),
+        ],
+        startup: Duration::from_secs(600),
+    }
 }

@@ -16,7 +16,7 @@
 //! Build the fixture first: `cargo build --release --target wasm32-wasip1 -p host-costs`.
 
 use crate::calibrate::instructions;
-use mirror_harness::{repo_root, start_bootstrap_with, Backend, Client, Launch, Reply, Request};
+use mirror_harness::{repo_root, start_bootstrap_with, Backend, Client, Reply, Request};
 use serde_json::json;
 use std::time::Duration;
 
@@ -49,19 +49,7 @@ pub fn run() {
     let dir = tempfile::tempdir().expect("temp dir");
     let callgrind = dir.path().join("callgrind");
     std::fs::create_dir(&callgrind).expect("callgrind dir");
-    let launch = Launch {
-        wrapper: vec![
-            "valgrind".into(),
-            "--tool=callgrind".into(),
-            "--smc-check=all-non-file".into(),
-            format!(
-                "--callgrind-out-file={}/callgrind.out.%p",
-                callgrind.display()
-            ),
-            format!("--vgdb-prefix={}/vgdb", callgrind.display()),
-        ],
-        startup: Duration::from_secs(600),
-    };
+    let launch = crate::calibrate::callgrind_launch(&callgrind);
     println!("starting Envoy under callgrind (about a minute)");
     let envoy = start_bootstrap_with(&builder.bootstrap(), 1, dir, &launch);
     let big_body = vec![b'z'; BIG];
