@@ -305,6 +305,7 @@ impl Decisions {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::http::HeaderMap;
     use crate::metrics::Counter;
 
     fn parse_targets(json: &str) -> (Vec<Target>, Option<Match>) {
@@ -312,11 +313,8 @@ mod tests {
         (config.targets, config.request_match)
     }
 
-    fn raw(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn raw(pairs: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
     fn set(indexes: &[usize]) -> TargetSet {
