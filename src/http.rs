@@ -132,6 +132,15 @@ impl<'a> Fields<'a> {
     }
 }
 
+impl<'a> Fields<'a> {
+    /// The next header's name, with where it starts in the bytes.
+    fn next_at(&mut self) -> Option<(usize, &'a [u8])> {
+        let start = self.data_at;
+        let (name, _) = self.next()?;
+        Some((start, name))
+    }
+}
+
 impl<'a> Iterator for Fields<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
@@ -166,10 +175,10 @@ impl<'a> Iterator for Headers<'a> {
 
 impl HeaderMap {
     /// Reads a header map as the host serializes it, keeping its bytes. `None` when they do
-    /// not hold what they announce; a name that is not UTF-8 (Envoy's codecs never let one
-    /// through) is read lossily rather than failing the map (the map is then rebuilt, the
-    /// only case that copies it). Linear in its input.
-    pub fn parse(bytes: Vec<u8>) -> Option<HeaderMap> {
+    /// not hold what they announce. A name that is not UTF-8 (Envoy's codecs never let one
+    /// through) does not fail the map: its bytes outside ASCII are read as `?` (before, as
+    /// U+FFFD: either way a name no configured name, a token, can match). Linear in its input.
+    pub fn parse(mut bytes: Vec<u8>) -> Option<HeaderMap> {
         if bytes.is_empty() {
             return Some(HeaderMap::default());
         }
@@ -178,23 +187,29 @@ impl HeaderMap {
         if sizes_end > bytes.len() {
             return None;
         }
-        let map = HeaderMap { bytes, count };
         let mut names_utf8 = true;
-        let mut fields = map.fields();
+        let mut fields = HeaderMap::walk(&bytes, count);
         for _ in 0..count {
             let (name, _) = fields.next()?;
             names_utf8 &= std::str::from_utf8(name).is_ok();
         }
-        if names_utf8 {
-            return Some(map);
+        if !names_utf8 {
+            // The same walk, by position: the map holds what it announces (checked above).
+            let mut fields = HeaderMap::walk(&bytes, count);
+            let mut names = Vec::new();
+            while let Some((start, name)) = fields.next_at() {
+                if std::str::from_utf8(name).is_err() {
+                    names.push(start..start.saturating_add(name.len()));
+                }
+            }
+            for name in names {
+                let name = bytes.get_mut(name).unwrap_or_default();
+                name.iter_mut()
+                    .filter(|b| !b.is_ascii())
+                    .for_each(|b| *b = b'?');
+            }
         }
-        let lossy: Vec<(String, &[u8])> = map
-            .fields()
-            .map(|(name, value)| (String::from_utf8_lossy(name).into_owned(), value))
-            .collect();
-        Some(HeaderMap::from_pairs(
-            lossy.iter().map(|(name, value)| (name.as_str(), *value)),
-        ))
+        Some(HeaderMap { bytes, count })
     }
 
     /// A map of these headers, serialized as the host would.
@@ -204,13 +219,17 @@ impl HeaderMap {
         HeaderMap::parse(bytes).unwrap_or_default()
     }
 
-    fn fields(&self) -> Fields<'_> {
+    fn walk(bytes: &[u8], count: usize) -> Fields<'_> {
         Fields {
-            bytes: &self.bytes,
+            bytes,
             sizes_at: 4,
-            data_at: self.count.saturating_mul(8).saturating_add(4),
-            left: self.count,
+            data_at: count.saturating_mul(8).saturating_add(4),
+            left: count,
         }
+    }
+
+    fn fields(&self) -> Fields<'_> {
+        HeaderMap::walk(&self.bytes, self.count)
     }
 
     /// Every header, (name, value), in the order they came.
@@ -404,15 +423,16 @@ mod tests {
     }
 
     #[test]
-    fn a_name_that_is_not_utf8_is_read_lossily() {
-        let mut bytes = serialize(&[("ab", b"v"), ("x-kept", b"\xfe")]);
-        let name_at = 4 + 16;
+    fn a_name_that_is_not_utf8_is_read_with_question_marks() {
+        let mut bytes = serialize(&[("ab", b"v"), ("x-é", b"\xfe"), ("x-kept", b"\xfe")]);
+        let name_at = 4 + 24;
         bytes[name_at] = 0xff;
         let parsed = HeaderMap::parse(bytes).unwrap();
         assert_eq!(
             pairs(&parsed),
             [
-                ("\u{fffd}b".to_string(), b"v".to_vec()),
+                ("?b".to_string(), b"v".to_vec()),
+                ("x-é".to_string(), b"\xfe".to_vec()),
                 ("x-kept".to_string(), b"\xfe".to_vec())
             ]
         );
