@@ -226,10 +226,20 @@ impl CapturedRequest {
     /// original's `baggage` headers (those left after redaction) and the member, built in one
     /// allocation as the copy goes out rather than joined beforehand for every request.
     pub fn marked_baggage(&self, member: &str) -> baggage::Marked {
-        let values = self
-            .pairs()
-            .filter(|(name, _)| *name == "baggage")
-            .map(|(_, value)| value);
+        // `mark` reads the values three times: over the headers from the first `baggage` to
+        // the last only (most requests carry one, or none).
+        let text = |range: std::ops::Range<usize>| self.text.get(range).unwrap_or_default();
+        let is_baggage = |field: &&Field| text(field.start..field.name_end) == "baggage";
+        let first = self.headers.iter().position(|field| is_baggage(&field));
+        let last = self.headers.iter().rposition(|field| is_baggage(&field));
+        let holding = first
+            .zip(last)
+            .and_then(|(first, last)| self.headers.get(first..=last))
+            .unwrap_or_default();
+        let values = holding
+            .iter()
+            .filter(is_baggage)
+            .map(|field| text(field.name_end..field.end));
         baggage::mark(values, member)
     }
 

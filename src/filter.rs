@@ -7,7 +7,7 @@ use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
-use crate::decide::{carries_marker, Decisions, Destination};
+use crate::decide::{inspect, Decisions, Destination};
 use crate::host::{Envoy, Host, CLUSTER_NAME};
 use crate::http::{HeaderMap, RequestHead};
 use crate::metrics::Counter;
@@ -140,13 +140,13 @@ impl<H: Host> MirrorFilter<H> {
             };
             headers = read;
             let head = RequestHead::new(&headers);
-            let marked = carries_marker(
+            let seen = inspect(
                 &head,
                 config.marker_header.as_deref(),
                 config.containment.marker_baggage.as_deref(),
             );
-            refused = refuse_writes && marked && !is_read_only(head.get(":method"));
-            decisions.with_headers(&config.targets, global_match, marked, &head, random_draw);
+            refused = refuse_writes && seen.marked && !is_read_only(head.get(":method"));
+            decisions.with_headers(&config.targets, global_match, seen, &head, random_draw);
             if decisions.guards_destination(&config.targets) {
                 // Set before the router for a request whose route matched (absent otherwise:
                 // then no copy is refused for it).

@@ -15,7 +15,17 @@ pub const HOP_BY_HOP: [&str; 8] = [
 ];
 
 pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+    // By length first: this runs for every header of every copied request.
+    let candidates: &[&str] = match name.len() {
+        2 => &["te"],
+        7 => &["upgrade", "trailer"],
+        10 => &["connection", "keep-alive"],
+        14 => &["http2-settings"],
+        16 => &["proxy-connection"],
+        17 => &["transfer-encoding"],
+        _ => &[],
+    };
+    candidates.iter().any(|hop| hop.eq_ignore_ascii_case(name))
 }
 
 /// A character of an RFC 9110 token: what header names and methods are made of.
@@ -55,6 +65,17 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         .any(|value| is_grpc_content_type(value))
 }
 
+/// Whether this header of a request asks to leave HTTP: a `CONNECT` tunnel (HTTP/2's extended
+/// CONNECT too, with `:protocol`) or an HTTP/1.1 `upgrade` (WebSocket; Envoy presents an
+/// HTTP/2 WebSocket this way as well). A copy of such a request cannot be an HTTP request.
+pub fn asks_for_upgrade(name: &str, value: &[u8]) -> bool {
+    match name {
+        ":method" => value.eq_ignore_ascii_case(b"CONNECT"),
+        ":protocol" | "upgrade" => true,
+        _ => false,
+    }
+}
+
 /// The request's headers as Envoy handed them over, for the decisions that need them.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
@@ -71,15 +92,9 @@ impl<'a> RequestHead<'a> {
         self.headers.get(name)
     }
 
-    /// Whether the request asks to leave HTTP: a `CONNECT` tunnel (HTTP/2's extended CONNECT
-    /// too, with `:protocol`) or an HTTP/1.1 `upgrade` (WebSocket; Envoy presents an HTTP/2
-    /// WebSocket this way as well). A copy of such a request cannot be an HTTP request.
-    pub fn asks_for_upgrade(&self) -> bool {
-        self.headers.fields().any(|(name, value)| match name {
-            b":method" => value.eq_ignore_ascii_case(b"CONNECT"),
-            b":protocol" | b"upgrade" => true,
-            _ => false,
-        })
+    /// Every header, (name, value), in the order they came.
+    pub fn iter(&self) -> Headers<'a> {
+        self.headers.iter()
     }
 
     /// Every value of the header `name`, in the order they came.
@@ -125,9 +140,9 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn take(&mut self, size: usize) -> Option<&'a [u8]> {
-        let end = self.data_at.checked_add(size)?;
+        let end = self.data_at.saturating_add(size);
         let field = self.bytes.get(self.data_at..end)?;
-        self.data_at = end.checked_add(1)?; // the NUL after each name and value
+        self.data_at = end.saturating_add(1); // the NUL after each name and value
         Some(field)
     }
 }
@@ -145,12 +160,16 @@ impl<'a> Iterator for Fields<'a> {
     type Item = (&'a [u8], &'a [u8]);
 
     /// `None` at the end, or where the bytes stop holding what they announce (which `parse`
-    /// has ruled out for a `HeaderMap`'s bytes).
+    /// has ruled out for a `HeaderMap`'s bytes). Positions saturate rather than overflow: a
+    /// saturated one is past the bytes, so the field is not there.
     fn next(&mut self) -> Option<Self::Item> {
         self.left = self.left.checked_sub(1)?;
-        let name_size = read_u32(self.bytes, self.sizes_at)?;
-        let value_size = read_u32(self.bytes, self.sizes_at.checked_add(4)?)?;
-        self.sizes_at = self.sizes_at.checked_add(8)?;
+        let sizes_end = self.sizes_at.saturating_add(8);
+        let sizes: [u8; 8] = self.bytes.get(self.sizes_at..sizes_end)?.try_into().ok()?;
+        self.sizes_at = sizes_end;
+        let [n0, n1, n2, n3, v0, v1, v2, v3] = sizes;
+        let name_size = usize::try_from(u32::from_le_bytes([n0, n1, n2, n3])).ok()?;
+        let value_size = usize::try_from(u32::from_le_bytes([v0, v1, v2, v3])).ok()?;
         let name = self.take(name_size)?;
         let value = self.take(value_size)?;
         Some((name, value))
@@ -308,6 +327,14 @@ mod tests {
         assert!(is_hop_by_hop("Connection"));
         assert!(is_hop_by_hop("transfer-encoding"));
         assert!(!is_hop_by_hop("content-length"));
+        for hop in HOP_BY_HOP {
+            assert!(is_hop_by_hop(hop), "{hop}");
+            assert!(is_hop_by_hop(&hop.to_ascii_uppercase()), "{hop}");
+            assert!(!is_hop_by_hop(&format!("{hop}s")), "{hop}s");
+        }
+        for other in ["tf", "upgrades", "connectiox", "x-connection", ""] {
+            assert!(!is_hop_by_hop(other), "{other}");
+        }
     }
 
     #[test]
@@ -325,8 +352,13 @@ mod tests {
 
     #[test]
     fn upgrades_and_tunnels_are_recognised() {
-        let head =
-            |pairs: &[(&str, &str)]| -> bool { RequestHead::new(&map(pairs)).asks_for_upgrade() };
+        let head = |pairs: &[(&str, &str)]| -> bool {
+            let map = map(pairs);
+            let any = RequestHead::new(&map)
+                .iter()
+                .any(|(name, value)| asks_for_upgrade(name, value));
+            any
+        };
         assert!(head(&[(":method", "GET"), ("upgrade", "websocket")]));
         assert!(head(&[(":method", "CONNECT"), (":authority", "a:443")]));
         assert!(head(&[(":method", "CONNECT"), (":protocol", "websocket")]));
