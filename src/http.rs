@@ -60,9 +60,7 @@ pub fn grpc_status(value: &[u8]) -> u32 {
 
 /// Whether a response is gRPC, by its headers.
 pub fn is_grpc(headers: &HeaderMap) -> bool {
-    headers
-        .values("content-type")
-        .any(|value| is_grpc_content_type(value))
+    headers.values("content-type").any(is_grpc_content_type)
 }
 
 /// Whether this header of a request asks to leave HTTP: a `CONNECT` tunnel (HTTP/2's extended
