@@ -4,12 +4,12 @@
 //! `get_buffer` panicked with `unexpected status: 6` (InvalidMemoryAccess) when the VM ran
 //! short of memory, and `get_map_bytes` panics on a header name that is not UTF-8 or a map
 //! it cannot slice. A panic kills the VM, so these wrappers hand every status back as an
-//! error instead, and read header maps with a parser that cannot panic (`http::parse_header_map`,
-//! unit-tested and fuzzed). The SDK's `dispatch_http_call` stays in use (it registers the
+//! error instead, and read header maps with a parser that cannot panic (`http::HeaderMap::parse`,
+//! unit-tested and fuzzed), keeping the host's bytes rather than a string per header. The SDK's `dispatch_http_call` stays in use (it registers the
 //! call's token with the SDK's dispatcher, which routes the response); docs/reliability.md
 //! lists the SDK calls that remain and why they cannot fire.
 
-use crate::http::{parse_header_map, RawHeaders};
+use crate::http::HeaderMap;
 use proxy_wasm::types::{BufferType, MapType, MetricType};
 
 /// A status the host returned instead of `Ok` (the ABI's numbering: 1 NotFound, 2
@@ -206,17 +206,18 @@ pub fn request_body(size: usize) -> Result<Vec<u8>, HostStatus> {
     buffer(BufferType::HttpRequestBody, size)
 }
 
-/// A header map (the request's, or a copy's response's), values as bytes.
-pub fn header_map(map_type: MapType) -> Result<RawHeaders, HostStatus> {
+/// A header map (the request's, or a copy's response's), values as bytes: the bytes the host
+/// wrote, read in place.
+pub fn header_map(map_type: MapType) -> Result<HeaderMap, HostStatus> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: as in `buffer`.
     status(unsafe { proxy_get_header_map_pairs(map_type as u32, &mut data, &mut size) })?;
     let serialized = unsafe { host_bytes(data, size) };
-    parse_header_map(&serialized).ok_or(HostStatus::MALFORMED_MAP)
+    HeaderMap::parse(serialized).ok_or(HostStatus::MALFORMED_MAP)
 }
 
-pub fn request_headers() -> Result<RawHeaders, HostStatus> {
+pub fn request_headers() -> Result<HeaderMap, HostStatus> {
     header_map(MapType::HttpRequestHeaders)
 }
 
@@ -254,15 +255,13 @@ pub fn record_metric(id: u32, value: u64) -> Result<(), HostStatus> {
     status(unsafe { proxy_record_metric(id, value) })
 }
 
-/// A property of the stream, by its path (`["xds", "cluster_name"]`); `None` when the host
-/// has no value for it.
-pub fn property(path: &[&str]) -> Result<Option<Vec<u8>>, HostStatus> {
-    let serialized = path.join("\0");
+/// A property of the stream, by its path as the ABI takes it: its segments joined by NULs
+/// (`"xds\0cluster_name"`, see `host::CLUSTER_NAME`); `None` when the host has no value for it.
+pub fn property(path: &str) -> Result<Option<Vec<u8>>, HostStatus> {
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut size: usize = 0;
     // SAFETY: the host reads the path within its length and writes back as in `buffer`.
-    let code =
-        unsafe { proxy_get_property(serialized.as_ptr(), serialized.len(), &mut data, &mut size) };
+    let code = unsafe { proxy_get_property(path.as_ptr(), path.len(), &mut data, &mut size) };
     match code {
         OK if data.is_null() => Ok(None),
         OK => Ok(Some(unsafe { host_bytes(data, size) })),

@@ -8,28 +8,26 @@ pub const MAX_BYTES: usize = 8192;
 /// (OpenTelemetry's SDKs keep up to 180.) The member is added only within both.
 pub const MAX_MEMBERS: usize = 64;
 
-/// Optional whitespace around a member's key (W3C Baggage's OWS).
-fn trim_ows(bytes: &[u8]) -> &[u8] {
+/// Whether a `baggage` value has a member whose key is exactly `key` (a token, as configured:
+/// case and all, so a percent-encoded or differently cased key is another key), whatever its
+/// value and properties. Linear in the value: each member is looked at from its start only
+/// (this runs on every request that carries baggage, for the loop guard).
+pub fn has_member(value: &[u8], key: &str) -> bool {
+    value.split(|b| *b == b',').any(|member| {
+        // `key`, between optional whitespace, then `=`.
+        trim_start_ows(member)
+            .strip_prefix(key.as_bytes())
+            .is_some_and(|rest| trim_start_ows(rest).first() == Some(&b'='))
+    })
+}
+
+/// Without the optional whitespace before a member's key or its `=` (W3C Baggage's OWS).
+fn trim_start_ows(bytes: &[u8]) -> &[u8] {
     let start = bytes
         .iter()
         .position(|b| !matches!(b, b' ' | b'\t'))
         .unwrap_or(bytes.len());
-    let end = bytes
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |at| at + 1);
-    bytes.get(start..end).unwrap_or_default()
-}
-
-/// Whether a `baggage` value has a member whose key is exactly `key` (case and all: a
-/// percent-encoded or differently cased key is another key), whatever its value and
-/// properties. Linear in the value.
-pub fn has_member(value: &[u8], key: &str) -> bool {
-    value.split(|b| *b == b',').any(|member| {
-        let mut parts = member.splitn(2, |b| *b == b'=');
-        let name = parts.next().unwrap_or_default();
-        parts.next().is_some() && trim_ows(name) == key.as_bytes()
-    })
+    bytes.get(start..).unwrap_or_default()
 }
 
 /// A copy's `baggage`, marked with the target's member.

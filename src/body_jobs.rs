@@ -159,6 +159,7 @@ mod tests {
     use crate::config::Config;
     use crate::copy::capture_headers;
     use crate::host::recording;
+    use crate::http::HeaderMap;
     use crate::targets::TargetSet;
 
     fn settings() -> Rc<Settings> {
@@ -176,10 +177,11 @@ mod tests {
             (":authority", "h"),
             ("content-type", "application/x-www-form-urlencoded"),
         ]
-        .iter()
-        .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-        .collect();
-        let mut request = capture_headers(headers, &settings.config)?;
+        .map(|(n, v)| (n, v.as_bytes()));
+        let mut request = capture_headers(
+            &HeaderMap::from_pairs(headers.into_iter()),
+            &settings.config,
+        )?;
         request.append_body(body, usize::MAX)?;
         let mut reservation = budget.reservation();
         let held =
@@ -245,7 +247,9 @@ mod tests {
             max_body_bytes: size * 2,
             headers: Vec::new(),
         });
-        capture.headers(&[("content-encoding".into(), b"gzip".to_vec())]);
+        capture.headers(&HeaderMap::from_pairs(
+            [("content-encoding", &b"gzip"[..])].into_iter(),
+        ));
         // It compresses to less than a slice: one slice is inflated in the callback.
         capture.body_chunk(&gz);
         match capture.finish() {

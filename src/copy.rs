@@ -7,7 +7,7 @@ use crate::baggage;
 use crate::config::{Config, Target};
 use crate::copy_log::{request_id, CopyRecord};
 use crate::endpoints::Endpoints;
-use crate::http::{is_hop_by_hop, RawHeaders};
+use crate::http::{is_hop_by_hop, HeaderMap};
 use crate::redact::body::{redact_body, BodyHeaders, Unsendable};
 use crate::redact::query::redact_query;
 use crate::redact::removes_header;
@@ -47,19 +47,32 @@ impl From<Unsendable> for Skip {
     }
 }
 
+/// Where one header the copies carry lies in `CapturedRequest::text`: its name, then its value.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct Field {
+    start: usize,
+    name_end: usize,
+    end: usize,
+}
+
 /// What every copy of one request shares: its scrubbed headers, its body and its scrubbed
 /// trailers.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct CapturedRequest {
-    /// `:method`, `:path` and the end-to-end headers left after redaction.
-    headers: Vec<(String, String)>,
-    /// The original `:authority` with `host_suffix` applied.
-    authority: String,
+    /// The names and values of the headers the copies carry, end to end, then the
+    /// authority and (once complete) the length: two allocations for all the headers
+    /// (this and `headers`) instead of two per header.
+    text: String,
+    /// `:method`, `:path` and the end-to-end headers left after redaction, in `text`.
+    headers: Vec<Field>,
+    /// The original `:authority` with `host_suffix` applied, in `text`.
+    authority: std::ops::Range<usize>,
     body: Vec<u8>,
     /// The original's trailers, scrubbed like its headers (gRPC's checksums, statuses).
     trailers: Vec<(String, String)>,
-    /// Set once the request is complete, when the original declared a length or had a body.
-    content_length: Option<String>,
+    /// Set once the request is complete, when the original declared a length or had a body
+    /// (in `text`).
+    content_length: Option<std::ops::Range<usize>>,
     had_content_length: bool,
     /// What `content-type` and `content-encoding` say about the body, for body redaction. Taken
     /// from the original's headers before any is redacted or found unreadable.
@@ -73,50 +86,61 @@ pub struct CapturedRequest {
 
 /// Takes the original's headers over in one pass: redaction (headers and query) and
 /// hop-by-hop filtering. The loop guard has been applied already (see `decide`).
-pub fn capture_headers(raw: RawHeaders, config: &Config) -> Result<CapturedRequest, Skip> {
+pub fn capture_headers(raw: &HeaderMap, config: &Config) -> Result<CapturedRequest, Skip> {
     let redaction = &config.redaction;
     let mut captured = CapturedRequest {
+        text: String::with_capacity(raw.text_len().saturating_add(config.host_suffix.len())),
         headers: Vec::with_capacity(raw.len()),
         ..Default::default()
     };
     let mut authority = None;
     let mut connection_options = None;
-    for (name, value) in raw {
-        captured.body_headers.add(&name, &value);
-        let Ok(value) = String::from_utf8(value) else {
+    let (mut has_method, mut has_path) = (false, false);
+    for (name, value) in raw.iter() {
+        captured.body_headers.add(name, value);
+        let Ok(value) = std::str::from_utf8(value) else {
             if name.starts_with(':') {
                 return Err(Skip::Unroutable);
             }
             // Left out: the SDK's dispatch takes `&str`.
             continue;
         };
-        match name.as_str() {
+        match name {
             ":authority" => authority = Some(value),
             ":path" => {
-                let redacted = redact_query(&value, redaction.parameters());
-                captured.headers.push((name, redacted.unwrap_or(value)));
+                has_path = true;
+                let redacted = redact_query(value, redaction.parameters());
+                captured.keep(name, redacted.as_deref().unwrap_or(value));
             }
-            ":method" => captured.headers.push((name, value)),
+            ":method" => {
+                has_method = true;
+                captured.keep(name, value);
+            }
             "connection" => connection_options = Some(value),
             "content-length" => {
                 captured.had_content_length = true;
                 captured.declared_length = value.trim().parse().ok();
             }
-            "te" if value.eq_ignore_ascii_case("trailers") => captured.headers.push((name, value)),
+            "te" if value.eq_ignore_ascii_case("trailers") => captured.keep(name, value),
             other if other.starts_with(':') || is_hop_by_hop(other) => {}
             other if removes_header(&redaction.headers, other) => {}
-            _ => captured.headers.push((name, value)),
+            _ => captured.keep(name, value),
         }
     }
-    let has = |pseudo: &str| captured.headers.iter().any(|(name, _)| name == pseudo);
     let authority = authority
-        .filter(|_| has(":method") && has(":path"))
+        .filter(|_| has_method && has_path)
         .ok_or(Skip::Unroutable)?;
-    captured.authority = with_host_suffix(authority, &config.host_suffix);
+    let start = captured.text.len();
+    for piece in with_host_suffix(authority, &config.host_suffix) {
+        captured.text.push_str(piece);
+    }
+    captured.authority = start..captured.text.len();
     if let Some(options) = connection_options {
         // Headers the client named in `Connection` are for this hop only (RFC 9110, 7.6.1).
-        let hop_only = connection_options_sorted(&options);
-        captured.headers.retain(|(name, _)| {
+        let hop_only = connection_options_sorted(options);
+        let text = &captured.text;
+        captured.headers.retain(|field| {
+            let name = text.get(field.start..field.name_end).unwrap_or_default();
             hop_only
                 .binary_search_by(|option| option.as_str().cmp(name))
                 .is_err()
@@ -141,24 +165,57 @@ fn connection_options_sorted(value: &str) -> Vec<String> {
 }
 
 /// Appends `suffix` to the host, before any port, as Envoy's native mirroring does:
-/// `shop.example:8080` with `-shadow` becomes `shop.example-shadow:8080`. Without a suffix
-/// the authority is kept as it was read (no copy of it per request).
-pub fn with_host_suffix(authority: String, suffix: &str) -> String {
+/// `shop.example:8080` with `-shadow` becomes `shop.example-shadow:8080`. The new authority
+/// in three pieces, to be written one after the other (no string of its own).
+pub fn with_host_suffix<'a>(authority: &'a str, suffix: &'a str) -> [&'a str; 3] {
     if suffix.is_empty() {
-        return authority;
+        return [authority, "", ""];
     }
-    match authority.rsplit_once(':') {
+    match authority.rfind(':') {
         // A colon inside `[...]` belongs to an IPv6 literal, not to a port.
-        Some((host, port)) if !port.contains(']') => format!("{host}{suffix}:{port}"),
-        _ => format!("{authority}{suffix}"),
+        Some(at) if !authority.get(at..).unwrap_or_default().contains(']') => [
+            authority.get(..at).unwrap_or_default(),
+            suffix,
+            authority.get(at..).unwrap_or_default(),
+        ],
+        _ => [authority, suffix, ""],
     }
 }
 
 impl CapturedRequest {
+    /// Adds a header the copies carry.
+    fn keep(&mut self, name: &str, value: &str) {
+        let start = self.text.len();
+        self.text.push_str(name);
+        let name_end = self.text.len();
+        self.text.push_str(value);
+        let end = self.text.len();
+        self.headers.push(Field {
+            start,
+            name_end,
+            end,
+        });
+    }
+
+    /// The headers the copies carry, (name, value), in the order they came.
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.headers.iter().map(|field| {
+            let text = |range: std::ops::Range<usize>| self.text.get(range).unwrap_or_default();
+            (
+                text(field.start..field.name_end),
+                text(field.name_end..field.end),
+            )
+        })
+    }
+
+    fn authority(&self) -> &str {
+        self.text.get(self.authority.clone()).unwrap_or_default()
+    }
+
     /// What the copies' trace headers need, worked out once for all targets (their
     /// baggage is marked as each copy goes out: `marked_baggage`).
     fn plan_beyond_first_hop(&mut self, config: &Config) {
-        let pairs = self.headers.iter().map(|(n, v)| (n.as_str(), v.as_str()));
+        let pairs = self.pairs();
         let never = |t: &Target| t.containment.sampled == Sampled::Never;
         if config.targets.iter().any(never) {
             self.unsampled = Some(Unsampled::plan(pairs)).filter(|plan| !plan.is_empty());
@@ -169,11 +226,20 @@ impl CapturedRequest {
     /// original's `baggage` headers (those left after redaction) and the member, built in one
     /// allocation as the copy goes out rather than joined beforehand for every request.
     pub fn marked_baggage(&self, member: &str) -> baggage::Marked {
-        let values = self
-            .headers
+        // `mark` reads the values three times: over the headers from the first `baggage` to
+        // the last only (most requests carry one, or none).
+        let text = |range: std::ops::Range<usize>| self.text.get(range).unwrap_or_default();
+        let is_baggage = |field: &&Field| text(field.start..field.name_end) == "baggage";
+        let first = self.headers.iter().position(|field| is_baggage(&field));
+        let last = self.headers.iter().rposition(|field| is_baggage(&field));
+        let holding = first
+            .zip(last)
+            .and_then(|(first, last)| self.headers.get(first..=last))
+            .unwrap_or_default();
+        let values = holding
             .iter()
-            .filter(|(name, _)| name == "baggage")
-            .map(|(_, value)| value.as_str());
+            .filter(is_baggage)
+            .map(|field| text(field.name_end..field.end));
         baggage::mark(values, member)
     }
 
@@ -229,15 +295,18 @@ impl CapturedRequest {
 
     /// Takes the original's trailers over, scrubbed as headers are: redacted names,
     /// hop-by-hop names, pseudo-headers and values that are not UTF-8 are left out.
-    pub fn capture_trailers(&mut self, raw: RawHeaders, redaction: &Redaction) {
+    pub fn capture_trailers(&mut self, raw: &HeaderMap, redaction: &Redaction) {
         self.trailers = raw
-            .into_iter()
+            .iter()
             .filter(|(name, _)| {
                 !name.starts_with(':')
                     && !is_hop_by_hop(name)
                     && !removes_header(&redaction.headers, name)
             })
-            .filter_map(|(name, value)| Some((name, String::from_utf8(value).ok()?)))
+            .filter_map(|(name, value)| {
+                let value = std::str::from_utf8(value).ok()?;
+                Some((name.to_string(), value.to_string()))
+            })
             .collect();
     }
 
@@ -252,13 +321,13 @@ impl CapturedRequest {
     /// each of its copies is charged against the memory budget.
     pub fn held_bytes(&self) -> usize {
         let pair = std::mem::size_of::<(String, String)>();
-        let headers: usize = self
-            .headers
+        let trailers: usize = self
+            .trailers
             .iter()
-            .chain(&self.trailers)
             .map(|(name, value)| pair + name.capacity() + value.capacity())
             .sum();
-        headers + self.authority.capacity() + self.body.capacity()
+        let fields = self.headers.capacity() * std::mem::size_of::<Field>();
+        fields + self.text.capacity() + trailers + self.body.capacity()
     }
 
     /// Called once the request is complete: redacts the body (see `redact::body`), and the
@@ -286,7 +355,10 @@ impl CapturedRequest {
             self.body = body;
         }
         if self.had_content_length || !self.body.is_empty() {
-            self.content_length = Some(self.body.len().to_string());
+            use std::fmt::Write;
+            let start = self.text.len();
+            let _ = write!(self.text, "{}", self.body.len());
+            self.content_length = Some(start..self.text.len());
         }
     }
 
@@ -312,10 +384,7 @@ impl CapturedRequest {
             let remarked = baggage.is_some() && *name == "baggage";
             !(replaced(name) || remarked)
         };
-        let originals = self
-            .headers
-            .iter()
-            .map(|(name, value)| (name.as_str(), value.as_str()));
+        let originals = self.pairs();
         match &self.unsampled {
             Some(plan) if target.containment.sampled == Sampled::Never => {
                 headers.extend(plan.apply(originals).filter(kept));
@@ -324,7 +393,7 @@ impl CapturedRequest {
         }
         headers.push((
             ":authority",
-            target.authority.as_deref().unwrap_or(&self.authority),
+            target.authority.as_deref().unwrap_or(self.authority()),
         ));
         if let Some(marker) = marker_header {
             headers.push((marker, target.name.as_str()));
@@ -339,7 +408,8 @@ impl CapturedRequest {
                 .map(|(name, value)| (name.as_str(), value.as_str())),
         );
         if let Some(length) = &self.content_length {
-            headers.push(("content-length", length.as_str()));
+            let length = self.text.get(length.clone()).unwrap_or_default();
+            headers.push(("content-length", length));
         }
         headers
     }
@@ -364,10 +434,9 @@ impl CapturedRequest {
 
     /// The first value of a header the copy carries (`:method` and `:path` included).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, value)| value.as_str())
+        self.pairs()
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value)
     }
 
     pub fn body(&self) -> Option<&[u8]> {
@@ -386,6 +455,12 @@ mod tests {
 
     fn default_config() -> Config {
         parse(r#"{"targets": [{"cluster": "mirror", "name": "canary"}]}"#)
+    }
+
+    /// `capture_headers` on the map of these headers.
+    fn capture(headers: Vec<(String, Vec<u8>)>, config: &Config) -> Result<CapturedRequest, Skip> {
+        let map = HeaderMap::from_pairs(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+        capture_headers(&map, config)
     }
 
     fn raw(headers: &[(&str, &[u8])]) -> Vec<(String, Vec<u8>)> {
@@ -431,7 +506,7 @@ mod tests {
     #[test]
     fn copy_keeps_request_line_and_end_to_end_headers_minus_secrets() {
         let config = default_config();
-        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        let mut captured = capture(request_headers(), &config).unwrap();
         captured
             .append_body(b"{\"a\": 1234}".to_vec(), 100)
             .unwrap();
@@ -460,7 +535,7 @@ mod tests {
         );
         let mut headers = request_headers();
         headers.push(("X-CUSTOM".into(), b"shouting".to_vec()));
-        let mut captured = capture_headers(headers, &config).unwrap();
+        let mut captured = capture(headers, &config).unwrap();
         captured.finish(&config.redaction).unwrap();
         let names: Vec<String> = copy_headers(&captured, &config)
             .into_iter()
@@ -485,7 +560,7 @@ mod tests {
             ("te", b"gzip"),
             ("trailer", b"grpc-status"),
         ]));
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         let names: Vec<String> = copy_headers(&captured, &config)
             .into_iter()
             .map(|(n, _)| n)
@@ -512,7 +587,7 @@ mod tests {
         let mut headers = request_headers();
         headers.push(("te".into(), b"trailers".to_vec()));
         let config = default_config();
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         assert!(copy_headers(&captured, &config).contains(&("te".into(), "trailers".into())));
     }
 
@@ -521,7 +596,7 @@ mod tests {
         let config = default_config();
         let mut headers = request_headers();
         headers.push(("x-binary".into(), vec![0xff, 0xfe, b'a']));
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         assert!(!copy_headers(&captured, &config)
             .iter()
             .any(|(n, _)| n == "x-binary"));
@@ -536,7 +611,7 @@ mod tests {
                 .filter(|(n, _)| n != missing)
                 .collect();
             assert_eq!(
-                capture_headers(headers, &config),
+                capture(headers, &config),
                 Err(Skip::Unroutable),
                 "{missing}"
             );
@@ -544,26 +619,29 @@ mod tests {
         let mut headers = request_headers();
         headers.retain(|(n, _)| n != ":path");
         headers.push((":path".into(), vec![b'/', 0xff]));
-        assert_eq!(capture_headers(headers, &config), Err(Skip::Unroutable));
+        assert_eq!(capture(headers, &config), Err(Skip::Unroutable));
     }
 
     #[test]
     fn host_suffix_goes_before_the_port() {
         assert_eq!(
-            with_host_suffix("shop.example:8080".into(), "-shadow"),
+            with_host_suffix("shop.example:8080", "-shadow").concat(),
             "shop.example-shadow:8080"
         );
         assert_eq!(
-            with_host_suffix("shop.example".into(), "-shadow"),
+            with_host_suffix("shop.example", "-shadow").concat(),
             "shop.example-shadow"
         );
         assert_eq!(
-            with_host_suffix("[::1]:8080".into(), "-shadow"),
+            with_host_suffix("[::1]:8080", "-shadow").concat(),
             "[::1]-shadow:8080"
         );
-        assert_eq!(with_host_suffix("[::1]".into(), "-shadow"), "[::1]-shadow");
         assert_eq!(
-            with_host_suffix("shop.example:8080".into(), ""),
+            with_host_suffix("[::1]", "-shadow").concat(),
+            "[::1]-shadow"
+        );
+        assert_eq!(
+            with_host_suffix("shop.example:8080", "").concat(),
             "shop.example:8080"
         );
     }
@@ -573,12 +651,12 @@ mod tests {
         let config = parse(
             r#"{"targets": [{"cluster": "m", "authority": "canary.internal"}], "host_suffix": "-shadow"}"#,
         );
-        let captured = capture_headers(request_headers(), &config).unwrap();
+        let captured = capture(request_headers(), &config).unwrap();
         assert!(copy_headers(&captured, &config)
             .contains(&(":authority".into(), "canary.internal".into())));
 
         let config = parse(r#"{"targets": [{"cluster": "m"}], "host_suffix": "-shadow"}"#);
-        let captured = capture_headers(request_headers(), &config).unwrap();
+        let captured = capture(request_headers(), &config).unwrap();
         assert!(copy_headers(&captured, &config)
             .contains(&(":authority".into(), "shop.example-shadow:8080".into())));
     }
@@ -627,7 +705,7 @@ mod tests {
             (":authority", b"a"),
             ("content-length", b"10000"),
         ]);
-        let mut captured = capture_headers(headers, &config).unwrap();
+        let mut captured = capture(headers, &config).unwrap();
         captured.append_body(vec![1; 16], 1 << 20).unwrap();
         assert_eq!(captured.body_growth(100, 1 << 20), 10000 - 16);
         captured.append_body(vec![1; 100], 1 << 20).unwrap();
@@ -638,15 +716,18 @@ mod tests {
     #[test]
     fn trailers_are_scrubbed_like_headers() {
         let config = default_config();
-        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        let mut captured = capture(request_headers(), &config).unwrap();
         captured.capture_trailers(
-            raw(&[
-                ("grpc-status", b"0"),
-                ("authorization", b"Bearer t"),
-                ("connection", b"close"),
-                ("x-bin", b"\xff"),
-                (":path", b"/x"),
-            ]),
+            &HeaderMap::from_pairs(
+                [
+                    ("grpc-status", &b"0"[..]),
+                    ("authorization", b"Bearer t"),
+                    ("connection", b"close"),
+                    ("x-bin", b"\xff"),
+                    (":path", b"/x"),
+                ]
+                .into_iter(),
+            ),
             &config.redaction,
         );
         assert_eq!(captured.trailers(), [("grpc-status", "0")]);
@@ -669,12 +750,12 @@ mod tests {
             headers.push((name.as_str(), b"v".to_vec()));
         }
         headers.push(("x-kept", b"v".to_vec()));
-        let raw: RawHeaders = headers
+        let raw: Vec<(String, Vec<u8>)> = headers
             .into_iter()
             .map(|(n, v)| (n.to_string(), v))
             .collect();
-        let captured = capture_headers(raw, &default_config()).unwrap();
-        let left: Vec<&str> = captured.headers.iter().map(|(n, _)| n.as_str()).collect();
+        let captured = capture(raw, &default_config()).unwrap();
+        let left: Vec<&str> = captured.pairs().map(|(n, _)| n).collect();
         assert_eq!(left, [":method", ":path", "x-kept"]);
         let sorted = connection_options_sorted("b, A,a , ,c");
         assert_eq!(sorted, ["a", "b", "c"]);
@@ -683,7 +764,7 @@ mod tests {
     #[test]
     fn held_bytes_count_headers_and_body() {
         let config = default_config();
-        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        let mut captured = capture(request_headers(), &config).unwrap();
         let headers_only = captured.held_bytes();
         assert!(headers_only > 0);
         captured.append_body(vec![0; 1000], 4000).unwrap();
@@ -694,14 +775,14 @@ mod tests {
     fn content_length_matches_the_copy_body() {
         let config = default_config();
         // No body captured (as with `body.mirror` off): the original declared 11 bytes, the copy none.
-        let mut captured = capture_headers(request_headers(), &config).unwrap();
+        let mut captured = capture(request_headers(), &config).unwrap();
         captured.finish(&config.redaction).unwrap();
         assert!(copy_headers(&captured, &config).contains(&("content-length".into(), "0".into())));
         assert_eq!(captured.body(), None);
 
         // A GET without a length stays without one.
         let get = raw(&[(":method", b"GET"), (":path", b"/"), (":authority", b"h")]);
-        let mut captured = capture_headers(get, &config).unwrap();
+        let mut captured = capture(get, &config).unwrap();
         captured.finish(&config.redaction).unwrap();
         assert!(!copy_headers(&captured, &config)
             .iter()
@@ -714,7 +795,7 @@ mod tests {
             (":authority", b"h"),
             ("transfer-encoding", b"chunked"),
         ]);
-        let mut captured = capture_headers(chunked, &config).unwrap();
+        let mut captured = capture(chunked, &config).unwrap();
         captured.append_body(vec![7; 300], 1000).unwrap();
         captured.finish(&config.redaction).unwrap();
         let headers = copy_headers(&captured, &config);
@@ -732,7 +813,7 @@ mod tests {
             (":path", b"/a?token=s3cret&b=1"),
             (":authority", b"h"),
         ]);
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         assert!(
             copy_headers(&captured, &config).contains(&(":path".into(), "/a?token=X&b=1".into()))
         );
@@ -749,7 +830,7 @@ mod tests {
             (":authority", b"h"),
             ("content-type", content_type),
         ]);
-        let mut captured = capture_headers(headers, config)?;
+        let mut captured = capture(headers, config)?;
         captured.append_body(body.as_bytes().to_vec(), 1 << 20)?;
         captured.finish(&config.redaction)?;
         Ok(captured)
@@ -810,7 +891,7 @@ mod tests {
             (":authority", b"h"),
             ("content-encoding", b"gzip"),
         ]);
-        let mut captured = capture_headers(headers.clone(), &config).unwrap();
+        let mut captured = capture(headers.clone(), &config).unwrap();
         captured
             .append_body(body.as_bytes().to_vec(), 1 << 20)
             .unwrap();
@@ -825,7 +906,7 @@ mod tests {
         headers.retain(|(name, _)| name != "content-encoding");
         headers.push(("content-type".into(), b"application/json".to_vec()));
         headers.push(("content-type".into(), b"text/plain".to_vec()));
-        let mut captured = capture_headers(headers, &config).unwrap();
+        let mut captured = capture(headers, &config).unwrap();
         captured
             .append_body(body.as_bytes().to_vec(), 1 << 20)
             .unwrap();
@@ -863,7 +944,7 @@ mod tests {
             ("X_Api_Key", b"k3y"),
             ("x_api-key", b"k3y"),
         ]);
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         let copy = copy_headers(&captured, &config);
         assert!(copy.contains(&(
             ":path".into(),
@@ -879,7 +960,7 @@ mod tests {
         );
         let mut headers = request_headers();
         headers.push(("x-tenant".into(), b"acme".to_vec()));
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         let copy = copy_headers(&captured, &config);
         let values = |name: &str| {
             copy.iter()
@@ -906,7 +987,7 @@ mod tests {
             ("x-envoy-force-trace", b"true"),
             ("baggage", b"user=1"),
         ]);
-        let captured = capture_headers(headers, &config).unwrap();
+        let captured = capture(headers, &config).unwrap();
         assert_eq!(
             captured.marked_baggage("traffic-mirror=never"),
             baggage::Marked::Merged("user=1,traffic-mirror=never".into())
@@ -956,7 +1037,7 @@ mod tests {
                 b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
             ),
         ]);
-        let mut captured = capture_headers(headers, &config).unwrap();
+        let mut captured = capture(headers, &config).unwrap();
         captured.append_body(b"{}".to_vec(), 100).unwrap();
         let record = captured.copy_record(&Endpoints::default());
         assert_eq!(record.endpoint, "POST /users/{}");

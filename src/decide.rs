@@ -9,7 +9,7 @@
 
 use crate::baggage;
 use crate::config::Target;
-use crate::http::RequestHead;
+use crate::http::{asks_for_upgrade, RequestHead};
 use crate::limits::Limited;
 use crate::matching::Match;
 use crate::sampling::keyed_draw;
@@ -32,18 +32,32 @@ pub enum Refusal {
     InFlightLimited,
 }
 
-/// Whether a request carries the marker: the marker header, or a `baggage` member with
-/// exactly the configured key (any value).
-pub fn carries_marker(
+/// What the first steps read from a request's headers, in one walk over them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Inspected {
+    /// The request carries the marker: the marker header, or a `baggage` member with exactly
+    /// the configured key (any value).
+    pub marked: bool,
+    /// It asks for an upgrade or a tunnel (`http::asks_for_upgrade`).
+    pub upgrade: bool,
+}
+
+/// Reads what the loop guard (`header`, `baggage_key`: the markers, when on) and the upgrade
+/// check need, in one walk over the headers.
+pub fn inspect(
     head: &RequestHead<'_>,
     header: Option<&str>,
     baggage_key: Option<&str>,
-) -> bool {
-    header.is_some_and(|name| head.get(name).is_some())
-        || baggage_key.is_some_and(|key| {
-            head.values("baggage")
-                .any(|value| baggage::has_member(value, key))
-        })
+) -> Inspected {
+    let mut seen = Inspected::default();
+    for (name, value) in head.iter() {
+        seen.upgrade |= asks_for_upgrade(name, value);
+        seen.marked = seen.marked
+            || header == Some(name)
+            || (name == "baggage"
+                && baggage_key.is_some_and(|key| baggage::has_member(value, key)));
+    }
+    seen
 }
 
 /// Where the original request is going.
@@ -159,24 +173,24 @@ impl Decisions {
         self.wanted.union(self.undecided)
     }
 
-    /// The second step, with the request's headers: upgrades and tunnels, loop guard (`marked`:
-    /// see `carries_marker`), match rules, consistent sampling.
+    /// The second step, with the request's headers: upgrades and tunnels, loop guard (`seen`:
+    /// see `inspect`), match rules, consistent sampling.
     pub fn with_headers(
         &mut self,
         targets: &[Target],
         global_match: Option<&Match>,
-        marked: bool,
+        seen: Inspected,
         head: &RequestHead<'_>,
         mut draw: impl FnMut() -> u32,
     ) {
         let open = self.open();
-        if head.asks_for_upgrade() {
+        if seen.upgrade {
             self.upgrade = self.upgrade.union(open);
             self.wanted = TargetSet::default();
             self.undecided = TargetSet::default();
             return;
         }
-        if marked {
+        if seen.marked {
             self.marked_as_copy = self.marked_as_copy.union(open);
             self.wanted = TargetSet::default();
             self.undecided = TargetSet::default();
@@ -305,6 +319,7 @@ impl Decisions {
 mod tests {
     use super::*;
     use crate::config::Config;
+    use crate::http::HeaderMap;
     use crate::metrics::Counter;
 
     fn parse_targets(json: &str) -> (Vec<Target>, Option<Match>) {
@@ -312,11 +327,8 @@ mod tests {
         (config.targets, config.request_match)
     }
 
-    fn raw(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn raw(pairs: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
     fn set(indexes: &[usize]) -> TargetSet {
@@ -368,9 +380,9 @@ mod tests {
             ("x-traffic-mirror", "a"),
         ]);
         let head = RequestHead::new(&headers);
-        let marked = carries_marker(&head, Some("x-traffic-mirror"), None);
-        assert!(marked);
-        decisions.with_headers(&targets, global.as_ref(), marked, &head, no_draws);
+        let seen = inspect(&head, Some("x-traffic-mirror"), None);
+        assert!(seen.marked && seen.upgrade);
+        decisions.with_headers(&targets, global.as_ref(), seen, &head, no_draws);
         assert!(decisions.wanted.is_empty());
         assert_eq!(refused(&decisions, Refusal::Upgrade), set(&[0, 1]));
         assert_eq!(refused(&decisions, Refusal::SampledOut), set(&[2]));
@@ -386,8 +398,15 @@ mod tests {
         assert!(decisions.needs_headers());
         let headers = raw(&[(":method", "GET"), ("x-traffic-mirror", "upstream")]);
         let head = RequestHead::new(&headers);
-        let marked = carries_marker(&head, Some("x-traffic-mirror"), Some("traffic-mirror"));
-        decisions.with_headers(&targets, global.as_ref(), marked, &head, no_draws);
+        let seen = inspect(&head, Some("x-traffic-mirror"), Some("traffic-mirror"));
+        assert_eq!(
+            seen,
+            Inspected {
+                marked: true,
+                upgrade: false
+            }
+        );
+        decisions.with_headers(&targets, global.as_ref(), seen, &head, no_draws);
         assert!(decisions.wanted.is_empty());
         assert_eq!(refused(&decisions, Refusal::MarkedAsCopy), set(&[0, 1]));
         assert_eq!(
@@ -409,7 +428,7 @@ mod tests {
             decisions.with_headers(
                 &targets,
                 global.as_ref(),
-                false,
+                Inspected::default(),
                 &RequestHead::new(&headers),
                 no_draws,
             );
@@ -439,7 +458,7 @@ mod tests {
             decisions.with_headers(
                 &targets,
                 global.as_ref(),
-                false,
+                Inspected::default(),
                 &RequestHead::new(&headers),
                 || random,
             );
@@ -486,7 +505,7 @@ mod tests {
                 decisions.with_headers(
                     &targets,
                     global.as_ref(),
-                    false,
+                    Inspected::default(),
                     &RequestHead::new(&headers),
                     || rng.u32(0..1_000_000),
                 );
@@ -517,11 +536,12 @@ mod tests {
     fn the_baggage_member_marks_a_request_with_exactly_its_key() {
         let marked = |pairs: &[(&str, &str)]| {
             let headers = raw(pairs);
-            carries_marker(
+            inspect(
                 &RequestHead::new(&headers),
                 Some("x-traffic-mirror"),
                 Some("traffic-mirror"),
             )
+            .marked
         };
         assert!(marked(&[
             ("baggage", "a=1"),
@@ -536,11 +556,11 @@ mod tests {
         let headers = raw(&[("baggage", "traffic-mirror=canary")]);
         let head = RequestHead::new(&headers);
         assert!(
-            !carries_marker(&head, Some("x-traffic-mirror"), None),
+            !inspect(&head, Some("x-traffic-mirror"), None).marked,
             "baggage marker off"
         );
         assert!(
-            carries_marker(&head, None, Some("traffic-mirror")),
+            inspect(&head, None, Some("traffic-mirror")).marked,
             "header marker off"
         );
     }

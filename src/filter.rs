@@ -7,9 +7,9 @@ use crate::body_jobs::Unredacted;
 use crate::budget::{Budget, Reservation};
 use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
-use crate::decide::{carries_marker, Decisions, Destination};
-use crate::host::{Envoy, Host};
-use crate::http::{RawHeaders, RequestHead};
+use crate::decide::{inspect, Decisions, Destination};
+use crate::host::{Envoy, Host, CLUSTER_NAME};
+use crate::http::{HeaderMap, RequestHead};
 use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
@@ -54,7 +54,7 @@ enum Decided {
     /// A marked write, answered 403 by the plugin (`refuse_marked_writes`).
     Refused,
     /// The targets that get copies (possibly none), and the headers if they were read.
-    Copies(Copies, RawHeaders),
+    Copies(Copies, HeaderMap),
 }
 
 /// The body of the 403 a marked write gets: what refused it, and why.
@@ -129,7 +129,7 @@ impl<H: Host> MirrorFilter<H> {
         let config = &self.settings.config;
         let global_match = config.request_match.as_ref();
         let mut decisions = Decisions::before_headers(&config.targets, global_match, random_draw);
-        let mut headers = Vec::new();
+        let mut headers = HeaderMap::default();
         let refuse_writes = config.containment.refuse_marked_writes;
         let mut refused = false;
         if decisions.needs_headers() || refuse_writes {
@@ -140,17 +140,17 @@ impl<H: Host> MirrorFilter<H> {
             };
             headers = read;
             let head = RequestHead::new(&headers);
-            let marked = carries_marker(
+            let seen = inspect(
                 &head,
                 config.marker_header.as_deref(),
                 config.containment.marker_baggage.as_deref(),
             );
-            refused = refuse_writes && marked && !is_read_only(head.get(":method"));
-            decisions.with_headers(&config.targets, global_match, marked, &head, random_draw);
+            refused = refuse_writes && seen.marked && !is_read_only(head.get(":method"));
+            decisions.with_headers(&config.targets, global_match, seen, &head, random_draw);
             if decisions.guards_destination(&config.targets) {
                 // Set before the router for a request whose route matched (absent otherwise:
                 // then no copy is refused for it).
-                let cluster = self.host.property(&["xds", "cluster_name"]);
+                let cluster = self.host.property(CLUSTER_NAME);
                 let destination = Destination {
                     cluster: cluster.as_deref(),
                     authority: head.get(":authority"),
@@ -288,7 +288,7 @@ impl<H: Host> MirrorFilter<H> {
         };
         let request = &mut capturing.request;
         let trailers = self.host.request_trailers().map_err(|_| Skip::Unreadable)?;
-        request.capture_trailers(trailers, &self.settings.config.redaction);
+        request.capture_trailers(&trailers, &self.settings.config.redaction);
         Ok(())
     }
 
@@ -383,7 +383,7 @@ impl<H: Host> HttpContext for MirrorFilter<H> {
         if copies.targets.is_empty() {
             return Action::Continue;
         }
-        let captured = capture_headers(headers, &self.settings.config)
+        let captured = capture_headers(&headers, &self.settings.config)
             .and_then(|request| self.start_capture(copies, request));
         match captured {
             Ok(()) => {

@@ -7,25 +7,29 @@
 //! struct, so the seam costs nothing at run time.
 
 use crate::abi::{self, HostStatus};
-use crate::http::RawHeaders;
+use crate::http::HeaderMap;
 use proxy_wasm::hostcalls;
 use proxy_wasm::types::{BufferType, MapType, MetricType, Status};
 use std::time::Duration;
 
+/// Envoy's `xds.cluster_name` property, the cluster the original is routed to, as a path the
+/// ABI takes (written joined: no allocation to join it per request).
+pub const CLUSTER_NAME: &str = "xds\0cluster_name";
+
 pub trait Host {
     /// The original request's headers (an error once their phase is over).
-    fn request_headers(&self) -> Result<RawHeaders, HostStatus>;
+    fn request_headers(&self) -> Result<HeaderMap, HostStatus>;
     /// The original request's body chunk being delivered (`size` bytes, as Envoy announced).
     fn request_body(&self, size: usize) -> Result<Vec<u8>, HostStatus>;
-    fn request_trailers(&self) -> Result<RawHeaders, HostStatus>;
+    fn request_trailers(&self) -> Result<HeaderMap, HostStatus>;
     /// The original's response headers, on their way to the client.
-    fn response_headers(&self) -> Result<RawHeaders, HostStatus>;
+    fn response_headers(&self) -> Result<HeaderMap, HostStatus>;
     /// The original's response body chunk being delivered (`size` bytes).
     fn response_body(&self, size: usize) -> Result<Vec<u8>, HostStatus>;
-    fn response_trailers(&self) -> Result<RawHeaders, HostStatus>;
-    /// A property of the stream (`["xds", "cluster_name"]`); `None` when it has none or
-    /// cannot be read.
-    fn property(&self, path: &[&str]) -> Option<Vec<u8>>;
+    fn response_trailers(&self) -> Result<HeaderMap, HostStatus>;
+    /// A property of the stream, by its path's segments joined by NULs (`CLUSTER_NAME`);
+    /// `None` when it has none or cannot be read.
+    fn property(&self, path: &str) -> Option<Vec<u8>>;
     /// Answers the original request in the plugin's place; false if the host refused.
     fn send_local_response(&self, status: u32, headers: &[(&str, &str)], body: &[u8]) -> bool;
     /// The host's clock, in nanoseconds since the epoch (0 if it cannot be read).
@@ -42,11 +46,11 @@ pub trait Host {
         timeout: Duration,
     ) -> Result<u32, Status>;
     /// The headers of the copy's response being delivered (empty when it was reset).
-    fn call_response_headers(&self) -> RawHeaders;
+    fn call_response_headers(&self) -> HeaderMap;
     /// The body of the copy's response being delivered (`size` bytes, as Envoy announced).
     fn call_response_body(&self, size: usize) -> Vec<u8>;
     /// The trailers of the copy's response being delivered.
-    fn call_response_trailers(&self) -> RawHeaders;
+    fn call_response_trailers(&self) -> HeaderMap;
     /// The plugin configuration Envoy hands to `on_configure`.
     fn plugin_configuration(&self, size: usize) -> Vec<u8>;
     /// Tells the host that a finishing root is done.
@@ -108,7 +112,7 @@ pub const ENVOY_METRICS: MetricHost = MetricHost {
 };
 
 impl Host for Envoy {
-    fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
+    fn property(&self, path: &str) -> Option<Vec<u8>> {
         abi::property(path).ok().flatten()
     }
 
@@ -116,7 +120,7 @@ impl Host for Envoy {
         abi::send_local_response(status, headers, body).is_ok()
     }
 
-    fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
+    fn request_headers(&self) -> Result<HeaderMap, HostStatus> {
         abi::request_headers()
     }
 
@@ -124,11 +128,11 @@ impl Host for Envoy {
         abi::request_body(size)
     }
 
-    fn request_trailers(&self) -> Result<RawHeaders, HostStatus> {
+    fn request_trailers(&self) -> Result<HeaderMap, HostStatus> {
         abi::header_map(MapType::HttpRequestTrailers)
     }
 
-    fn response_headers(&self) -> Result<RawHeaders, HostStatus> {
+    fn response_headers(&self) -> Result<HeaderMap, HostStatus> {
         abi::header_map(MapType::HttpResponseHeaders)
     }
 
@@ -136,7 +140,7 @@ impl Host for Envoy {
         abi::buffer(BufferType::HttpResponseBody, size)
     }
 
-    fn response_trailers(&self) -> Result<RawHeaders, HostStatus> {
+    fn response_trailers(&self) -> Result<HeaderMap, HostStatus> {
         abi::header_map(MapType::HttpResponseTrailers)
     }
 
@@ -160,7 +164,7 @@ impl Host for Envoy {
         hostcalls::dispatch_http_call(cluster, headers, body, trailers, timeout)
     }
 
-    fn call_response_headers(&self) -> RawHeaders {
+    fn call_response_headers(&self) -> HeaderMap {
         abi::header_map(MapType::HttpCallResponseHeaders).unwrap_or_default()
     }
 
@@ -171,8 +175,8 @@ impl Host for Envoy {
             .unwrap_or_default()
     }
 
-    fn call_response_trailers(&self) -> RawHeaders {
-        hostcalls::get_map_bytes(MapType::HttpCallResponseTrailers).unwrap_or_default()
+    fn call_response_trailers(&self) -> HeaderMap {
+        abi::header_map(MapType::HttpCallResponseTrailers).unwrap_or_default()
     }
 
     fn plugin_configuration(&self, size: usize) -> Vec<u8> {
@@ -320,20 +324,20 @@ mod fake {
         /// (token, cluster, headers) of every dispatched copy.
         pub dispatched: RefCell<Vec<Dispatched>>,
         /// What `call_response_headers`, `_body` and `_trailers` return.
-        pub response: RefCell<RawHeaders>,
+        pub response: RefCell<HeaderMap>,
         pub response_body: RefCell<Vec<u8>>,
-        pub response_trailers: RefCell<RawHeaders>,
+        pub response_trailers: RefCell<HeaderMap>,
         pub configuration: RefCell<Vec<u8>>,
         pub done_calls: Cell<u32>,
         /// The original request as the HTTP context reads it: its headers, the body chunk
         /// being delivered, its trailers.
-        pub request_headers: RefCell<RawHeaders>,
+        pub request_headers: RefCell<HeaderMap>,
         pub request_chunk: RefCell<Vec<u8>>,
-        pub request_trailers: RefCell<RawHeaders>,
+        pub request_trailers: RefCell<HeaderMap>,
         /// The original's response, likewise.
-        pub original_response_headers: RefCell<RawHeaders>,
+        pub original_response_headers: RefCell<HeaderMap>,
         pub original_response_chunk: RefCell<Vec<u8>>,
-        pub original_response_trailers: RefCell<RawHeaders>,
+        pub original_response_trailers: RefCell<HeaderMap>,
         /// Every read of the HTTP context fails (as once its phase is over).
         pub unreadable: Cell<bool>,
         /// Stream properties by path (joined with `.`), e.g. `xds.cluster_name`.
@@ -343,11 +347,8 @@ mod fake {
     }
 
     /// Headers as the host hands them over.
-    pub fn raw(headers: &[(&str, &str)]) -> RawHeaders {
-        headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    pub fn raw(headers: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(headers.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
     impl FakeHost {
@@ -380,8 +381,8 @@ mod fake {
     }
 
     impl Host for FakeHost {
-        fn property(&self, path: &[&str]) -> Option<Vec<u8>> {
-            let path = path.join(".");
+        fn property(&self, path: &str) -> Option<Vec<u8>> {
+            let path = path.replace('\0', ".");
             let properties = self.properties.borrow();
             properties
                 .iter()
@@ -396,7 +397,7 @@ mod fake {
             true
         }
 
-        fn request_headers(&self) -> Result<RawHeaders, HostStatus> {
+        fn request_headers(&self) -> Result<HeaderMap, HostStatus> {
             self.read(&self.request_headers)
         }
 
@@ -404,11 +405,11 @@ mod fake {
             self.read(&self.request_chunk)
         }
 
-        fn request_trailers(&self) -> Result<RawHeaders, HostStatus> {
+        fn request_trailers(&self) -> Result<HeaderMap, HostStatus> {
             self.read(&self.request_trailers)
         }
 
-        fn response_headers(&self) -> Result<RawHeaders, HostStatus> {
+        fn response_headers(&self) -> Result<HeaderMap, HostStatus> {
             self.read(&self.original_response_headers)
         }
 
@@ -416,7 +417,7 @@ mod fake {
             self.read(&self.original_response_chunk)
         }
 
-        fn response_trailers(&self) -> Result<RawHeaders, HostStatus> {
+        fn response_trailers(&self) -> Result<HeaderMap, HostStatus> {
             self.read(&self.original_response_trailers)
         }
 
@@ -450,7 +451,7 @@ mod fake {
             Ok(token)
         }
 
-        fn call_response_headers(&self) -> RawHeaders {
+        fn call_response_headers(&self) -> HeaderMap {
             self.response.borrow().clone()
         }
 
@@ -458,7 +459,7 @@ mod fake {
             self.response_body.borrow().clone()
         }
 
-        fn call_response_trailers(&self) -> RawHeaders {
+        fn call_response_trailers(&self) -> HeaderMap {
             self.response_trailers.borrow().clone()
         }
 

@@ -1,10 +1,6 @@
 //! HTTP header vocabulary shared by every part of the plugin: how Envoy hands headers over,
 //! which ones describe a hop rather than the request, and what a header name may be.
 
-/// Headers as the SDK hands them over: lower-case names, values as bytes (a value need not be
-/// UTF-8, and reading it as a `String` would panic the VM).
-pub type RawHeaders = Vec<(String, Vec<u8>)>;
-
 /// Connection-level headers that describe one hop, not the request. `te` is kept when it is
 /// exactly `trailers`, which gRPC servers require.
 pub const HOP_BY_HOP: [&str; 8] = [
@@ -19,7 +15,17 @@ pub const HOP_BY_HOP: [&str; 8] = [
 ];
 
 pub fn is_hop_by_hop(name: &str) -> bool {
-    HOP_BY_HOP.iter().any(|hop| hop.eq_ignore_ascii_case(name))
+    // By length first: this runs for every header of every copied request.
+    let candidates: &[&str] = match name.len() {
+        2 => &["te"],
+        7 => &["upgrade", "trailer"],
+        10 => &["connection", "keep-alive"],
+        14 => &["http2-settings"],
+        16 => &["proxy-connection"],
+        17 => &["transfer-encoding"],
+        _ => &[],
+    };
+    candidates.iter().any(|hop| hop.eq_ignore_ascii_case(name))
 }
 
 /// A character of an RFC 9110 token: what header names and methods are made of.
@@ -53,39 +59,40 @@ pub fn grpc_status(value: &[u8]) -> u32 {
 }
 
 /// Whether a response is gRPC, by its headers.
-pub fn is_grpc(headers: &[(String, Vec<u8>)]) -> bool {
-    headers
-        .iter()
-        .any(|(name, value)| name == "content-type" && is_grpc_content_type(value))
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers.values("content-type").any(is_grpc_content_type)
+}
+
+/// Whether this header of a request asks to leave HTTP: a `CONNECT` tunnel (HTTP/2's extended
+/// CONNECT too, with `:protocol`) or an HTTP/1.1 `upgrade` (WebSocket; Envoy presents an
+/// HTTP/2 WebSocket this way as well). A copy of such a request cannot be an HTTP request.
+pub fn asks_for_upgrade(name: &str, value: &[u8]) -> bool {
+    match name {
+        ":method" => value.eq_ignore_ascii_case(b"CONNECT"),
+        ":protocol" | "upgrade" => true,
+        _ => false,
+    }
 }
 
 /// The request's headers as Envoy handed them over, for the decisions that need them.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
-    headers: &'a [(String, Vec<u8>)],
+    headers: &'a HeaderMap,
 }
 
 impl<'a> RequestHead<'a> {
-    pub fn new(headers: &'a [(String, Vec<u8>)]) -> RequestHead<'a> {
+    pub fn new(headers: &'a HeaderMap) -> RequestHead<'a> {
         RequestHead { headers }
     }
 
     /// The first value of the header `name` (configured names are lower-case, as Envoy's).
     pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.values(name).next()
+        self.headers.get(name)
     }
 
-    /// Whether the request asks to leave HTTP: a `CONNECT` tunnel (HTTP/2's extended CONNECT
-    /// too, with `:protocol`) or an HTTP/1.1 `upgrade` (WebSocket; Envoy presents an HTTP/2
-    /// WebSocket this way as well). A copy of such a request cannot be an HTTP request.
-    pub fn asks_for_upgrade(&self) -> bool {
-        self.headers
-            .iter()
-            .any(|(name, value)| match name.as_str() {
-                ":method" => value.eq_ignore_ascii_case(b"CONNECT"),
-                ":protocol" | "upgrade" => true,
-                _ => false,
-            })
+    /// Every header, (name, value), in the order they came.
+    pub fn iter(&self) -> Headers<'a> {
+        self.headers.iter()
     }
 
     /// Every value of the header `name`, in the order they came.
@@ -93,10 +100,7 @@ impl<'a> RequestHead<'a> {
     where
         'a: 'n,
     {
-        self.headers
-            .iter()
-            .filter(move |(n, _)| n == name)
-            .map(|(_, value)| value.as_slice())
+        self.headers.values(name)
     }
 }
 
@@ -106,57 +110,210 @@ fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
     usize::try_from(u32::from_le_bytes(word)).ok()
 }
 
-/// Reads a header map as the host serializes it: a little-endian u32 count, then a (name
-/// size, value size) u32 pair per header, then each name and value followed by a NUL. `None`
-/// when the bytes do not hold what they announce; a name that is not UTF-8 (Envoy's codecs
-/// never let one through) is read lossily rather than failing the map. Linear in its input.
-pub fn parse_header_map(bytes: &[u8]) -> Option<RawHeaders> {
-    if bytes.is_empty() {
-        return Some(Vec::new());
-    }
-    let count = read_u32(bytes, 0)?;
-    let sizes_end = count.checked_mul(8)?.checked_add(4)?;
-    if sizes_end > bytes.len() {
-        return None;
-    }
-    let mut headers = Vec::with_capacity(count);
-    let mut data = sizes_end;
-    let mut take = |size: usize| -> Option<&[u8]> {
-        let end = data.checked_add(size)?;
-        let field = bytes.get(data..end)?;
-        data = end.checked_add(1)?; // the NUL after each name and value
-        Some(field)
-    };
-    for index in 0..count {
-        let at = 4 + index * 8;
-        let name = take(read_u32(bytes, at)?)?;
-        let value = take(read_u32(bytes, at + 4)?)?;
-        headers.push((String::from_utf8_lossy(name).into_owned(), value.to_vec()));
-    }
-    Some(headers)
+/// A header map kept as the host serialized it (a little-endian u32 count, then a (name
+/// size, value size) u32 pair per header, then each name and value followed by a NUL) and
+/// read in place: no allocation per header, only the one buffer the host hands over. Names
+/// are lower-case as Envoy hands them over; values are bytes (a value need not be UTF-8).
+///
+/// Invariant, checked once by `parse` (the only way to build one): the bytes hold every
+/// field they announce, and every name is UTF-8. The bytes are never changed afterwards, so
+/// the walk that reads them (`Fields`, the same one `parse` checks with) finds the same
+/// fields, and a name can be handed out as `&str` without checking it again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderMap {
+    bytes: Vec<u8>,
+    count: usize,
 }
 
-/// Serializes a header map as the host reads one (the layout `parse_header_map` reads).
-pub fn serialize_header_map(headers: &[(&str, &str)]) -> Vec<u8> {
-    let size = headers
-        .iter()
-        .map(|(n, v)| n.len() + v.len() + 10)
-        .sum::<usize>()
-        + 4;
+/// The walk over a serialized map's fields: the (name, value) pairs in the order they came.
+#[derive(Debug, Clone)]
+pub struct Fields<'a> {
+    bytes: &'a [u8],
+    /// Where the next header's sizes are.
+    sizes_at: usize,
+    /// Where the next header's name starts.
+    data_at: usize,
+    left: usize,
+}
+
+impl<'a> Fields<'a> {
+    fn take(&mut self, size: usize) -> Option<&'a [u8]> {
+        let end = self.data_at.saturating_add(size);
+        let field = self.bytes.get(self.data_at..end)?;
+        self.data_at = end.saturating_add(1); // the NUL after each name and value
+        Some(field)
+    }
+}
+
+impl<'a> Fields<'a> {
+    /// The next header's name, with where it starts in the bytes.
+    fn next_at(&mut self) -> Option<(usize, &'a [u8])> {
+        let start = self.data_at;
+        let (name, _) = self.next()?;
+        Some((start, name))
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    /// `None` at the end, or where the bytes stop holding what they announce (which `parse`
+    /// has ruled out for a `HeaderMap`'s bytes). Positions saturate rather than overflow: a
+    /// saturated one is past the bytes, so the field is not there.
+    fn next(&mut self) -> Option<Self::Item> {
+        self.left = self.left.checked_sub(1)?;
+        let sizes_end = self.sizes_at.saturating_add(8);
+        let sizes: [u8; 8] = self.bytes.get(self.sizes_at..sizes_end)?.try_into().ok()?;
+        self.sizes_at = sizes_end;
+        let [n0, n1, n2, n3, v0, v1, v2, v3] = sizes;
+        let name_size = usize::try_from(u32::from_le_bytes([n0, n1, n2, n3])).ok()?;
+        let value_size = usize::try_from(u32::from_le_bytes([v0, v1, v2, v3])).ok()?;
+        let name = self.take(name_size)?;
+        let value = self.take(value_size)?;
+        Some((name, value))
+    }
+}
+
+/// A `HeaderMap`'s headers as (name, value), names as `&str`.
+#[derive(Debug, Clone)]
+pub struct Headers<'a>(Fields<'a>);
+
+impl<'a> Iterator for Headers<'a> {
+    type Item = (&'a str, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (name, value) = self.0.next()?;
+        // SAFETY: `Headers` walks only a `HeaderMap`'s bytes, which `HeaderMap::parse` walked
+        // with the same `Fields` and found every name UTF-8; they are never changed after.
+        let name = unsafe { std::str::from_utf8_unchecked(name) };
+        Some((name, value))
+    }
+}
+
+impl HeaderMap {
+    /// Reads a header map as the host serializes it, keeping its bytes. `None` when they do
+    /// not hold what they announce. A name that is not UTF-8 (Envoy's codecs never let one
+    /// through) does not fail the map: its bytes outside ASCII are read as `?` (before, as
+    /// U+FFFD: either way a name no configured name, a token, can match). Linear in its input.
+    pub fn parse(mut bytes: Vec<u8>) -> Option<HeaderMap> {
+        if bytes.is_empty() {
+            return Some(HeaderMap::default());
+        }
+        let count = read_u32(&bytes, 0)?;
+        let sizes_end = count.checked_mul(8)?.checked_add(4)?;
+        if sizes_end > bytes.len() {
+            return None;
+        }
+        let mut names_utf8 = true;
+        let mut fields = HeaderMap::walk(&bytes, count);
+        for _ in 0..count {
+            let (name, _) = fields.next()?;
+            names_utf8 &= std::str::from_utf8(name).is_ok();
+        }
+        if !names_utf8 {
+            // The same walk, by position: the map holds what it announces (checked above).
+            let mut fields = HeaderMap::walk(&bytes, count);
+            let mut names = Vec::new();
+            while let Some((start, name)) = fields.next_at() {
+                if std::str::from_utf8(name).is_err() {
+                    names.push(start..start.saturating_add(name.len()));
+                }
+            }
+            for name in names {
+                let name = bytes.get_mut(name).unwrap_or_default();
+                name.iter_mut()
+                    .filter(|b| !b.is_ascii())
+                    .for_each(|b| *b = b'?');
+            }
+        }
+        Some(HeaderMap { bytes, count })
+    }
+
+    /// A map of these headers, serialized as the host would.
+    pub fn from_pairs<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])> + Clone) -> HeaderMap {
+        let bytes = serialize(pairs.map(|(name, value)| (name.as_bytes(), value)));
+        // Built from `&str` names in the layout `parse` reads: it never refuses it.
+        HeaderMap::parse(bytes).unwrap_or_default()
+    }
+
+    fn walk(bytes: &[u8], count: usize) -> Fields<'_> {
+        Fields {
+            bytes,
+            sizes_at: 4,
+            data_at: count.saturating_mul(8).saturating_add(4),
+            left: count,
+        }
+    }
+
+    fn fields(&self) -> Fields<'_> {
+        HeaderMap::walk(&self.bytes, self.count)
+    }
+
+    /// Every header, (name, value), in the order they came.
+    pub fn iter(&self) -> Headers<'_> {
+        Headers(self.fields())
+    }
+
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// How many bytes the names and values take together.
+    pub fn text_len(&self) -> usize {
+        let overhead = self.count.saturating_mul(10).saturating_add(4);
+        self.bytes.len().saturating_sub(overhead)
+    }
+
+    /// The first value of the header `name`.
+    pub fn get(&self, name: &str) -> Option<&[u8]> {
+        self.values(name).next()
+    }
+
+    /// Every value of the header `name`, in the order they came.
+    pub fn values<'s, 'n>(&'s self, name: &'n str) -> impl Iterator<Item = &'s [u8]> + 'n
+    where
+        's: 'n,
+    {
+        self.fields()
+            .filter(move |(n, _)| *n == name.as_bytes())
+            .map(|(_, value)| value)
+    }
+}
+
+/// Serializes headers in the layout the host reads and writes (see `HeaderMap`).
+fn serialize<'a>(headers: impl Iterator<Item = (&'a [u8], &'a [u8])> + Clone) -> Vec<u8> {
+    let (count, size) = headers
+        .clone()
+        .fold((0usize, 4usize), |(count, size), (n, v)| {
+            (count + 1, size + n.len() + v.len() + 10)
+        });
     let mut bytes = Vec::with_capacity(size);
     let len = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_le_bytes();
-    bytes.extend_from_slice(&len(headers.len()));
-    for (name, value) in headers {
+    bytes.extend_from_slice(&len(count));
+    for (name, value) in headers.clone() {
         bytes.extend_from_slice(&len(name.len()));
         bytes.extend_from_slice(&len(value.len()));
     }
     for (name, value) in headers {
-        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(name);
         bytes.push(0);
-        bytes.extend_from_slice(value.as_bytes());
+        bytes.extend_from_slice(value);
         bytes.push(0);
     }
     bytes
+}
+
+/// Serializes a header map as the host reads one (the layout `HeaderMap::parse` reads).
+pub fn serialize_header_map(headers: &[(&str, &str)]) -> Vec<u8> {
+    serialize(
+        headers
+            .iter()
+            .map(|(name, value)| (name.as_bytes(), value.as_bytes())),
+    )
 }
 
 #[cfg(test)]
@@ -168,6 +325,14 @@ mod tests {
         assert!(is_hop_by_hop("Connection"));
         assert!(is_hop_by_hop("transfer-encoding"));
         assert!(!is_hop_by_hop("content-length"));
+        for hop in HOP_BY_HOP {
+            assert!(is_hop_by_hop(hop), "{hop}");
+            assert!(is_hop_by_hop(&hop.to_ascii_uppercase()), "{hop}");
+            assert!(!is_hop_by_hop(&format!("{hop}s")), "{hop}s");
+        }
+        for other in ["tf", "upgrades", "connectiox", "x-connection", ""] {
+            assert!(!is_hop_by_hop(other), "{other}");
+        }
     }
 
     #[test]
@@ -178,14 +343,19 @@ mod tests {
         }
     }
 
+    /// A map of these headers, values as text.
+    fn map(pairs: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_bytes())))
+    }
+
     #[test]
     fn upgrades_and_tunnels_are_recognised() {
         let head = |pairs: &[(&str, &str)]| -> bool {
-            let raw: RawHeaders = pairs
+            let map = map(pairs);
+            let any = RequestHead::new(&map)
                 .iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect();
-            RequestHead::new(&raw).asks_for_upgrade()
+                .any(|(name, value)| asks_for_upgrade(name, value));
+            any
         };
         assert!(head(&[(":method", "GET"), ("upgrade", "websocket")]));
         assert!(head(&[(":method", "CONNECT"), (":authority", "a:443")]));
@@ -196,15 +366,17 @@ mod tests {
 
     #[test]
     fn request_head_finds_first_and_every_value() {
-        let raw: RawHeaders = vec![
-            ("x-env".into(), b"a".to_vec()),
-            ("other".into(), b"b".to_vec()),
-            ("x-env".into(), b"\xff".to_vec()),
-        ];
+        let raw = HeaderMap::from_pairs(
+            [("x-env", &b"a"[..]), ("other", b"b"), ("x-env", b"\xff")].into_iter(),
+        );
         let head = RequestHead::new(&raw);
         assert_eq!(head.get("x-env"), Some(&b"a"[..]));
-        assert_eq!(head.values("x-env").count(), 2);
+        assert_eq!(
+            head.values("x-env").collect::<Vec<_>>(),
+            [&b"a"[..], b"\xff"]
+        );
         assert_eq!(head.get("missing"), None);
+        assert_eq!(head.get("x-en"), None, "a name is matched whole");
     }
 
     /// The host's serialization, as Envoy writes it.
@@ -223,15 +395,23 @@ mod tests {
         bytes
     }
 
+    fn pairs(map: &HeaderMap) -> Vec<(String, Vec<u8>)> {
+        map.iter()
+            .map(|(n, v)| (n.to_string(), v.to_vec()))
+            .collect()
+    }
+
     #[test]
     fn a_map_serialized_for_the_host_reads_back() {
         let headers = [("content-type", "text/plain"), ("x-empty", "")];
-        let parsed = parse_header_map(&serialize_header_map(&headers)).unwrap();
+        let parsed = HeaderMap::parse(serialize_header_map(&headers)).unwrap();
         let expected: Vec<(String, Vec<u8>)> = headers
             .iter()
             .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
             .collect();
-        assert_eq!(parsed, expected);
+        assert_eq!(pairs(&parsed), expected);
+        assert_eq!(parsed.len(), 2);
+        assert_eq!(parsed.text_len(), "content-typetext/plainx-empty".len());
     }
 
     #[test]
@@ -241,32 +421,62 @@ mod tests {
             ("x-bin", b"\xff\x00\xfe"),
             ("empty", b""),
         ];
-        let parsed = parse_header_map(&serialize(&headers)).unwrap();
-        assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[1], ("x-bin".to_string(), b"\xff\x00\xfe".to_vec()));
-        assert_eq!(parsed[2], ("empty".to_string(), Vec::new()));
-        assert_eq!(parse_header_map(&[]), Some(Vec::new()));
-        assert_eq!(parse_header_map(&[0, 0, 0, 0]), Some(Vec::new()));
+        let parsed = HeaderMap::parse(serialize(&headers)).unwrap();
+        let read = pairs(&parsed);
+        assert_eq!(read.len(), 3);
+        assert_eq!(read[1], ("x-bin".to_string(), b"\xff\x00\xfe".to_vec()));
+        assert_eq!(read[2], ("empty".to_string(), Vec::new()));
+        assert_eq!(parsed.get("x-bin"), Some(&b"\xff\x00\xfe"[..]));
+        assert!(HeaderMap::parse(Vec::new()).unwrap().is_empty());
+        assert!(HeaderMap::parse(vec![0, 0, 0, 0]).unwrap().is_empty());
+        assert_eq!(HeaderMap::default().iter().count(), 0);
     }
 
     #[test]
     fn a_map_that_does_not_hold_what_it_announces_is_refused_without_panic() {
         let good = serialize(&[("name", b"value")]);
         for cut in 0..good.len() - 1 {
-            assert_eq!(parse_header_map(&good[..cut.max(1)]), None, "cut at {cut}");
+            let bytes = good[..cut.max(1)].to_vec();
+            assert_eq!(HeaderMap::parse(bytes), None, "cut at {cut}");
         }
-        assert_eq!(parse_header_map(&[0xff, 0xff, 0xff, 0xff]), None);
+        assert_eq!(HeaderMap::parse(vec![0xff, 0xff, 0xff, 0xff]), None);
         let mut huge_size = good.clone();
         huge_size[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert_eq!(parse_header_map(&huge_size), None);
+        assert_eq!(HeaderMap::parse(huge_size), None);
+        let mut huge_value = good.clone();
+        huge_value[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(HeaderMap::parse(huge_value), None);
+        // Two headers announced, one held.
+        let mut more_announced = serialize(&[("a", b"1"), ("b", b"2")]);
+        more_announced.truncate(4 + 16 + 4);
+        assert_eq!(HeaderMap::parse(more_announced), None);
     }
 
     #[test]
-    fn a_name_that_is_not_utf8_is_read_lossily() {
-        let mut bytes = serialize(&[("ab", b"v")]);
-        let name_at = 4 + 8;
+    fn a_name_that_is_not_utf8_is_read_with_question_marks() {
+        let mut bytes = serialize(&[("ab", b"v"), ("x-é", b"\xfe"), ("x-kept", b"\xfe")]);
+        let name_at = 4 + 24;
         bytes[name_at] = 0xff;
-        let parsed = parse_header_map(&bytes).unwrap();
-        assert_eq!(parsed[0].0, "\u{fffd}b");
+        let parsed = HeaderMap::parse(bytes).unwrap();
+        assert_eq!(
+            pairs(&parsed),
+            [
+                ("?b".to_string(), b"v".to_vec()),
+                ("x-é".to_string(), b"\xfe".to_vec()),
+                ("x-kept".to_string(), b"\xfe".to_vec())
+            ]
+        );
+        assert_eq!(parsed.get("x-kept"), Some(&b"\xfe"[..]));
+    }
+
+    #[test]
+    fn grpc_is_told_by_any_content_type() {
+        assert!(is_grpc(&map(&[("content-type", "application/grpc+proto")])));
+        assert!(is_grpc(&map(&[
+            ("x", "y"),
+            ("content-type", "application/grpc")
+        ])));
+        assert!(!is_grpc(&map(&[("content-type", "application/json")])));
+        assert!(!is_grpc(&map(&[("x-content-type", "application/grpc")])));
     }
 }

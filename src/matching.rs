@@ -49,15 +49,13 @@ impl HeaderCondition {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::HeaderMap;
 
-    fn headers(pairs: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
-    fn request() -> Vec<(String, Vec<u8>)> {
+    fn request() -> HeaderMap {
         headers(&[
             (":method", "GET"),
             (":path", "/api/users?id=1"),
@@ -93,7 +91,7 @@ mod tests {
     fn empty_rule_matches_everything() {
         let request = request();
         assert!(Match::default().matches(&RequestHead::new(&request)));
-        assert!(Match::default().matches(&RequestHead::new(&[])));
+        assert!(Match::default().matches(&RequestHead::new(&HeaderMap::default())));
     }
 
     #[test]

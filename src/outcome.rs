@@ -1,6 +1,6 @@
 //! How a dispatched copy ended.
 
-use crate::http::grpc_status;
+use crate::http::{grpc_status, HeaderMap};
 
 /// The header a response from a real upstream always carries. Envoy's own replies, a 503 when
 /// it cannot connect or a 504 when the copy times out, come without it.
@@ -66,17 +66,16 @@ impl Outcome {
 pub fn with_grpc_status(
     outcome: Outcome,
     grpc: bool,
-    headers: &[(String, Vec<u8>)],
-    trailers: &[(String, Vec<u8>)],
+    headers: &HeaderMap,
+    trailers: &HeaderMap,
 ) -> Outcome {
     let Outcome::Answered(200..=299) = outcome else {
         return outcome;
     };
     let status = trailers
-        .iter()
-        .chain(headers)
-        .find(|(name, _)| name == "grpc-status")
-        .map(|(_, value)| grpc_status(value));
+        .get("grpc-status")
+        .or_else(|| headers.get("grpc-status"))
+        .map(grpc_status);
     match status {
         Some(code) if grpc && code != 0 => Outcome::GrpcError(code),
         _ => outcome,
@@ -155,12 +154,10 @@ mod tests {
 
     #[test]
     fn a_2xx_grpc_answer_with_a_failing_status_is_a_grpc_error() {
-        let headers = |pairs: &[(&str, &str)]| -> Vec<(String, Vec<u8>)> {
-            pairs
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-                .collect()
+        let headers = |pairs: &[(&str, &str)]| -> HeaderMap {
+            HeaderMap::from_pairs(pairs.iter().map(|(n, v)| (*n, v.as_bytes())))
         };
+        let none = HeaderMap::default();
         let grpc = headers(&[(":status", "200"), ("content-type", "application/grpc")]);
         let failed = headers(&[("grpc-status", "13")]);
         let ok = Outcome::Answered(200);
@@ -169,15 +166,18 @@ mod tests {
             Outcome::GrpcError(13)
         );
         assert_eq!(
-            with_grpc_status(ok, true, &grpc, &[]),
+            with_grpc_status(ok, true, &grpc, &none),
             ok,
             "no status: the HTTP answer"
         );
         assert_eq!(with_grpc_status(ok, false, &grpc, &failed), ok, "not gRPC");
-        let mut trailers_only = grpc.clone();
-        trailers_only.extend(headers(&[("grpc-status", "7")]));
+        let trailers_only = headers(&[
+            (":status", "200"),
+            ("content-type", "application/grpc"),
+            ("grpc-status", "7"),
+        ]);
         assert_eq!(
-            with_grpc_status(ok, true, &trailers_only, &[]),
+            with_grpc_status(ok, true, &trailers_only, &none),
             Outcome::GrpcError(7)
         );
         let passed = headers(&[("grpc-status", "0")]);

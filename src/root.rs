@@ -15,7 +15,7 @@ use crate::copy::Skip;
 use crate::copy_log::{CopyEnd, CopyRecord};
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
-use crate::http::is_grpc;
+use crate::http::{is_grpc, HeaderMap};
 use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
@@ -419,9 +419,11 @@ fn log_copy(settings: &Settings, index: usize, now: u64, record: &CopyRecord, en
 }
 
 /// The `:status` of a response, when it has one.
-fn status_of(response: &[(String, Vec<u8>)]) -> Option<u16> {
-    let (_, value) = response.iter().find(|(name, _)| name == ":status")?;
-    std::str::from_utf8(value).ok()?.parse().ok()
+fn status_of(response: &HeaderMap) -> Option<u16> {
+    std::str::from_utf8(response.get(":status")?)
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// Counts one copy's result, frees its slot, and warns (sparingly) when it failed.
@@ -453,22 +455,19 @@ impl<H: Host> Context for MirrorRoot<H> {
         let Some(mut call) = self.in_flight.remove(&token) else {
             return;
         };
+        // Read in place, in the bytes Envoy hands over: no pair per header.
         let response = if headers > 0 {
             self.host.call_response_headers()
         } else {
-            Vec::new()
+            HeaderMap::default()
         };
-        let outcome = classify(
-            response
-                .iter()
-                .map(|(name, value)| (name.as_str(), value.as_slice())),
-        );
+        let outcome = classify(response.iter());
         // Trailers are read only for a gRPC answer (its status) or a compared copy.
         let grpc = is_grpc(&response);
         let trailers = if trailers > 0 && (grpc || call.compared.is_some()) {
             self.host.call_response_trailers()
         } else {
-            Vec::new()
+            HeaderMap::default()
         };
         let outcome = with_grpc_status(outcome, grpc, &response, &trailers);
         let now = self.host.now_ns();
@@ -680,10 +679,9 @@ mod tests {
 
     fn job(settings: &Rc<Settings>, budget: &Rc<Budget>) -> Job {
         let raw = [(":method", "GET"), (":path", "/x"), (":authority", "shop")]
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect();
-        let mut request = capture_headers(raw, &settings.config).unwrap();
+            .map(|(n, v)| (n, v.as_bytes()));
+        let raw = HeaderMap::from_pairs(raw.into_iter());
+        let mut request = capture_headers(&raw, &settings.config).unwrap();
         request.finish(&settings.config.redaction).unwrap();
         let mut targets = TargetSet::default();
         targets.insert(0);

@@ -13,7 +13,7 @@ use traffic_mirror::compare::spec::{BodyMode, CompareSpec, Reference};
 use traffic_mirror::compare::verdict;
 use traffic_mirror::config::Config;
 use traffic_mirror::copy::capture_headers;
-use traffic_mirror::http::{is_hop_by_hop, parse_header_map, RawHeaders};
+use traffic_mirror::http::{is_hop_by_hop, HeaderMap};
 use traffic_mirror::json::{Progress, Tokenizer};
 use traffic_mirror::json_path::{JsonPath, JsonPaths, PathSet};
 use traffic_mirror::metrics::Counter;
@@ -56,16 +56,18 @@ fn capture_config() -> Config {
 
 /// Headers from text lines `name: value` (the value may be any bytes): a shape the fuzzer
 /// finds quickly, unlike the host's binary serialization (fuzzed on its own by `header_map`).
-fn header_lines(data: &[u8]) -> RawHeaders {
-    data.split(|&b| b == b'\n')
+fn header_lines(data: &[u8]) -> HeaderMap {
+    let lines: Vec<(String, &[u8])> = data
+        .split(|&b| b == b'\n')
         .filter_map(|line| {
             // Pseudo-headers start with ':', so the separator is the first ':' after it.
             let at = line.iter().skip(1).position(|&b| b == b':')? + 1;
             let name = String::from_utf8_lossy(&line[..at]).to_ascii_lowercase();
             let value = line[at + 1..].strip_prefix(b" ").unwrap_or(&line[at + 1..]);
-            Some((name, value.to_vec()))
+            Some((name, value))
         })
-        .collect()
+        .collect();
+    HeaderMap::from_pairs(lines.iter().map(|(name, value)| (name.as_str(), *value)))
 }
 
 /// Any bytes as the plugin configuration: an error or a configuration, never a panic.
@@ -77,7 +79,7 @@ pub fn config(data: &[u8]) {
 
 /// Any bytes as the host's serialized header map: read within its bounds or refused.
 pub fn header_map(data: &[u8]) {
-    if let Some(headers) = parse_header_map(data) {
+    if let Some(headers) = HeaderMap::parse(data.to_vec()) {
         let bytes: usize = headers.iter().map(|(n, v)| n.len() + v.len()).sum();
         assert!(bytes <= data.len() * 3, "more read than given"); // lossy names may grow
     }
@@ -88,7 +90,7 @@ pub fn header_map(data: &[u8]) {
 /// and every copy carries one baggage (marked, or the original's past the W3C limits).
 pub fn headers(data: &[u8]) {
     let config = &capture_config();
-    let Ok(captured) = capture_headers(header_lines(data), config) else {
+    let Ok(captured) = capture_headers(&header_lines(data), config) else {
         return;
     };
     for target in &config.targets {
@@ -297,7 +299,7 @@ pub fn json_tokens(data: &[u8]) {
 /// Any response headers: exactly one result counter.
 pub fn outcome(data: &[u8]) {
     let headers = header_lines(data);
-    let outcome = classify(headers.iter().map(|(n, v)| (n.as_str(), v.as_slice())));
+    let outcome = classify(headers.iter());
     let counter = Counter::from(outcome);
     assert!(Counter::ALL.contains(&counter));
     assert!(!matches!(

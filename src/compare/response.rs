@@ -10,7 +10,7 @@
 
 use super::inflate::{Encoding, Inflater};
 use super::spec::{BodyMode, CompareSpec};
-use crate::http::{grpc_status, is_grpc_content_type};
+use crate::http::{grpc_status, is_grpc_content_type, HeaderMap};
 use crate::slices::{Progress, INFLATE_SLICE_BYTES, SLICE_BYTES};
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
@@ -384,7 +384,7 @@ impl Capture {
     }
 
     /// The response headers (lower-case names). Call once, first.
-    pub fn headers(&mut self, headers: &[(String, Vec<u8>)]) {
+    pub fn headers(&mut self, headers: &HeaderMap) {
         let value = |name: &str| joined_values(headers, name);
         self.summary.status =
             value(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
@@ -444,7 +444,7 @@ impl Capture {
     }
 
     /// The response trailers (lower-case names).
-    pub fn trailers(&mut self, trailers: &[(String, Vec<u8>)]) {
+    pub fn trailers(&mut self, trailers: &HeaderMap) {
         if self.grpc {
             if let Some(status) = joined_values(trailers, "grpc-status") {
                 self.summary.grpc_status = Some(grpc_status(&status));
@@ -499,11 +499,11 @@ impl Sink {
 }
 
 /// All values of `name`, joined by `, ` (HTTP's meaning of a repeated header).
-fn joined_values(headers: &[(String, Vec<u8>)], name: &str) -> Option<Vec<u8>> {
+fn joined_values(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
     let mut joined: Option<Vec<u8>> = None;
-    for (_, value) in headers.iter().filter(|(n, _)| n == name) {
+    for value in headers.values(name) {
         match &mut joined {
-            None => joined = Some(value.clone()),
+            None => joined = Some(value.to_vec()),
             Some(joined) => {
                 joined.extend_from_slice(b", ");
                 joined.extend_from_slice(value);
@@ -528,10 +528,8 @@ mod tests {
         }
     }
 
-    fn headers(list: &[(&str, &str)]) -> Vec<(String, Vec<u8>)> {
-        list.iter()
-            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
-            .collect()
+    fn headers(list: &[(&str, &str)]) -> HeaderMap {
+        HeaderMap::from_pairs(list.iter().map(|(n, v)| (*n, v.as_bytes())))
     }
 
     /// The summary of a complete response, with its inflation run to the end.
@@ -640,7 +638,7 @@ mod tests {
         let exact_fit = capture(&s, &[], &[b"0123456789"]);
         assert_eq!(exact_fit.body, Body::Bytes(b"0123456789".to_vec()));
         let mut over = Capture::new(Needs::of(&s));
-        over.headers(&[]);
+        over.headers(&HeaderMap::default());
         let empty = over.bytes_held();
         over.body_chunk(b"01234");
         over.body_chunk(b"567890");
@@ -658,7 +656,7 @@ mod tests {
         let cap = 1000;
         let s = spec(BodyMode::Json, cap);
         let mut capture = Capture::new(Needs::of(&s));
-        capture.headers(&[]);
+        capture.headers(&HeaderMap::default());
         let empty = capture.bytes_held();
         for _ in 0..cap {
             capture.body_chunk(b"x");
@@ -680,7 +678,7 @@ mod tests {
         assert_ne!(whole.body, other.body);
         assert!(matches!(whole.body, Body::Hash { len: 11, .. }));
         let mut big = Capture::new(Needs::of(&s));
-        big.headers(&[]);
+        big.headers(&HeaderMap::default());
         let empty = big.bytes_held();
         big.body_chunk(&[b'x'; 100]);
         assert!(big.bytes_held() == empty, "a hash, not the body");
