@@ -323,43 +323,42 @@ pub fn count_ended(settings: &Settings, ended: &Resolved) {
         return;
     };
     state.metrics.compare_pending(-1);
-    for (counter, n) in counters(&ended.outcome) {
-        state.metrics.add_compare(counter, n);
-    }
+    counters(&ended.outcome, |counter, n| {
+        state.metrics.add_compare(counter, n)
+    });
 }
 
-/// The counters an ended comparison adds to: its verdict, and the details beside it.
-fn counters(outcome: &Resolution) -> Vec<(CompareCounter, u32)> {
+/// The counters an ended comparison adds to, each handed to `add`: its verdict, and the
+/// details beside it (no list is built: an allocation per comparison in the VM).
+fn counters(outcome: &Resolution, mut add: impl FnMut(CompareCounter, u32)) {
     let (verdict, without_reference) = match outcome {
-        Resolution::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
+        Resolution::Skipped(why) => return add(CompareCounter::from(*why), 1),
         Resolution::Compared {
             verdict,
             without_reference,
         } => (verdict, *without_reference),
     };
     let aspects = verdict.mismatched;
-    let mut counts = vec![(
-        if verdict.matched() {
-            CompareCounter::Matched
-        } else {
-            CompareCounter::Mismatched
-        },
-        1,
-    )];
+    if verdict.matched() {
+        add(CompareCounter::Matched, 1);
+    } else {
+        add(CompareCounter::Mismatched, 1);
+    }
     let details = [
         (aspects.status, CompareCounter::MismatchedStatus),
         (aspects.headers, CompareCounter::MismatchedHeaders),
         (aspects.body, CompareCounter::MismatchedBody),
         (without_reference, CompareCounter::ComparedWithoutReference),
     ];
-    counts.extend(details.iter().filter(|(yes, _)| *yes).map(|(_, c)| (*c, 1)));
+    for (_, counter) in details.iter().filter(|(yes, _)| *yes) {
+        add(*counter, 1);
+    }
     if let Some(reason) = verdict.body_not_compared {
-        counts.push((CompareCounter::from(reason), 1));
+        add(CompareCounter::from(reason), 1);
     }
     if verdict.noise_fields() > 0 {
-        counts.push((CompareCounter::NoiseFields, verdict.noise_fields()));
+        add(CompareCounter::NoiseFields, verdict.noise_fields());
     }
-    counts
 }
 
 #[cfg(test)]

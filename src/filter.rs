@@ -445,7 +445,7 @@ impl<H: Host> HttpContext for MirrorFilter<H> {
                 observed.capture.leave_body_out();
             } else {
                 match self.host.response_body(body_size) {
-                    Ok(chunk) => observed.capture.body_chunk(&chunk),
+                    Ok(chunk) => observed.capture.body_chunk_owned(chunk),
                     Err(_) => return self.abandon_original(),
                 }
                 let held = observed.capture.bytes_held();

@@ -13,6 +13,11 @@
 //! Usage: callback-cost WASM [--gate FUEL] [--out FILE] [--only NAME]. With `--gate`, exits 1
 //! when a gated scenario has a callback over FUEL.
 //!
+//! `callback-cost WASM --replay`: the fuel per request of `make profile`'s comparison
+//! scenarios (`plugin_mirror_json`, `plugin_compare`, `plugin_compare_reordered`: ~2 KB JSON
+//! answers, the copy's written otherwise), callback by callback, to tell where a comparison's
+//! cost goes (docs/performance.md).
+//!
 //! Gated: the redactions, and the capture and inflation of the largest compressed compared
 //! responses (`inflate_gzip_64MiB`). The JSON comparisons (`compare_json_gzip_15MiB`: equal
 //! bodies; `compare_json_differing_15MiB`: bodies that differ in every item, read into
@@ -59,6 +64,11 @@ struct Host {
     metric_names: Vec<String>,
     metrics: BTreeMap<u32, i64>,
     memory: Option<Memory>,
+    /// With a module instrumented by `wasm-opt --log-execution`: the fuel spent after each
+    /// logged place (a function's entry or a loop's head) until the next, by place.
+    places: BTreeMap<u32, u64>,
+    /// The last place logged, and the fuel left then.
+    last_place: Option<(u32, u64)>,
 }
 
 struct Plugin {
@@ -66,6 +76,8 @@ struct Plugin {
     instance: Instance,
     /// Per callback name: (calls, most fuel in one call).
     costs: BTreeMap<&'static str, (u64, u64)>,
+    /// Per callback name: the fuel of all its calls.
+    spent: BTreeMap<&'static str, u64>,
     /// Fuel spent in every callback since loaded.
     total: u64,
 }
@@ -162,6 +174,7 @@ impl Plugin {
             store,
             instance,
             costs: BTreeMap::new(),
+            spent: BTreeMap::new(),
             total: 0,
         };
         plugin.call::<(), ()>("_initialize", ());
@@ -174,6 +187,7 @@ impl Plugin {
             "the plugin refused its configuration"
         );
         plugin.costs.clear();
+        plugin.spent.clear();
         plugin
     }
 
@@ -204,6 +218,7 @@ impl Plugin {
         let entry = self.costs.entry(name).or_default();
         entry.0 += 1;
         entry.1 = entry.1.max(used);
+        *self.spent.entry(name).or_default() += used;
         self.total += used;
         self.store.data_mut().now_ns += 1_000_000;
         result
@@ -302,7 +317,8 @@ impl Plugin {
 }
 
 /// The imports `define_host` plays; every other one answers "not found".
-const DEFINED: [&str; 17] = [
+const DEFINED: [&str; 18] = [
+    "log_execution",
     "proxy_log",
     "proxy_set_effective_context",
     "proxy_get_current_time_nanoseconds",
@@ -324,6 +340,20 @@ const DEFINED: [&str; 17] = [
 
 fn define_host(linker: &mut Linker<Host>) {
     let env = "env";
+    linker
+        .func_wrap(
+            env,
+            "log_execution",
+            |mut caller: Caller<'_, Host>, place: i32| {
+                let left = caller.get_fuel().unwrap_or(0);
+                let host = caller.data_mut();
+                if let Some((last, before)) = host.last_place {
+                    *host.places.entry(last).or_default() += before.saturating_sub(left);
+                }
+                host.last_place = Some((place as u32, left));
+            },
+        )
+        .expect("log_execution");
     linker
         .func_wrap(
             env,
@@ -605,6 +635,134 @@ fn multipart_body(size: usize) -> Vec<u8> {
     body
 }
 
+/// The profile's ~2 KB answers (tools/bench/src/setup.rs `json_document`): the primary's
+/// compact; the copy's with spaces and `.50` for `.5` (`plugin_compare`), and with every
+/// object's members in another order as well (`plugin_compare_reordered`).
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Compact,
+    Spaced,
+    Reordered,
+}
+
+fn profile_document(shape: Shape) -> Vec<u8> {
+    let item = |i: u32| {
+        let count = i * 3;
+        match shape {
+            Shape::Compact => format!(
+                r#"{{"id":{i},"name":"item-{i}","price":{i}.5,"tags":["new","sale"],"stock":{{"warehouse":"eu-1","count":{count}}}}}"#
+            ),
+            Shape::Spaced => format!(
+                r#"{{ "id": {i}, "name": "item-{i}", "price": {i}.50, "tags": ["new", "sale"], "stock": {{"warehouse": "eu-1", "count": {count}}} }}"#
+            ),
+            Shape::Reordered => format!(
+                r#"{{ "stock": {{"count": {count}, "warehouse": "eu-1"}}, "tags": ["new", "sale"], "price": {i}.50, "name": "item-{i}", "id": {i} }}"#
+            ),
+        }
+    };
+    let items: Vec<String> = (0..20).map(item).collect();
+    match shape {
+        Shape::Compact => format!(r#"{{"items":[{}],"total":20,"page":1}}"#, items.join(",")),
+        Shape::Spaced => format!(
+            r#"{{"items": [{}], "total": 20, "page": 1}}"#,
+            items.join(", ")
+        ),
+        Shape::Reordered => format!(
+            r#"{{"page": 1, "total": 20, "items": [{}]}}"#,
+            items.join(", ")
+        ),
+    }
+    .into_bytes()
+}
+
+/// `--replay`: each of the profile's JSON scenarios, request by request as Envoy plays them
+/// (the request's headers, the dispatch on a tick, the original's response, the copy's
+/// answer, the ticks that compare and count), and the fuel per request of each callback,
+/// after a few requests of warm-up (the first ones allocate the worker's tables).
+fn replay(engine: &Engine, module: &Module) {
+    const WARM_UP: usize = 5;
+    const REQUESTS: u64 = 50;
+    // Besides the profile's three: the comparison without its body (status and headers
+    // only), and with bodies of the same bytes (compared as bytes, no JSON read): what the
+    // comparison costs besides the diff.
+    let scenarios = [
+        ("plugin_mirror_json", None, "json"),
+        ("plugin_compare", Some(Shape::Spaced), "json"),
+        ("plugin_compare_reordered", Some(Shape::Reordered), "json"),
+        ("compare, bodies not compared", Some(Shape::Spaced), "none"),
+        ("compare, the same bytes", Some(Shape::Compact), "json"),
+    ];
+    let original = profile_document(Shape::Compact);
+    let length = original.len().to_string();
+    let answer_head = headers(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", &length),
+        ("date", "Sun, 06 Dec 2026 17:00:00 GMT"),
+    ]);
+    let mut baseline = None;
+    for (name, compared, body) in scenarios {
+        let target = match compared {
+            Some(_) => json!({"cluster": "mirror_json", "name": "bench_compare",
+                              "compare": {"body": body}}),
+            None => json!({"cluster": "mirror_json", "name": "bench_json"}),
+        };
+        let copy = profile_document(compared.unwrap_or(Shape::Spaced));
+        let mut plugin = Plugin::load(engine, module, &json!({"targets": [target]}));
+        for round in 0..WARM_UP + REQUESTS as usize {
+            if round == WARM_UP {
+                plugin.spent.clear();
+                plugin.total = 0;
+                plugin.store.data_mut().places.clear();
+            }
+            let calls = plugin.store.data().calls;
+            plugin.request(
+                headers(&[
+                    (":method", "GET"),
+                    (":path", "/"),
+                    (":authority", "127.0.0.1:10000"),
+                    (":scheme", "http"),
+                    ("user-agent", "wrk"),
+                    ("x-forwarded-proto", "http"),
+                    ("x-request-id", "4f9b8c1e-2a7d-4b3e-9c61-0d5e8f7a1b2c"),
+                ]),
+                b"",
+            );
+            plugin.tick();
+            assert_eq!(plugin.store.data().calls, calls + 1, "{name}: dispatched");
+            plugin.response(answer_head.clone(), &original);
+            plugin.answer(calls + 1, answer_head.clone(), &copy);
+            plugin.tick();
+            plugin.tick();
+        }
+        let per_request = plugin.total / REQUESTS;
+        let over = baseline.map_or(String::new(), |base: u64| {
+            format!(
+                " (+{} over plugin_mirror_json)",
+                per_request.saturating_sub(base)
+            )
+        });
+        baseline.get_or_insert(per_request);
+        println!("{name:<26} fuel per request {per_request:>9}{over}");
+        for (callback, fuel) in &plugin.spent {
+            println!("    {callback:<32} {:>9}", fuel / REQUESTS);
+        }
+        // With an instrumented module (see `Host::places`): the places that cost most.
+        let mut places: Vec<(&u32, &u64)> = plugin.store.data().places.iter().collect();
+        places.sort_by(|a, b| b.1.cmp(a.1));
+        for (place, fuel) in places.iter().take(40) {
+            println!("    place {place:<6} {:>9}", *fuel / REQUESTS);
+        }
+        if compared.is_some() {
+            assert_eq!(
+                plugin.metric(".matched"),
+                (WARM_UP as u64 + REQUESTS) as i64,
+                "{name}: every pair matched"
+            );
+        }
+    }
+}
+
 struct Scenario {
     name: &'static str,
     gated: bool,
@@ -799,6 +957,9 @@ fn main() {
         std::fs::write(&file, json_body(4 * MIB)).expect("write the calibration body");
         let config = calibration_config().to_string();
         return std::fs::write(format!("{file}.config.json"), config).expect("write the config");
+    }
+    if args.iter().any(|a| a == "--replay") {
+        return replay(&engine, &module);
     }
     let only = flag("--only");
     let mut scenarios = Vec::new();
