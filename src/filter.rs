@@ -308,7 +308,7 @@ impl<H: Host> MirrorFilter<H> {
         }
         let pairing = self.outbox.next_pairing_id();
         self.pairing = Some(pairing);
-        if let Some(needs) = Needs::for_original(specs()) {
+        if let Some(needs) = Needs::for_original(specs) {
             self.original = Some(Box::new(Observed {
                 pairing,
                 capture: Capture::new(needs),

@@ -100,12 +100,16 @@ impl Needs {
         }
     }
 
-    /// What to capture of the original's response for a request copied to the candidates with
-    /// `specs`: enough for those compared with the original; `None` if none is (then nothing
-    /// of the response is read).
-    pub fn for_original<'a>(specs: impl IntoIterator<Item = &'a CompareSpec>) -> Option<Needs> {
-        let users: Vec<&CompareSpec> = specs.into_iter().filter(|s| s.needs_original()).collect();
-        (!users.is_empty()).then(|| Needs::union(users))
+    /// What to capture of the original's response for a request copied to the candidates
+    /// `specs()` gives: enough for those compared with the original; `None` if none is (then
+    /// nothing of the response is read). They are gone through twice rather than collected:
+    /// no allocation per compared request.
+    pub fn for_original<'a, Specs>(specs: impl Fn() -> Specs) -> Option<Needs>
+    where
+        Specs: IntoIterator<Item = &'a CompareSpec>,
+    {
+        let users = || specs().into_iter().filter(|s| s.needs_original());
+        users().next().is_some().then(|| Needs::union(users()))
     }
 
     /// Enough for every one of `specs`: the widest body mode (bytes serve an exact
@@ -936,9 +940,9 @@ mod tests {
             against: crate::compare::spec::Reference::Target(3),
             ..b.clone()
         };
-        assert_eq!(Needs::for_original([&against_target]), None);
+        assert_eq!(Needs::for_original(|| [&against_target]), None);
         assert_eq!(
-            Needs::for_original([&against_target, &a]),
+            Needs::for_original(|| [&against_target, &a]),
             Some(Needs::of(&a))
         );
         assert_eq!(Needs::union([&none]).body, BodyMode::None);
