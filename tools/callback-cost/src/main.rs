@@ -69,6 +69,8 @@ struct Host {
     places: BTreeMap<u32, u64>,
     /// The last place logged, and the fuel left then.
     last_place: Option<(u32, u64)>,
+    /// Shared data by key: the value and its compare-and-swap token.
+    shared: BTreeMap<Vec<u8>, (Vec<u8>, u32)>,
 }
 
 struct Plugin {
@@ -317,8 +319,10 @@ impl Plugin {
 }
 
 /// The imports `define_host` plays; every other one answers "not found".
-const DEFINED: [&str; 18] = [
+const DEFINED: [&str; 20] = [
     "log_execution",
+    "proxy_get_shared_data",
+    "proxy_set_shared_data",
     "proxy_log",
     "proxy_set_effective_context",
     "proxy_get_current_time_nanoseconds",
@@ -453,6 +457,39 @@ fn define_host(linker: &mut Linker<Host>) {
             |_: Caller<'_, Host>, _: i32, _: i64| 0i32,
         )
         .expect("record");
+    // Shared data as Envoy keeps it (the endpoints and fields admitted are kept there: a host
+    // without it would have them admitted anew at every comparison).
+    linker
+        .func_wrap(
+            env,
+            "proxy_get_shared_data",
+            |mut caller: Caller<'_, Host>, key: i32, size: i32, data: i32, len: i32, cas: i32| {
+                let key = read(&caller, key, size);
+                let Some((value, token)) = caller.data().shared.get(&key).cloned() else {
+                    return NOT_FOUND;
+                };
+                write(&mut caller, cas, &token.to_le_bytes());
+                hand_over(&mut caller, &value, data, len)
+            },
+        )
+        .expect("get shared data");
+    linker
+        .func_wrap(
+            env,
+            "proxy_set_shared_data",
+            |mut caller: Caller<'_, Host>, key: i32, size: i32, data: i32, len: i32, cas: i32| {
+                const CAS_MISMATCH: i32 = 8;
+                let (key, value) = (read(&caller, key, size), read(&caller, data, len));
+                let shared = &mut caller.data_mut().shared;
+                let token = shared.get(&key).map(|(_, token)| *token);
+                if token.is_some_and(|token| cas != 0 && cas as u32 != token) {
+                    return CAS_MISMATCH;
+                }
+                shared.insert(key, (value, token.map_or(1, |t| t + 1)));
+                0
+            },
+        )
+        .expect("set shared data");
     linker
         .func_wrap(env, "proxy_done", |_: Caller<'_, Host>| 0i32)
         .expect("done");
