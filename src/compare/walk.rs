@@ -828,7 +828,7 @@ mod tests {
                         Step::Index(index) => Part::Index(*index),
                     })
                     .collect();
-                let mut cursor = Cursor {
+                let cursor = Cursor {
                     path: parts,
                     ignore: std::slice::from_ref(&ignored),
                     scratch: (Vec::new(), Vec::new()),
