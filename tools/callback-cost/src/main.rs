@@ -26,6 +26,11 @@
 //! (`compare_text_differing_15MiB`) and the hashing, for an exact comparison, of bytes
 //! captured for a JSON one (`compare_exact_beside_json_15MiB`).
 
+/// The profile's ~2 KB answers, the very ones `make profile` serves.
+#[path = "../../bench/src/documents.rs"]
+mod documents;
+
+use documents::{json_document, Shape};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -672,46 +677,6 @@ fn multipart_body(size: usize) -> Vec<u8> {
     body
 }
 
-/// The profile's ~2 KB answers (tools/bench/src/setup.rs `json_document`): the primary's
-/// compact; the copy's with spaces and `.50` for `.5` (`plugin_compare`), and with every
-/// object's members in another order as well (`plugin_compare_reordered`).
-#[derive(Clone, Copy, PartialEq)]
-enum Shape {
-    Compact,
-    Spaced,
-    Reordered,
-}
-
-fn profile_document(shape: Shape) -> Vec<u8> {
-    let item = |i: u32| {
-        let count = i * 3;
-        match shape {
-            Shape::Compact => format!(
-                r#"{{"id":{i},"name":"item-{i}","price":{i}.5,"tags":["new","sale"],"stock":{{"warehouse":"eu-1","count":{count}}}}}"#
-            ),
-            Shape::Spaced => format!(
-                r#"{{ "id": {i}, "name": "item-{i}", "price": {i}.50, "tags": ["new", "sale"], "stock": {{"warehouse": "eu-1", "count": {count}}} }}"#
-            ),
-            Shape::Reordered => format!(
-                r#"{{ "stock": {{"count": {count}, "warehouse": "eu-1"}}, "tags": ["new", "sale"], "price": {i}.50, "name": "item-{i}", "id": {i} }}"#
-            ),
-        }
-    };
-    let items: Vec<String> = (0..20).map(item).collect();
-    match shape {
-        Shape::Compact => format!(r#"{{"items":[{}],"total":20,"page":1}}"#, items.join(",")),
-        Shape::Spaced => format!(
-            r#"{{"items": [{}], "total": 20, "page": 1}}"#,
-            items.join(", ")
-        ),
-        Shape::Reordered => format!(
-            r#"{{"page": 1, "total": 20, "items": [{}]}}"#,
-            items.join(", ")
-        ),
-    }
-    .into_bytes()
-}
-
 /// `--replay`: each of the profile's JSON scenarios, request by request as Envoy plays them
 /// (the request's headers, the dispatch on a tick, the original's response, the copy's
 /// answer, the ticks that compare and count), and the fuel per request of each callback,
@@ -729,7 +694,7 @@ fn replay(engine: &Engine, module: &Module) {
         ("compare, bodies not compared", Some(Shape::Spaced), "none"),
         ("compare, the same bytes", Some(Shape::Compact), "json"),
     ];
-    let original = profile_document(Shape::Compact);
+    let original = json_document(Shape::Compact).into_bytes();
     let length = original.len().to_string();
     let answer_head = headers(&[
         (":status", "200"),
@@ -744,7 +709,7 @@ fn replay(engine: &Engine, module: &Module) {
                               "compare": {"body": body}}),
             None => json!({"cluster": "mirror_json", "name": "bench_json"}),
         };
-        let copy = profile_document(compared.unwrap_or(Shape::Spaced));
+        let copy = json_document(compared.unwrap_or(Shape::Spaced)).into_bytes();
         let mut plugin = Plugin::load(engine, module, &json!({"targets": [target]}));
         for round in 0..WARM_UP + REQUESTS as usize {
             if round == WARM_UP {
