@@ -296,24 +296,22 @@ impl Comparisons {
 /// The targets whose first copy serves a comparison, each with what its response must keep:
 /// every candidate, and every reference target, for all the candidates it serves.
 fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
-    let mut sides: Vec<usize> = Vec::new();
+    // One list, built as the sides are found (no list of sides first: an allocation less per
+    // compared request).
+    let mut captured: Vec<(usize, Needs)> = Vec::new();
     for candidate in candidates {
         let references = candidate.spec.reference_targets();
         for index in std::iter::once(candidate.target).chain(references) {
-            if !sides.contains(&index) {
-                sides.push(index);
+            if captured.iter().any(|(side, _)| *side == index) {
+                continue;
             }
-        }
-    }
-    sides
-        .into_iter()
-        .map(|index| {
             let served = candidates
                 .iter()
                 .filter(|c| c.target == index || c.spec.reference_targets().any(|r| r == index));
-            (index, Needs::union(served.map(|c| &*c.spec)))
-        })
-        .collect()
+            captured.push((index, Needs::union(served.map(|c| &*c.spec))));
+        }
+    }
+    captured
 }
 
 /// Counts an ended comparison in its target's metrics (the counters only: what a replaced
@@ -323,43 +321,42 @@ pub fn count_ended(settings: &Settings, ended: &Resolved) {
         return;
     };
     state.metrics.compare_pending(-1);
-    for (counter, n) in counters(&ended.outcome) {
-        state.metrics.add_compare(counter, n);
-    }
+    counters(&ended.outcome, |counter, n| {
+        state.metrics.add_compare(counter, n)
+    });
 }
 
-/// The counters an ended comparison adds to: its verdict, and the details beside it.
-fn counters(outcome: &Resolution) -> Vec<(CompareCounter, u32)> {
+/// The counters an ended comparison adds to, each handed to `add`: its verdict, and the
+/// details beside it (no list is built: an allocation per comparison in the VM).
+fn counters(outcome: &Resolution, mut add: impl FnMut(CompareCounter, u32)) {
     let (verdict, without_reference) = match outcome {
-        Resolution::Skipped(why) => return vec![(CompareCounter::from(*why), 1)],
+        Resolution::Skipped(why) => return add(CompareCounter::from(*why), 1),
         Resolution::Compared {
             verdict,
             without_reference,
         } => (verdict, *without_reference),
     };
     let aspects = verdict.mismatched;
-    let mut counts = vec![(
-        if verdict.matched() {
-            CompareCounter::Matched
-        } else {
-            CompareCounter::Mismatched
-        },
-        1,
-    )];
+    if verdict.matched() {
+        add(CompareCounter::Matched, 1);
+    } else {
+        add(CompareCounter::Mismatched, 1);
+    }
     let details = [
         (aspects.status, CompareCounter::MismatchedStatus),
         (aspects.headers, CompareCounter::MismatchedHeaders),
         (aspects.body, CompareCounter::MismatchedBody),
         (without_reference, CompareCounter::ComparedWithoutReference),
     ];
-    counts.extend(details.iter().filter(|(yes, _)| *yes).map(|(_, c)| (*c, 1)));
+    for (_, counter) in details.iter().filter(|(yes, _)| *yes) {
+        add(*counter, 1);
+    }
     if let Some(reason) = verdict.body_not_compared {
-        counts.push((CompareCounter::from(reason), 1));
+        add(CompareCounter::from(reason), 1);
     }
     if verdict.noise_fields() > 0 {
-        counts.push((CompareCounter::NoiseFields, verdict.noise_fields()));
+        add(CompareCounter::NoiseFields, verdict.noise_fields());
     }
-    counts
 }
 
 #[cfg(test)]

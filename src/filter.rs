@@ -308,7 +308,7 @@ impl<H: Host> MirrorFilter<H> {
         }
         let pairing = self.outbox.next_pairing_id();
         self.pairing = Some(pairing);
-        if let Some(needs) = Needs::for_original(specs()) {
+        if let Some(needs) = Needs::for_original(specs) {
             self.original = Some(Box::new(Observed {
                 pairing,
                 capture: Capture::new(needs),
@@ -445,7 +445,7 @@ impl<H: Host> HttpContext for MirrorFilter<H> {
                 observed.capture.leave_body_out();
             } else {
                 match self.host.response_body(body_size) {
-                    Ok(chunk) => observed.capture.body_chunk(&chunk),
+                    Ok(chunk) => observed.capture.body_chunk_owned(chunk),
                     Err(_) => return self.abandon_original(),
                 }
                 let held = observed.capture.bytes_held();

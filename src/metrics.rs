@@ -332,6 +332,10 @@ pub struct TargetMetrics {
     in_flight: Tallied,
     latency_ms: u32,
     host: MetricHost,
+    /// Whether anything was counted since the last `flush`: a flush with nothing to hand over
+    /// (most, as counts are handed over at every tick and answer) does not go through the
+    /// fifty-odd counters.
+    counted: Cell<bool>,
 }
 
 impl TargetMetrics {
@@ -365,6 +369,7 @@ impl TargetMetrics {
             in_flight,
             latency_ms,
             host,
+            counted: Cell::new(false),
         })
     }
 
@@ -372,6 +377,7 @@ impl TargetMetrics {
     pub fn add(&self, counter: Counter) {
         if let Some(tallied) = self.counters.get(counter as usize) {
             tallied.add(1);
+            self.counted.set(true);
         }
     }
 
@@ -379,6 +385,7 @@ impl TargetMetrics {
     pub fn add_compare(&self, counter: CompareCounter, n: u32) {
         if let Some(tallied) = self.compare.get(counter as usize) {
             tallied.add(i64::from(n));
+            self.counted.set(true);
         }
     }
 
@@ -386,16 +393,21 @@ impl TargetMetrics {
     pub fn compare_pending(&self, delta: i64) {
         if let Some(gauge) = &self.compare_pending {
             gauge.add(delta);
+            self.counted.set(true);
         }
     }
 
     /// Moves the in-flight gauge by `delta`, with the next `flush`.
     pub fn in_flight(&self, delta: i64) {
         self.in_flight.add(delta);
+        self.counted.set(true);
     }
 
     /// Hands every pending change to the host; true if there were any.
     pub fn flush(&self) -> bool {
+        if !self.counted.replace(false) {
+            return false;
+        }
         let mut increment = |id, delta| (self.host.increment)(id, delta);
         let mut any = self.in_flight.flush(&mut increment);
         let gauges = self.compare_pending.iter();
@@ -465,6 +477,25 @@ mod tests {
     fn defined() -> (TargetMetrics, Vec<(MetricType, String)>) {
         let metrics = TargetMetrics::define("t", false, recording::METRICS).unwrap();
         (metrics, recording::defined())
+    }
+
+    #[test]
+    fn every_count_is_handed_over_once_by_the_next_flush_whatever_came_before() {
+        let metrics = TargetMetrics::define("f", true, recording::METRICS).unwrap();
+        let total = |metric: &str| recording::take_total(&metric_name("f", metric));
+        assert!(!metrics.flush(), "nothing counted");
+        metrics.add(Counter::Mirrored);
+        metrics.add_compare(CompareCounter::Matched, 2);
+        assert!(metrics.flush());
+        assert!(!metrics.flush(), "handed over already");
+        assert_eq!(total(Counter::Mirrored.suffix()), 1);
+        assert_eq!(total(CompareCounter::Matched.suffix()), 2);
+        metrics.in_flight(1);
+        metrics.in_flight(-1);
+        assert!(!metrics.flush(), "moves that cancel out hand nothing over");
+        metrics.compare_pending(1);
+        assert!(metrics.flush(), "counted after a flush that had nothing");
+        assert_eq!(total(COMPARE_PENDING_GAUGE), 1);
     }
 
     /// Each counter is in exactly one family: a counter added to `ALL` but to no family (or

@@ -477,7 +477,7 @@ impl<H: Host> Context for MirrorRoot<H> {
                 capture.headers(&response);
                 if capture.wants_body() && body_size > 0 {
                     // One slice of a compressed body is inflated here; the rest by a job.
-                    capture.body_chunk(&self.host.call_response_body(body_size));
+                    capture.body_chunk_owned(self.host.call_response_body(body_size));
                 }
                 capture.trailers(&trailers);
                 capture.finish()

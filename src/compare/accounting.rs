@@ -423,7 +423,10 @@ impl TargetAccounts {
 
     /// Hands every pending count to the host; true if there were any.
     pub fn flush(&mut self) -> bool {
-        self.pending = false;
+        // Nothing recorded since the last flush (most ticks): no series to go through.
+        if !std::mem::replace(&mut self.pending, false) {
+            return false;
+        }
         let mut increment = |id, delta| (self.metrics.increment)(id, delta);
         let mut any = false;
         for series in self.endpoints.values().chain(&self.other) {

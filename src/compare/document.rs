@@ -522,8 +522,12 @@ const SMALL_OBJECT: u32 = 8;
 /// The member `key` of `object` in `side`'s document.
 pub(super) fn find((doc, index): Side<'_>, object: u32, key: &[u8]) -> Option<u32> {
     if doc.node(object)?.value.len <= SMALL_OBJECT {
-        doc.children(object)
-            .find(|&child| doc.node(child).is_some_and(|n| doc.text(n.key) == key))
+        // A key of another length is passed over without looking at its bytes.
+        let len = u32::try_from(key.len()).ok()?;
+        doc.children(object).find(|&child| {
+            doc.node(child)
+                .is_some_and(|n| n.key.len & !IN_TEXT == len && doc.text(n.key) == key)
+        })
     } else {
         index.get(doc, object, key)
     }

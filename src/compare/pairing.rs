@@ -24,6 +24,7 @@ use super::spec::{CompareSpec, Reference};
 use super::verdict::{self, Begun, Verdict, VerdictJob};
 use crate::slices::{Progress, SLICE_BYTES};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::size_of;
 use std::rc::Rc;
 
@@ -205,16 +206,42 @@ struct Early {
     bytes: usize,
 }
 
+/// Pairing ids are the worker's own (`Outbox::next_pairing_id` counts them), never read from
+/// a request, so no input can choose them: they are spread by a multiplication rather than
+/// hashed with std's keyed SipHash (about 400 units of fuel a look-up in the VM, several
+/// look-ups per comparison).
+type ById = BuildHasherDefault<IdHasher>;
+
+#[derive(Default)]
+struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        // Fibonacci hashing: consecutive ids land far apart, in the low bits and the high.
+        self.0.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, id: u64) {
+        self.0 = id;
+    }
+}
+
 #[derive(Debug)]
 pub struct Pairing {
-    entries: HashMap<u64, Entry>,
-    early: HashMap<u64, Early>,
+    entries: HashMap<u64, Entry, ById>,
+    early: HashMap<u64, Early, ById>,
     /// (deadline, id) of entries and early responses, soonest first.
     deadlines: BTreeSet<(u64, u64)>,
     /// The ids of the latest requests whose comparisons ended, oldest first: a response that
     /// comes for them now is late, not early.
     ended: VecDeque<u64>,
-    ended_set: HashSet<u64>,
+    ended_set: HashSet<u64, ById>,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
@@ -231,10 +258,10 @@ impl Default for Pairing {
 impl Pairing {
     pub fn new(max_entries: usize, max_bytes: usize) -> Pairing {
         Pairing {
-            entries: HashMap::new(),
-            early: HashMap::new(),
+            entries: HashMap::default(),
+            early: HashMap::default(),
             ended: VecDeque::new(),
-            ended_set: HashSet::new(),
+            ended_set: HashSet::default(),
             deadlines: BTreeSet::new(),
             bytes: 0,
             max_entries,
@@ -662,6 +689,21 @@ enum Baseline<'a> {
 mod tests {
     use super::*;
     use crate::compare::spec::BodyMode;
+
+    #[test]
+    fn consecutive_pairing_ids_spread_over_the_table() {
+        use std::hash::BuildHasher;
+        let hashes: Vec<u64> = (1..=512u64)
+            .map(|id| ById::default().hash_one(id))
+            .collect();
+        let distinct: HashSet<u64> = hashes.iter().copied().collect();
+        assert_eq!(distinct.len(), hashes.len());
+        // The table's buckets take the low bits, its tags the top seven.
+        let low: HashSet<u64> = hashes.iter().map(|h| h % 512).collect();
+        let tags: HashSet<u64> = hashes.iter().map(|h| h >> 57).collect();
+        assert!(low.len() > 300, "{} buckets", low.len());
+        assert!(tags.len() > 100, "{} tags", tags.len());
+    }
 
     const SECOND: u64 = 1_000_000_000;
 

@@ -21,9 +21,9 @@ pub struct RequestInfo {
 impl RequestInfo {
     pub fn new(request_id: Option<&str>, method: &str, redacted_path: &str) -> RequestInfo {
         RequestInfo {
-            request_id: request_id.map(|id| cut(id, MAX_LOGGED_REQUEST_PATH)),
-            method: cut(method, 32),
-            path: cut(&reported_url(redacted_path), MAX_LOGGED_REQUEST_PATH),
+            request_id: request_id.map(|id| cut(id.to_string(), MAX_LOGGED_REQUEST_PATH)),
+            method: cut(method.to_string(), 32),
+            path: cut(reported_url(redacted_path), MAX_LOGGED_REQUEST_PATH),
             endpoints: Vec::new(),
         }
     }
@@ -49,9 +49,37 @@ impl RequestInfo {
     }
 }
 
-fn cut(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((end, _)) => format!("{}...", text.get(..end).unwrap_or_default()),
-        None => text.to_string(),
+/// `text`, cut after `max_chars` characters (then `...`), in place: the reported path is
+/// written once per comparison, not copied again. A text cut gives back what it does not
+/// use (the pending comparisons hold it against the memory budget).
+fn cut(mut text: String, max_chars: usize) -> String {
+    if let Some((end, _)) = text.char_indices().nth(max_chars) {
+        text.truncate(end);
+        text.push_str("...");
+        text.shrink_to_fit();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_text_is_cut_after_its_characters_and_keeps_no_spare_room() {
+        assert_eq!(cut("abc".to_string(), 3), "abc");
+        assert_eq!(cut("abcd".to_string(), 3), "abc...");
+        assert_eq!(cut(String::new(), 0), "");
+        assert_eq!(
+            cut("é€😀x".to_string(), 3),
+            "é€😀...",
+            "characters, not bytes"
+        );
+        let long = cut("x".repeat(10_000), MAX_LOGGED_REQUEST_PATH);
+        assert_eq!(long.len(), MAX_LOGGED_REQUEST_PATH + 3);
+        assert!(long.capacity() < 1_000, "{} bytes held", long.capacity());
+        let info = RequestInfo::new(Some(&"i".repeat(300)), "GET", "/orders/12345?q=secret");
+        assert_eq!(info.request_id.as_deref().map(str::len), Some(259));
+        assert_eq!(info.path, reported_url("/orders/12345?q=secret"));
     }
 }

@@ -12,6 +12,7 @@ use super::inflate::{Encoding, Inflater};
 use super::spec::{BodyMode, CompareSpec};
 use crate::http::{grpc_status, is_grpc_content_type, HeaderMap};
 use crate::slices::{Progress, INFLATE_SLICE_BYTES, SLICE_BYTES};
+use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
 use std::hash::Hasher;
 use std::mem::size_of;
@@ -99,12 +100,16 @@ impl Needs {
         }
     }
 
-    /// What to capture of the original's response for a request copied to the candidates with
-    /// `specs`: enough for those compared with the original; `None` if none is (then nothing
-    /// of the response is read).
-    pub fn for_original<'a>(specs: impl IntoIterator<Item = &'a CompareSpec>) -> Option<Needs> {
-        let users: Vec<&CompareSpec> = specs.into_iter().filter(|s| s.needs_original()).collect();
-        (!users.is_empty()).then(|| Needs::union(users))
+    /// What to capture of the original's response for a request copied to the candidates
+    /// `specs()` gives: enough for those compared with the original; `None` if none is (then
+    /// nothing of the response is read). They are gone through twice rather than collected:
+    /// no allocation per compared request.
+    pub fn for_original<'a, Specs>(specs: impl Fn() -> Specs) -> Option<Needs>
+    where
+        Specs: IntoIterator<Item = &'a CompareSpec>,
+    {
+        let users = || specs().into_iter().filter(|s| s.needs_original());
+        users().next().is_some().then(|| Needs::union(users()))
     }
 
     /// Enough for every one of `specs`: the widest body mode (bytes serve an exact
@@ -385,7 +390,7 @@ impl Capture {
 
     /// The response headers (lower-case names). Call once, first.
     pub fn headers(&mut self, headers: &HeaderMap) {
-        let value = |name: &str| joined_values(headers, name);
+        let value = |name: &str| values(headers, name);
         self.summary.status =
             value(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
         self.grpc = value("content-type").is_some_and(|ct| is_grpc_content_type(&ct));
@@ -396,7 +401,7 @@ impl Capture {
         self.summary.headers = std::mem::take(&mut self.headers)
             .into_iter()
             .map(|name| {
-                let found = value(&name);
+                let found = value(&name).map(Cow::into_owned);
                 (name, found)
             })
             .collect();
@@ -437,6 +442,19 @@ impl Capture {
         }
     }
 
+    /// The next piece of the body, handed over: the first piece of a body kept as bytes is
+    /// kept as it is, not copied (a body that comes in one piece, the usual compared answer,
+    /// costs no allocation and no copy of its own); any other as `body_chunk`.
+    pub fn body_chunk_owned(&mut self, chunk: Vec<u8>) {
+        if let BodyState::Plain(Sink::Bytes(buffer)) = &mut self.body {
+            if buffer.is_empty() && chunk.len() <= self.max_body_bytes {
+                *buffer = chunk;
+                return;
+            }
+        }
+        self.body_chunk(&chunk);
+    }
+
     /// The worker's memory budget cannot hold the body: it is left out of the comparison
     /// (`body_not_compared_too_large`), status and headers are still compared.
     pub fn leave_body_out(&mut self) {
@@ -446,7 +464,7 @@ impl Capture {
     /// The response trailers (lower-case names).
     pub fn trailers(&mut self, trailers: &HeaderMap) {
         if self.grpc {
-            if let Some(status) = joined_values(trailers, "grpc-status") {
+            if let Some(status) = values(trailers, "grpc-status") {
                 self.summary.grpc_status = Some(grpc_status(&status));
             }
         }
@@ -498,13 +516,15 @@ impl Sink {
     }
 }
 
-/// All values of `name`, joined by `, ` (HTTP's meaning of a repeated header).
-fn joined_values(headers: &HeaderMap, name: &str) -> Option<Vec<u8>> {
-    let mut joined: Option<Vec<u8>> = None;
+/// All values of `name`, joined by `, ` (HTTP's meaning of a repeated header): borrowed when
+/// there is one (the usual case: a copy per header read cost an allocation in the VM).
+fn values<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, [u8]>> {
+    let mut joined: Option<Cow<'h, [u8]>> = None;
     for value in headers.values(name) {
         match &mut joined {
-            None => joined = Some(value.to_vec()),
+            None => joined = Some(Cow::Borrowed(value)),
             Some(joined) => {
+                let joined = joined.to_mut();
                 joined.extend_from_slice(b", ");
                 joined.extend_from_slice(value);
             }
@@ -551,6 +571,48 @@ mod tests {
             capture.body_chunk(chunk);
         }
         finished(capture)
+    }
+
+    #[test]
+    fn a_body_handed_over_is_kept_as_one_read_a_piece_at_a_time() {
+        let s = spec(BodyMode::Json, 10);
+        let head = [(":status", "200")];
+        let handed = |chunks: &[&[u8]]| {
+            let mut capture = Capture::new(Needs::of(&s));
+            capture.headers(&headers(&head));
+            for chunk in chunks {
+                capture.body_chunk_owned(chunk.to_vec());
+            }
+            finished(capture)
+        };
+        for chunks in [
+            &[&b"{}"[..]][..],
+            &[b"[1,", b"", b"2]"],
+            &[b"", b"[1]"],
+            &[],
+        ] {
+            assert_eq!(handed(chunks), capture(&s, &head, chunks), "{chunks:?}");
+        }
+        let over = [&b"[1,2,3,4,5]"[..]];
+        assert_eq!(
+            handed(&over).body,
+            Body::NotCompared(NotCompared::TooLarge),
+            "the cap holds for a piece handed over"
+        );
+        assert_eq!(
+            handed(&[b"[1,2,", b"3,4,5]"]).body,
+            capture(&s, &head, &over).body
+        );
+        let gzip_head = [(":status", "200"), ("content-encoding", "gzip")];
+        let compressed = gzip(b"[7]", 6);
+        let mut inflated = Capture::new(Needs::of(&s));
+        inflated.headers(&headers(&gzip_head));
+        inflated.body_chunk_owned(compressed);
+        assert_eq!(
+            finished(inflated).body,
+            Body::Bytes(b"[7]".to_vec()),
+            "inflated"
+        );
     }
 
     /// A gzip member with every optional header field, so the header parser meets them all.
@@ -876,9 +938,9 @@ mod tests {
             against: crate::compare::spec::Reference::Target(3),
             ..b.clone()
         };
-        assert_eq!(Needs::for_original([&against_target]), None);
+        assert_eq!(Needs::for_original(|| [&against_target]), None);
         assert_eq!(
-            Needs::for_original([&against_target, &a]),
+            Needs::for_original(|| [&against_target, &a]),
             Some(Needs::of(&a))
         );
         assert_eq!(Needs::union([&none]).body, BodyMode::None);

@@ -185,10 +185,15 @@ impl<'d, 'p> Cursor<'d, 'p> {
         self.path.pop();
     }
 
-    pub(super) fn ignored(&mut self) -> bool {
-        if self.ignore.is_empty() {
-            return false;
-        }
+    /// Whether the path here is ignored. Inlined for the usual case, no ignored paths (a
+    /// call per value visited cost about as much as the rest of the visit's bookkeeping).
+    #[inline(always)]
+    pub(super) fn ignored(&self) -> bool {
+        !self.ignore.is_empty() && self.ignored_here()
+    }
+
+    #[inline(never)]
+    fn ignored_here(&self) -> bool {
         let Some(&last) = self.path.last() else {
             return false;
         };
@@ -823,7 +828,7 @@ mod tests {
                         Step::Index(index) => Part::Index(*index),
                     })
                     .collect();
-                let mut cursor = Cursor {
+                let cursor = Cursor {
                     path: parts,
                     ignore: std::slice::from_ref(&ignored),
                     scratch: (Vec::new(), Vec::new()),

@@ -18,6 +18,7 @@
 
 mod busy_worker;
 mod calibrate;
+mod documents;
 mod host_costs;
 mod load;
 mod profile;

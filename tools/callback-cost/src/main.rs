@@ -13,6 +13,11 @@
 //! Usage: callback-cost WASM [--gate FUEL] [--out FILE] [--only NAME]. With `--gate`, exits 1
 //! when a gated scenario has a callback over FUEL.
 //!
+//! `callback-cost WASM --replay`: the fuel per request of `make profile`'s comparison
+//! scenarios (`plugin_mirror_json`, `plugin_compare`, `plugin_compare_reordered`: ~2 KB JSON
+//! answers, the copy's written otherwise), callback by callback, to tell where a comparison's
+//! cost goes (docs/performance.md).
+//!
 //! Gated: the redactions, and the capture and inflation of the largest compressed compared
 //! responses (`inflate_gzip_64MiB`). The JSON comparisons (`compare_json_gzip_15MiB`: equal
 //! bodies; `compare_json_differing_15MiB`: bodies that differ in every item, read into
@@ -21,6 +26,11 @@
 //! (`compare_text_differing_15MiB`) and the hashing, for an exact comparison, of bytes
 //! captured for a JSON one (`compare_exact_beside_json_15MiB`).
 
+/// The profile's ~2 KB answers, the very ones `make profile` serves.
+#[path = "../../bench/src/documents.rs"]
+mod documents;
+
+use documents::{json_document, Shape};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -59,6 +69,13 @@ struct Host {
     metric_names: Vec<String>,
     metrics: BTreeMap<u32, i64>,
     memory: Option<Memory>,
+    /// With a module instrumented by `wasm-opt --log-execution`: the fuel spent after each
+    /// logged place (a function's entry or a loop's head) until the next, by place.
+    places: BTreeMap<u32, u64>,
+    /// The last place logged, and the fuel left then.
+    last_place: Option<(u32, u64)>,
+    /// Shared data by key: the value and its compare-and-swap token.
+    shared: BTreeMap<Vec<u8>, (Vec<u8>, u32)>,
 }
 
 struct Plugin {
@@ -66,6 +83,8 @@ struct Plugin {
     instance: Instance,
     /// Per callback name: (calls, most fuel in one call).
     costs: BTreeMap<&'static str, (u64, u64)>,
+    /// Per callback name: the fuel of all its calls.
+    spent: BTreeMap<&'static str, u64>,
     /// Fuel spent in every callback since loaded.
     total: u64,
 }
@@ -162,6 +181,7 @@ impl Plugin {
             store,
             instance,
             costs: BTreeMap::new(),
+            spent: BTreeMap::new(),
             total: 0,
         };
         plugin.call::<(), ()>("_initialize", ());
@@ -174,6 +194,7 @@ impl Plugin {
             "the plugin refused its configuration"
         );
         plugin.costs.clear();
+        plugin.spent.clear();
         plugin
     }
 
@@ -204,6 +225,7 @@ impl Plugin {
         let entry = self.costs.entry(name).or_default();
         entry.0 += 1;
         entry.1 = entry.1.max(used);
+        *self.spent.entry(name).or_default() += used;
         self.total += used;
         self.store.data_mut().now_ns += 1_000_000;
         result
@@ -302,7 +324,10 @@ impl Plugin {
 }
 
 /// The imports `define_host` plays; every other one answers "not found".
-const DEFINED: [&str; 17] = [
+const DEFINED: [&str; 20] = [
+    "log_execution",
+    "proxy_get_shared_data",
+    "proxy_set_shared_data",
     "proxy_log",
     "proxy_set_effective_context",
     "proxy_get_current_time_nanoseconds",
@@ -324,6 +349,20 @@ const DEFINED: [&str; 17] = [
 
 fn define_host(linker: &mut Linker<Host>) {
     let env = "env";
+    linker
+        .func_wrap(
+            env,
+            "log_execution",
+            |mut caller: Caller<'_, Host>, place: i32| {
+                let left = caller.get_fuel().unwrap_or(0);
+                let host = caller.data_mut();
+                if let Some((last, before)) = host.last_place {
+                    *host.places.entry(last).or_default() += before.saturating_sub(left);
+                }
+                host.last_place = Some((place as u32, left));
+            },
+        )
+        .expect("log_execution");
     linker
         .func_wrap(
             env,
@@ -423,6 +462,39 @@ fn define_host(linker: &mut Linker<Host>) {
             |_: Caller<'_, Host>, _: i32, _: i64| 0i32,
         )
         .expect("record");
+    // Shared data as Envoy keeps it (the endpoints and fields admitted are kept there: a host
+    // without it would have them admitted anew at every comparison).
+    linker
+        .func_wrap(
+            env,
+            "proxy_get_shared_data",
+            |mut caller: Caller<'_, Host>, key: i32, size: i32, data: i32, len: i32, cas: i32| {
+                let key = read(&caller, key, size);
+                let Some((value, token)) = caller.data().shared.get(&key).cloned() else {
+                    return NOT_FOUND;
+                };
+                write(&mut caller, cas, &token.to_le_bytes());
+                hand_over(&mut caller, &value, data, len)
+            },
+        )
+        .expect("get shared data");
+    linker
+        .func_wrap(
+            env,
+            "proxy_set_shared_data",
+            |mut caller: Caller<'_, Host>, key: i32, size: i32, data: i32, len: i32, cas: i32| {
+                const CAS_MISMATCH: i32 = 8;
+                let (key, value) = (read(&caller, key, size), read(&caller, data, len));
+                let shared = &mut caller.data_mut().shared;
+                let token = shared.get(&key).map(|(_, token)| *token);
+                if token.is_some_and(|token| cas != 0 && cas as u32 != token) {
+                    return CAS_MISMATCH;
+                }
+                shared.insert(key, (value, token.map_or(1, |t| t + 1)));
+                0
+            },
+        )
+        .expect("set shared data");
     linker
         .func_wrap(env, "proxy_done", |_: Caller<'_, Host>| 0i32)
         .expect("done");
@@ -603,6 +675,94 @@ fn multipart_body(size: usize) -> Vec<u8> {
     }
     body.extend_from_slice(b"--b0undary--\r\n");
     body
+}
+
+/// `--replay`: each of the profile's JSON scenarios, request by request as Envoy plays them
+/// (the request's headers, the dispatch on a tick, the original's response, the copy's
+/// answer, the ticks that compare and count), and the fuel per request of each callback,
+/// after a few requests of warm-up (the first ones allocate the worker's tables).
+fn replay(engine: &Engine, module: &Module) {
+    const WARM_UP: usize = 5;
+    const REQUESTS: u64 = 50;
+    // Besides the profile's three: the comparison without its body (status and headers
+    // only), and with bodies of the same bytes (compared as bytes, no JSON read): what the
+    // comparison costs besides the diff.
+    let scenarios = [
+        ("plugin_mirror_json", None, "json"),
+        ("plugin_compare", Some(Shape::Spaced), "json"),
+        ("plugin_compare_reordered", Some(Shape::Reordered), "json"),
+        ("compare, bodies not compared", Some(Shape::Spaced), "none"),
+        ("compare, the same bytes", Some(Shape::Compact), "json"),
+    ];
+    let original = json_document(Shape::Compact).into_bytes();
+    let length = original.len().to_string();
+    let answer_head = headers(&[
+        (":status", "200"),
+        ("content-type", "application/json"),
+        ("content-length", &length),
+        ("date", "Sun, 06 Dec 2026 17:00:00 GMT"),
+    ]);
+    let mut baseline = None;
+    for (name, compared, body) in scenarios {
+        let target = match compared {
+            Some(_) => json!({"cluster": "mirror_json", "name": "bench_compare",
+                              "compare": {"body": body}}),
+            None => json!({"cluster": "mirror_json", "name": "bench_json"}),
+        };
+        let copy = json_document(compared.unwrap_or(Shape::Spaced)).into_bytes();
+        let mut plugin = Plugin::load(engine, module, &json!({"targets": [target]}));
+        for round in 0..WARM_UP + REQUESTS as usize {
+            if round == WARM_UP {
+                plugin.spent.clear();
+                plugin.total = 0;
+                plugin.store.data_mut().places.clear();
+            }
+            let calls = plugin.store.data().calls;
+            plugin.request(
+                headers(&[
+                    (":method", "GET"),
+                    (":path", "/"),
+                    (":authority", "127.0.0.1:10000"),
+                    (":scheme", "http"),
+                    ("user-agent", "wrk"),
+                    ("x-forwarded-proto", "http"),
+                    ("x-request-id", "4f9b8c1e-2a7d-4b3e-9c61-0d5e8f7a1b2c"),
+                ]),
+                b"",
+            );
+            plugin.tick();
+            assert_eq!(plugin.store.data().calls, calls + 1, "{name}: dispatched");
+            plugin.response(answer_head.clone(), &original);
+            plugin.answer(calls + 1, answer_head.clone(), &copy);
+            plugin.tick();
+            plugin.tick();
+        }
+        let per_request = plugin.total / REQUESTS;
+        let over = baseline.map_or(String::new(), |base: u64| {
+            format!(
+                " (+{} over plugin_mirror_json)",
+                per_request.saturating_sub(base)
+            )
+        });
+        baseline.get_or_insert(per_request);
+        println!("{name:<26} fuel per request {per_request:>9}{over}");
+        for (callback, fuel) in &plugin.spent {
+            println!("    {callback:<32} {:>9}", fuel / REQUESTS);
+        }
+        // With an instrumented module (see `Host::places`): the places that cost most.
+        let mut places: Vec<(&u32, &u64)> = plugin.store.data().places.iter().collect();
+        places.sort_by(|a, b| b.1.cmp(a.1));
+        for (place, fuel) in places.iter().take(40) {
+            println!("    place {place:<6} {:>9}", *fuel / REQUESTS);
+        }
+        if compared.is_some() {
+            assert_eq!(
+                plugin.metric(".matched"),
+                (WARM_UP as u64 + REQUESTS) as i64,
+                "{name}: every pair matched"
+            );
+        }
+    }
 }
 
 struct Scenario {
@@ -799,6 +959,9 @@ fn main() {
         std::fs::write(&file, json_body(4 * MIB)).expect("write the calibration body");
         let config = calibration_config().to_string();
         return std::fs::write(format!("{file}.config.json"), config).expect("write the config");
+    }
+    if args.iter().any(|a| a == "--replay") {
+        return replay(&engine, &module);
     }
     let only = flag("--only");
     let mut scenarios = Vec::new();
