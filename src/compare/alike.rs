@@ -67,8 +67,8 @@ pub(super) struct Reader {
     /// Where each body's bytes are compared up to: after the last token (its own spacing).
     at_a: usize,
     at_b: usize,
-    /// Whether no token was read yet.
-    first: bool,
+    /// The last token read (`None`: none yet).
+    previous: Option<Token>,
     /// The keys of the open objects (each object's after its base), for duplicates.
     keys: Vec<Span>,
     /// The open objects' bases in `keys`.
@@ -84,7 +84,7 @@ impl Reader {
             tokens: Tokenizer::new(),
             at_a: bom(candidate),
             at_b: bom(reference),
-            first: true,
+            previous: None,
             keys: Vec::new(),
             objects: Vec::new(),
             values: 0,
@@ -126,7 +126,8 @@ impl Reader {
         budget: usize,
     ) -> Option<Found> {
         while !SLICED || self.work() < stop {
-            let before = self.tokens.clone();
+            // Only a token cut short needs the state before it (all at once, none is).
+            let before = SLICED.then(|| self.tokens.clone());
             let room = if SLICED {
                 (stop - self.work()).max(LOOKAHEAD)
             } else {
@@ -146,7 +147,7 @@ impl Reader {
             let token = match progress {
                 Progress::Token(token) => token,
                 Progress::End => return self.end(b, room),
-                Progress::Pending => return self.cut(before, whole_slice),
+                Progress::Pending => return self.cut(before?, whole_slice),
             };
             let span = self.tokens.span();
             let limit_b = if SLICED {
@@ -160,14 +161,13 @@ impl Reader {
             match same_bytes(a, self.at_a, span, token, b, (self.at_b, limit_b)) {
                 Some(at_b) => self.at_b = at_b,
                 // A tokenizer in the start state would take a second byte order mark.
-                None if self.first => return None,
-                None => match self.same_value(a, (b, limit_b), token, &before) {
+                None => match self.same_value(a, (b, limit_b), token) {
                     Read::Same => {}
                     Read::Differ => return None,
-                    Read::Cut => return self.cut(before, whole_slice),
+                    Read::Cut => return self.cut(before?, whole_slice),
                 },
             }
-            self.first = false;
+            self.previous = Some(token);
             self.at_a = span.end;
             self.track(a, token)?;
         }
@@ -203,18 +203,20 @@ impl Reader {
     }
 
     /// The reference's next token, read where its bytes differ from the candidate's by a
-    /// tokenizer in the candidate's state `before` its token (reading no byte of `b` from
+    /// tokenizer in the candidate's state before its token (reading no byte of `b` from
     /// `limit_b` on): the same token with the same value (a number spelled otherwise, a
-    /// string escaped otherwise), or not, or cut short.
+    /// string escaped otherwise), or not, or cut short. (Other tokens than keys and scalars
+    /// are one spelling only: other bytes are another token.)
     #[cold]
-    fn same_value(
-        &mut self,
-        a: &[u8],
-        (b, limit_b): (&[u8], usize),
-        token: Token,
-        before: &Tokenizer,
-    ) -> Read {
-        let mut other = before.moved_to(self.at_b);
+    #[inline(never)]
+    fn same_value(&mut self, a: &[u8], (b, limit_b): (&[u8], usize), token: Token) -> Read {
+        let Some(mut other) = self
+            .previous
+            .and_then(|previous| self.tokens.before_last(token, previous, self.at_b))
+        else {
+            // (Before the first token, a tokenizer would take a second byte order mark.)
+            return Read::Differ;
+        };
         match other.next_within(b, limit_b) {
             Ok(Progress::Pending) => return Read::Cut,
             Ok(Progress::Token(read)) if read == token && !other.lone_surrogates() => {}
