@@ -126,8 +126,9 @@ pub fn scan(bytes: &[u8], mut at: usize, mut grammar: Grammar) -> Option<(usize,
 }
 
 /// Whether `long` is `short` with zeros appended to its fraction (`1.50` for `1.5`, as
-/// serializers differ): the same value, told without the canonical forms.
-fn zeros_appended(short: &[u8], long: &[u8]) -> bool {
+/// serializers differ): the same value, told without the canonical forms. Both must be
+/// numbers: `short` is not checked (`1.` would pass for `1.0`), `long` is one if `short` is.
+pub fn zeros_appended(short: &[u8], long: &[u8]) -> bool {
     let Some(zeros) = long.strip_prefix(short) else {
         return false;
     };

@@ -478,32 +478,36 @@ impl Tokenizer {
         key: bool,
     ) -> Result<Progress, Malformed> {
         self.at += 1;
-        self.partial = Partial::String {
-            key,
-            escaped: false,
-            non_ascii: false,
-        };
-        self.rest_of_string(bytes, whole)
+        self.rest_of_string(bytes, whole, key, false, false)
     }
 
     /// A string cut short by a limit, resumed (out of line: `rest_of_string` is inlined into
     /// the hot path once).
     #[inline(never)]
     fn resume_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        self.rest_of_string(bytes, whole)
-    }
-
-    /// The rest of a string whose content starts after `token_start`.
-    #[inline(always)]
-    fn rest_of_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
         let Partial::String {
             key,
-            mut escaped,
-            mut non_ascii,
+            escaped,
+            non_ascii,
         } = self.partial
         else {
             return self.fail();
         };
+        self.partial = Partial::None;
+        self.rest_of_string(bytes, whole, key, escaped, non_ascii)
+    }
+
+    /// The rest of a string whose content starts after `token_start` (a key's if `key`), with
+    /// escapes or other than ASCII so far if `escaped` or `non_ascii`.
+    #[inline(always)]
+    fn rest_of_string(
+        &mut self,
+        bytes: &[u8],
+        whole: bool,
+        key: bool,
+        mut escaped: bool,
+        mut non_ascii: bool,
+    ) -> Result<Progress, Malformed> {
         loop {
             let (stop, high) = plain_run(bytes, self.at);
             non_ascii |= high;
@@ -536,7 +540,6 @@ impl Tokenizer {
         }
         let content = bytes.get(self.token_start + 1..self.at).unwrap_or_default();
         self.at += 1;
-        self.partial = Partial::None;
         self.escaped = escaped;
         if non_ascii && std::str::from_utf8(content).is_err() {
             return self.fail();
@@ -594,6 +597,7 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 /// Where the plain content of a string from `at` ends (at a stop byte, or the end of
 /// `bytes`), and whether it has bytes that are not ASCII. Eight bytes at a time while no stop
 /// byte is among them (the bit tricks find whether a word has a zero byte, or one below 0x20).
+#[inline(always)]
 fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
     let mut seen = 0u64;
     while let Some(chunk) = bytes.get(at..at + 8) {
