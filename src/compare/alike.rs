@@ -161,7 +161,8 @@ impl Reader {
             } else {
                 usize::MAX
             };
-            match same_bytes(a, self.at_a, span, token, b, (self.at_b, limit_b)) {
+            let separator = separator(self.previous, token);
+            match same_bytes(a, separator, span, token, b, (self.at_b, limit_b)) {
                 Ok(at_b) => self.at_b = at_b,
                 // A tokenizer in the start state would take a second byte order mark.
                 Err(token_b) => match self.same_value(a, (b, limit_b), token, token_b) {
@@ -300,9 +301,22 @@ impl Reader {
     }
 }
 
-/// Where the reference's bytes from `at_b` end if they are the candidate's from `at_a` (`:`
-/// and `,`, whitespace skipped on both sides) and then its token `span` exactly; if not,
-/// where the reference's token starts if the bytes before it were the candidate's.
+/// The byte the candidate had before `token` after `previous`: `:` after a key, `,` between
+/// values, none (0) after an open or before a close. (Its tokenizer checked it: only
+/// whitespace was around it.)
+#[inline(always)]
+fn separator(previous: Option<Token>, token: Token) -> u8 {
+    match (previous, token) {
+        (Some(Token::Key), _) => b':',
+        (None | Some(Token::ObjectStart | Token::ArrayStart), _) => 0,
+        (_, Token::ObjectEnd | Token::ArrayEnd) => 0,
+        _ => b',',
+    }
+}
+
+/// Where the reference's bytes from `at_b` end if they are the candidate's `separator` (if
+/// any; whitespace skipped around it) and then its token `span` exactly; if not, where the
+/// reference's token starts if the bytes before it were the candidate's.
 ///
 /// A number of the reference may go on past the candidate's (`1.50` for `1.5`): then it is
 /// read as a token. Other tokens cannot (a string ends with its quote), or only with a byte
@@ -311,7 +325,7 @@ impl Reader {
 #[inline(always)]
 fn same_bytes(
     a: &[u8],
-    at_a: usize,
+    separator: u8,
     span: Span,
     token: Token,
     b: &[u8],
@@ -319,16 +333,13 @@ fn same_bytes(
 ) -> Result<usize, Option<usize>> {
     // No byte of the reference is compared from `limit_b` on (then it is read as a token).
     let within = b.get(..limit_b).unwrap_or(b);
-    let mut at_b = at_b;
-    let between = a.get(at_a..span.start).unwrap_or_default();
-    for &byte in between.iter().filter(|byte| !is_whitespace(**byte)) {
-        at_b = skip_whitespace(within, at_b);
-        if within.get(at_b) != Some(&byte) {
+    let mut at_b = skip_whitespace(within, at_b);
+    if separator != 0 {
+        if within.get(at_b) != Some(&separator) {
             return Err(None);
         }
-        at_b += 1;
+        at_b = skip_whitespace(within, at_b + 1);
     }
-    at_b = skip_whitespace(within, at_b);
     let bytes = span.of(a);
     let end = at_b.checked_add(bytes.len()).ok_or(None)?;
     // Most tokens are at most eight bytes: compared in one word where eight bytes are left.

@@ -40,7 +40,7 @@ pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
     }
     let (mut words_a, mut words_b) = (a.chunks_exact(8), b.chunks_exact(8));
     for (x, y) in words_a.by_ref().zip(words_b.by_ref()) {
-        if x != y {
+        if word_at(x, 0) != word_at(y, 0) {
             return false;
         }
     }
