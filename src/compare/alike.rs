@@ -72,6 +72,9 @@ pub(super) struct Reader {
     at_b: usize,
     /// The last token read (`None`: none yet).
     previous: Option<Token>,
+    /// The byte the candidate has before its next token unless that closes a container:
+    /// `:` after a key, `,` after a value, none (0) after an open (see `separator`).
+    separator: u8,
     /// The keys of the open objects (each object's after its base), for duplicates.
     keys: Vec<Span>,
     /// The open objects' bases in `keys`.
@@ -88,6 +91,7 @@ impl Reader {
             at_a: bom(candidate),
             at_b: bom(reference),
             previous: None,
+            separator: 0,
             keys: Vec::new(),
             objects: Vec::new(),
             values: 0,
@@ -161,7 +165,10 @@ impl Reader {
             } else {
                 usize::MAX
             };
-            let separator = separator(self.previous, token);
+            let separator = match token {
+                Token::ObjectEnd | Token::ArrayEnd => 0,
+                _ => self.separator,
+            };
             match same_bytes(a, separator, span, token, b, (self.at_b, limit_b)) {
                 Ok(at_b) => self.at_b = at_b,
                 // A tokenizer in the start state would take a second byte order mark.
@@ -172,6 +179,7 @@ impl Reader {
                 },
             }
             self.previous = Some(token);
+            self.separator = separator_after(token);
             self.at_a = span.end;
             self.track(a, token)?;
         }
@@ -301,15 +309,14 @@ impl Reader {
     }
 }
 
-/// The byte the candidate had before `token` after `previous`: `:` after a key, `,` between
-/// values, none (0) after an open or before a close. (Its tokenizer checked it: only
-/// whitespace was around it.)
+/// The byte the candidate has after `token` before the next token unless that closes a
+/// container: `:` after a key, `,` after a value, none (0) after an open. (Its tokenizer
+/// checked it: only whitespace was around it.)
 #[inline(always)]
-fn separator(previous: Option<Token>, token: Token) -> u8 {
-    match (previous, token) {
-        (Some(Token::Key), _) => b':',
-        (None | Some(Token::ObjectStart | Token::ArrayStart), _) => 0,
-        (_, Token::ObjectEnd | Token::ArrayEnd) => 0,
+fn separator_after(token: Token) -> u8 {
+    match token {
+        Token::Key => b':',
+        Token::ObjectStart | Token::ArrayStart => 0,
         _ => b',',
     }
 }

@@ -62,11 +62,8 @@ pub fn word_at(body: &[u8], at: usize) -> Option<u64> {
 /// A mask of a word's first `len` bytes (of `word_at`'s), all eight from eight on.
 #[inline(always)]
 pub fn first_bytes(len: usize) -> u64 {
-    if len >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (8 * len)) - 1
-    }
+    let missing = 8usize.saturating_sub(len) as u32;
+    u64::MAX.checked_shr(8 * missing).unwrap_or(0)
 }
 
 #[cfg(test)]
