@@ -82,8 +82,6 @@ pub enum Progress {
 /// What may come next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
-    /// The start of the body: a byte order mark may come.
-    Start,
     Value,
     /// After `[`.
     ItemOrClose,
@@ -99,10 +97,12 @@ enum Expect {
     Failed,
 }
 
-/// A token cut short by a limit.
+/// A token cut short by a limit, or the start of the body (where a byte order mark may
+/// come): what is not the usual next token, told by one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Partial {
     None,
+    Start,
     String {
         key: bool,
         escaped: bool,
@@ -150,8 +150,8 @@ impl Tokenizer {
             at: 0,
             token_start: 0,
             escaped: false,
-            expect: Expect::Start,
-            partial: Partial::None,
+            expect: Expect::Value,
+            partial: Partial::Start,
             depth: 0,
             objects: [0; STACK_WORDS],
             lone_surrogates: false,
@@ -188,13 +188,10 @@ impl Tokenizer {
     /// The next token of `bytes`, which are the whole body if `whole`, else a prefix of it.
     #[inline(always)]
     fn advance(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        match self.partial {
-            Partial::None => {}
-            Partial::String { .. } => return self.resume_string(bytes, whole),
-            Partial::Number(grammar) => return self.number(bytes, whole, grammar),
-        }
-        if self.expect == Expect::Start {
-            return self.start(bytes, whole);
+        if self.partial != Partial::None {
+            if let Some(progress) = self.resume(bytes, whole) {
+                return progress;
+            }
         }
         let mut at = self.at;
         loop {
@@ -236,18 +233,34 @@ impl Tokenizer {
         }
     }
 
-    /// The first call: a byte order mark is skipped.
-    #[cold]
+    /// A token cut short by a limit, resumed; or the first call, where a byte order mark is
+    /// skipped (`None`: go on to the next token as usual).
     #[inline(never)]
-    fn start(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        if !whole && bytes.len() < BYTE_ORDER_MARK.len() && BYTE_ORDER_MARK.starts_with(bytes) {
-            return Ok(Progress::Pending);
-        }
-        if bytes.starts_with(BYTE_ORDER_MARK) {
-            self.at = BYTE_ORDER_MARK.len();
-        }
-        self.expect = Expect::Value;
-        self.advance(bytes, whole)
+    fn resume(&mut self, bytes: &[u8], whole: bool) -> Option<Result<Progress, Malformed>> {
+        let partial = self.partial;
+        self.partial = Partial::None;
+        Some(match partial {
+            Partial::None => return None,
+            Partial::Start => {
+                if !whole
+                    && bytes.len() < BYTE_ORDER_MARK.len()
+                    && BYTE_ORDER_MARK.starts_with(bytes)
+                {
+                    self.partial = Partial::Start;
+                    return Some(Ok(Progress::Pending));
+                }
+                if bytes.starts_with(BYTE_ORDER_MARK) {
+                    self.at = BYTE_ORDER_MARK.len();
+                }
+                return None;
+            }
+            Partial::String {
+                key,
+                escaped,
+                non_ascii,
+            } => self.rest_of_string(bytes, whole, key, escaped, non_ascii),
+            Partial::Number(grammar) => self.number(bytes, whole, grammar),
+        })
     }
 
     /// Every byte given is read.
@@ -465,7 +478,6 @@ impl Tokenizer {
         if !grammar.complete() {
             return self.fail();
         }
-        self.partial = Partial::None;
         self.after_value();
         Ok(Progress::Token(Token::Number))
     }
@@ -479,22 +491,6 @@ impl Tokenizer {
     ) -> Result<Progress, Malformed> {
         self.at += 1;
         self.rest_of_string(bytes, whole, key, false, false)
-    }
-
-    /// A string cut short by a limit, resumed (out of line: `rest_of_string` is inlined into
-    /// the hot path once).
-    #[inline(never)]
-    fn resume_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        let Partial::String {
-            key,
-            escaped,
-            non_ascii,
-        } = self.partial
-        else {
-            return self.fail();
-        };
-        self.partial = Partial::None;
-        self.rest_of_string(bytes, whole, key, escaped, non_ascii)
     }
 
     /// The rest of a string whose content starts after `token_start` (a key's if `key`), with
