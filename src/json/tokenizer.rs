@@ -592,22 +592,48 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Where the plain content of a string from `at` ends (at a stop byte, or the end of
 /// `bytes`), and whether it has bytes that are not ASCII. Eight bytes at a time while no stop
-/// byte is among them (the bit tricks find whether a word has a zero byte, or one below 0x20).
+/// byte is among them. The first eight inline (most strings end there), the rest in a loop
+/// out of line.
 #[inline(always)]
-fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
-    let mut seen = 0u64;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([0; 8]));
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        let stops = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
-        seen |= word;
-        let stops = stops & HIGHS;
+fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
+    if let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let stops = stops(word);
         if stops != 0 {
-            // The lowest flagged byte is the first stop (a false flag only follows a true one).
-            // Bytes after it may have set `seen`: at worst the content is checked as UTF-8.
+            return (
+                at + (stops.trailing_zeros() / 8) as usize,
+                word & HIGHS != 0,
+            );
+        }
+        let (end, high) = long_run(bytes, at + 8);
+        return (end, high || word & HIGHS != 0);
+    }
+    long_run(bytes, at)
+}
+
+/// The bytes of `word` that end a run of plain content (`"`, `\`, a control character), each
+/// flagged by its high bit. The lowest flagged byte is the first stop (a false flag only
+/// follows a true one); bytes after it may be flagged as not ASCII: at worst the content is
+/// checked as UTF-8.
+#[inline(always)]
+fn stops(word: u64) -> u64 {
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let stops = (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (word.wrapping_sub(ONES * 0x20) & !word);
+    stops & HIGHS
+}
+
+/// `plain_run`'s loop (the bit tricks find whether a word has a zero byte, or one below 0x20).
+#[inline(never)]
+fn long_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
+    let mut seen = 0u64;
+    for chunk in bytes.get(at..).unwrap_or_default().chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([0; 8]));
+        let stops = stops(word);
+        seen |= word;
+        if stops != 0 {
             return (
                 at + (stops.trailing_zeros() / 8) as usize,
                 seen & HIGHS != 0,
