@@ -347,12 +347,15 @@ fn same_bytes(
         }
         at_b = skip_whitespace(within, at_b + 1);
     }
-    let bytes = span.of(a);
-    let end = at_b.checked_add(bytes.len()).ok_or(None)?;
+    // (A token's span is within the candidate: its tokenizer read it.)
+    let len = span.end.saturating_sub(span.start);
+    let end = at_b.saturating_add(len);
     // Most tokens are at most eight bytes: compared in one word where eight bytes are left.
     let equal = match (word_at(a, span.start), word_at(within, at_b)) {
-        (Some(x), Some(y)) if bytes.len() <= 8 => (x ^ y) & first_bytes(bytes.len()) == 0,
-        _ => within.get(at_b..end).is_some_and(|r| bytes_equal(r, bytes)),
+        (Some(x), Some(y)) if len <= 8 => (x ^ y) & first_bytes(len) == 0,
+        _ => within
+            .get(at_b..end)
+            .is_some_and(|r| bytes_equal(r, span.of(a))),
     };
     if !equal {
         return Err(Some(at_b));
