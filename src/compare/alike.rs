@@ -291,7 +291,11 @@ impl Reader {
                 // (As `lockstep` does: escaped keys and large objects are the long way's.)
                 if key.escaped
                     || siblings.len() >= MAX_MEMBERS
-                    || siblings.iter().any(|sibling| sibling.of(a) == text)
+                    || siblings.iter().any(|sibling| {
+                        // Lengths first: most keys differ there, without slicing the body.
+                        sibling.end.saturating_sub(sibling.start) == text.len()
+                            && sibling.of(a) == text
+                    })
                 {
                     return None;
                 }
