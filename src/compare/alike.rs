@@ -6,7 +6,7 @@
 //! (`crate::json`, checking it); the reference is compared with it byte for byte, whitespace
 //! skipped on its side only between tokens (a token's bytes, a string's whole, must be equal).
 //! Where a token's bytes differ, the reference's token is read by a tokenizer in the
-//! candidate's state (`Tokenizer::moved_to`: the tokens so far were the same) and compared by
+//! candidate's state (`Tokenizer::before_last`: the tokens so far were the same) and compared by
 //! value (a number's, a string's text). While the tokens are the same, the reference holds
 //! what the candidate holds: it is just as well formed, as deep, as many values, with the
 //! same keys; so the candidate's checks stand for both.
