@@ -66,9 +66,11 @@ impl Grammar {
 /// stepped through byte by byte only when the number reaches the end of `bytes` (then it may
 /// go on beyond, and the state there is wanted).
 pub fn scan_whole(bytes: &[u8], start: usize) -> Option<(usize, Grammar)> {
-    let digits = |at: usize| {
-        let rest = bytes.get(at..).unwrap_or_default();
-        at + rest.iter().take_while(|b| b.is_ascii_digit()).count()
+    let digits = |mut at: usize| {
+        while bytes.get(at).is_some_and(u8::is_ascii_digit) {
+            at += 1;
+        }
+        at
     };
     let mut at = start + usize::from(bytes.get(start) == Some(&b'-'));
     let mut grammar = match bytes.get(at) {
@@ -126,8 +128,9 @@ pub fn scan(bytes: &[u8], mut at: usize, mut grammar: Grammar) -> Option<(usize,
 }
 
 /// Whether `long` is `short` with zeros appended to its fraction (`1.50` for `1.5`, as
-/// serializers differ): the same value, told without the canonical forms.
-fn zeros_appended(short: &[u8], long: &[u8]) -> bool {
+/// serializers differ): the same value, told without the canonical forms. Both must be
+/// numbers: `short` is not checked (`1.` would pass for `1.0`), `long` is one if `short` is.
+pub fn zeros_appended(short: &[u8], long: &[u8]) -> bool {
     let Some(zeros) = long.strip_prefix(short) else {
         return false;
     };

@@ -82,8 +82,6 @@ pub enum Progress {
 /// What may come next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Expect {
-    /// The start of the body: a byte order mark may come.
-    Start,
     Value,
     /// After `[`.
     ItemOrClose,
@@ -99,10 +97,12 @@ enum Expect {
     Failed,
 }
 
-/// A token cut short by a limit.
+/// A token cut short by a limit, or the start of the body (where a byte order mark may
+/// come): what is not the usual next token, told by one comparison.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Partial {
     None,
+    Start,
     String {
         key: bool,
         escaped: bool,
@@ -150,8 +150,8 @@ impl Tokenizer {
             at: 0,
             token_start: 0,
             escaped: false,
-            expect: Expect::Start,
-            partial: Partial::None,
+            expect: Expect::Value,
+            partial: Partial::Start,
             depth: 0,
             objects: [0; STACK_WORDS],
             lone_surrogates: false,
@@ -188,13 +188,10 @@ impl Tokenizer {
     /// The next token of `bytes`, which are the whole body if `whole`, else a prefix of it.
     #[inline(always)]
     fn advance(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        match self.partial {
-            Partial::None => {}
-            Partial::String { .. } => return self.resume_string(bytes, whole),
-            Partial::Number(grammar) => return self.number(bytes, whole, grammar),
-        }
-        if self.expect == Expect::Start {
-            return self.start(bytes, whole);
+        if self.partial != Partial::None {
+            if let Some(progress) = self.resume(bytes, whole) {
+                return progress;
+            }
         }
         let mut at = self.at;
         loop {
@@ -236,18 +233,34 @@ impl Tokenizer {
         }
     }
 
-    /// The first call: a byte order mark is skipped.
-    #[cold]
+    /// A token cut short by a limit, resumed; or the first call, where a byte order mark is
+    /// skipped (`None`: go on to the next token as usual).
     #[inline(never)]
-    fn start(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        if !whole && bytes.len() < BYTE_ORDER_MARK.len() && BYTE_ORDER_MARK.starts_with(bytes) {
-            return Ok(Progress::Pending);
-        }
-        if bytes.starts_with(BYTE_ORDER_MARK) {
-            self.at = BYTE_ORDER_MARK.len();
-        }
-        self.expect = Expect::Value;
-        self.advance(bytes, whole)
+    fn resume(&mut self, bytes: &[u8], whole: bool) -> Option<Result<Progress, Malformed>> {
+        let partial = self.partial;
+        self.partial = Partial::None;
+        Some(match partial {
+            Partial::None => return None,
+            Partial::Start => {
+                if !whole
+                    && bytes.len() < BYTE_ORDER_MARK.len()
+                    && BYTE_ORDER_MARK.starts_with(bytes)
+                {
+                    self.partial = Partial::Start;
+                    return Some(Ok(Progress::Pending));
+                }
+                if bytes.starts_with(BYTE_ORDER_MARK) {
+                    self.at = BYTE_ORDER_MARK.len();
+                }
+                return None;
+            }
+            Partial::String {
+                key,
+                escaped,
+                non_ascii,
+            } => self.rest_of_string(bytes, whole, key, escaped, non_ascii),
+            Partial::Number(grammar) => self.number(bytes, whole, grammar),
+        })
     }
 
     /// Every byte given is read.
@@ -295,16 +308,34 @@ impl Tokenizer {
         }
     }
 
-    /// This tokenizer's state, reading from `at` of another body: one whose tokens so far
-    /// were exactly this body's (so the same containers are open and the same token is
+    /// A tokenizer reading from `at` of another body in the state this one was in before its
+    /// last token, a key or a scalar, which came after `previous`: the other body's tokens so
+    /// far were exactly this body's (so the same containers are open and the same token is
     /// expected next), however differently spaced. The comparison's side-by-side reader
-    /// (`compare::alike`) reads the second body's token this way where its bytes differ.
-    pub fn moved_to(&self, at: usize) -> Tokenizer {
-        Tokenizer {
+    /// (`compare::alike`) reads the second body's token this way where its bytes differ,
+    /// without keeping a copy of the state before every token. `None` if the last token was
+    /// another (a container's start or end changes the open containers).
+    pub fn before_last(&self, last: Token, previous: Token, at: usize) -> Option<Tokenizer> {
+        if !matches!(
+            last,
+            Token::Key | Token::String | Token::Number | Token::True | Token::False | Token::Null
+        ) {
+            return None;
+        }
+        let expect = match previous {
+            Token::Key => Expect::Colon,
+            Token::ObjectStart => Expect::KeyOrClose,
+            Token::ArrayStart => Expect::ItemOrClose,
+            _ if self.depth == 0 => Expect::Trailing,
+            _ => Expect::CommaOrClose,
+        };
+        Some(Tokenizer {
             at,
             token_start: at,
+            expect,
+            partial: Partial::None,
             ..self.clone()
-        }
+        })
     }
 
     /// Containers open now.
@@ -447,7 +478,6 @@ impl Tokenizer {
         if !grammar.complete() {
             return self.fail();
         }
-        self.partial = Partial::None;
         self.after_value();
         Ok(Progress::Token(Token::Number))
     }
@@ -460,32 +490,20 @@ impl Tokenizer {
         key: bool,
     ) -> Result<Progress, Malformed> {
         self.at += 1;
-        self.partial = Partial::String {
-            key,
-            escaped: false,
-            non_ascii: false,
-        };
-        self.rest_of_string(bytes, whole)
+        self.rest_of_string(bytes, whole, key, false, false)
     }
 
-    /// A string cut short by a limit, resumed (out of line: `rest_of_string` is inlined into
-    /// the hot path once).
-    #[inline(never)]
-    fn resume_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        self.rest_of_string(bytes, whole)
-    }
-
-    /// The rest of a string whose content starts after `token_start`.
+    /// The rest of a string whose content starts after `token_start` (a key's if `key`), with
+    /// escapes or other than ASCII so far if `escaped` or `non_ascii`.
     #[inline(always)]
-    fn rest_of_string(&mut self, bytes: &[u8], whole: bool) -> Result<Progress, Malformed> {
-        let Partial::String {
-            key,
-            mut escaped,
-            mut non_ascii,
-        } = self.partial
-        else {
-            return self.fail();
-        };
+    fn rest_of_string(
+        &mut self,
+        bytes: &[u8],
+        whole: bool,
+        key: bool,
+        mut escaped: bool,
+        mut non_ascii: bool,
+    ) -> Result<Progress, Malformed> {
         loop {
             let (stop, high) = plain_run(bytes, self.at);
             non_ascii |= high;
@@ -518,7 +536,6 @@ impl Tokenizer {
         }
         let content = bytes.get(self.token_start + 1..self.at).unwrap_or_default();
         self.at += 1;
-        self.partial = Partial::None;
         self.escaped = escaped;
         if non_ascii && std::str::from_utf8(content).is_err() {
             return self.fail();
@@ -575,21 +592,48 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 
 /// Where the plain content of a string from `at` ends (at a stop byte, or the end of
 /// `bytes`), and whether it has bytes that are not ASCII. Eight bytes at a time while no stop
-/// byte is among them (the bit tricks find whether a word has a zero byte, or one below 0x20).
-fn plain_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
-    let mut seen = 0u64;
-    while let Some(chunk) = bytes.get(at..at + 8) {
-        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([0; 8]));
-        let quote = word ^ (ONES * u64::from(b'"'));
-        let backslash = word ^ (ONES * u64::from(b'\\'));
-        let stops = (quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (word.wrapping_sub(ONES * 0x20) & !word);
-        seen |= word;
-        let stops = stops & HIGHS;
+/// byte is among them. The first eight inline (most strings end there), the rest in a loop
+/// out of line.
+#[inline(always)]
+fn plain_run(bytes: &[u8], at: usize) -> (usize, bool) {
+    if let Some(chunk) = bytes.get(at..).and_then(|rest| rest.first_chunk::<8>()) {
+        let word = u64::from_le_bytes(*chunk);
+        let stops = stops(word);
         if stops != 0 {
-            // The lowest flagged byte is the first stop (a false flag only follows a true one).
-            // Bytes after it may have set `seen`: at worst the content is checked as UTF-8.
+            return (
+                at + (stops.trailing_zeros() / 8) as usize,
+                word & HIGHS != 0,
+            );
+        }
+        let (end, high) = long_run(bytes, at + 8);
+        return (end, high || word & HIGHS != 0);
+    }
+    long_run(bytes, at)
+}
+
+/// The bytes of `word` that end a run of plain content (`"`, `\`, a control character), each
+/// flagged by its high bit. The lowest flagged byte is the first stop (a false flag only
+/// follows a true one); bytes after it may be flagged as not ASCII: at worst the content is
+/// checked as UTF-8.
+#[inline(always)]
+fn stops(word: u64) -> u64 {
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let stops = (quote.wrapping_sub(ONES) & !quote)
+        | (backslash.wrapping_sub(ONES) & !backslash)
+        | (word.wrapping_sub(ONES * 0x20) & !word);
+    stops & HIGHS
+}
+
+/// `plain_run`'s loop (the bit tricks find whether a word has a zero byte, or one below 0x20).
+#[inline(never)]
+fn long_run(bytes: &[u8], mut at: usize) -> (usize, bool) {
+    let mut seen = 0u64;
+    for chunk in bytes.get(at..).unwrap_or_default().chunks_exact(8) {
+        let word = u64::from_le_bytes(<[u8; 8]>::try_from(chunk).unwrap_or([0; 8]));
+        let stops = stops(word);
+        seen |= word;
+        if stops != 0 {
             return (
                 at + (stops.trailing_zeros() / 8) as usize,
                 seen & HIGHS != 0,
