@@ -8,7 +8,7 @@
 //! `SMALL_OBJECT` members, else by hash (std's randomly keyed SipHash, so no input can make
 //! keys collide on purpose).
 
-use super::document::{find, key_of, Kind, Members, Side};
+use super::document::{find, key_of, same_key, Kind, Members, Side};
 use crate::data_like;
 use crate::json::number::numbers_equal;
 use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
@@ -666,7 +666,7 @@ impl Walk {
                     // one first.
                     let in_b = in_order
                         .next(doc_b)
-                        .filter(|other| key_of(doc_b, *other) == key)
+                        .filter(|other| same_key(key_of(doc_b, *other), key))
                         .or_else(|| find(sides.b, *b, key));
                     *found += u32::from(in_b.is_some());
                     let in_noise = member(sides.noise, *noise, key);
