@@ -461,7 +461,7 @@ impl Walk {
                         if kind_a == Some(Kind::Number) {
                             numbers_equal(x, y, cursor.scratch())
                         } else {
-                            x == y
+                            same_key(x, y)
                         }
                     }
                     _ => false,
@@ -784,7 +784,7 @@ fn enter<'d>(
             doc_b.text(node_b.value),
             cursor.scratch(),
         ),
-        _ => doc_a.text(node_a.value) == doc_b.text(node_b.value),
+        _ => same_key(doc_a.text(node_a.value), doc_b.text(node_b.value)),
     })
 }
 
