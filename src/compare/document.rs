@@ -209,37 +209,30 @@ impl Indexing {
 }
 
 /// Whether a small object (its node at `object` of `nodes`, its members read) has a key
-/// twice: at most SMALL_OBJECT^2 / 2 key comparisons, bounded work per key, most settled by
-/// the keys' lengths (kept in their spans) without looking at their bytes.
+/// twice: at most SMALL_OBJECT^2 / 2 key comparisons (only objects of at most SMALL_OBJECT
+/// members are given), bounded work per key, most settled by the keys' lengths (kept in
+/// their spans) without looking at their bytes; siblings found through their nodes' `end`.
 fn has_duplicate_key(nodes: &[Node], (body, text): (&[u8], &[u8]), object: u32) -> bool {
-    let mut keys = [Span::default(); SMALL_OBJECT as usize];
-    let mut lens = [0u32; SMALL_OBJECT as usize];
-    let mut count = 0;
-    let mut next = object as usize + 1;
-    let end = nodes.get(object as usize).map_or(0, |n| n.end as usize);
-    while next < end && count < keys.len() {
-        let Some(node) = nodes.get(next) else {
-            break;
+    let end = nodes.get(object as usize).map_or(0, |n| n.end);
+    let mut first = object + 1;
+    while first < end {
+        let Some(a) = nodes.get(first as usize) else {
+            return false;
         };
-        if let (Some(key), Some(len)) = (keys.get_mut(count), lens.get_mut(count)) {
-            *key = node.key;
-            *len = node.key.len & !IN_TEXT;
-        }
-        next = node.end as usize;
-        count += 1;
-    }
-    for first in 0..count {
-        for second in first + 1..count {
-            if lens.get(first) != lens.get(second) {
-                continue;
-            }
-            let (Some(&a), Some(&b)) = (keys.get(first), keys.get(second)) else {
-                continue;
+        let len = a.key.len & !IN_TEXT;
+        let mut second = a.end;
+        while second < end {
+            let Some(b) = nodes.get(second as usize) else {
+                return false;
             };
-            if same_key(span_text(body, text, a), span_text(body, text, b)) {
+            if b.key.len & !IN_TEXT == len
+                && same_key(span_text(body, text, a.key), span_text(body, text, b.key))
+            {
                 return true;
             }
+            second = b.end;
         }
+        first = a.end;
     }
     false
 }
