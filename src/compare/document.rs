@@ -65,6 +65,17 @@ pub(super) struct Doc<'b> {
     bytes: &'b [u8],
     pub(super) nodes: Vec<Node>,
     text: Vec<u8>,
+    objects: Objects,
+}
+
+/// What reading a document finds out about its objects' keys: small objects are checked for a
+/// key given twice as they close (their keys just read), large ones are listed for the index.
+#[derive(Default)]
+struct Objects {
+    /// The objects of more than `SMALL_OBJECT` members, in document order.
+    large: Vec<u32>,
+    /// Whether a small object has a key twice.
+    duplicate: bool,
 }
 
 /// Marks a span of `Doc::text` (else it is a span of the body). Bodies are far below 2^31.
@@ -148,15 +159,15 @@ impl Index {
 #[derive(Default)]
 pub(super) struct Indexing {
     index: Index,
-    /// The next value to look at.
+    /// The next of the document's large objects.
     next: u32,
     /// The large object whose members are being added, and its next member.
     object: Option<(u32, Members)>,
 }
 
 impl Indexing {
-    /// Indexes on until `work` reaches `limit` (one a value looked at or a member added):
-    /// `None`: call again; `Some(None)`: an object has a key twice (such a document is
+    /// Indexes on until `work` reaches `limit` (one a large object looked at or a member
+    /// added): `None`: call again; `Some(None)`: an object has a key twice (such a document is
     /// compared as bytes: which of the two values counts is up to each reader).
     pub(super) fn run(
         &mut self,
@@ -164,6 +175,9 @@ impl Indexing {
         work: &mut usize,
         limit: usize,
     ) -> Option<Option<Index>> {
+        if doc.objects.duplicate {
+            return Some(None);
+        }
         loop {
             if let Some((object, members)) = &mut self.object {
                 let object = *object;
@@ -181,53 +195,62 @@ impl Indexing {
                 }
                 self.object = None;
             }
-            // The values from `next`, as many as the work left allows: small objects' keys
-            // checked in place, up to a large object.
-            let start = self.next as usize;
-            let nodes = doc.nodes.get(start..).unwrap_or_default();
-            let room = limit.saturating_sub(*work);
-            let mut scanned = 0;
-            for (offset, node) in nodes.iter().enumerate().take(room) {
-                scanned = offset + 1;
-                if node.kind != Kind::Object {
-                    continue;
-                }
-                let parent = (start + offset) as u32;
-                if node.value.len > SMALL_OBJECT {
-                    self.object = Some((parent, doc.members(parent)));
-                    break;
-                }
-                if has_duplicate_key(doc, parent) {
-                    return Some(None);
-                }
-            }
-            *work += scanned;
-            self.next += scanned as u32;
-            if self.object.is_none() {
-                if scanned == nodes.len() {
-                    return Some(Some(std::mem::take(&mut self.index)));
-                }
+            let Some(&object) = doc.objects.large.get(self.next as usize) else {
+                return Some(Some(std::mem::take(&mut self.index)));
+            };
+            if *work >= limit {
                 return None;
             }
+            *work += 1;
+            self.next += 1;
+            self.object = Some((object, doc.members(object)));
         }
     }
 }
 
-/// Whether a small object has a key twice: at most SMALL_OBJECT^2 / 2 key comparisons,
-/// bounded work per key. Each key is looked up once (a look-up costs about what a
-/// comparison does).
-fn has_duplicate_key(doc: &Doc<'_>, object: u32) -> bool {
-    let mut keys: [&[u8]; SMALL_OBJECT as usize] = [&[]; SMALL_OBJECT as usize];
-    let mut count = 0;
-    for (slot, child) in keys.iter_mut().zip(doc.children(object)) {
-        *slot = key_of(doc, child);
-        count += 1;
+/// Whether a small object (its node at `object` of `nodes`, its members read) has a key
+/// twice: at most SMALL_OBJECT^2 / 2 key comparisons (only objects of at most SMALL_OBJECT
+/// members are given), bounded work per key, most settled by the keys' lengths (kept in
+/// their spans) without looking at their bytes; siblings found through their nodes' `end`.
+fn has_duplicate_key(nodes: &[Node], (body, text): (&[u8], &[u8]), object: u32) -> bool {
+    let end = nodes.get(object as usize).map_or(0, |n| n.end);
+    let mut first = object + 1;
+    while first < end {
+        let Some(a) = nodes.get(first as usize) else {
+            return false;
+        };
+        let len = a.key.len & !IN_TEXT;
+        let mut second = a.end;
+        while second < end {
+            let Some(b) = nodes.get(second as usize) else {
+                return false;
+            };
+            if b.key.len & !IN_TEXT == len
+                && same_key(span_text(body, text, a.key), span_text(body, text, b.key))
+            {
+                return true;
+            }
+            second = b.end;
+        }
+        first = a.end;
     }
-    let keys = keys.get(..count).unwrap_or_default();
-    keys.iter().enumerate().any(|(position, key)| {
-        let later = keys.get(position + 1..).unwrap_or_default();
-        later.contains(key)
-    })
+    false
+}
+
+/// Whether two keys (or strings) are the same bytes: their lengths and first bytes compared
+/// inline first (sibling keys mostly differ there), the rest only when those agree, without
+/// the wasm build's `memcmp` (which `==` on slices calls: a byte at a time, and a call).
+#[inline(always)]
+pub(super) fn same_key(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.first() == b.first() && same_bytes(a, b)
+}
+
+/// Whether two keys or strings of one length are the same bytes, compared eight at a time
+/// (`memcmp` cost about 500 units of fuel a call on the bench's short keys). Out of line: it
+/// is called from the walk's every comparison.
+#[inline(never)]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    json::bytes_equal(a, b)
 }
 
 /// A read document without its body: what a `DiffJob` keeps between steps.
@@ -235,6 +258,7 @@ fn has_duplicate_key(doc: &Doc<'_>, object: u32) -> bool {
 pub(super) struct Detached {
     nodes: Vec<Node>,
     text: Vec<u8>,
+    objects: Objects,
 }
 
 impl Detached {
@@ -244,6 +268,7 @@ impl Detached {
             bytes,
             nodes: self.nodes,
             text: self.text,
+            objects: self.objects,
         }
     }
 }
@@ -267,15 +292,7 @@ impl<'b> Doc<'b> {
 
     /// A key's or a value's bytes (decoded).
     pub(super) fn text(&self, span: Span) -> &[u8] {
-        let (buffer, len) = if span.len & IN_TEXT != 0 {
-            (self.text.as_slice(), span.len & !IN_TEXT)
-        } else {
-            (self.bytes, span.len)
-        };
-        let start = span.start as usize;
-        buffer
-            .get(start..start.saturating_add(len as usize))
-            .unwrap_or_default()
+        span_text(self.bytes, &self.text, span)
     }
 
     /// Members by key; `None` when an object has a key twice (such a document is compared
@@ -289,6 +306,7 @@ impl<'b> Doc<'b> {
         Detached {
             nodes: self.nodes,
             text: self.text,
+            objects: self.objects,
         }
     }
 
@@ -319,6 +337,7 @@ pub(super) struct Parser {
     open: Vec<u32>,
     /// The next member's key.
     key: Span,
+    objects: Objects,
 }
 
 impl Parser {
@@ -332,6 +351,7 @@ impl Parser {
             tokenizer: Tokenizer::new(),
             open: Vec::new(),
             key: Span::default(),
+            objects: Objects::default(),
         }
     }
 
@@ -360,6 +380,7 @@ impl Parser {
         Detached {
             nodes: self.nodes,
             text: self.text,
+            objects: self.objects,
         }
     }
 
@@ -402,12 +423,15 @@ impl Parser {
             }
             Token::ObjectEnd | Token::ArrayEnd => {
                 let end = self.len()?;
-                let node = self
-                    .open
-                    .pop()
-                    .and_then(|index| self.nodes.get_mut(index as usize));
-                if let Some(node) = node {
-                    node.end = end;
+                let Some(index) = self.open.pop() else {
+                    return Ok(());
+                };
+                let Some(node) = self.nodes.get_mut(index as usize) else {
+                    return Ok(());
+                };
+                node.end = end;
+                if node.kind == Kind::Object {
+                    self.closed(bytes, index);
                 }
                 return Ok(());
             }
@@ -445,6 +469,21 @@ impl Parser {
             self.open.push(index);
         }
         Ok(())
+    }
+
+    /// An object just read: a small one's keys checked for one given twice (in cache, and
+    /// no second pass over the document), a large one listed for the index. Out of line:
+    /// kept out of the reading of every token.
+    #[inline(never)]
+    fn closed(&mut self, bytes: &[u8], object: u32) {
+        let members = self.nodes.get(object as usize).map_or(0, |n| n.value.len);
+        if members > SMALL_OBJECT {
+            self.objects.large.push(object);
+        } else if !self.objects.duplicate
+            && has_duplicate_key(&self.nodes, (bytes, &self.text), object)
+        {
+            self.objects.duplicate = true;
+        }
     }
 
     fn len(&self) -> Result<u32, Unreadable> {
@@ -526,7 +565,7 @@ pub(super) fn find((doc, index): Side<'_>, object: u32, key: &[u8]) -> Option<u3
         let len = u32::try_from(key.len()).ok()?;
         doc.children(object).find(|&child| {
             doc.node(child)
-                .is_some_and(|n| n.key.len & !IN_TEXT == len && doc.text(n.key) == key)
+                .is_some_and(|n| n.key.len & !IN_TEXT == len && same_key(doc.text(n.key), key))
         })
     } else {
         index.get(doc, object, key)
@@ -534,9 +573,24 @@ pub(super) fn find((doc, index): Side<'_>, object: u32, key: &[u8]) -> Option<u3
 }
 
 /// The key of a member.
+#[inline]
 pub(super) fn key_of<'d>(doc: &'d Doc<'_>, member: u32) -> &'d [u8] {
     doc.node(member)
         .map(|n| doc.text(n.key))
+        .unwrap_or_default()
+}
+
+/// A span's bytes: of the decoded `text` or of the `body`.
+#[inline]
+fn span_text<'a>(body: &'a [u8], text: &'a [u8], span: Span) -> &'a [u8] {
+    let (buffer, len) = if span.len & IN_TEXT != 0 {
+        (text, span.len & !IN_TEXT)
+    } else {
+        (body, span.len)
+    };
+    let start = span.start as usize;
+    buffer
+        .get(start..start.saturating_add(len as usize))
         .unwrap_or_default()
 }
 
@@ -697,6 +751,54 @@ mod tests {
                 Err(Unreadable::TooComplex) => prop_assert!(false, "not generated that large"),
             }
         }
+    }
+
+    /// Keys given twice are found as objects close (small ones) or by the index (large
+    /// ones), whatever the object's size, nesting, the keys' lengths and first bytes, and
+    /// escapes: as a reading of every object's keys finds them.
+    #[test]
+    fn a_key_given_twice_is_found_in_objects_of_any_size() {
+        let mut rng = fastrand::Rng::with_seed(15);
+        // Keys that collide in length and first byte, or only differ once decoded.
+        let names = [
+            "a", "b", "ab", "ac", "ba", "a\\u0062", "abc", "abd", "k1", "k2",
+        ];
+        for _ in 0..3000 {
+            let members = rng.usize(0..=2 * SMALL_OBJECT as usize + 2);
+            let keys: Vec<String> = (0..members)
+                .map(|i| match rng.u8(0..4) {
+                    0 => names[rng.usize(0..names.len())].to_string(),
+                    _ => format!("m{i}"),
+                })
+                .collect();
+            let inner = keys
+                .iter()
+                .map(|key| format!("\"{key}\": {{\"{key}\": [1]}}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let depth = rng.usize(0..4);
+            let body = format!("{}{{{inner}}}{}", "[".repeat(depth), "]".repeat(depth));
+            // The generated keys, decoded: each inner object has one key.
+            let decoded: Vec<String> = keys.iter().map(|k| k.replace("\\u0062", "b")).collect();
+            let set: std::collections::HashSet<&String> = decoded.iter().collect();
+            let twice = set.len() < decoded.len();
+            let doc = Doc::parse(body.as_bytes()).unwrap();
+            assert_eq!(doc.index().is_none(), twice, "{body}");
+        }
+        // Deep nesting and many members: each object checked once, the document read.
+        let deep = format!(
+            "{}{}",
+            "{\"a\":".repeat(MAX_DEPTH - 1),
+            "1".to_string() + &"}".repeat(MAX_DEPTH - 1)
+        );
+        assert!(Doc::parse(deep.as_bytes()).unwrap().index().is_some());
+        let many: Vec<String> = (0..5000)
+            .map(|i| format!("\"{i}\":{{\"x\":{i},\"y\":{i}}}"))
+            .collect();
+        let wide = format!("{{{}}}", many.join(","));
+        assert!(Doc::parse(wide.as_bytes()).unwrap().index().is_some());
+        let twice = format!("{{{},\"17\":0}}", many.join(","));
+        assert!(Doc::parse(twice.as_bytes()).unwrap().index().is_none());
     }
 
     #[test]

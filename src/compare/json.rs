@@ -636,6 +636,85 @@ mod tests {
         assert_eq!(diff_paths(a, c, &ignore), Vec::<String>::new());
     }
 
+    /// The walk keeps its path as indexes and writes it out only where it is looked at: a
+    /// differing path written (in the pairwise walk, below a difference, among the members
+    /// only the reference has) and ignored paths matched, at any depth, in reordered
+    /// members, whole or in slices.
+    #[test]
+    fn paths_written_out_late_are_the_paths_where_values_differ() {
+        let none: &[IgnoredPath] = &[];
+        let cases: [(&str, &str, &[&str], &[&str]); 6] = [
+            (
+                r#"{"a": [{"x": 1, "y": 1}, {"x": 2}], "b": {"c": {"d": 1}}}"#,
+                r#"{"b": {"c": {"d": 2}}, "a": [{"y": 1, "x": 9}, {"x": 3}]}"#,
+                &["a.*.x"],
+                &["b.c.d"],
+            ),
+            (
+                r#"{"k": {"m": [1, {"z": 1}]}}"#,
+                r#"{"k": {"m": [1, {"w": 2, "z": 1}]}}"#,
+                &["k.m.*.w"],
+                &[],
+            ),
+            (
+                r#"{"k": {"m": [1, {"z": 1}]}}"#,
+                r#"{"k": {"m": [1, {"w": 2, "z": 1}]}}"#,
+                &[],
+                &["k.m.*.w"],
+            ),
+            (
+                r#"{"p": 1, "s": [[{"t": 1}]]}"#,
+                r#"{"q": {"r": 1}, "p": 1, "s": [[{"t": 2}]]}"#,
+                &[],
+                &["s.*.*.t", "q"],
+            ),
+            (
+                r#"{"p": 1, "s": [[{"t": 1}]]}"#,
+                r#"{"q": {"r": 1}, "p": 1, "s": [[{"t": 2}]]}"#,
+                &["q", "s.0.0.t"],
+                &[],
+            ),
+            (
+                r#"{"deep": [[[[{"a": {"b": [1, 2, {"c": 3}]}}]]]]}"#,
+                r#"{"deep": [[[[{"a": {"b": [1, 2, {"c": 4}]}}]]]]}"#,
+                &[],
+                &["deep.*.*.*.*.a.b.*.c"],
+            ),
+        ];
+        for (a, b, ignored, expected) in cases {
+            let ignore = if ignored.is_empty() {
+                none.to_vec()
+            } else {
+                paths(ignored)
+            };
+            assert_eq!(
+                diff_paths(a, b, &ignore),
+                expected,
+                "{a} / {b} / {ignored:?}"
+            );
+            for budget in [1, 200, 1000] {
+                let mut job = DiffJob::new();
+                let result = loop {
+                    if let Progress::Done(result) =
+                        job.step(a.as_bytes(), b.as_bytes(), None, &ignore, budget)
+                    {
+                        break result.unwrap();
+                    }
+                };
+                let named: Vec<&str> = result.candidate.real_paths().collect();
+                assert_eq!(named, expected, "budget {budget}: {a} / {b}");
+            }
+        }
+        // Below a difference, with a noise baseline: the candidate's path and the baseline's.
+        let diff = diff_with_noise(
+            r#"{"o": {"l": [1, {"v": 1}]}}"#,
+            r#"{"o": {"l": [1, {"v": 2}]}}"#,
+            r#"{"o": {"l": [1, {"v": 3}]}}"#,
+        );
+        assert_eq!(diff.candidate.paths, [("o.l.*.v".to_string(), true)]);
+        assert_eq!(diff.baseline_paths, ["o.l.*.v"]);
+    }
+
     fn diff_paths(a: &str, b: &str, ignore: &[IgnoredPath]) -> Vec<String> {
         let diff = diff(a.as_bytes(), b.as_bytes(), None, ignore).unwrap();
         diff.candidate.real_paths().map(String::from).collect()

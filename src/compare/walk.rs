@@ -8,7 +8,7 @@
 //! `SMALL_OBJECT` members, else by hash (std's randomly keyed SipHash, so no input can make
 //! keys collide on purpose).
 
-use super::document::{find, key_of, Kind, Members, Side};
+use super::document::{find, key_of, same_key, Kind, Members, Side};
 use crate::data_like;
 use crate::json::number::numbers_equal;
 use crate::json_path::{JsonPath, JsonPaths, PathSet, Step};
@@ -194,19 +194,74 @@ impl<'d, 'p> Cursor<'d, 'p> {
 
     #[inline(never)]
     fn ignored_here(&self) -> bool {
-        let Some(&last) = self.path.last() else {
-            return false;
-        };
-        self.ignore
-            .iter()
-            .filter(|ignored| ignored.may_end_with(&last))
-            .any(|ignored| ignored.matches(&self.path))
+        ignored_parts(self.ignore, &self.path)
+    }
+}
+
+/// What a walk skips, and its scratch buffers. The walk's path is kept as `Origin`s (no
+/// borrow); it is written out as `Part`s only where it is looked at: a differing path
+/// written, or, with ignored paths, a value whose key or index may end one.
+struct WalkCursor<'d, 'p> {
+    ignore: &'p [IgnoredPath],
+    /// The path written out, as last needed.
+    parts: Vec<Part<'d>>,
+    /// For numbers' canonical forms.
+    scratch: (Vec<u8>, Vec<u8>),
+}
+
+impl<'d, 'p> WalkCursor<'d, 'p> {
+    fn new(ignore: &'p [IgnoredPath]) -> Self {
+        WalkCursor {
+            ignore,
+            parts: Vec::new(),
+            scratch: (Vec::new(), Vec::new()),
+        }
     }
 
-    /// Leaves the first `len` steps of the path.
-    fn truncate(&mut self, len: usize) {
-        self.path.truncate(len);
+    /// Buffers for numbers' canonical forms and strings' decoded text.
+    fn scratch(&mut self) -> &mut (Vec<u8>, Vec<u8>) {
+        &mut self.scratch
     }
+
+    /// `path` written out (in `sides`).
+    fn parts(&mut self, sides: &Sides<'d>, path: &[Origin]) -> &[Part<'d>] {
+        self.parts.clear();
+        self.parts.extend(path.iter().map(|&step| sides.part(step)));
+        &self.parts
+    }
+
+    /// Whether `path` is ignored. Inlined for the usual case, no ignored paths (a call per
+    /// value visited cost about as much as the rest of the visit's bookkeeping).
+    #[inline(always)]
+    fn ignored(&mut self, sides: &Sides<'d>, path: &[Origin]) -> bool {
+        !self.ignore.is_empty() && self.ignored_here(sides, path)
+    }
+
+    /// The path written out only when an ignored path may end with its last step.
+    #[inline(never)]
+    fn ignored_here(&mut self, sides: &Sides<'d>, path: &[Origin]) -> bool {
+        let Some(&last) = path.last() else {
+            return false;
+        };
+        let last = sides.part(last);
+        let ignore = self.ignore;
+        if !ignore.iter().any(|ignored| ignored.may_end_with(&last)) {
+            return false;
+        }
+        let parts = self.parts(sides, path);
+        ignored_parts(ignore, parts)
+    }
+}
+
+/// Whether `path` is one of the `ignore`d.
+fn ignored_parts(ignore: &[IgnoredPath], path: &[Part<'_>]) -> bool {
+    let Some(last) = path.last() else {
+        return false;
+    };
+    ignore
+        .iter()
+        .filter(|ignored| ignored.may_end_with(last))
+        .any(|ignored| ignored.matches(path))
 }
 
 /// Which document of a walk's `Sides` a value is in.
@@ -365,10 +420,7 @@ impl Walk {
         limit: usize,
     ) -> bool {
         let sides = &sides;
-        let mut cursor = Cursor::new(ignore);
-        cursor
-            .path
-            .extend(self.path.iter().map(|&step| sides.part(step)));
+        let mut cursor = WalkCursor::new(ignore);
         let before = self.cost;
         if !self.started {
             if *work >= limit {
@@ -397,15 +449,10 @@ impl Walk {
         }
     }
 
-    fn pop(&mut self, cursor: &mut Cursor<'_, '_>) {
-        cursor.pop();
-        self.path.pop();
-    }
-
     /// A value is compared: its step of the path goes (the root has none).
-    fn done(&mut self, cursor: &mut Cursor<'_, '_>) {
+    fn done(&mut self) {
         if !self.frames.is_empty() {
-            self.pop(cursor);
+            self.path.pop();
         }
     }
 
@@ -415,15 +462,15 @@ impl Walk {
     fn visit<'d>(
         &mut self,
         sides: &Sides<'d>,
-        cursor: &mut Cursor<'d, '_>,
+        cursor: &mut WalkCursor<'d, '_>,
         a: Option<u32>,
         b: Option<u32>,
         noise: Option<Option<u32>>,
     ) {
         self.visits += 1;
         self.cost += 1;
-        if cursor.ignored() {
-            return self.done(cursor);
+        if cursor.ignored(sides, &self.path) {
+            return self.done();
         }
         let (doc_a, doc_b) = (sides.a.0, sides.b.0);
         let node_a = a.and_then(|i| doc_a.node(i));
@@ -461,13 +508,13 @@ impl Walk {
                         if kind_a == Some(Kind::Number) {
                             numbers_equal(x, y, cursor.scratch())
                         } else {
-                            x == y
+                            same_key(x, y)
                         }
                     }
                     _ => false,
                 };
                 if equal_scalars {
-                    return self.done(cursor);
+                    return self.done();
                 }
                 let then = Then::Candidate { b, noise };
                 self.compare(sides, cursor, then, (Role::A, a), (Role::B, b));
@@ -480,15 +527,15 @@ impl Walk {
     fn compare<'d>(
         &mut self,
         sides: &Sides<'d>,
-        cursor: &mut Cursor<'d, '_>,
+        cursor: &mut WalkCursor<'d, '_>,
         then: Then,
         (role_a, a): (Role, Option<u32>),
         (role_b, b): (Role, Option<u32>),
     ) {
         self.visits += 1;
         self.cost += 1;
-        let base = cursor.path.len();
-        match enter(sides, cursor, (role_a, a), (role_b, b)) {
+        let base = self.path.len();
+        match enter(sides, cursor, &self.path, (role_a, a), (role_b, b)) {
             Entered::Known(same) => self.compared(sides, cursor, then, same),
             Entered::Frame(frame) => {
                 self.deep_frames.clear();
@@ -505,40 +552,44 @@ impl Walk {
 
     /// A difference at the path here, counted (and its path written while fewer than
     /// `MAX_PATHS` are named: `RENDER_COST` more work).
-    fn difference(&mut self, cursor: &Cursor<'_, '_>, noise: bool) {
+    fn difference<'d>(&mut self, sides: &Sides<'d>, cursor: &mut WalkCursor<'d, '_>, noise: bool) {
         if self.differences.paths.len() < MAX_PATHS {
             self.cost += RENDER_COST;
+            let parts = cursor.parts(sides, &self.path);
+            self.differences.add(parts, noise);
+        } else {
+            // Only counted: the path is not written.
+            self.differences.add(&[], noise);
         }
-        self.differences.add(cursor.path(), noise);
     }
 
     /// A deep comparison's answer.
     fn compared<'d>(
         &mut self,
         sides: &Sides<'d>,
-        cursor: &mut Cursor<'d, '_>,
+        cursor: &mut WalkCursor<'d, '_>,
         then: Then,
         same: bool,
     ) {
         match then {
-            Then::Candidate { .. } if same => self.done(cursor),
+            Then::Candidate { .. } if same => self.done(),
             Then::Candidate { b, noise: Some(n) } => {
                 // A noise value is only given with a noise document.
                 self.compare(sides, cursor, Then::Noise, (Role::B, b), (Role::Noise, n));
             }
             Then::Candidate { noise: None, .. } => {
-                self.difference(cursor, false);
-                self.done(cursor);
+                self.difference(sides, cursor, false);
+                self.done();
             }
             Then::Noise => {
-                self.difference(cursor, !same);
-                self.done(cursor);
+                self.difference(sides, cursor, !same);
+                self.done();
             }
         }
     }
 
     /// One member or item of the deep comparison in progress.
-    fn deep_step<'d>(&mut self, sides: &Sides<'d>, cursor: &mut Cursor<'d, '_>) {
+    fn deep_step<'d>(&mut self, sides: &Sides<'d>, cursor: &mut WalkCursor<'d, '_>) {
         let Some(deep) = self.deep else {
             return;
         };
@@ -548,8 +599,9 @@ impl Walk {
             self.deep = None;
             return self.compared(sides, cursor, deep.then, true);
         };
-        // `None`: the frame is done, its values equal; `Some(None)`: nothing to go on with.
-        let (entered, step) = match frame {
+        // `None`: the frame is done, its values equal (else the member or item stepped to,
+        // its step of the path taken).
+        let entered = match frame {
             SameFrame::Object {
                 a,
                 b,
@@ -559,19 +611,23 @@ impl Walk {
                 Some(child) => {
                     let key = key_of(doc_a, child);
                     let other = find(side_b, *b, key);
-                    let step = Origin::Member(deep.a, child);
-                    cursor.path.push(Part::Key(key));
+                    self.path.push(Origin::Member(deep.a, child));
                     self.visits += 1;
                     self.cost += 1;
-                    let entered = enter(sides, cursor, (deep.a, Some(child)), (deep.b, other));
-                    (Some(entered), step)
+                    let path = &self.path;
+                    Some(enter(
+                        sides,
+                        cursor,
+                        path,
+                        (deep.a, Some(child)),
+                        (deep.b, other),
+                    ))
                 }
                 None => {
-                    *members = doc_b.members(*b);
                     *frame = SameFrame::Object {
                         a: *a,
                         b: *b,
-                        members: *members,
+                        members: doc_b.members(*b),
                         rest: true,
                     };
                     return;
@@ -589,15 +645,14 @@ impl Walk {
                     if find(side_a, *a, key).is_some() {
                         return;
                     }
-                    cursor.push_key(key);
-                    let ignored = cursor.ignored();
-                    cursor.pop();
-                    if ignored {
+                    self.path.push(Origin::Member(deep.b, child));
+                    if cursor.ignored(sides, &self.path) {
+                        self.path.pop();
                         return;
                     }
-                    (Some(Entered::Known(false)), Origin::Index(0))
+                    Some(Entered::Known(false))
                 }
-                None => (None, Origin::Index(0)),
+                None => None,
             },
             SameFrame::Array {
                 items_a,
@@ -606,30 +661,33 @@ impl Walk {
             } => {
                 let (item_a, item_b) = (items_a.next(doc_a), items_b.next(doc_b));
                 if item_a.is_none() && item_b.is_none() {
-                    (None, Origin::Index(0))
+                    None
                 } else {
-                    let step = Origin::Index(*position);
+                    self.path.push(Origin::Index(*position));
                     *position += 1;
-                    cursor.push_index(step_index(step));
                     self.visits += 1;
                     self.cost += 1;
-                    let entered = enter(sides, cursor, (deep.a, item_a), (deep.b, item_b));
-                    (Some(entered), step)
+                    let path = &self.path;
+                    Some(enter(
+                        sides,
+                        cursor,
+                        path,
+                        (deep.a, item_a),
+                        (deep.b, item_b),
+                    ))
                 }
             }
         };
         match entered {
             Some(Entered::Known(true)) => {
-                cursor.pop();
+                self.path.pop();
             }
             Some(Entered::Known(false)) => {
-                cursor.truncate(deep.base);
                 self.path.truncate(deep.base);
                 self.deep = None;
                 self.compared(sides, cursor, deep.then, false);
             }
             Some(Entered::Frame(frame)) => {
-                self.path.push(step);
                 self.deep_frames.push(frame);
             }
             None => {
@@ -638,14 +696,14 @@ impl Walk {
                     self.deep = None;
                     self.compared(sides, cursor, deep.then, true);
                 } else {
-                    self.pop(cursor);
+                    self.path.pop();
                 }
             }
         }
     }
 
     /// One member or item of the containers the walk is in.
-    fn frame_step<'d>(&mut self, sides: &Sides<'d>, cursor: &mut Cursor<'d, '_>) {
+    fn frame_step<'d>(&mut self, sides: &Sides<'d>, cursor: &mut WalkCursor<'d, '_>) {
         let (doc_a, doc_b) = (sides.a.0, sides.b.0);
         let Some(frame) = self.frames.last_mut() else {
             return;
@@ -666,12 +724,11 @@ impl Walk {
                     // one first.
                     let in_b = in_order
                         .next(doc_b)
-                        .filter(|other| key_of(doc_b, *other) == key)
+                        .filter(|other| same_key(key_of(doc_b, *other), key))
                         .or_else(|| find(sides.b, *b, key));
                     *found += u32::from(in_b.is_some());
                     let in_noise = member(sides.noise, *noise, key);
-                    let step = (Part::Key(key), Origin::Member(Role::A, child));
-                    Some((step, Some(child), in_b, in_noise))
+                    Some((Origin::Member(Role::A, child), Some(child), in_b, in_noise))
                 }
                 // Every member of `b` was found (keys are unique): none is `b`'s alone.
                 None if doc_b.node(*b).is_some_and(|n| n.value.len == *found) => None,
@@ -692,8 +749,7 @@ impl Walk {
                         return;
                     }
                     let in_noise = member(sides.noise, *noise, key);
-                    let step = (Part::Key(key), Origin::Member(Role::B, child));
-                    Some((step, None, Some(child), in_noise))
+                    Some((Origin::Member(Role::B, child), None, Some(child), in_noise))
                 }
                 None => None,
             },
@@ -715,30 +771,22 @@ impl Walk {
                             .zip(baseline)
                             .and_then(|(items, doc)| items.next(doc))
                     });
-                    let step = (Part::Index(*position), Origin::Index(*position));
+                    let step = Origin::Index(*position);
                     *position += 1;
                     Some((step, item_a, item_b, item_noise))
                 }
             }
         };
         match next {
-            Some(((part, origin), a, b, noise)) => {
-                cursor.path.push(part);
+            Some((origin, a, b, noise)) => {
                 self.path.push(origin);
                 self.visit(sides, cursor, a, b, noise);
             }
             None => {
                 self.frames.pop();
-                self.done(cursor);
+                self.done();
             }
         }
-    }
-}
-
-fn step_index(step: Origin) -> usize {
-    match step {
-        Origin::Index(index) => index,
-        Origin::Member(..) => 0,
     }
 }
 
@@ -746,11 +794,12 @@ fn step_index(step: Origin) -> usize {
 /// cursor's path: the answer, or the pair of containers to go through.
 fn enter<'d>(
     sides: &Sides<'d>,
-    cursor: &mut Cursor<'d, '_>,
+    cursor: &mut WalkCursor<'d, '_>,
+    path: &[Origin],
     (role_a, a): (Role, Option<u32>),
     (role_b, b): (Role, Option<u32>),
 ) -> Entered {
-    if cursor.ignored() {
+    if cursor.ignored(sides, path) {
         return Entered::Known(true);
     }
     let (Some(a), Some(b)) = (a, b) else {
@@ -784,7 +833,7 @@ fn enter<'d>(
             doc_b.text(node_b.value),
             cursor.scratch(),
         ),
-        _ => doc_a.text(node_a.value) == doc_b.text(node_b.value),
+        _ => same_key(doc_a.text(node_a.value), doc_b.text(node_b.value)),
     })
 }
 
@@ -828,13 +877,8 @@ mod tests {
                         Step::Index(index) => Part::Index(*index),
                     })
                     .collect();
-                let cursor = Cursor {
-                    path: parts,
-                    ignore: std::slice::from_ref(&ignored),
-                    scratch: (Vec::new(), Vec::new()),
-                };
                 assert_eq!(
-                    cursor.ignored(),
+                    ignored_parts(std::slice::from_ref(&ignored), &parts),
                     PathSet {
                         paths: &JsonPaths::from(vec![JsonPath::parse(pattern).unwrap()]),
                         case_sensitive: true
