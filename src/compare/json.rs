@@ -21,6 +21,7 @@ use super::alike;
 use super::document::{Detached, Doc, Index, Indexing, Parser, Side};
 use super::lockstep;
 use super::walk::{Sides, Walk, OVERSHOOT};
+use crate::json::bytes_equal;
 use crate::slices::Progress;
 
 pub use super::document::{Unreadable, MAX_VALUES};
@@ -56,7 +57,7 @@ fn diff_counting_visits(
     ignore: &[IgnoredPath],
 ) -> Result<(JsonDiff, usize), Unreadable> {
     // The usual case costs a comparison of bytes: nothing differs, not even noise.
-    if same_bytes(candidate, reference) && noise.map_or(true, |n| same_bytes(n, reference)) {
+    if bytes_equal(candidate, reference) && noise.map_or(true, |n| bytes_equal(n, reference)) {
         return Ok((JsonDiff::default(), 0));
     }
     if noise.is_none() {
@@ -452,7 +453,7 @@ fn equal_bytes_from(
     }
     let end = at.saturating_add(budget).min(reference.len());
     let part = |body| part_of(body, at, end);
-    let differs = |body| !same_bytes(part(body), part(reference));
+    let differs = |body| !bytes_equal(part(body), part(reference));
     if differs(candidate) || noise.is_some_and(differs) {
         return (Some(false), end);
     }
@@ -466,22 +467,9 @@ fn part_of(body: &[u8], at: usize, end: usize) -> &[u8] {
 /// Bodies that are not both JSON: equal bytes, or a difference of the whole.
 fn diff_bytes(candidate: &[u8], reference: &[u8], noise: Option<&[u8]>) -> JsonDiff {
     bytes_diff(
-        !same_bytes(candidate, reference),
-        noise.is_some_and(|n| !same_bytes(n, reference)),
+        !bytes_equal(candidate, reference),
+        noise.is_some_and(|n| !bytes_equal(n, reference)),
     )
-}
-
-/// Whether two bodies are the same bytes, compared eight at a time: the module's `memcmp`
-/// goes a byte at a time, about 24 units of fuel a byte in the VM (tools/callback-cost), and
-/// equal bodies, the usual pair, are compared whole.
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    let (words_a, words_b) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (rest_a, rest_b) = (words_a.remainder(), words_b.remainder());
-    let word = |bytes: &[u8]| bytes.try_into().map_or(0, u64::from_le_bytes);
-    words_a.zip(words_b).all(|(x, y)| word(x) == word(y)) && rest_a == rest_b
 }
 
 /// A difference of the whole body (bodies compared as bytes), noise when the baseline's
@@ -501,22 +489,6 @@ fn bytes_diff(candidate_differs: bool, baseline_differs: bool) -> JsonDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bodies_compared_eight_bytes_at_a_time_are_equal_as_slices_are() {
-        for len in 0..40usize {
-            let body: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
-            assert!(same_bytes(&body, &body.clone()), "{len}");
-            for at in 0..len {
-                let mut other = body.clone();
-                other[at] ^= 0x80;
-                assert!(!same_bytes(&body, &other), "{len} bytes, differing at {at}");
-            }
-            let mut longer = body.clone();
-            longer.push(0);
-            assert!(!same_bytes(&body, &longer) && !same_bytes(&longer, &body));
-        }
-    }
 
     fn paths(list: &[&str]) -> Vec<IgnoredPath> {
         list.iter()

@@ -71,6 +71,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bodies_compared_eight_bytes_at_a_time_are_equal_as_slices_are() {
+        for len in 0..40usize {
+            let body: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            assert!(bytes_equal(&body, &body.clone()), "{len}");
+            for at in 0..len {
+                let mut other = body.clone();
+                other[at] ^= 0x80;
+                assert!(
+                    !bytes_equal(&body, &other),
+                    "{len} bytes, differing at {at}"
+                );
+            }
+            let mut longer = body.clone();
+            longer.push(0);
+            assert!(!bytes_equal(&body, &longer) && !bytes_equal(&longer, &body));
+        }
+    }
+
+    #[test]
     fn bytes_equal_is_slice_equality() {
         let text = b"abcdefghijklmnopqrstuvwxyz0123456789";
         for len in 0..=20 {
