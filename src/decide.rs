@@ -9,7 +9,7 @@
 
 use crate::baggage;
 use crate::config::Target;
-use crate::http::{asks_for_upgrade, RequestHead};
+use crate::http::{asks_for_upgrade, HeaderMap};
 use crate::limits::Limited;
 use crate::matching::Match;
 use crate::sampling::keyed_draw;
@@ -44,11 +44,7 @@ pub struct Inspected {
 
 /// Reads what the loop guard (`header`, `baggage_key`: the markers, when on) and the upgrade
 /// check need, in one walk over the headers.
-pub fn inspect(
-    head: &RequestHead<'_>,
-    header: Option<&str>,
-    baggage_key: Option<&str>,
-) -> Inspected {
+pub fn inspect(head: &HeaderMap, header: Option<&str>, baggage_key: Option<&str>) -> Inspected {
     let mut seen = Inspected::default();
     for (name, value) in head.iter() {
         seen.upgrade |= asks_for_upgrade(name, value);
@@ -180,7 +176,7 @@ impl Decisions {
         targets: &[Target],
         global_match: Option<&Match>,
         seen: Inspected,
-        head: &RequestHead<'_>,
+        head: &HeaderMap,
         mut draw: impl FnMut() -> u32,
     ) {
         let open = self.open();
@@ -379,7 +375,7 @@ mod tests {
             ("upgrade", "websocket"),
             ("x-traffic-mirror", "a"),
         ]);
-        let head = RequestHead::new(&headers);
+        let head = headers;
         let seen = inspect(&head, Some("x-traffic-mirror"), None);
         assert!(seen.marked && seen.upgrade);
         decisions.with_headers(&targets, global.as_ref(), seen, &head, no_draws);
@@ -397,7 +393,7 @@ mod tests {
         let mut decisions = Decisions::before_headers(&targets, global.as_ref(), no_draws);
         assert!(decisions.needs_headers());
         let headers = raw(&[(":method", "GET"), ("x-traffic-mirror", "upstream")]);
-        let head = RequestHead::new(&headers);
+        let head = headers;
         let seen = inspect(&head, Some("x-traffic-mirror"), Some("traffic-mirror"));
         assert_eq!(
             seen,
@@ -429,7 +425,7 @@ mod tests {
                 &targets,
                 global.as_ref(),
                 Inspected::default(),
-                &RequestHead::new(&headers),
+                &headers,
                 no_draws,
             );
             decisions
@@ -459,7 +455,7 @@ mod tests {
                 &targets,
                 global.as_ref(),
                 Inspected::default(),
-                &RequestHead::new(&headers),
+                &headers,
                 || random,
             );
             !decisions.wanted.is_empty()
@@ -506,7 +502,7 @@ mod tests {
                     &targets,
                     global.as_ref(),
                     Inspected::default(),
-                    &RequestHead::new(&headers),
+                    &headers,
                     || rng.u32(0..1_000_000),
                 );
             }
@@ -536,12 +532,7 @@ mod tests {
     fn the_baggage_member_marks_a_request_with_exactly_its_key() {
         let marked = |pairs: &[(&str, &str)]| {
             let headers = raw(pairs);
-            inspect(
-                &RequestHead::new(&headers),
-                Some("x-traffic-mirror"),
-                Some("traffic-mirror"),
-            )
-            .marked
+            inspect(&headers, Some("x-traffic-mirror"), Some("traffic-mirror")).marked
         };
         assert!(marked(&[
             ("baggage", "a=1"),
@@ -554,7 +545,7 @@ mod tests {
         )]));
         assert!(!marked(&[("baggage", "other=traffic-mirror")]));
         let headers = raw(&[("baggage", "traffic-mirror=canary")]);
-        let head = RequestHead::new(&headers);
+        let head = headers;
         assert!(
             !inspect(&head, Some("x-traffic-mirror"), None).marked,
             "baggage marker off"

@@ -9,7 +9,7 @@ use crate::compare::response::{Capture, Needs};
 use crate::copy::{capture_headers, CapturedRequest, Skip};
 use crate::decide::{inspect, Decisions, Destination};
 use crate::host::{Envoy, Host, CLUSTER_NAME};
-use crate::http::{HeaderMap, RequestHead};
+use crate::http::HeaderMap;
 use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::sampling::random_draw;
@@ -139,21 +139,20 @@ impl<H: Host> MirrorFilter<H> {
                 return Decided::Nothing;
             };
             headers = read;
-            let head = RequestHead::new(&headers);
             let seen = inspect(
-                &head,
+                &headers,
                 config.marker_header.as_deref(),
                 config.containment.marker_baggage.as_deref(),
             );
-            refused = refuse_writes && seen.marked && !is_read_only(head.get(":method"));
-            decisions.with_headers(&config.targets, global_match, seen, &head, random_draw);
+            refused = refuse_writes && seen.marked && !is_read_only(headers.get(":method"));
+            decisions.with_headers(&config.targets, global_match, seen, &headers, random_draw);
             if decisions.guards_destination(&config.targets) {
                 // Set before the router for a request whose route matched (absent otherwise:
                 // then no copy is refused for it).
                 let cluster = self.host.property(CLUSTER_NAME);
                 let destination = Destination {
                     cluster: cluster.as_deref(),
-                    authority: head.get(":authority"),
+                    authority: headers.get(":authority"),
                 };
                 decisions.refuse_same_destination(&config.targets, &destination);
             }

@@ -74,36 +74,6 @@ pub fn asks_for_upgrade(name: &str, value: &[u8]) -> bool {
     }
 }
 
-/// The request's headers as Envoy handed them over, for the decisions that need them.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestHead<'a> {
-    headers: &'a HeaderMap,
-}
-
-impl<'a> RequestHead<'a> {
-    pub fn new(headers: &'a HeaderMap) -> RequestHead<'a> {
-        RequestHead { headers }
-    }
-
-    /// The first value of the header `name` (configured names are lower-case, as Envoy's).
-    pub fn get(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers.get(name)
-    }
-
-    /// Every header, (name, value), in the order they came.
-    pub fn iter(&self) -> Headers<'a> {
-        self.headers.iter()
-    }
-
-    /// Every value of the header `name`, in the order they came.
-    pub fn values<'n>(&self, name: &'n str) -> impl Iterator<Item = &'a [u8]> + 'n
-    where
-        'a: 'n,
-    {
-        self.headers.values(name)
-    }
-}
-
 fn read_u32(bytes: &[u8], at: usize) -> Option<usize> {
     let word = bytes.get(at..at.checked_add(4)?)?;
     let word: [u8; 4] = word.try_into().ok()?;
@@ -351,11 +321,9 @@ mod tests {
     #[test]
     fn upgrades_and_tunnels_are_recognised() {
         let head = |pairs: &[(&str, &str)]| -> bool {
-            let map = map(pairs);
-            let any = RequestHead::new(&map)
+            map(pairs)
                 .iter()
-                .any(|(name, value)| asks_for_upgrade(name, value));
-            any
+                .any(|(name, value)| asks_for_upgrade(name, value))
         };
         assert!(head(&[(":method", "GET"), ("upgrade", "websocket")]));
         assert!(head(&[(":method", "CONNECT"), (":authority", "a:443")]));
@@ -365,11 +333,11 @@ mod tests {
     }
 
     #[test]
-    fn request_head_finds_first_and_every_value() {
+    fn a_map_finds_a_names_first_and_every_value() {
         let raw = HeaderMap::from_pairs(
             [("x-env", &b"a"[..]), ("other", b"b"), ("x-env", b"\xff")].into_iter(),
         );
-        let head = RequestHead::new(&raw);
+        let head = raw;
         assert_eq!(head.get("x-env"), Some(&b"a"[..]));
         assert_eq!(
             head.values("x-env").collect::<Vec<_>>(),

@@ -1,6 +1,6 @@
 //! Match rules: which requests a target (or the whole plugin) copies at all.
 
-use crate::http::RequestHead;
+use crate::http::HeaderMap;
 
 /// All given conditions must hold; an empty list does not constrain.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,7 +22,7 @@ pub enum HeaderCondition {
 }
 
 impl Match {
-    pub fn matches(&self, head: &RequestHead<'_>) -> bool {
+    pub fn matches(&self, head: &HeaderMap) -> bool {
         let method = head.get(":method").unwrap_or_default();
         let path = head.get(":path").unwrap_or_default();
         (self.methods.is_empty() || self.methods.iter().any(|m| m.as_bytes() == method))
@@ -36,7 +36,7 @@ impl Match {
 }
 
 impl HeaderCondition {
-    fn holds(&self, head: &RequestHead<'_>) -> bool {
+    fn holds(&self, head: &HeaderMap) -> bool {
         match self {
             HeaderCondition::Exact { name, value } => {
                 head.values(name).any(|actual| actual == value.as_bytes())
@@ -90,14 +90,14 @@ mod tests {
     #[test]
     fn empty_rule_matches_everything() {
         let request = request();
-        assert!(Match::default().matches(&RequestHead::new(&request)));
-        assert!(Match::default().matches(&RequestHead::new(&HeaderMap::default())));
+        assert!(Match::default().matches(&request));
+        assert!(Match::default().matches(&HeaderMap::default()));
     }
 
     #[test]
     fn methods_are_any_of_and_exact() {
         let request = request();
-        let head = RequestHead::new(&request);
+        let head = request;
         assert!(rule(&["POST", "GET"], &[], vec![]).matches(&head));
         assert!(!rule(&["POST"], &[], vec![]).matches(&head));
         assert!(!rule(&["get"], &[], vec![]).matches(&head));
@@ -106,7 +106,7 @@ mod tests {
     #[test]
     fn path_prefixes_are_any_of() {
         let request = request();
-        let head = RequestHead::new(&request);
+        let head = request;
         assert!(rule(&[], &["/health", "/api/"], vec![]).matches(&head));
         assert!(rule(&[], &["/api/users?id"], vec![]).matches(&head));
         assert!(!rule(&[], &["/apix"], vec![]).matches(&head));
@@ -115,7 +115,7 @@ mod tests {
     #[test]
     fn header_conditions_all_hold() {
         let request = request();
-        let head = RequestHead::new(&request);
+        let head = request;
         assert!(
             rule(&[], &[], vec![exact("x-env", "prod")]).matches(&head),
             "any value"
@@ -139,7 +139,7 @@ mod tests {
     #[test]
     fn every_kind_of_condition_must_hold_together() {
         let request = request();
-        let head = RequestHead::new(&request);
+        let head = request;
         assert!(rule(&["GET"], &["/api/"], vec![exact("x-env", "prod")]).matches(&head));
         assert!(!rule(&["GET"], &["/other/"], vec![exact("x-env", "prod")]).matches(&head));
     }
