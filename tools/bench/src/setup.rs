@@ -38,6 +38,12 @@ impl Backend {
             http_listener("mirror", answer.clone(), vec![]),
             http_listener("primary_json", json(json_document(Shape::Compact)), vec![]),
             http_listener("mirror_json", json(json_document(Shape::Spaced)), vec![]),
+            // The primary's very bytes: the comparison with no JSON to read.
+            http_listener(
+                "mirror_json_same",
+                json(json_document(Shape::Compact)),
+                vec![],
+            ),
             http_listener(
                 "mirror_json_reordered",
                 json(json_document(Shape::Reordered)),
@@ -220,6 +226,15 @@ pub fn front_listener(name: &str) -> Value {
                                        "compare": {"body": "json"}}]}),
             ),
         ),
+        // What a comparison costs apart from reading JSON: the copy answers the primary's
+        // bytes, which the diff compares as bytes.
+        "plugin_compare_same_bytes" => (
+            to_cluster("primary_json"),
+            plugin(
+                json!({"targets": [{"cluster": "mirror_json_same", "name": "bench_same_bytes",
+                                       "compare": {"body": "json"}}]}),
+            ),
+        ),
         "plugin_compare_reordered" => (
             to_cluster("primary_json"),
             plugin(
@@ -255,6 +270,7 @@ pub fn start_front(
         "slow_mirror",
         "primary_json",
         "mirror_json",
+        "mirror_json_same",
         "mirror_json_reordered",
     ]
     .iter()
