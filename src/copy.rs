@@ -98,7 +98,7 @@ pub fn capture_headers(raw: &HeaderMap, config: &Config) -> Result<CapturedReque
     let (mut has_method, mut has_path) = (false, false);
     for (name, value) in raw.iter() {
         captured.body_headers.add(name, value);
-        let Ok(value) = std::str::from_utf8(value) else {
+        let Some(value) = crate::http::text(value) else {
             if name.starts_with(':') {
                 return Err(Skip::Unroutable);
             }
@@ -304,7 +304,7 @@ impl CapturedRequest {
                     && !removes_header(&redaction.headers, name)
             })
             .filter_map(|(name, value)| {
-                let value = std::str::from_utf8(value).ok()?;
+                let value = crate::http::text(value)?;
                 Some((name.to_string(), value.to_string()))
             })
             .collect();

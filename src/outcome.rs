@@ -35,7 +35,7 @@ pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> O
     let mut overloaded = false;
     for (name, value) in headers {
         match name {
-            ":status" => status = std::str::from_utf8(value).ok().and_then(|s| s.parse().ok()),
+            ":status" => status = crate::http::text(value).and_then(|s| s.parse().ok()),
             UPSTREAM_TIME_HEADER => from_upstream = true,
             OVERLOADED_HEADER => overloaded = true,
             _ => {}
