@@ -250,7 +250,17 @@ pub(super) fn same_key(a: &[u8], b: &[u8]) -> bool {
 /// is called from the walk's every comparison.
 #[inline(never)]
 fn same_bytes(a: &[u8], b: &[u8]) -> bool {
-    json::bytes_equal(a, b)
+    // Most keys and strings are short: at most sixteen bytes are compared as two words that
+    // overlap (the first and the last four or eight bytes), fewer than four one at a time.
+    fn ends<const N: usize>(bytes: &[u8]) -> Option<(&[u8; N], &[u8; N])> {
+        Some((bytes.first_chunk::<N>()?, bytes.last_chunk::<N>()?))
+    }
+    match a.len() {
+        0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
+        4..=8 => ends::<4>(a) == ends::<4>(b),
+        9..=16 => ends::<8>(a) == ends::<8>(b),
+        _ => json::bytes_equal(a, b),
+    }
 }
 
 /// A read document without its body: what a `DiffJob` keeps between steps.
@@ -333,8 +343,11 @@ pub(super) struct Parser {
     nodes: Vec<Node>,
     text: Vec<u8>,
     tokenizer: Tokenizer,
-    /// The open containers' indexes (at most MAX_DEPTH + 1).
-    open: Vec<u32>,
+    /// The innermost open container (`Open::NONE` at the top level), kept out of `open`: it
+    /// is written at every value.
+    top: Open,
+    /// The containers open around `top` (at most MAX_DEPTH).
+    open: Vec<Open>,
     /// The next member's key.
     key: Span,
     objects: Objects,
@@ -349,6 +362,7 @@ impl Parser {
             nodes: Vec::with_capacity((bytes.len() / 8).min(RESERVED_VALUES)),
             text: Vec::new(),
             tokenizer: Tokenizer::new(),
+            top: Open::NONE,
             open: Vec::new(),
             key: Span::default(),
             objects: Objects::default(),
@@ -418,20 +432,23 @@ impl Parser {
     fn take(&mut self, bytes: &[u8], token: Token) -> Result<(), Unreadable> {
         let (kind, value) = match token {
             Token::Key => {
-                self.key = self.text_of(bytes)?;
+                let key = self.text_of(bytes)?;
+                self.top.key(span_text(bytes, &self.text, key));
+                self.key = key;
                 return Ok(());
             }
             Token::ObjectEnd | Token::ArrayEnd => {
                 let end = self.len()?;
-                let Some(index) = self.open.pop() else {
-                    return Ok(());
-                };
-                let Some(node) = self.nodes.get_mut(index as usize) else {
+                let open = self.top;
+                self.top = self.open.pop().unwrap_or(Open::NONE);
+                let Some(node) = self.nodes.get_mut(open.index as usize) else {
                     return Ok(());
                 };
                 node.end = end;
-                if node.kind == Kind::Object {
-                    self.closed(bytes, index);
+                node.value.len = open.members;
+                let look = open.maybe_twice() || open.members > SMALL_OBJECT;
+                if look && node.kind == Kind::Object {
+                    self.closed(bytes, open.index);
                 }
                 return Ok(());
             }
@@ -451,13 +468,7 @@ impl Parser {
                 Err(_) => Unreadable::NotJson,
             });
         }
-        let parent = self
-            .open
-            .last()
-            .and_then(|&index| self.nodes.get_mut(index as usize));
-        if let Some(parent) = parent {
-            parent.value.len += 1; // its number of members
-        }
+        self.top.members += 1;
         let index = self.len()?;
         self.nodes.push(Node {
             kind,
@@ -466,14 +477,16 @@ impl Parser {
             value,
         });
         if matches!(kind, Kind::Object | Kind::Array) {
-            self.open.push(index);
+            self.open
+                .push(std::mem::replace(&mut self.top, Open::at(index)));
         }
         Ok(())
     }
 
-    /// An object just read: a small one's keys checked for one given twice (in cache, and
-    /// no second pass over the document), a large one listed for the index. Out of line:
-    /// kept out of the reading of every token.
+    /// An object just read, large or two of whose keys may be the same
+    /// (`MAYBE_TWICE`): a small one's keys checked for one given twice (in cache, and no second pass over the
+    /// document), a large one listed for the index. Out of line: kept out of the reading of
+    /// every token.
     #[inline(never)]
     fn closed(&mut self, bytes: &[u8], object: u32) {
         let members = self.nodes.get(object as usize).map_or(0, |n| n.value.len);
@@ -516,6 +529,66 @@ impl Parser {
             len: (end - start) | IN_TEXT,
         })
     }
+}
+
+/// An open container, as it is being read: 16 bytes, no padding (copied as words where a
+/// container opens and closes; a `bool` beside them made the wasm build copy it with
+/// `memcpy`).
+#[derive(Debug, Clone, Copy)]
+struct Open {
+    /// Its node.
+    index: u32,
+    /// Its members so far (written into its node as it closes).
+    members: u32,
+    /// For an object, a bit (of the low 63) per key read, chosen by the key's length and
+    /// first and last bytes (`key_bit`): two keys that are the same set the same bit. The
+    /// top bit (`MAYBE_TWICE`): a key's bit was set already, two keys may be the same, to be
+    /// checked as the object closes; else no two are (most objects: no key compared with
+    /// another).
+    keys: u64,
+}
+
+/// `Open::keys`' flag.
+const MAYBE_TWICE: u64 = 1 << 63;
+
+impl Open {
+    /// The top level (no container): its `index` is no node's.
+    const NONE: Open = Open::at(u32::MAX);
+
+    const fn at(index: u32) -> Open {
+        Open {
+            index,
+            members: 0,
+            keys: 0,
+        }
+    }
+
+    /// A member's key read (decoded), while its bytes are in hand.
+    #[inline(always)]
+    fn key(&mut self, key: &[u8]) {
+        let bit = key_bit(key);
+        if self.keys & bit != 0 {
+            self.keys |= MAYBE_TWICE;
+        }
+        self.keys |= bit;
+    }
+
+    fn maybe_twice(&self) -> bool {
+        self.keys & MAYBE_TWICE != 0
+    }
+}
+
+/// One of 63 bits (not `MAYBE_TWICE`) for a key, from its length and first and last bytes,
+/// mixed by a multiplication (the product's top bits scaled to 0..63). Keys that differ may
+/// share a bit (then the object's keys are compared as it closes); the same key always does.
+#[inline(always)]
+fn key_bit(key: &[u8]) -> u64 {
+    let ends = match (key.first(), key.last()) {
+        (Some(&first), Some(&last)) => u32::from(first) << 8 | u32::from(last) << 16,
+        _ => 0,
+    };
+    let mixed = (ends ^ key.len() as u32).wrapping_mul(0x9E37_79B1);
+    1 << ((u64::from(mixed) * 63) >> 32)
 }
 
 pub(super) struct Children<'d> {
@@ -799,6 +872,55 @@ mod tests {
         assert!(Doc::parse(wide.as_bytes()).unwrap().index().is_some());
         let twice = format!("{{{},\"17\":0}}", many.join(","));
         assert!(Doc::parse(twice.as_bytes()).unwrap().index().is_none());
+    }
+
+    /// Keys that differ but share a bit (`key_bit`) are told apart as the object closes;
+    /// keys that are the same share one whatever their escapes.
+    #[test]
+    fn keys_sharing_a_bit_are_compared_before_a_key_is_found_twice() {
+        let names: Vec<String> = (0..200).map(|i| format!("k{i}x")).collect();
+        let (a, b) = names
+            .iter()
+            .enumerate()
+            .find_map(|(i, a)| {
+                let b = names[i + 1..]
+                    .iter()
+                    .find(|b| key_bit(b.as_bytes()) == key_bit(a.as_bytes()))?;
+                Some((a.clone(), b.clone()))
+            })
+            .unwrap();
+        let apart = format!(r#"{{"{a}": 1, "x": [], "{b}": 2}}"#);
+        assert!(
+            Doc::parse(apart.as_bytes()).unwrap().index().is_some(),
+            "{apart}"
+        );
+        let twice = format!(r#"[{{"{a}": 1, "x": [], "{a}": 2}}]"#);
+        assert!(
+            Doc::parse(twice.as_bytes()).unwrap().index().is_none(),
+            "{twice}"
+        );
+        let escaped = r#"{"ab": {"ab": 1}, "a\u0062": 2}"#;
+        assert!(Doc::parse(escaped.as_bytes()).unwrap().index().is_none());
+        assert_eq!(key_bit(b""), key_bit(b""));
+        assert!(Doc::parse(br#"{"": 1, "": 2}"#).unwrap().index().is_none());
+        assert!(Doc::parse(br#"{"": 1, "a": 2}"#).unwrap().index().is_some());
+    }
+
+    /// Keys and strings of every length are the same bytes exactly when they are, whichever
+    /// byte differs (short ones are compared as two words that overlap).
+    #[test]
+    fn same_key_tells_every_byte() {
+        for len in 0..40usize {
+            let a: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            assert!(same_key(&a, &a.clone()), "{len}");
+            for at in 0..len {
+                let mut b = a.clone();
+                b[at] ^= 0x20;
+                assert!(!same_key(&a, &b), "{len} {at}");
+                assert!(!same_bytes(&a, &b), "{len} {at}");
+            }
+            assert!(!same_key(&a, &[&a[..], b"x"].concat()));
+        }
     }
 
     #[test]
