@@ -251,8 +251,8 @@ impl Reader {
                 };
             }
             if expect == Expect::Key {
-                let read = next_bytes(a, i, b, j)
-                    .and_then(|(x, y, i, j)| self.key(a, i, b, j, x, y));
+                let read =
+                    next_bytes(a, i, b, j).and_then(|(x, y, i, j)| self.key(a, i, b, j, x, y));
                 match read {
                     Ok((end_a, end_b)) => (i, j, expect) = (end_a, end_b, Expect::Colon),
                     Err(stop) => break Err(stop),
@@ -270,8 +270,7 @@ impl Reader {
                 (i, j, expect) = (i + 1, j + 1, Expect::Value);
             }
             // A value is expected.
-            let read = next_bytes(a, i, b, j)
-                .and_then(|(x, y, i, j)| self.value(a, i, b, j, x, y));
+            let read = next_bytes(a, i, b, j).and_then(|(x, y, i, j)| self.value(a, i, b, j, x, y));
             match read {
                 Ok(next) => (i, j, expect) = next,
                 Err(stop) => break Err(stop),
@@ -711,6 +710,144 @@ mod tests {
         assert!(alike("\u{feff}[1]", "\u{feff}[1.0]"));
         assert!(!alike("\u{feff}\u{feff}[1]", "[1]"));
         assert!(!alike("\u{feff}[1]", "\u{feff}\u{feff}[1]"));
+    }
+
+    #[test]
+    fn words_flag_their_first_byte_that_is_not_plain_and_their_first_difference() {
+        let mut rng = fastrand::Rng::with_seed(7);
+        let interesting = [
+            b'"', b'\\', 0, 0x1f, b' ', b'!', 0x7f, 0x80, 0xc3, 0xff, b'a',
+        ];
+        for _ in 0..20_000 {
+            let mut bytes = [0u8; 8];
+            for byte in &mut bytes {
+                *byte = if rng.bool() {
+                    interesting[rng.usize(0..interesting.len())]
+                } else {
+                    rng.u8(..)
+                };
+            }
+            let word = u64::from_le_bytes(bytes);
+            let first = bytes
+                .iter()
+                .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x80).contains(&b));
+            let flags = not_plain(word);
+            assert_eq!(
+                (flags != 0).then(|| (flags.trailing_zeros() / 8) as usize),
+                first,
+                "{bytes:x?}"
+            );
+            let mut other = bytes;
+            let at = rng.usize(0..8);
+            other[at] = other[at].wrapping_add(rng.u8(1..));
+            let differ = nonzero(word ^ u64::from_le_bytes(other));
+            assert_eq!(differ, 0x80 << (8 * at), "{bytes:x?} {other:x?}");
+            assert_eq!(nonzero(0), 0);
+        }
+    }
+
+    #[test]
+    fn plain_strings_end_at_their_quotes_wherever_words_end() {
+        for len in 0..40 {
+            let text: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+            let (a, b) = (format!("\"{text}\",1"), format!("\"{text}\" , 1"));
+            let end = len + 2;
+            assert_eq!(
+                plain_strings(a.as_bytes(), 0, b.as_bytes(), 0),
+                Some((end, end)),
+                "{len}"
+            );
+            // Offset in the other body: the words are not aligned.
+            let shifted = format!("[ {b}");
+            assert_eq!(
+                plain_strings(a.as_bytes(), 0, shifted.as_bytes(), 2),
+                Some((end, end + 2))
+            );
+            for at in 1..=len {
+                // A byte that differs, one that is not plain, a quote on one side only: the
+                // tokenizer's to tell.
+                for byte in [b'A', b'\\', 0x01, 0xc3, b'"'] {
+                    let mut other = b.clone().into_bytes();
+                    other[at] = byte;
+                    assert_eq!(
+                        plain_strings(a.as_bytes(), 0, &other, 0),
+                        None,
+                        "{len} {at}"
+                    );
+                    if byte != b'A' && byte != b'"' {
+                        assert_eq!(plain_strings(&other, 0, &other, 0), None, "{len} {at}");
+                    }
+                }
+            }
+            // Cut short: no end found.
+            let cut = &a.as_bytes()[..len + 1];
+            assert_eq!(plain_strings(cut, 0, b.as_bytes(), 0), None);
+            assert_eq!(plain_strings(b.as_bytes(), 0, cut, 0), None);
+        }
+    }
+
+    #[test]
+    fn malformed_tokens_are_never_equal() {
+        for (a, b) in [
+            ("[tru]", "[tru]"),
+            ("[nul", "[nul "),
+            ("[1.]", "[1.]"),
+            ("[01]", "[01]"),
+            ("[-]", "[-]"),
+            ("[1e]", "[1e ]"),
+            ("[1e+]", "[1e+]"),
+            ("[.5]", "[.5]"),
+            ("[+1]", "[+1]"),
+            ("[\"a\u{1}\"]", "[ \"a\u{1}\"]"),
+            ("[\"a\\x\"]", "[ \"a\\x\"]"),
+            ("[\"a\\u12\"]", "[ \"a\\u12\"]"),
+            ("[\"abcdefghijk", "[ \"abcdefghijk"),
+            ("{\"a\" 1}", "{\"a\": 1}"),
+            ("{\"a\":1 \"b\":2}", "{\"a\":1, \"b\":2}"),
+            ("{1:1}", "{1: 1}"),
+            ("[1}", "[1 }"),
+            ("{\"a\":1]", "{\"a\":1 ]"),
+            ("[1,]", "[1 ,]"),
+            ("{\"a\":1,}", "{\"a\":1 ,}"),
+            ("[] []", "[]  []"),
+            ("", " "),
+            ("[\"x\"] x", "[\"x\"] x"),
+        ] {
+            assert!(!alike(a, b), "{a} / {b}");
+        }
+        // Not UTF-8, the same bytes on both sides, within a word and across words' ends.
+        for bad in [
+            &b"\xff"[..],
+            b"\xc3",
+            b"\xc3(",
+            b"\xed\xa0\x80",
+            b"\xf4\x90\x80\x80",
+        ] {
+            for before in ["", "abcdef", "abcdefgh"] {
+                let mut a = format!("[\"{before}").into_bytes();
+                a.extend_from_slice(bad);
+                a.extend_from_slice(b"\"]");
+                let mut b = a.clone();
+                b.insert(1, b' ');
+                assert!(!equal(&a, &b) && !equal(&b, &a), "{a:x?}");
+            }
+        }
+        // Well formed other than ASCII, the same or escaped otherwise.
+        assert!(alike("[\"abcdefgé\"]", "[ \"abcdefgé\"]"));
+        assert!(alike("{\"ké\": \"é\"}", "{\"ké\":\"\\u00e9\"}"));
+        assert!(!alike("{\"ké\": 1}", "{\"kè\":1}"));
+    }
+
+    #[test]
+    fn numbers_and_literals_at_a_bodys_end() {
+        assert!(alike("12", " 12 "));
+        assert!(alike("1.5", "1.50"));
+        assert!(alike("true", "true\n"));
+        assert!(alike("\"abcdefghijk\"", " \"abcdefghijk\""));
+        assert!(!alike("12", "1"));
+        assert!(!alike("true", "tru"));
+        assert!(!alike("null", "nul"));
+        assert!(!alike("1.5", "1.5-"));
     }
 
     /// Stepped: Reader::read until it answers, each step's bytes counted.
