@@ -369,13 +369,13 @@ impl Reader {
             start: i + 1,
             end: end_a - 1,
         };
-        let text = key.of(a.body);
+        let len = key.end - key.start;
         let siblings = self.keys.get(base..).unwrap_or_default();
         if siblings.len() >= MAX_MEMBERS
             || siblings.iter().any(|sibling| {
                 // Lengths first: most keys differ there, without slicing the body.
-                sibling.end.saturating_sub(sibling.start) == text.len()
-                    && sibling.of(a.body) == text
+                sibling.end.wrapping_sub(sibling.start) == len
+                    && sibling.of(a.body) == key.of(a.body)
             })
         {
             return Err(Stop::Unknown);
@@ -546,15 +546,16 @@ fn plain_strings(a: &[u8], i: usize, b: &[u8], j: usize) -> Option<(usize, usize
     let (mut p, mut q) = (i + 1, j + 1);
     while let (Some(x), Some(y)) = (word_at(a, p), word_at(b, q)) {
         let stops = not_plain(x) | nonzero(x ^ y);
-        if stops == 0 {
-            (p, q) = (p + 8, q + 8);
-            continue;
+        if stops != 0 {
+            // The first byte that stops the run is the closing quote on both sides, or the
+            // tokenizer's to read (told from the words, without reading the bodies again).
+            let shift = stops.trailing_zeros() & !7;
+            let quote = u64::from(b'"');
+            let ends = (x >> shift) & 0xff == quote && (y >> shift) & 0xff == quote;
+            let past = (shift / 8) as usize + 1;
+            return ends.then_some((p + past, q + past));
         }
-        let first = (stops.trailing_zeros() / 8) as usize;
-        // The first byte that stops the run is the closing quote on both sides, or the
-        // tokenizer's to read.
-        let (p, q) = (p + first, q + first);
-        return (a.get(p) == Some(&b'"') && b.get(q) == Some(&b'"')).then_some((p + 1, q + 1));
+        (p, q) = (p + 8, q + 8);
     }
     loop {
         let (x, y) = (*a.get(p)?, *b.get(q)?);
