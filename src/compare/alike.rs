@@ -205,6 +205,15 @@ impl Reader {
     /// the next: the usual order (a `,` or a close, a key, a `:`, a value) in one pass, with
     /// no dispatch on `expect` (a table of branches costs wasmi's fuel for all of its arms).
     fn tokens(&mut self, a: Side, b: Side) -> Result<(), Stop> {
+        /// What was read, or the loop's end with why it stopped.
+        macro_rules! or_stop {
+            ($read:expr) => {
+                match $read {
+                    Ok(read) => read,
+                    Err(stop) => break Err(stop),
+                }
+            };
+        }
         let (mut i, mut j, mut expect) = (self.at_a, self.at_b, self.expect);
         let stopped = loop {
             if expect == Expect::Trailing {
@@ -212,15 +221,9 @@ impl Reader {
             }
             if expect == Expect::CommaOrClose {
                 let (x, y);
-                (x, y, i, j) = match next_bytes(a, i, b, j) {
-                    Ok(next) => next,
-                    Err(stop) => break Err(stop),
-                };
+                (x, y, i, j) = or_stop!(next_bytes(a, i, b, j));
                 if x != b',' || y != b',' {
-                    match self.close(x, y) {
-                        Ok(next) => (i, j, expect) = (i + 1, j + 1, next),
-                        Err(stop) => break Err(stop),
-                    }
+                    (i, j, expect) = or_stop!(self.close(x, y, i, j));
                     continue;
                 }
                 (i, j) = (i + 1, j + 1);
@@ -232,15 +235,9 @@ impl Reader {
             }
             if expect == Expect::ItemOrClose || expect == Expect::KeyOrClose {
                 let (x, y);
-                (x, y, i, j) = match next_bytes(a, i, b, j) {
-                    Ok(next) => next,
-                    Err(stop) => break Err(stop),
-                };
+                (x, y, i, j) = or_stop!(next_bytes(a, i, b, j));
                 if matches!(x, b']' | b'}') {
-                    match self.close(x, y) {
-                        Ok(next) => (i, j, expect) = (i + 1, j + 1, next),
-                        Err(stop) => break Err(stop),
-                    }
+                    (i, j, expect) = or_stop!(self.close(x, y, i, j));
                     continue;
                 }
                 // (Not a close: a key or a value is read next.)
@@ -251,30 +248,21 @@ impl Reader {
                 };
             }
             if expect == Expect::Key {
-                let read =
-                    next_bytes(a, i, b, j).and_then(|(x, y, i, j)| self.key(a, i, b, j, x, y));
-                match read {
-                    Ok((end_a, end_b)) => (i, j, expect) = (end_a, end_b, Expect::Colon),
-                    Err(stop) => break Err(stop),
-                }
+                let read = next_bytes(a, i, b, j).and_then(|next| self.key(a, b, next));
+                (i, j) = or_stop!(read);
+                expect = Expect::Colon;
             }
             if expect == Expect::Colon {
                 let (x, y);
-                (x, y, i, j) = match next_bytes(a, i, b, j) {
-                    Ok(next) => next,
-                    Err(stop) => break Err(stop),
-                };
+                (x, y, i, j) = or_stop!(next_bytes(a, i, b, j));
                 if x != b':' || y != b':' {
                     break Err(Stop::Unknown);
                 }
                 (i, j, expect) = (i + 1, j + 1, Expect::Value);
             }
             // A value is expected.
-            let read = next_bytes(a, i, b, j).and_then(|(x, y, i, j)| self.value(a, i, b, j, x, y));
-            match read {
-                Ok(next) => (i, j, expect) = next,
-                Err(stop) => break Err(stop),
-            }
+            let read = next_bytes(a, i, b, j).and_then(|next| self.value(a, b, next));
+            (i, j, expect) = or_stop!(read);
         };
         (self.at_a, self.at_b, self.expect) = (i, j, expect);
         stopped
@@ -290,9 +278,10 @@ impl Reader {
         }
     }
 
-    /// `x`, `]` or `}`, closes the open container in both bodies (`y`).
+    /// `x` at `a[i]`, `]` or `}`, closes the open container in both bodies (`y` at `b[j]`):
+    /// where each is read up to after it, and what is expected next.
     #[inline(always)]
-    fn close(&mut self, x: u8, y: u8) -> Result<Expect, Stop> {
+    fn close(&mut self, x: u8, y: u8, i: usize, j: usize) -> Result<(usize, usize, Expect), Stop> {
         let object = x == b'}';
         let base = self.open.last().copied().ok_or(Stop::Unknown)?;
         if y != x || (base != ARRAY) != object {
@@ -302,20 +291,17 @@ impl Reader {
         if object {
             self.keys.truncate(base);
         }
-        Ok(self.after_value())
+        Ok((i + 1, j + 1, self.after_value()))
     }
 
-    /// A value of both bodies, starting at `a[i]` (`x`) and `b[j]` (`y`): where each ends and
-    /// what is expected next.
+    /// A value of both bodies, starting with `x` at `a[i]` and `y` at `b[j]`: where each ends
+    /// and what is expected next.
     #[inline(always)]
     fn value(
         &mut self,
         a: Side,
-        i: usize,
         b: Side,
-        j: usize,
-        x: u8,
-        y: u8,
+        (x, y, i, j): Next,
     ) -> Result<(usize, usize, Expect), Stop> {
         if self.open.len() > MAX_DEPTH || self.values >= MAX_VALUES {
             return Err(Stop::Unknown);
@@ -348,15 +334,7 @@ impl Reader {
     /// A member's key of both bodies: the same bytes, no escapes, not one of its object's
     /// keys so far (as `lockstep` does: escaped keys and large objects are the long way's).
     #[inline(always)]
-    fn key(
-        &mut self,
-        a: Side,
-        i: usize,
-        b: Side,
-        j: usize,
-        x: u8,
-        y: u8,
-    ) -> Result<(usize, usize), Stop> {
+    fn key(&mut self, a: Side, b: Side, (x, y, i, j): Next) -> Result<(usize, usize), Stop> {
         if x != b'"' || y != b'"' {
             return Err(Stop::Unknown);
         }
@@ -592,9 +570,12 @@ fn goes_on(byte: &u8) -> bool {
     matches!(byte, b'0'..=b'9' | b'.' | b'e' | b'E' | b'+' | b'-')
 }
 
+/// The next byte of each body (`x`, `y`) and where they are (`i`, `j`).
+type Next = (u8, u8, usize, usize);
+
 /// The bytes after whitespace from `a[i]` and `b[j]`, and where they are.
 #[inline(always)]
-fn next_bytes(a: Side, i: usize, b: Side, j: usize) -> Result<(u8, u8, usize, usize), Stop> {
+fn next_bytes(a: Side, i: usize, b: Side, j: usize) -> Result<Next, Stop> {
     let (i, j) = (skip_whitespace(a.bytes, i), skip_whitespace(b.bytes, j));
     match (a.bytes.get(i), b.bytes.get(j)) {
         (Some(&x), Some(&y)) => Ok((x, y, i, j)),
