@@ -1177,12 +1177,18 @@ mod tests {
                 let mut bytes = doc.write(rng, None).into_bytes();
                 if !bytes.is_empty() {
                     let at = rng.usize(0..bytes.len());
-                    bytes.insert(at, *b" \"1e.-,]tu\\".get(rng.usize(0..11)).unwrap());
+                    bytes.insert(at, *b" \"1e.-,]tu\\\x01".get(rng.usize(0..12)).unwrap());
                 }
                 String::from_utf8_lossy(&bytes).into_owned()
             }
         };
-        (a, b)
+        // Now and then a byte order mark before one of them (skipped, once).
+        let mark = |body: String| format!("\u{feff}{body}");
+        match rng.u8(0..20) {
+            0 => (mark(a), b),
+            1 => (a, mark(b)),
+            _ => (a, b),
+        }
     }
 
     /// Stepped with any budget, a `DiffJob` gives `diff`'s result (with or without a noise
@@ -1311,7 +1317,25 @@ mod tests {
                 1 => Gen::Bool(rng.bool()),
                 2 => Gen::Number(rng.u64(0..100_000), rng.i32(-5..5)),
                 3 => Gen::Text(
-                    ["a", "b c", "é", "\u{1f600}", "q\"uote", ""][rng.usize(0..6)].to_string(),
+                    // Short and long (a string's end at each place of an eight-byte word),
+                    // other than ASCII at places in a word, escapes.
+                    [
+                        "a",
+                        "b c",
+                        "é",
+                        "\u{1f600}",
+                        "q\"uote",
+                        "",
+                        "abcdefg",
+                        "abcdefgh",
+                        "abcdefghijklmno",
+                        "abcdefghijklmnop\u{1f600}x",
+                        "seven\\ back",
+                        "line\nfeed\ttab",
+                        "abcdefgé",
+                        "abcdefghéijklmnopq",
+                    ][rng.usize(0..14)]
+                    .to_string(),
                 ),
                 4 => Gen::Array(
                     (0..rng.usize(0..4))
@@ -1320,7 +1344,10 @@ mod tests {
                 ),
                 _ => Gen::Object(
                     (0..rng.usize(0..4))
-                        .map(|i| (format!("k{i}"), Gen::value(rng, depth + 1)))
+                        .map(|i| {
+                            let key = ["k", "key-of-some-length-", "ké"][rng.usize(0..3)];
+                            (format!("{key}{i}"), Gen::value(rng, depth + 1))
+                        })
                         .collect(),
                 ),
             }
@@ -1382,8 +1409,18 @@ mod tests {
                     // The same value: digits x 10^exponent, spelled one of several ways.
                     let shift = rng.i32(0..3);
                     let zeros = "0".repeat(shift as usize);
-                    match rng.u8(0..3) {
+                    match rng.u8(0..4) {
                         0 => out.push_str(&format!("{digits}{zeros}e{}", exponent - shift)),
+                        3 if *exponent < 0 => {
+                            // A decimal fraction, zeros appended or not (`1.5`, `1.50`).
+                            let text = format!("{digits:0>6}");
+                            let (whole, fraction) =
+                                text.split_at(text.len() - exponent.unsigned_abs() as usize);
+                            let whole = whole.trim_start_matches('0');
+                            let whole = if whole.is_empty() { "0" } else { whole };
+                            out.push_str(&format!("{whole}.{fraction}{zeros}"));
+                        }
+                        3 => out.push_str(&format!("{digits}{}", "0".repeat(*exponent as usize))),
                         1 => out.push_str(
                             &format!("{digits}{zeros}E+{}", exponent - shift).replace("+-", "-"),
                         ),
@@ -1398,6 +1435,9 @@ mod tests {
                     for c in text.chars() {
                         match c {
                             '"' => out.push_str("\\\""),
+                            '\\' => out.push_str("\\\\"),
+                            '\n' => out.push_str(["\\n", "\\u000a"][rng.usize(0..2)]),
+                            '\t' => out.push_str("\\t"),
                             c if rng.bool() && (c as u32) < 0x10000 => {
                                 out.push_str(&format!("\\u{:04x}", c as u32))
                             }

@@ -55,8 +55,8 @@ pub fn bytes_equal(a: &[u8], b: &[u8]) -> bool {
 /// fewer are left.
 #[inline(always)]
 pub fn word_at(body: &[u8], at: usize) -> Option<u64> {
-    let eight = body.get(at..at.checked_add(8)?)?;
-    Some(u64::from_le_bytes(<[u8; 8]>::try_from(eight).ok()?))
+    // (One comparison of the length: `first_chunk` after the start.)
+    Some(u64::from_le_bytes(*body.get(at..)?.first_chunk::<8>()?))
 }
 
 /// A mask of a word's first `len` bytes (of `word_at`'s), all eight from eight on.
