@@ -23,7 +23,7 @@ use super::document::MAX_VALUES;
 use super::lockstep::MAX_MEMBERS;
 use crate::json::number::{self, numbers_equal, zeros_appended};
 use crate::json::text::texts_equal;
-use crate::json::tokenizer::LOOKAHEAD;
+use crate::json::tokenizer::{Expect, LOOKAHEAD};
 use crate::json::{
     bytes_equal, first_bytes, is_whitespace, word_at, Progress, Span, Str, Token, Tokenizer,
     BYTE_ORDER_MARK, MAX_DEPTH,
@@ -53,22 +53,6 @@ enum Stop {
     Cut,
     /// Not this path's answer (malformed, different, or not told here).
     Unknown,
-}
-
-/// What may come next (as the tokenizer's states).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
-    Value,
-    /// After `[`.
-    ItemOrClose,
-    /// After `{`.
-    KeyOrClose,
-    /// After `,` in an object.
-    Key,
-    Colon,
-    CommaOrClose,
-    /// After the top-level value: whitespace only.
-    Trailing,
 }
 
 /// An open container's mark in `Reader::open`: an array's; an object's is the base of its

@@ -79,9 +79,11 @@ pub enum Progress {
     End,
 }
 
-/// What may come next.
+/// What may come next. Shared with the comparison's side-by-side reader
+/// (`compare::alike`), which follows the same grammar over two bodies at once (it never
+/// reaches the last two states: it stops instead).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Expect {
+pub enum Expect {
     Value,
     /// After `[`.
     ItemOrClose,
@@ -306,36 +308,6 @@ impl Tokenizer {
             },
             escaped: self.escaped,
         }
-    }
-
-    /// A tokenizer reading from `at` of another body in the state this one was in before its
-    /// last token, a key or a scalar, which came after `previous`: the other body's tokens so
-    /// far were exactly this body's (so the same containers are open and the same token is
-    /// expected next), however differently spaced. The comparison's side-by-side reader
-    /// (`compare::alike`) reads the second body's token this way where its bytes differ,
-    /// without keeping a copy of the state before every token. `None` if the last token was
-    /// another (a container's start or end changes the open containers).
-    pub fn before_last(&self, last: Token, previous: Token, at: usize) -> Option<Tokenizer> {
-        if !matches!(
-            last,
-            Token::Key | Token::String | Token::Number | Token::True | Token::False | Token::Null
-        ) {
-            return None;
-        }
-        let expect = match previous {
-            Token::Key => Expect::Colon,
-            Token::ObjectStart => Expect::KeyOrClose,
-            Token::ArrayStart => Expect::ItemOrClose,
-            _ if self.depth == 0 => Expect::Trailing,
-            _ => Expect::CommaOrClose,
-        };
-        Some(Tokenizer {
-            at,
-            token_start: at,
-            expect,
-            partial: Partial::None,
-            ..self.clone()
-        })
     }
 
     /// Containers open now.
