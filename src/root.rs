@@ -250,11 +250,11 @@ impl<H: Host> MirrorRoot<H> {
 
     /// The originals' responses handed over by HTTP contexts, and the comparisons' timing.
     fn advance_comparisons(&mut self, now: u64) {
-        let originals = self.outbox.take_originals();
+        let mut originals = self.outbox.take_originals();
         let Some(settings) = self.settings.clone() else {
             return;
         };
-        for original in originals {
+        for original in originals.drain(..) {
             match original.summary {
                 Some(Finished::Inflating(job)) => {
                     self.inflate_later(&settings, original.pairing, Side::Original, job, now);
@@ -268,6 +268,7 @@ impl<H: Host> MirrorRoot<H> {
                 }
             }
         }
+        self.outbox.give_back_originals(originals);
         if let Some(comparisons) = &mut self.comparisons {
             comparisons.tick(&settings, now);
         }
@@ -636,6 +637,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
             // quiet stretch costs one tick per batch of counts, not two.
             settings.flush_counts();
         }
+        // The list's room serves the next jobs (no allocation for them).
+        self.outbox.give_back_jobs(jobs);
         if busy {
             return;
         }
