@@ -106,15 +106,12 @@ impl Comparisons {
         let method = job.request.header(":method").unwrap_or_default();
         let path = job.request.header(":path").unwrap_or_default();
         let mut request = RequestInfo::new(job.request.header("x-request-id"), method, path);
-        request.endpoints = candidates
-            .iter()
-            .filter_map(|c| {
-                Some((
-                    c.target,
-                    targets.get(c.target)?.endpoints.label(method, path),
-                ))
-            })
-            .collect();
+        for candidate in &candidates {
+            if let Some(target) = targets.get(candidate.target) {
+                request.add_endpoint(candidate.target, &target.endpoints, method, path);
+            }
+        }
+        request.give_back_room();
         let request = Rc::new(request);
         let captured = captures(&candidates);
         for candidate in &candidates {
@@ -279,7 +276,7 @@ impl Comparisons {
                 let endpoint = ended.request.endpoint(ended.target);
                 let counted = accounts.record(endpoint, verdict, spec);
                 if let Some(report) = self.reports.get_mut(ended.target).and_then(Option::as_mut) {
-                    let id = ended.request.request_id.as_deref();
+                    let id = ended.request.request_id();
                     report.record_endpoint(&counted, verdict.matched(), id);
                 }
             }
