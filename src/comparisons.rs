@@ -13,6 +13,7 @@ use crate::host::{MetricHost, SharedDataHost};
 use crate::metrics::CompareCounter;
 use crate::outbox::Job;
 use crate::settings::Settings;
+use crate::targets::TargetSet;
 use std::rc::Rc;
 
 pub struct Comparisons {
@@ -75,9 +76,9 @@ impl Comparisons {
 
     /// A job's copies are about to go out: starts the comparison of each candidate among
     /// them, and says which targets' first copy must be captured, with what.
-    pub fn start(&mut self, settings: &Settings, job: &Job, now_ns: u64) -> Vec<(usize, Needs)> {
+    pub fn start(&mut self, settings: &Settings, job: &Job, now_ns: u64) -> TargetSet {
         let Some(id) = job.pairing else {
-            return Vec::new();
+            return TargetSet::default();
         };
         let targets = &settings.config.targets;
         let candidates: Vec<Candidate> = job
@@ -93,7 +94,7 @@ impl Comparisons {
             })
             .collect();
         if candidates.is_empty() {
-            return Vec::new();
+            return TargetSet::default();
         }
         let timeout_ns = job
             .copies
@@ -123,10 +124,13 @@ impl Comparisons {
             .pairing
             .start(id, now_ns, timeout_ns, candidates, request);
         self.settle(settings, resolved, now_ns);
-        captured
-            .into_iter()
-            .filter(|(index, _)| self.pairing.wants(id, Side::Target(*index)))
-            .collect()
+        let mut wanted = TargetSet::default();
+        for index in captured.iter() {
+            if self.pairing.wants(id, Side::Target(index)) {
+                wanted.insert(index);
+            }
+        }
+        wanted
     }
 
     /// The original's response for request `pairing`, or the news that it never completed.
@@ -252,7 +256,7 @@ impl Comparisons {
     }
 
     /// Counts ended comparisons, logs their mismatches within the budget.
-    fn settle(&mut self, settings: &Settings, resolved: Vec<Resolved>, now_ns: u64) {
+    fn settle(&mut self, settings: &Settings, mut resolved: Vec<Resolved>, now_ns: u64) {
         // Comparisons that left the table to be diffed in slices take their summaries' share
         // of what is held along, before it shrinks to what the table holds.
         for comparing in self.pairing.take_comparing() {
@@ -264,7 +268,7 @@ impl Comparisons {
         let _ = self
             .held
             .resize(self.pairing.bytes_held().min(self.held.bytes()));
-        for ended in resolved {
+        for ended in resolved.drain(..) {
             let Some((target, _)) = settings.target(ended.target) else {
                 continue;
             };
@@ -287,28 +291,34 @@ impl Comparisons {
                 }
             }
         }
+        self.pairing.give_back(resolved);
     }
 }
 
-/// The targets whose first copy serves a comparison, each with what its response must keep:
-/// every candidate, and every reference target, for all the candidates it serves.
-fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
-    // One list, built as the sides are found (no list of sides first: an allocation less per
-    // compared request).
-    let mut captured: Vec<(usize, Needs)> = Vec::new();
+/// The targets whose first copy serves a comparison: every candidate, and every reference
+/// target (a set: no list per compared request; what each keeps is `capture_needs`).
+fn captures(candidates: &[Candidate]) -> TargetSet {
+    let mut captured = TargetSet::default();
     for candidate in candidates {
-        let references = candidate.spec.reference_targets();
-        for index in std::iter::once(candidate.target).chain(references) {
-            if captured.iter().any(|(side, _)| *side == index) {
-                continue;
-            }
-            let served = candidates
-                .iter()
-                .filter(|c| c.target == index || c.spec.reference_targets().any(|r| r == index));
-            captured.push((index, Needs::union(served.map(|c| &*c.spec))));
+        captured.insert(candidate.target);
+        for index in candidate.spec.reference_targets() {
+            captured.insert(index);
         }
     }
     captured
+}
+
+/// What the response of target `index`'s first copy of `job`'s request must keep, when
+/// `Comparisons::start` said it serves a comparison: enough for every candidate it serves
+/// (as the candidate, or as its reference).
+pub fn capture_needs(settings: &Settings, job: &Job, index: usize) -> Needs {
+    let targets = &settings.config.targets;
+    let served = job.copies.targets.iter().filter_map(|target| {
+        let spec = targets.get(target)?.compare.as_deref()?;
+        let serves = target == index || spec.reference_targets().any(|r| r == index);
+        serves.then_some(spec)
+    });
+    Needs::union(served)
 }
 
 /// Counts an ended comparison in its target's metrics (the counters only: what a replaced

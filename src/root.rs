@@ -9,7 +9,7 @@ use crate::budget::{Budget, Reservation};
 use crate::compare::accounting::configuration_hash;
 use crate::compare::pairing::Side;
 use crate::compare::response::{Capture, Finished, InflationJob, Needs, Summary};
-use crate::comparisons::{count_ended, Accounting, Comparisons};
+use crate::comparisons::{capture_needs, count_ended, Accounting, Comparisons};
 use crate::config::Config;
 use crate::copy::Skip;
 use crate::copy_log::{CopyEnd, CopyRecord};
@@ -21,6 +21,7 @@ use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
 use crate::settings::Settings;
 use crate::slices::Queue;
+use crate::targets::TargetSet;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, Status};
 use std::borrow::Cow;
@@ -82,25 +83,24 @@ impl<H: Host> MirrorRoot<H> {
             self.host.now_ns()
         };
         for job in jobs {
-            let mut captures = self.start_comparisons(job, now);
+            let captured = self.start_comparisons(job, now);
             for index in job.copies.targets.iter() {
-                let capture = captures
-                    .iter()
-                    .position(|(target, _)| *target == index)
-                    .map(|at| captures.swap_remove(at).1);
-                self.dispatch(job, index, now, capture);
+                let needs = captured
+                    .contains(index)
+                    .then(|| capture_needs(&job.settings, job, index));
+                self.dispatch(job, index, now, needs);
             }
         }
     }
 
     /// The comparisons of a job's request start as its copies go out; the targets whose
-    /// first copy's response they need come back with what to keep of it.
-    fn start_comparisons(&mut self, job: &Job, now: u64) -> Vec<(usize, Needs)> {
+    /// first copy's response they need come back.
+    fn start_comparisons(&mut self, job: &Job, now: u64) -> TargetSet {
         // Comparisons belong to the current settings (their targets, their reports).
         let current = self.is_current(&job.settings);
         match &mut self.comparisons {
             Some(comparisons) if current => comparisons.start(&job.settings, job, now),
-            _ => Vec::new(),
+            _ => TargetSet::default(),
         }
     }
 
@@ -663,7 +663,7 @@ mod tests {
     use crate::host::{recording, FakeHost};
     use crate::outbox::WAITING_PERIOD;
     use crate::slices::SLICE_BYTES;
-    use crate::targets::{Copies, TargetSet};
+    use crate::targets::Copies;
 
     const CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}]}"#;
     const UPSTREAM_200: [(&str, &str); 2] =

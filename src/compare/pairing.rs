@@ -43,6 +43,8 @@ pub const MAX_PENDING_BYTES: usize = 32 << 20;
 /// for a request whose comparisons already ended (its id is among the last `max_entries`
 /// ended) is dropped at once.
 pub const EARLY_WAIT_NS: u64 = 10_000_000_000;
+/// The most ended comparisons a list given back (`Pairing::give_back`) keeps room for.
+const MAX_SPARE_ROOM: usize = 64;
 
 /// Whose response: the original request's, or a target's copy's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -247,6 +249,9 @@ pub struct Pairing {
     max_bytes: usize,
     /// Comparisons resolved to a diff in slices, until the caller takes them.
     comparing: Vec<Comparing>,
+    /// An empty list of ended comparisons given back (`give_back`): the next ones are
+    /// returned in it, so that ending a comparison allocates no list.
+    spare: Vec<Resolved>,
 }
 
 impl Default for Pairing {
@@ -267,6 +272,16 @@ impl Pairing {
             max_entries,
             max_bytes,
             comparing: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// A list of ended comparisons this table returned, gone through: its room serves the
+    /// next ones (at most `MAX_SPARE_ROOM` of it).
+    pub fn give_back(&mut self, mut spent: Vec<Resolved>) {
+        spent.clear();
+        if spent.capacity() <= MAX_SPARE_ROOM && self.spare.capacity() == 0 {
+            self.spare = spent;
         }
     }
 
@@ -413,7 +428,7 @@ impl Pairing {
     }
 
     fn expire_until(&mut self, now_ns: u64, wait_for_inflation: bool) -> Vec<Resolved> {
-        let mut resolved = Vec::new();
+        let mut resolved = std::mem::take(&mut self.spare);
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now_ns {
                 break;
@@ -534,7 +549,7 @@ impl Pairing {
         let Some(entry) = self.entries.get_mut(&id) else {
             return Vec::new();
         };
-        let mut resolved = Vec::new();
+        let mut resolved = std::mem::take(&mut self.spare);
         let mut index = 0;
         while let Some(candidate) = entry.candidates.get(index) {
             match resolve(entry, candidate, false) {
@@ -1171,6 +1186,28 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(table.bytes_held(), 0);
+    }
+
+    #[test]
+    fn a_list_of_ended_comparisons_given_back_carries_the_next_ones() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        let compare = |table: &mut Pairing, id| {
+            table.start(id, 0, SECOND, vec![candidate(0, &original)], request());
+            table.arrive(id, Side::Original, summary(200, ""), 0);
+            table.arrive(id, Side::Target(0), summary(200, ""), 0)
+        };
+        let first = compare(&mut table, 1);
+        assert_eq!(first.len(), 1);
+        let room = first.as_ptr();
+        table.give_back(first);
+        let second = compare(&mut table, 2);
+        assert_eq!(second.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(second.as_ptr(), room, "the same list");
+        let mut large = Vec::with_capacity(MAX_SPARE_ROOM + 1);
+        large.extend(second);
+        table.give_back(large);
+        assert_eq!(table.expire_all().capacity(), 0, "a large list is let go");
     }
 
     #[test]
