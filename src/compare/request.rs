@@ -121,6 +121,9 @@ impl RequestInfo {
 
 /// The text from `start` on, cut after `max_chars` characters (then `...`), in place.
 fn cut(text: &mut String, start: usize, max_chars: usize) {
+    if text.len().saturating_sub(start) <= max_chars {
+        return; // no more characters than bytes: nothing to count (the usual text)
+    }
     let end = text
         .get(start..)
         .and_then(|tail| tail.char_indices().nth(max_chars))
@@ -149,6 +152,8 @@ mod tests {
         assert_eq!(cut_alone("abcd", 3), "abc...");
         assert_eq!(cut_alone("", 0), "");
         assert_eq!(cut_alone("é€😀x", 3), "é€😀...", "characters, not bytes");
+        assert_eq!(cut_alone("é€😀", 3), "é€😀", "three characters, more bytes");
+        assert_eq!(cut_alone("ab", 2), "ab");
         let mut long = RequestInfo::new(None, "GET", &"/p".repeat(5_000));
         assert_eq!(long.path().len(), MAX_LOGGED_REQUEST_PATH + 3);
         long.give_back_room();
