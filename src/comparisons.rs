@@ -184,8 +184,11 @@ impl Comparisons {
 
     /// Ends the comparisons whose time is up, and writes the summaries that are due.
     pub fn tick(&mut self, settings: &Settings, now_ns: u64) {
-        let resolved = self.pairing.expire(now_ns);
-        self.settle(settings, resolved, now_ns);
+        // Most ticks find no deadline past: then expiring changes nothing, nor does settling.
+        if self.pairing.next_deadline().is_some_and(|due| due <= now_ns) {
+            let resolved = self.pairing.expire(now_ns);
+            self.settle(settings, resolved, now_ns);
+        }
         for (index, report) in self.reports.iter_mut().enumerate() {
             let (Some(report), Some((target, _))) = (report, settings.target(index)) else {
                 continue;

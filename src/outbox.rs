@@ -184,10 +184,10 @@ impl Outbox {
 /// Empties `spent` (dropping what it holds) and keeps it in `list` when `list` has no room of
 /// its own yet and `spent`'s is at most `MAX_KEPT_ROOM`; else lets it go.
 fn give_back<T>(list: &Cell<Vec<T>>, mut spent: Vec<T>) {
-    spent.clear();
-    if spent.capacity() > MAX_KEPT_ROOM {
+    if spent.capacity() == 0 || spent.capacity() > MAX_KEPT_ROOM {
         return;
     }
+    spent.clear();
     let queued = list.take();
     list.set(if queued.capacity() == 0 { spent } else { queued });
 }
