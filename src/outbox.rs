@@ -29,9 +29,9 @@ pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
 /// metrics and expiry; rarely enough that a quiet sidecar pays one tick a second for all the
 /// requests it decides, not one per request.
 pub const WAITING_PERIOD: Duration = Duration::from_secs(1);
-/// The most jobs (or originals' responses) a list handed back keeps room for: the usual
-/// list holds one or a few, so its room is reused by the next request (an allocation less
-/// per request), while a burst's large list is let go.
+/// The most jobs a list handed back keeps room for: the usual list holds one or a few, so
+/// its room is reused by the next request (an allocation less per request), while a burst's
+/// large list is let go.
 pub const MAX_KEPT_ROOM: usize = 64;
 
 /// The root's timer, as last set.
@@ -165,11 +165,6 @@ impl Outbox {
         give_back(&self.jobs, spent);
     }
 
-    /// A list `take_originals` gave, gone through: emptied, its room is kept for the next.
-    pub fn give_back_originals(&self, spent: Vec<OriginalResponse>) {
-        give_back(&self.originals, spent);
-    }
-
     /// Every request handed over for redaction in slices so far.
     pub fn take_unredacted(&self) -> Vec<Unredacted> {
         self.unredacted.take()
@@ -195,35 +190,28 @@ fn give_back<T>(list: &Cell<Vec<T>>, mut spent: Vec<T>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::FakeHost;
 
     #[test]
     fn a_list_given_back_keeps_its_room_for_the_next_but_never_a_queued_one_nor_a_large_one() {
-        let outbox = Outbox::default();
-        let host = FakeHost::default();
-        outbox.send_original(1, None, &host);
-        let taken = outbox.take_originals();
-        let room = taken.capacity();
-        assert!(room > 0);
-        outbox.give_back_originals(taken);
-        outbox.send_original(2, None, &host);
-        let again = outbox.take_originals();
-        assert_eq!(again.capacity(), room, "the same room, no new list");
-        assert_eq!(again.iter().map(|o| o.pairing).collect::<Vec<_>>(), [2]);
+        let list: Cell<Vec<u32>> = Cell::default();
+        let mut taken = Vec::with_capacity(4);
+        taken.push(1);
+        let room = taken.as_ptr();
+        give_back(&list, taken);
+        let mut again = list.take();
+        assert!(again.is_empty(), "emptied");
+        assert_eq!(again.as_ptr(), room, "the same room, no new list");
 
-        // A response handed over meanwhile stays queued.
-        outbox.send_original(3, None, &host);
-        outbox.give_back_originals(again);
-        let queued = outbox.take_originals();
-        assert_eq!(queued.iter().map(|o| o.pairing).collect::<Vec<_>>(), [3]);
+        // What was queued meanwhile stays.
+        list.set(vec![2]);
+        again.push(3);
+        give_back(&list, again);
+        assert_eq!(list.take(), [2]);
 
-        // A burst's list is let go.
-        let mut large = Vec::with_capacity(MAX_KEPT_ROOM + 1);
-        large.push(OriginalResponse {
-            pairing: 4,
-            summary: None,
-        });
-        outbox.give_back_originals(large);
-        assert_eq!(outbox.take_originals().capacity(), 0);
+        // A burst's list is let go, and so is a list without room.
+        give_back(&list, Vec::with_capacity(MAX_KEPT_ROOM + 1));
+        assert_eq!(list.take().capacity(), 0);
+        give_back(&list, Vec::new());
+        assert_eq!(list.take().capacity(), 0);
     }
 }

@@ -250,11 +250,11 @@ impl<H: Host> MirrorRoot<H> {
 
     /// The originals' responses handed over by HTTP contexts, and the comparisons' timing.
     fn advance_comparisons(&mut self, now: u64) {
-        let mut originals = self.outbox.take_originals();
+        let originals = self.outbox.take_originals();
         let Some(settings) = self.settings.clone() else {
             return;
         };
-        for original in originals.drain(..) {
+        for original in originals {
             match original.summary {
                 Some(Finished::Inflating(job)) => {
                     self.inflate_later(&settings, original.pairing, Side::Original, job, now);
@@ -268,7 +268,6 @@ impl<H: Host> MirrorRoot<H> {
                 }
             }
         }
-        self.outbox.give_back_originals(originals);
         if let Some(comparisons) = &mut self.comparisons {
             comparisons.tick(&settings, now);
         }
@@ -710,6 +709,16 @@ mod tests {
     fn send_one(root: &MirrorRoot<FakeHost>) {
         let settings = root.settings.clone().unwrap();
         root.outbox.send(job(&settings, &root.budget), &root.host);
+    }
+
+    #[test]
+    fn the_tick_hands_its_emptied_job_list_back_for_the_next_jobs() {
+        let mut root = configured(CONFIG);
+        send_one(&root);
+        root.on_tick();
+        assert_eq!(total("mirrored"), 1);
+        let kept = root.outbox.take_jobs();
+        assert!(kept.is_empty() && kept.capacity() > 0, "the list came back empty");
     }
 
     const FORM_CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}],
