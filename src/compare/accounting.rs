@@ -430,15 +430,16 @@ impl TargetAccounts {
         }
         let mut increment = |id, delta| (self.metrics.increment)(id, delta);
         let mut any = false;
-        for series in self.endpoints.iter().chain(&self.other) {
-            let fields = series
-                .fields
-                .iter()
-                .chain(&series.other_field)
-                .map(|(_, f)| f);
-            let field_counts = fields.flat_map(|f| [&f.differed, &f.noise]);
-            for count in series.counts.iter().chain(field_counts).flatten() {
+        let mut flush = |count: &Option<Tallied>| {
+            if let Some(count) = count {
                 any |= count.flush(&mut increment);
+            }
+        };
+        for series in self.endpoints.iter().chain(&self.other) {
+            series.counts.iter().for_each(&mut flush);
+            for (_, field) in series.fields.iter().chain(&series.other_field) {
+                flush(&field.differed);
+                flush(&field.noise);
             }
         }
         any
