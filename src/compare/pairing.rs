@@ -179,8 +179,35 @@ struct Entry {
     request: Rc<RequestInfo>,
     /// Candidates not resolved yet.
     candidates: Vec<Candidate>,
-    sides: Vec<(Side, State)>,
+    sides: Sides,
     bytes: usize,
+}
+
+/// The sides a request's comparisons wait for: the usual two (a candidate and the original)
+/// in place, any further ones in a list (no list, so no allocation, for the usual entry).
+#[derive(Debug, Default)]
+struct Sides {
+    first: [Option<(Side, State)>; 2],
+    more: Vec<(Side, State)>,
+}
+
+impl Sides {
+    fn push(&mut self, side: Side, state: State) {
+        match self.first.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some((side, state)),
+            None => self.more.push((side, state)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Side, State)> {
+        self.first.iter().flatten().chain(&self.more)
+    }
+
+    /// The state of `side`, if it is one of them.
+    fn slot(&mut self, side: Side) -> Option<&mut State> {
+        let mut all = self.first.iter_mut().flatten().chain(&mut self.more);
+        all.find(|(s, _)| *s == side).map(|(_, state)| state)
+    }
 }
 
 impl Entry {
@@ -195,7 +222,7 @@ impl Entry {
         size_of::<(u64, Entry)>()
             + size_of::<(u64, u64)>()
             + self.candidates.capacity() * size_of::<Candidate>()
-            + self.sides.capacity() * size_of::<(Side, State)>()
+            + self.sides.more.capacity() * size_of::<(Side, State)>()
             + self.request.bytes_held()
     }
 }
@@ -310,10 +337,10 @@ impl Pairing {
                 })
                 .collect();
         }
-        let mut sides: Vec<(Side, State)> = Vec::new();
+        let mut sides = Sides::default();
         for side in candidates.iter().flat_map(Candidate::sides) {
             if !sides.iter().any(|(s, _)| *s == side) {
-                sides.push((side, State::Waiting));
+                sides.push(side, State::Waiting);
             }
         }
         let deadline_ns = now_ns
@@ -332,7 +359,7 @@ impl Pairing {
             self.deadlines.remove(&(early.deadline_ns, id));
             self.bytes = self.bytes.saturating_sub(early.bytes);
             for (side, state) in early.sides {
-                if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+                if let Some(slot) = entry.sides.slot(side) {
                     let held = state.bytes_held();
                     *slot = state;
                     entry.bytes += held;
@@ -409,7 +436,7 @@ impl Pairing {
             return;
         }
         if let Some(entry) = self.entries.get_mut(&id) {
-            if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+            if let Some(slot) = entry.sides.slot(side) {
                 *slot = State::Inflating;
             }
         }
@@ -508,7 +535,7 @@ impl Pairing {
             }
             return Vec::new();
         };
-        if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+        if let Some(slot) = entry.sides.slot(side) {
             *slot = state;
         }
         entry.bytes += held;
