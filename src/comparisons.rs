@@ -185,7 +185,11 @@ impl Comparisons {
     /// Ends the comparisons whose time is up, and writes the summaries that are due.
     pub fn tick(&mut self, settings: &Settings, now_ns: u64) {
         // Most ticks find no deadline past: then expiring changes nothing, nor does settling.
-        if self.pairing.next_deadline().is_some_and(|due| due <= now_ns) {
+        if self
+            .pairing
+            .next_deadline()
+            .is_some_and(|due| due <= now_ns)
+        {
             let resolved = self.pairing.expire(now_ns);
             self.settle(settings, resolved, now_ns);
         }

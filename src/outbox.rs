@@ -184,7 +184,11 @@ fn give_back<T>(list: &Cell<Vec<T>>, mut spent: Vec<T>) {
     }
     spent.clear();
     let queued = list.take();
-    list.set(if queued.capacity() == 0 { spent } else { queued });
+    list.set(if queued.capacity() == 0 {
+        spent
+    } else {
+        queued
+    });
 }
 
 #[cfg(test)]

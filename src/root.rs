@@ -718,7 +718,10 @@ mod tests {
         root.on_tick();
         assert_eq!(total("mirrored"), 1);
         let kept = root.outbox.take_jobs();
-        assert!(kept.is_empty() && kept.capacity() > 0, "the list came back empty");
+        assert!(
+            kept.is_empty() && kept.capacity() > 0,
+            "the list came back empty"
+        );
     }
 
     const FORM_CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}],

@@ -400,8 +400,13 @@ impl TargetAccounts {
     fn endpoint(&mut self, label: &str) -> &mut EndpointSeries {
         let mut at = self.by_label.get(label).copied();
         if at.is_none() && self.admission.admit(self.shared, label) {
-            let series =
-                EndpointSeries::define(&self.target, &self.key, label, self.max_fields, self.metrics);
+            let series = EndpointSeries::define(
+                &self.target,
+                &self.key,
+                label,
+                self.max_fields,
+                self.metrics,
+            );
             self.by_label
                 .insert(Rc::clone(&series.label), self.endpoints.len());
             at = Some(self.endpoints.len());

@@ -438,8 +438,8 @@ mod tests {
     use super::*;
     use crate::compare::json::Differences;
     use crate::compare::request::MAX_LOGGED_REQUEST_PATH;
-    use crate::endpoints::{Endpoints, Template};
     use crate::compare::verdict::Aspects;
+    use crate::endpoints::{Endpoints, Template};
     use std::rc::Rc;
     use std::time::Duration;
 

@@ -39,7 +39,9 @@ impl RequestInfo {
         // method and path at most, as the automatic template writes it), so that the usual
         // request's text is allocated once (a path whose data grows as `{}` grows it).
         let method_room = method.len().min(4 * MAX_LOGGED_METHOD + 3);
-        let room = request_id.map_or(0, str::len).min(4 * MAX_LOGGED_REQUEST_PATH + 3)
+        let room = request_id
+            .map_or(0, str::len)
+            .min(4 * MAX_LOGGED_REQUEST_PATH + 3)
             + 2 * (method_room + redacted_path.len() + 2);
         let mut text = String::with_capacity(room);
         if let Some(id) = request_id {
@@ -157,7 +159,11 @@ mod tests {
         let mut long = RequestInfo::new(None, "GET", &"/p".repeat(5_000));
         assert_eq!(long.path().len(), MAX_LOGGED_REQUEST_PATH + 3);
         long.give_back_room();
-        assert!(long.bytes_held() < 1_000, "{} bytes held", long.bytes_held());
+        assert!(
+            long.bytes_held() < 1_000,
+            "{} bytes held",
+            long.bytes_held()
+        );
         let info = RequestInfo::new(Some(&"i".repeat(300)), "GET", "/orders/12345?q=secret");
         assert_eq!(info.request_id().map(str::len), Some(259));
         assert_eq!(info.path(), reported_url("/orders/12345?q=secret"));

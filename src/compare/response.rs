@@ -651,15 +651,36 @@ mod tests {
     #[test]
     fn a_status_reads_as_str_parse_reads_it() {
         for text in [
-            "200", "0", "65535", "65536", "+204", "+", "", "-1", "2 00", " 200", "20x", "00042",
-            "１２", "99999999999999999999", "++1",
+            "200",
+            "0",
+            "65535",
+            "65536",
+            "+204",
+            "+",
+            "",
+            "-1",
+            "2 00",
+            " 200",
+            "20x",
+            "00042",
+            "１２",
+            "99999999999999999999",
+            "++1",
         ] {
-            assert_eq!(status_code(text.as_bytes()), text.parse::<u16>().ok(), "{text:?}");
+            assert_eq!(
+                status_code(text.as_bytes()),
+                text.parse::<u16>().ok(),
+                "{text:?}"
+            );
         }
         assert_eq!(status_code(b"\xff200"), None);
         for n in (0..70_000u32).step_by(7) {
             for text in [n.to_string(), format!("+{n}"), format!("0{n}")] {
-                assert_eq!(status_code(text.as_bytes()), text.parse::<u16>().ok(), "{text}");
+                assert_eq!(
+                    status_code(text.as_bytes()),
+                    text.parse::<u16>().ok(),
+                    "{text}"
+                );
             }
         }
     }
@@ -670,11 +691,25 @@ mod tests {
         for head in [
             &[(":status", "200"), ("content-type", "application/grpc")][..],
             &[(":status", "200"), (":status", "200")],
-            &[("grpc-status", "3"), ("content-type", "application/grpc+proto")],
-            &[("content-type", "text/plain"), ("content-type", "application/grpc")],
-            &[("content-type", "application/grpc"), ("grpc-status", "1"), ("grpc-status", "2")],
+            &[
+                ("grpc-status", "3"),
+                ("content-type", "application/grpc+proto"),
+            ],
+            &[
+                ("content-type", "text/plain"),
+                ("content-type", "application/grpc"),
+            ],
+            &[
+                ("content-type", "application/grpc"),
+                ("grpc-status", "1"),
+                ("grpc-status", "2"),
+            ],
             &[("content-encoding", "gzip"), ("content-encoding", "gzip")],
-            &[("content-encoding", "br"), ("x-version", "1"), ("x-version", "2")],
+            &[
+                ("content-encoding", "br"),
+                ("x-version", "1"),
+                ("x-version", "2"),
+            ],
             &[(":status", "20x"), ("content-type", "application/grpc")],
             &[],
         ] {
