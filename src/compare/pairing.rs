@@ -1219,9 +1219,12 @@ mod tests {
     fn a_list_of_ended_comparisons_given_back_carries_the_next_ones() {
         let original = spec(Reference::Original, None);
         let mut table = Pairing::default();
+        // Every list returned is given back, as `Comparisons` does.
         let compare = |table: &mut Pairing, id| {
-            table.start(id, 0, SECOND, vec![candidate(0, &original)], request());
-            table.arrive(id, Side::Original, summary(200, ""), 0);
+            let started = table.start(id, 0, SECOND, vec![candidate(0, &original)], request());
+            table.give_back(started);
+            let half = table.arrive(id, Side::Original, summary(200, ""), 0);
+            table.give_back(half);
             table.arrive(id, Side::Target(0), summary(200, ""), 0)
         };
         let first = compare(&mut table, 1);
