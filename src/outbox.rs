@@ -29,9 +29,9 @@ pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
 /// metrics and expiry; rarely enough that a quiet sidecar pays one tick a second for all the
 /// requests it decides, not one per request.
 pub const WAITING_PERIOD: Duration = Duration::from_secs(1);
-/// The most jobs a list handed back keeps room for: the usual list holds one or a few, so
-/// its room is reused by the next request (an allocation less per request), while a burst's
-/// large list is let go.
+/// The most jobs (or originals' responses) a list handed back keeps room for: the usual
+/// list holds one or a few, so its room is reused by the next request (an allocation less
+/// per request), while a burst's large list is let go.
 pub const MAX_KEPT_ROOM: usize = 64;
 
 /// The root's timer, as last set.
@@ -163,6 +163,11 @@ impl Outbox {
     /// A list `take_jobs` gave, its jobs done: emptied, its room is kept for the next jobs.
     pub fn give_back_jobs(&self, spent: Vec<Job>) {
         give_back(&self.jobs, spent);
+    }
+
+    /// A list `take_originals` gave, gone through: emptied, its room is kept for the next.
+    pub fn give_back_originals(&self, spent: Vec<OriginalResponse>) {
+        give_back(&self.originals, spent);
     }
 
     /// Every request handed over for redaction in slices so far.

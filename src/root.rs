@@ -250,12 +250,12 @@ impl<H: Host> MirrorRoot<H> {
 
     /// The originals' responses handed over by HTTP contexts, and the comparisons' timing.
     fn advance_comparisons(&mut self, now: u64) {
-        let originals = self.outbox.take_originals();
+        let mut originals = self.outbox.take_originals();
         let Some(settings) = self.settings.clone() else {
             return;
         };
-        for original in originals {
-            match original.summary {
+        for original in &mut originals {
+            match original.summary.take() {
                 Some(Finished::Inflating(job)) => {
                     self.inflate_later(&settings, original.pairing, Side::Original, job, now);
                 }
@@ -268,6 +268,8 @@ impl<H: Host> MirrorRoot<H> {
                 }
             }
         }
+        // The list's room serves the next responses (no allocation for them).
+        self.outbox.give_back_originals(originals);
         if let Some(comparisons) = &mut self.comparisons {
             comparisons.tick(&settings, now);
         }
