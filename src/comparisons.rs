@@ -13,6 +13,7 @@ use crate::host::{MetricHost, SharedDataHost};
 use crate::metrics::CompareCounter;
 use crate::outbox::Job;
 use crate::settings::Settings;
+use crate::targets::TargetSet;
 use std::rc::Rc;
 
 pub struct Comparisons {
@@ -75,9 +76,9 @@ impl Comparisons {
 
     /// A job's copies are about to go out: starts the comparison of each candidate among
     /// them, and says which targets' first copy must be captured, with what.
-    pub fn start(&mut self, settings: &Settings, job: &Job, now_ns: u64) -> Vec<(usize, Needs)> {
+    pub fn start(&mut self, settings: &Settings, job: &Job, now_ns: u64) -> TargetSet {
         let Some(id) = job.pairing else {
-            return Vec::new();
+            return TargetSet::default();
         };
         let targets = &settings.config.targets;
         let candidates: Vec<Candidate> = job
@@ -93,7 +94,7 @@ impl Comparisons {
             })
             .collect();
         if candidates.is_empty() {
-            return Vec::new();
+            return TargetSet::default();
         }
         let timeout_ns = job
             .copies
@@ -106,15 +107,12 @@ impl Comparisons {
         let method = job.request.header(":method").unwrap_or_default();
         let path = job.request.header(":path").unwrap_or_default();
         let mut request = RequestInfo::new(job.request.header("x-request-id"), method, path);
-        request.endpoints = candidates
-            .iter()
-            .filter_map(|c| {
-                Some((
-                    c.target,
-                    targets.get(c.target)?.endpoints.label(method, path),
-                ))
-            })
-            .collect();
+        for candidate in &candidates {
+            if let Some(target) = targets.get(candidate.target) {
+                request.add_endpoint(candidate.target, &target.endpoints, method, path);
+            }
+        }
+        request.give_back_room();
         let request = Rc::new(request);
         let captured = captures(&candidates);
         for candidate in &candidates {
@@ -126,10 +124,13 @@ impl Comparisons {
             .pairing
             .start(id, now_ns, timeout_ns, candidates, request);
         self.settle(settings, resolved, now_ns);
-        captured
-            .into_iter()
-            .filter(|(index, _)| self.pairing.wants(id, Side::Target(*index)))
-            .collect()
+        let mut wanted = TargetSet::default();
+        for index in captured.iter() {
+            if self.pairing.wants(id, Side::Target(index)) {
+                wanted.insert(index);
+            }
+        }
+        wanted
     }
 
     /// The original's response for request `pairing`, or the news that it never completed.
@@ -183,8 +184,15 @@ impl Comparisons {
 
     /// Ends the comparisons whose time is up, and writes the summaries that are due.
     pub fn tick(&mut self, settings: &Settings, now_ns: u64) {
-        let resolved = self.pairing.expire(now_ns);
-        self.settle(settings, resolved, now_ns);
+        // Most ticks find no deadline past: then expiring changes nothing, nor does settling.
+        if self
+            .pairing
+            .next_deadline()
+            .is_some_and(|due| due <= now_ns)
+        {
+            let resolved = self.pairing.expire(now_ns);
+            self.settle(settings, resolved, now_ns);
+        }
         for (index, report) in self.reports.iter_mut().enumerate() {
             let (Some(report), Some((target, _))) = (report, settings.target(index)) else {
                 continue;
@@ -255,7 +263,7 @@ impl Comparisons {
     }
 
     /// Counts ended comparisons, logs their mismatches within the budget.
-    fn settle(&mut self, settings: &Settings, resolved: Vec<Resolved>, now_ns: u64) {
+    fn settle(&mut self, settings: &Settings, mut resolved: Vec<Resolved>, now_ns: u64) {
         // Comparisons that left the table to be diffed in slices take their summaries' share
         // of what is held along, before it shrinks to what the table holds.
         for comparing in self.pairing.take_comparing() {
@@ -267,7 +275,7 @@ impl Comparisons {
         let _ = self
             .held
             .resize(self.pairing.bytes_held().min(self.held.bytes()));
-        for ended in resolved {
+        for ended in resolved.drain(..) {
             let Some((target, _)) = settings.target(ended.target) else {
                 continue;
             };
@@ -279,7 +287,7 @@ impl Comparisons {
                 let endpoint = ended.request.endpoint(ended.target);
                 let counted = accounts.record(endpoint, verdict, spec);
                 if let Some(report) = self.reports.get_mut(ended.target).and_then(Option::as_mut) {
-                    let id = ended.request.request_id.as_deref();
+                    let id = ended.request.request_id();
                     report.record_endpoint(&counted, verdict.matched(), id);
                 }
             }
@@ -290,28 +298,34 @@ impl Comparisons {
                 }
             }
         }
+        self.pairing.give_back(resolved);
     }
 }
 
-/// The targets whose first copy serves a comparison, each with what its response must keep:
-/// every candidate, and every reference target, for all the candidates it serves.
-fn captures(candidates: &[Candidate]) -> Vec<(usize, Needs)> {
-    // One list, built as the sides are found (no list of sides first: an allocation less per
-    // compared request).
-    let mut captured: Vec<(usize, Needs)> = Vec::new();
+/// The targets whose first copy serves a comparison: every candidate, and every reference
+/// target (a set: no list per compared request; what each keeps is `capture_needs`).
+fn captures(candidates: &[Candidate]) -> TargetSet {
+    let mut captured = TargetSet::default();
     for candidate in candidates {
-        let references = candidate.spec.reference_targets();
-        for index in std::iter::once(candidate.target).chain(references) {
-            if captured.iter().any(|(side, _)| *side == index) {
-                continue;
-            }
-            let served = candidates
-                .iter()
-                .filter(|c| c.target == index || c.spec.reference_targets().any(|r| r == index));
-            captured.push((index, Needs::union(served.map(|c| &*c.spec))));
+        captured.insert(candidate.target);
+        for index in candidate.spec.reference_targets() {
+            captured.insert(index);
         }
     }
     captured
+}
+
+/// What the response of target `index`'s first copy of `job`'s request must keep, when
+/// `Comparisons::start` said it serves a comparison: enough for every candidate it serves
+/// (as the candidate, or as its reference).
+pub fn capture_needs(settings: &Settings, job: &Job, index: usize) -> Needs {
+    let targets = &settings.config.targets;
+    let served = job.copies.targets.iter().filter_map(|target| {
+        let spec = targets.get(target)?.compare.as_deref()?;
+        let serves = target == index || spec.reference_targets().any(|r| r == index);
+        serves.then_some(spec)
+    });
+    Needs::union(served)
 }
 
 /// Counts an ended comparison in its target's metrics (the counters only: what a replaced

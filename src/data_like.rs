@@ -36,12 +36,19 @@ pub fn reported(name: &[u8]) -> &str {
 
 /// A request's `:path` as a log line writes it: each data-like segment `{}`; in the query,
 /// each data-like name `{}` and every value `{}` (a value is data by definition).
+#[cfg(test)]
 pub fn reported_url(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    write_reported_url(path, &mut out);
+    out
+}
+
+/// `reported_url`, appended to `out` (no string of its own).
+pub fn write_reported_url(path: &str, out: &mut String) {
     let (segments, query) = match path.split_once('?') {
         Some((segments, query)) => (segments, Some(query)),
         None => (path, None),
     };
-    let mut out = String::with_capacity(path.len());
     for (i, segment) in segments.split('/').enumerate() {
         if i > 0 {
             out.push('/');
@@ -67,7 +74,6 @@ pub fn reported_url(path: &str) -> String {
             }
         }
     }
-    out
 }
 
 #[cfg(test)]

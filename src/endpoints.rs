@@ -171,10 +171,17 @@ impl Endpoints {
     /// The endpoint label of a request: the first template that matches, else the automatic
     /// template. `path` may carry a query; it is left out.
     pub fn label(&self, method: &str, path: &str) -> String {
+        let mut label = String::new();
+        self.write_label(method, path, &mut label);
+        label
+    }
+
+    /// `label`, appended to `out` (no string of its own).
+    pub fn write_label(&self, method: &str, path: &str, out: &mut String) {
         let path = without_query(path);
         match self.find(method, path) {
-            Endpoint::Configured(_, label) => label.to_string(),
-            Endpoint::Automatic => automatic(method, path),
+            Endpoint::Configured(_, label) => out.push_str(label),
+            Endpoint::Automatic => write_automatic(method, path, out),
         }
     }
 
@@ -207,9 +214,17 @@ fn segments(path: &str) -> impl Iterator<Item = &str> {
 /// The method and the path's automatic template: each data-like segment becomes `{}`, and
 /// segments past `MAX_AUTOMATIC_SEGMENTS` become one `{*}`. A data-like method (not a name)
 /// becomes `{}` too.
+#[cfg(test)]
 pub fn automatic(method: &str, path: &str) -> String {
+    let mut label = String::new();
+    write_automatic(method, path, &mut label);
+    label
+}
+
+/// `automatic`, appended to `label`.
+fn write_automatic(method: &str, path: &str, label: &mut String) {
     let path = without_query(path);
-    let mut label = String::with_capacity(method.len().min(32) + path.len().min(64) + 2);
+    label.reserve(method.len().min(32) + path.len().min(64) + 2);
     label.push_str(if data_like(method.as_bytes()) {
         DATA_SEGMENT
     } else {
@@ -237,7 +252,6 @@ pub fn automatic(method: &str, path: &str) -> String {
     if written == 0 {
         label.push('/');
     }
-    label
 }
 
 #[cfg(test)]

@@ -321,6 +321,16 @@ impl Tallied {
     }
 }
 
+/// Where `TargetMetrics::counted` marks each metric: a counter at its `Counter` index, a
+/// comparison counter from bit 32 on, the two gauges at the top.
+const COMPARE_BITS: u32 = 32;
+const COMPARE_PENDING_BIT: u32 = 62;
+const IN_FLIGHT_BIT: u32 = 63;
+const _: () = assert!(
+    Counter::ALL.len() <= COMPARE_BITS as usize
+        && COMPARE_BITS as usize + CompareCounter::ALL.len() <= COMPARE_PENDING_BIT as usize
+);
+
 /// One target's metrics.
 #[derive(Debug)]
 pub struct TargetMetrics {
@@ -332,10 +342,10 @@ pub struct TargetMetrics {
     in_flight: Tallied,
     latency_ms: u32,
     host: MetricHost,
-    /// Whether anything was counted since the last `flush`: a flush with nothing to hand over
-    /// (most, as counts are handed over at every tick and answer) does not go through the
-    /// fifty-odd counters.
-    counted: Cell<bool>,
+    /// What was counted since the last `flush`, a bit per metric (`counted_bit`): a flush
+    /// goes through those only, not the fifty-odd counters (a flush with nothing to hand
+    /// over, most of them, through none).
+    counted: Cell<u64>,
 }
 
 impl TargetMetrics {
@@ -369,7 +379,7 @@ impl TargetMetrics {
             in_flight,
             latency_ms,
             host,
-            counted: Cell::new(false),
+            counted: Cell::new(0),
         })
     }
 
@@ -377,7 +387,7 @@ impl TargetMetrics {
     pub fn add(&self, counter: Counter) {
         if let Some(tallied) = self.counters.get(counter as usize) {
             tallied.add(1);
-            self.counted.set(true);
+            self.mark(counter as u32);
         }
     }
 
@@ -385,7 +395,7 @@ impl TargetMetrics {
     pub fn add_compare(&self, counter: CompareCounter, n: u32) {
         if let Some(tallied) = self.compare.get(counter as usize) {
             tallied.add(i64::from(n));
-            self.counted.set(true);
+            self.mark(COMPARE_BITS + counter as u32);
         }
     }
 
@@ -393,26 +403,41 @@ impl TargetMetrics {
     pub fn compare_pending(&self, delta: i64) {
         if let Some(gauge) = &self.compare_pending {
             gauge.add(delta);
-            self.counted.set(true);
+            self.mark(COMPARE_PENDING_BIT);
         }
     }
 
     /// Moves the in-flight gauge by `delta`, with the next `flush`.
     pub fn in_flight(&self, delta: i64) {
         self.in_flight.add(delta);
-        self.counted.set(true);
+        self.mark(IN_FLIGHT_BIT);
+    }
+
+    fn mark(&self, bit: u32) {
+        self.counted.set(self.counted.get() | 1 << bit);
     }
 
     /// Hands every pending change to the host; true if there were any.
     pub fn flush(&self) -> bool {
-        if !self.counted.replace(false) {
-            return false;
-        }
+        let mut counted = self.counted.replace(0);
         let mut increment = |id, delta| (self.host.increment)(id, delta);
-        let mut any = self.in_flight.flush(&mut increment);
-        let gauges = self.compare_pending.iter();
-        for tallied in self.counters.iter().chain(&self.compare).chain(gauges) {
-            any |= tallied.flush(&mut increment);
+        let mut any = false;
+        if counted & 1 << IN_FLIGHT_BIT != 0 {
+            any |= self.in_flight.flush(&mut increment);
+        }
+        counted &= !(1 << IN_FLIGHT_BIT);
+        // The counted ones, lowest bit first: counters, comparison counters, then the gauge.
+        while counted != 0 {
+            let bit = counted.trailing_zeros();
+            counted &= counted - 1;
+            let tallied = match bit {
+                COMPARE_PENDING_BIT => self.compare_pending.as_ref(),
+                bit if bit >= COMPARE_BITS => self.compare.get((bit - COMPARE_BITS) as usize),
+                bit => self.counters.get(bit as usize),
+            };
+            if let Some(tallied) = tallied {
+                any |= tallied.flush(&mut increment);
+            }
         }
         any
     }
@@ -496,6 +521,35 @@ mod tests {
         metrics.compare_pending(1);
         assert!(metrics.flush(), "counted after a flush that had nothing");
         assert_eq!(total(COMPARE_PENDING_GAUGE), 1);
+    }
+
+    /// A flush goes through the metrics marked counted only: every one of them must be
+    /// marked where it is counted, and found where it is marked.
+    #[test]
+    fn every_metric_counted_is_handed_over_by_the_marked_flush() {
+        let metrics = TargetMetrics::define("m", true, recording::METRICS).unwrap();
+        let total = |metric: &str| recording::take_total(&metric_name("m", metric));
+        for (n, counter) in (1..).zip(Counter::ALL) {
+            metrics.add(counter);
+            for _ in 1..n {
+                metrics.add(counter);
+            }
+        }
+        for (n, counter) in (1..).zip(CompareCounter::ALL) {
+            metrics.add_compare(counter, n);
+        }
+        metrics.compare_pending(3);
+        metrics.in_flight(2);
+        assert!(metrics.flush());
+        for (n, counter) in (1..).zip(Counter::ALL) {
+            assert_eq!(total(counter.suffix()), n, "{counter:?}");
+        }
+        for (n, counter) in (1u32..).zip(CompareCounter::ALL) {
+            assert_eq!(total(counter.suffix()), i64::from(n), "{counter:?}");
+        }
+        assert_eq!(total(COMPARE_PENDING_GAUGE), 3);
+        assert_eq!(total(IN_FLIGHT_GAUGE), 2);
+        assert!(!metrics.flush(), "all handed over");
     }
 
     /// Each counter is in exactly one family: a counter added to `ALL` but to no family (or

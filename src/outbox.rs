@@ -29,6 +29,10 @@ pub const WAKE_UP_PERIOD: Duration = Duration::from_millis(1);
 /// metrics and expiry; rarely enough that a quiet sidecar pays one tick a second for all the
 /// requests it decides, not one per request.
 pub const WAITING_PERIOD: Duration = Duration::from_secs(1);
+/// The most jobs (or originals' responses) a list handed back keeps room for: the usual
+/// list holds one or a few, so its room is reused by the next request (an allocation less
+/// per request), while a burst's large list is let go.
+pub const MAX_KEPT_ROOM: usize = 64;
 
 /// The root's timer, as last set.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -156,6 +160,16 @@ impl Outbox {
         self.jobs.take()
     }
 
+    /// A list `take_jobs` gave, its jobs done: emptied, its room is kept for the next jobs.
+    pub fn give_back_jobs(&self, spent: Vec<Job>) {
+        give_back(&self.jobs, spent);
+    }
+
+    /// A list `take_originals` gave, gone through: emptied, its room is kept for the next.
+    pub fn give_back_originals(&self, spent: Vec<OriginalResponse>) {
+        give_back(&self.originals, spent);
+    }
+
     /// Every request handed over for redaction in slices so far.
     pub fn take_unredacted(&self) -> Vec<Unredacted> {
         self.unredacted.take()
@@ -164,5 +178,49 @@ impl Outbox {
     /// Every original's response handed over so far.
     pub fn take_originals(&self) -> Vec<OriginalResponse> {
         self.originals.take()
+    }
+}
+
+/// Empties `spent` (dropping what it holds) and keeps it in `list` when `list` has no room of
+/// its own yet and `spent`'s is at most `MAX_KEPT_ROOM`; else lets it go.
+fn give_back<T>(list: &Cell<Vec<T>>, mut spent: Vec<T>) {
+    if spent.capacity() == 0 || spent.capacity() > MAX_KEPT_ROOM {
+        return;
+    }
+    spent.clear();
+    let queued = list.take();
+    list.set(if queued.capacity() == 0 {
+        spent
+    } else {
+        queued
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_list_given_back_keeps_its_room_for_the_next_but_never_a_queued_one_nor_a_large_one() {
+        let list: Cell<Vec<u32>> = Cell::default();
+        let mut taken = Vec::with_capacity(4);
+        taken.push(1);
+        let room = taken.as_ptr();
+        give_back(&list, taken);
+        let mut again = list.take();
+        assert!(again.is_empty(), "emptied");
+        assert_eq!(again.as_ptr(), room, "the same room, no new list");
+
+        // What was queued meanwhile stays.
+        list.set(vec![2]);
+        again.push(3);
+        give_back(&list, again);
+        assert_eq!(list.take(), [2]);
+
+        // A burst's list is let go, and so is a list without room.
+        give_back(&list, Vec::with_capacity(MAX_KEPT_ROOM + 1));
+        assert_eq!(list.take().capacity(), 0);
+        give_back(&list, Vec::new());
+        assert_eq!(list.take().capacity(), 0);
     }
 }

@@ -9,7 +9,7 @@ use crate::budget::{Budget, Reservation};
 use crate::compare::accounting::configuration_hash;
 use crate::compare::pairing::Side;
 use crate::compare::response::{Capture, Finished, InflationJob, Needs, Summary};
-use crate::comparisons::{count_ended, Accounting, Comparisons};
+use crate::comparisons::{capture_needs, count_ended, Accounting, Comparisons};
 use crate::config::Config;
 use crate::copy::Skip;
 use crate::copy_log::{CopyEnd, CopyRecord};
@@ -21,6 +21,7 @@ use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
 use crate::settings::Settings;
 use crate::slices::Queue;
+use crate::targets::TargetSet;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{ContextType, Status};
 use std::borrow::Cow;
@@ -82,25 +83,24 @@ impl<H: Host> MirrorRoot<H> {
             self.host.now_ns()
         };
         for job in jobs {
-            let mut captures = self.start_comparisons(job, now);
+            let captured = self.start_comparisons(job, now);
             for index in job.copies.targets.iter() {
-                let capture = captures
-                    .iter()
-                    .position(|(target, _)| *target == index)
-                    .map(|at| captures.swap_remove(at).1);
-                self.dispatch(job, index, now, capture);
+                let needs = captured
+                    .contains(index)
+                    .then(|| capture_needs(&job.settings, job, index));
+                self.dispatch(job, index, now, needs);
             }
         }
     }
 
     /// The comparisons of a job's request start as its copies go out; the targets whose
-    /// first copy's response they need come back with what to keep of it.
-    fn start_comparisons(&mut self, job: &Job, now: u64) -> Vec<(usize, Needs)> {
+    /// first copy's response they need come back.
+    fn start_comparisons(&mut self, job: &Job, now: u64) -> TargetSet {
         // Comparisons belong to the current settings (their targets, their reports).
         let current = self.is_current(&job.settings);
         match &mut self.comparisons {
             Some(comparisons) if current => comparisons.start(&job.settings, job, now),
-            _ => Vec::new(),
+            _ => TargetSet::default(),
         }
     }
 
@@ -250,12 +250,12 @@ impl<H: Host> MirrorRoot<H> {
 
     /// The originals' responses handed over by HTTP contexts, and the comparisons' timing.
     fn advance_comparisons(&mut self, now: u64) {
-        let originals = self.outbox.take_originals();
+        let mut originals = self.outbox.take_originals();
         let Some(settings) = self.settings.clone() else {
             return;
         };
-        for original in originals {
-            match original.summary {
+        for original in &mut originals {
+            match original.summary.take() {
                 Some(Finished::Inflating(job)) => {
                     self.inflate_later(&settings, original.pairing, Side::Original, job, now);
                 }
@@ -268,6 +268,8 @@ impl<H: Host> MirrorRoot<H> {
                 }
             }
         }
+        // The list's room serves the next responses (no allocation for them).
+        self.outbox.give_back_originals(originals);
         if let Some(comparisons) = &mut self.comparisons {
             comparisons.tick(&settings, now);
         }
@@ -636,6 +638,8 @@ impl<H: Host + 'static> RootContext for MirrorRoot<H> {
             // quiet stretch costs one tick per batch of counts, not two.
             settings.flush_counts();
         }
+        // The list's room serves the next jobs (no allocation for them).
+        self.outbox.give_back_jobs(jobs);
         if busy {
             return;
         }
@@ -660,7 +664,7 @@ mod tests {
     use crate::host::{recording, FakeHost};
     use crate::outbox::WAITING_PERIOD;
     use crate::slices::SLICE_BYTES;
-    use crate::targets::{Copies, TargetSet};
+    use crate::targets::Copies;
 
     const CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}]}"#;
     const UPSTREAM_200: [(&str, &str); 2] =
@@ -707,6 +711,19 @@ mod tests {
     fn send_one(root: &MirrorRoot<FakeHost>) {
         let settings = root.settings.clone().unwrap();
         root.outbox.send(job(&settings, &root.budget), &root.host);
+    }
+
+    #[test]
+    fn the_tick_hands_its_emptied_job_list_back_for_the_next_jobs() {
+        let mut root = configured(CONFIG);
+        send_one(&root);
+        root.on_tick();
+        assert_eq!(total("mirrored"), 1);
+        let kept = root.outbox.take_jobs();
+        assert!(
+            kept.is_empty() && kept.capacity() > 0,
+            "the list came back empty"
+        );
     }
 
     const FORM_CONFIG: &str = r#"{"targets": [{"cluster": "canary", "name": "c"}],

@@ -284,7 +284,10 @@ pub struct TargetAccounts {
     /// Prefix of this configuration's and target's shared-data keys.
     key: String,
     max_fields: usize,
-    endpoints: HashMap<Rc<str>, EndpointSeries>,
+    /// The admitted endpoints' series, in the order they were admitted.
+    endpoints: Vec<EndpointSeries>,
+    /// Where each admitted endpoint's series is in `endpoints`: one look-up per comparison.
+    by_label: HashMap<Rc<str>, usize>,
     other: Option<EndpointSeries>,
     admission: Admission,
     metrics: MetricHost,
@@ -319,7 +322,8 @@ impl TargetAccounts {
             admission: Admission::new(format!("{key}/endpoints"), max_endpoints),
             key,
             max_fields,
-            endpoints: HashMap::new(),
+            endpoints: Vec::new(),
+            by_label: HashMap::new(),
             other: None,
             metrics,
             shared,
@@ -394,23 +398,25 @@ impl TargetAccounts {
 
     /// The series of `label`, admitted (or `other`).
     fn endpoint(&mut self, label: &str) -> &mut EndpointSeries {
-        let admitted = self.endpoints.contains_key(label)
-            || (self.admission.admit(self.shared, label) && {
-                let series = EndpointSeries::define(
-                    &self.target,
-                    &self.key,
-                    label,
-                    self.max_fields,
-                    self.metrics,
-                );
-                self.endpoints.insert(Rc::clone(&series.label), series);
-                true
-            });
+        let mut at = self.by_label.get(label).copied();
+        if at.is_none() && self.admission.admit(self.shared, label) {
+            let series = EndpointSeries::define(
+                &self.target,
+                &self.key,
+                label,
+                self.max_fields,
+                self.metrics,
+            );
+            self.by_label
+                .insert(Rc::clone(&series.label), self.endpoints.len());
+            at = Some(self.endpoints.len());
+            self.endpoints.push(series);
+        }
         let (target, key, max_fields, metrics) =
             (&self.target, &self.key, self.max_fields, self.metrics);
-        match self.endpoints.get_mut(label) {
-            Some(series) if admitted => series,
-            _ => self.other.get_or_insert_with(|| {
+        match at.and_then(|at| self.endpoints.get_mut(at)) {
+            Some(series) => series,
+            None => self.other.get_or_insert_with(|| {
                 EndpointSeries::define(target, key, OTHER, max_fields, metrics)
             }),
         }
@@ -429,15 +435,16 @@ impl TargetAccounts {
         }
         let mut increment = |id, delta| (self.metrics.increment)(id, delta);
         let mut any = false;
-        for series in self.endpoints.values().chain(&self.other) {
-            let fields = series
-                .fields
-                .iter()
-                .chain(&series.other_field)
-                .map(|(_, f)| f);
-            let field_counts = fields.flat_map(|f| [&f.differed, &f.noise]);
-            for count in series.counts.iter().chain(field_counts).flatten() {
+        let mut flush = |count: &Option<Tallied>| {
+            if let Some(count) = count {
                 any |= count.flush(&mut increment);
+            }
+        };
+        for series in self.endpoints.iter().chain(&self.other) {
+            series.counts.iter().for_each(&mut flush);
+            for (_, field) in series.fields.iter().chain(&series.other_field) {
+                flush(&field.differed);
+                flush(&field.noise);
             }
         }
         any

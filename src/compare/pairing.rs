@@ -43,6 +43,8 @@ pub const MAX_PENDING_BYTES: usize = 32 << 20;
 /// for a request whose comparisons already ended (its id is among the last `max_entries`
 /// ended) is dropped at once.
 pub const EARLY_WAIT_NS: u64 = 10_000_000_000;
+/// The most ended comparisons a list given back (`Pairing::give_back`) keeps room for.
+const MAX_SPARE_ROOM: usize = 64;
 
 /// Whose response: the original request's, or a target's copy's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -177,8 +179,35 @@ struct Entry {
     request: Rc<RequestInfo>,
     /// Candidates not resolved yet.
     candidates: Vec<Candidate>,
-    sides: Vec<(Side, State)>,
+    sides: Sides,
     bytes: usize,
+}
+
+/// The sides a request's comparisons wait for: the usual two (a candidate and the original)
+/// in place, any further ones in a list (no list, so no allocation, for the usual entry).
+#[derive(Debug, Default)]
+struct Sides {
+    first: [Option<(Side, State)>; 2],
+    more: Vec<(Side, State)>,
+}
+
+impl Sides {
+    fn push(&mut self, side: Side, state: State) {
+        match self.first.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some((side, state)),
+            None => self.more.push((side, state)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &(Side, State)> {
+        self.first.iter().flatten().chain(&self.more)
+    }
+
+    /// The state of `side`, if it is one of them.
+    fn slot(&mut self, side: Side) -> Option<&mut State> {
+        let mut all = self.first.iter_mut().flatten().chain(&mut self.more);
+        all.find(|(s, _)| *s == side).map(|(_, state)| state)
+    }
 }
 
 impl Entry {
@@ -193,7 +222,7 @@ impl Entry {
         size_of::<(u64, Entry)>()
             + size_of::<(u64, u64)>()
             + self.candidates.capacity() * size_of::<Candidate>()
-            + self.sides.capacity() * size_of::<(Side, State)>()
+            + self.sides.more.capacity() * size_of::<(Side, State)>()
             + self.request.bytes_held()
     }
 }
@@ -247,6 +276,9 @@ pub struct Pairing {
     max_bytes: usize,
     /// Comparisons resolved to a diff in slices, until the caller takes them.
     comparing: Vec<Comparing>,
+    /// An empty list of ended comparisons given back (`give_back`): the next ones are
+    /// returned in it, so that ending a comparison allocates no list.
+    spare: Vec<Resolved>,
 }
 
 impl Default for Pairing {
@@ -267,6 +299,16 @@ impl Pairing {
             max_entries,
             max_bytes,
             comparing: Vec::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// A list of ended comparisons this table returned, gone through: its room serves the
+    /// next ones (at most `MAX_SPARE_ROOM` of it).
+    pub fn give_back(&mut self, mut spent: Vec<Resolved>) {
+        spent.clear();
+        if spent.capacity() <= MAX_SPARE_ROOM && self.spare.capacity() == 0 {
+            self.spare = spent;
         }
     }
 
@@ -295,10 +337,10 @@ impl Pairing {
                 })
                 .collect();
         }
-        let mut sides: Vec<(Side, State)> = Vec::new();
+        let mut sides = Sides::default();
         for side in candidates.iter().flat_map(Candidate::sides) {
             if !sides.iter().any(|(s, _)| *s == side) {
-                sides.push((side, State::Waiting));
+                sides.push(side, State::Waiting);
             }
         }
         let deadline_ns = now_ns
@@ -317,7 +359,7 @@ impl Pairing {
             self.deadlines.remove(&(early.deadline_ns, id));
             self.bytes = self.bytes.saturating_sub(early.bytes);
             for (side, state) in early.sides {
-                if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+                if let Some(slot) = entry.sides.slot(side) {
                     let held = state.bytes_held();
                     *slot = state;
                     entry.bytes += held;
@@ -394,7 +436,7 @@ impl Pairing {
             return;
         }
         if let Some(entry) = self.entries.get_mut(&id) {
-            if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+            if let Some(slot) = entry.sides.slot(side) {
                 *slot = State::Inflating;
             }
         }
@@ -413,7 +455,7 @@ impl Pairing {
     }
 
     fn expire_until(&mut self, now_ns: u64, wait_for_inflation: bool) -> Vec<Resolved> {
-        let mut resolved = Vec::new();
+        let mut resolved = std::mem::take(&mut self.spare);
         while let Some(&(deadline, id)) = self.deadlines.first() {
             if deadline > now_ns {
                 break;
@@ -493,7 +535,7 @@ impl Pairing {
             }
             return Vec::new();
         };
-        if let Some((_, slot)) = entry.sides.iter_mut().find(|(s, _)| *s == side) {
+        if let Some(slot) = entry.sides.slot(side) {
             *slot = state;
         }
         entry.bytes += held;
@@ -534,7 +576,7 @@ impl Pairing {
         let Some(entry) = self.entries.get_mut(&id) else {
             return Vec::new();
         };
-        let mut resolved = Vec::new();
+        let mut resolved = std::mem::take(&mut self.spare);
         let mut index = 0;
         while let Some(candidate) = entry.candidates.get(index) {
             match resolve(entry, candidate, false) {
@@ -689,6 +731,7 @@ enum Baseline<'a> {
 mod tests {
     use super::*;
     use crate::compare::spec::BodyMode;
+    use crate::endpoints::Endpoints;
 
     #[test]
     fn consecutive_pairing_ids_spread_over_the_table() {
@@ -723,12 +766,13 @@ mod tests {
         }
     }
 
+    /// A request as `Comparisons::start` writes it: with its endpoint.
     fn request() -> Rc<RequestInfo> {
-        Rc::new(RequestInfo::new(
-            Some("req-1"),
-            "GET",
-            "/api/items?token=REDACTED",
-        ))
+        let (method, path) = ("GET", "/api/items?token=REDACTED");
+        let mut request = RequestInfo::new(Some("req-1"), method, path);
+        request.add_endpoint(0, &Endpoints::default(), method, path);
+        request.give_back_room();
+        Rc::new(request)
     }
 
     fn summary(status: u16, body: &str) -> Summary {
@@ -1172,6 +1216,31 @@ mod tests {
     }
 
     #[test]
+    fn a_list_of_ended_comparisons_given_back_carries_the_next_ones() {
+        let original = spec(Reference::Original, None);
+        let mut table = Pairing::default();
+        // Every list returned is given back, as `Comparisons` does.
+        let compare = |table: &mut Pairing, id| {
+            let started = table.start(id, 0, SECOND, vec![candidate(0, &original)], request());
+            table.give_back(started);
+            let half = table.arrive(id, Side::Original, summary(200, ""), 0);
+            table.give_back(half);
+            table.arrive(id, Side::Target(0), summary(200, ""), 0)
+        };
+        let first = compare(&mut table, 1);
+        assert_eq!(first.len(), 1);
+        let room = first.as_ptr();
+        table.give_back(first);
+        let second = compare(&mut table, 2);
+        assert_eq!(second.iter().map(|r| r.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(second.as_ptr(), room, "the same list");
+        let mut large = Vec::with_capacity(MAX_SPARE_ROOM + 1);
+        large.extend(second);
+        table.give_back(large);
+        assert_eq!(table.expire_all().capacity(), 0, "a large list is let go");
+    }
+
+    #[test]
     fn bytes_per_pending_entry() {
         let original = spec(Reference::Original, None);
         let mut table = Pairing::default();
@@ -1184,7 +1253,9 @@ mod tests {
             "entry {empty} B, + {} B per empty summary",
             with_one - empty
         );
-        assert!(empty <= 400, "{empty}");
+        // With the request's endpoint label, as `Comparisons::start` writes it (416 B when
+        // each part of the request was a string of its own).
+        assert!(empty <= 416, "{empty}");
         assert!(with_one - empty <= 120, "{}", with_one - empty);
     }
 

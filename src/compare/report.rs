@@ -419,9 +419,9 @@ fn mismatch_line(
         "compare_mismatch": {
             "target": target,
             "endpoint": request.endpoint(index),
-            "x_request_id": request.request_id,
-            "method": request.method,
-            "path": request.path,
+            "x_request_id": request.request_id(),
+            "method": request.method(),
+            "path": request.path(),
             "status": verdict.candidate_status,
             "reference_status": verdict.reference_status,
             "aspects": verdict.mismatched.names(),
@@ -439,6 +439,7 @@ mod tests {
     use crate::compare::json::Differences;
     use crate::compare::request::MAX_LOGGED_REQUEST_PATH;
     use crate::compare::verdict::Aspects;
+    use crate::endpoints::{Endpoints, Template};
     use std::rc::Rc;
     use std::time::Duration;
 
@@ -523,7 +524,8 @@ mod tests {
         v.mismatched.headers = true;
         v.differing_headers = 0b10;
         let mut request = (*mismatch.request).clone();
-        request.endpoints = vec![(0, "POST /pay".into())];
+        let pay = Endpoints::new(vec![Template::parse("POST /pay").unwrap()]);
+        request.add_endpoint(0, &pay, "POST", "/pay?card=REDACTED");
         mismatch.request = Rc::new(request);
         let with_headers = CompareSpec {
             headers: vec!["etag".into(), "content-type".into()],
@@ -845,11 +847,11 @@ mod tests {
     #[test]
     fn long_request_fields_are_cut() {
         let info = RequestInfo::new(Some(&"i".repeat(1000)), "GET", &"/p".repeat(1000));
-        assert_eq!(info.path.chars().count(), MAX_LOGGED_REQUEST_PATH + 3);
-        assert!(info.request_id.unwrap().len() < 300);
-        assert_eq!(RequestInfo::new(None, "GET", "/é").path, "/{}");
+        assert_eq!(info.path().chars().count(), MAX_LOGGED_REQUEST_PATH + 3);
+        assert!(info.request_id().unwrap().len() < 300);
+        assert_eq!(RequestInfo::new(None, "GET", "/é").path(), "/{}");
         assert_eq!(
-            RequestInfo::new(None, "GET", "/users/ann@example.com/orders/42").path,
+            RequestInfo::new(None, "GET", "/users/ann@example.com/orders/42").path(),
             "/users/{}/orders/{}"
         );
     }

@@ -390,21 +390,36 @@ impl Capture {
 
     /// The response headers (lower-case names). Call once, first.
     pub fn headers(&mut self, headers: &HeaderMap) {
-        let value = |name: &str| values(headers, name);
-        self.summary.status =
-            value(":status").and_then(|s| std::str::from_utf8(&s).ok()?.parse().ok());
-        self.grpc = value("content-type").is_some_and(|ct| is_grpc_content_type(&ct));
+        // The four every capture reads, found in one walk over the map (a walk each before).
+        let mut status = None;
+        let mut content_type = None;
+        let mut grpc = None;
+        let mut encoding = None;
+        for (name, value) in headers.iter() {
+            let slot = match name {
+                ":status" => &mut status,
+                "content-type" => &mut content_type,
+                "grpc-status" => &mut grpc,
+                "content-encoding" => &mut encoding,
+                _ => continue,
+            };
+            join(slot, value);
+        }
+        self.summary.status = status.and_then(|s| status_code(&s));
+        self.grpc = content_type.is_some_and(|ct| is_grpc_content_type(&ct));
         if self.grpc {
             // A trailers-only response carries its status here; real trailers replace it.
-            self.summary.grpc_status = value("grpc-status").map(|s| grpc_status(&s));
+            self.summary.grpc_status = grpc.map(|s| grpc_status(&s));
         }
-        self.summary.headers = std::mem::take(&mut self.headers)
-            .into_iter()
-            .map(|name| {
-                let found = value(&name).map(Cow::into_owned);
-                (name, found)
-            })
-            .collect();
+        if !self.headers.is_empty() {
+            self.summary.headers = std::mem::take(&mut self.headers)
+                .into_iter()
+                .map(|name| {
+                    let found = values(headers, &name).map(Cow::into_owned);
+                    (name, found)
+                })
+                .collect();
+        }
         let sink = match self.mode {
             BodyMode::None => return,
             BodyMode::Exact => Sink::Hash {
@@ -413,7 +428,7 @@ impl Capture {
             },
             BodyMode::Json => Sink::Bytes(Vec::new()),
         };
-        self.body = match Encoding::from_header(value("content-encoding").as_deref()) {
+        self.body = match Encoding::from_header(encoding.as_deref()) {
             Ok(None) => BodyState::Plain(sink),
             Ok(Some(encoding)) => BodyState::Inflating(Box::new(Inflating::new(encoding, sink))),
             Err(_) => self.give_up(NotCompared::Encoding),
@@ -521,22 +536,40 @@ impl Sink {
 fn values<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, [u8]>> {
     let mut joined: Option<Cow<'h, [u8]>> = None;
     for value in headers.values(name) {
-        match &mut joined {
-            None => joined = Some(Cow::Borrowed(value)),
-            Some(joined) => {
-                let joined = joined.to_mut();
-                joined.extend_from_slice(b", ");
-                joined.extend_from_slice(value);
-            }
-        }
+        join(&mut joined, value);
     }
     joined
+}
+
+/// A `:status` value as a number, read as `str::parse::<u16>` reads it (an optional `+`,
+/// then digits, within `u16`), without a check for UTF-8 first.
+fn status_code(value: &[u8]) -> Option<u16> {
+    let digits = value.strip_prefix(b"+").unwrap_or(value);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u16, |code, &byte| {
+        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
+        code.checked_mul(10)?.checked_add(u16::from(digit))
+    })
+}
+
+/// Adds one more `value` of a header to those found so far in `joined`.
+fn join<'h>(joined: &mut Option<Cow<'h, [u8]>>, value: &'h [u8]) {
+    match joined {
+        None => *joined = Some(Cow::Borrowed(value)),
+        Some(joined) => {
+            let joined = joined.to_mut();
+            joined.extend_from_slice(b", ");
+            joined.extend_from_slice(value);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::GRPC_STATUS_UNREADABLE;
+    use crate::http::{grpc_status as grpc_status_of, GRPC_STATUS_UNREADABLE};
     use miniz_oxide::deflate::{compress_to_vec, compress_to_vec_zlib};
 
     fn spec(body: BodyMode, max_body_bytes: usize) -> CompareSpec {
@@ -613,6 +646,95 @@ mod tests {
             Body::Bytes(b"[7]".to_vec()),
             "inflated"
         );
+    }
+
+    #[test]
+    fn a_status_reads_as_str_parse_reads_it() {
+        for text in [
+            "200",
+            "0",
+            "65535",
+            "65536",
+            "+204",
+            "+",
+            "",
+            "-1",
+            "2 00",
+            " 200",
+            "20x",
+            "00042",
+            "１２",
+            "99999999999999999999",
+            "++1",
+        ] {
+            assert_eq!(
+                status_code(text.as_bytes()),
+                text.parse::<u16>().ok(),
+                "{text:?}"
+            );
+        }
+        assert_eq!(status_code(b"\xff200"), None);
+        for n in (0..70_000u32).step_by(7) {
+            for text in [n.to_string(), format!("+{n}"), format!("0{n}")] {
+                assert_eq!(
+                    status_code(text.as_bytes()),
+                    text.parse::<u16>().ok(),
+                    "{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_headers_read_in_one_walk_are_read_as_each_on_its_own() {
+        let s = spec(BodyMode::Exact, 100);
+        for head in [
+            &[(":status", "200"), ("content-type", "application/grpc")][..],
+            &[(":status", "200"), (":status", "200")],
+            &[
+                ("grpc-status", "3"),
+                ("content-type", "application/grpc+proto"),
+            ],
+            &[
+                ("content-type", "text/plain"),
+                ("content-type", "application/grpc"),
+            ],
+            &[
+                ("content-type", "application/grpc"),
+                ("grpc-status", "1"),
+                ("grpc-status", "2"),
+            ],
+            &[("content-encoding", "gzip"), ("content-encoding", "gzip")],
+            &[
+                ("content-encoding", "br"),
+                ("x-version", "1"),
+                ("x-version", "2"),
+            ],
+            &[(":status", "20x"), ("content-type", "application/grpc")],
+            &[],
+        ] {
+            let map = headers(head);
+            let summary = capture(&s, head, &[]);
+            let status = values(&map, ":status")
+                .and_then(|s| std::str::from_utf8(&s).ok()?.parse::<u16>().ok());
+            assert_eq!(summary.status, status, "{head:?}");
+            let grpc = values(&map, "content-type").is_some_and(|ct| is_grpc_content_type(&ct));
+            let grpc_status = values(&map, "grpc-status").filter(|_| grpc);
+            assert_eq!(summary.grpc_status, grpc_status.map(|s| grpc_status_of(&s)));
+            let encoding = Encoding::from_header(values(&map, "content-encoding").as_deref());
+            let expected_body = match encoding {
+                Err(_) => Body::NotCompared(NotCompared::Encoding),
+                Ok(_) => Body::Hash {
+                    len: 0,
+                    hash: DefaultHasher::new().finish(),
+                },
+            };
+            if encoding.is_err() || summary.body != Body::NotCompared(NotCompared::Encoding) {
+                assert_eq!(summary.body, expected_body, "{head:?}");
+            }
+            let version = values(&map, "x-version").map(Cow::into_owned);
+            assert_eq!(summary.header("x-version"), version.as_deref(), "{head:?}");
+        }
     }
 
     /// A gzip member with every optional header field, so the header parser meets them all.
