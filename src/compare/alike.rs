@@ -147,7 +147,7 @@ impl Reader {
             (Side::whole(a), Side::whole(b))
         } else {
             // Each body read within half the budget and of the lookahead.
-            let reach = (budget.max(LOOKAHEAD) + LOOKAHEAD) / 2;
+            let reach = budget.max(LOOKAHEAD).saturating_add(LOOKAHEAD) / 2;
             (
                 Side::within(a, self.at_a.saturating_add(reach)),
                 Side::within(b, self.at_b.saturating_add(reach)),
