@@ -61,6 +61,20 @@ pub fn text(bytes: &[u8]) -> Option<&str> {
     std::str::from_utf8(bytes).ok()
 }
 
+/// A `:status` value as a number, read as `str::parse::<u16>` reads it (an optional `+`, then
+/// digits, within `u16`), without a check for UTF-8 first. The one reading of a status: the
+/// copy's class, the comparison's summary and the root's both use it.
+pub fn status_code(value: &[u8]) -> Option<u16> {
+    let digits = value.strip_prefix(b"+").unwrap_or(value);
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u16, |code, &byte| {
+        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
+        code.checked_mul(10)?.checked_add(u16::from(digit))
+    })
+}
+
 /// A `grpc-status` value as its code.
 pub fn grpc_status(value: &[u8]) -> u32 {
     text(value)
@@ -299,6 +313,43 @@ pub fn serialize_header_map(headers: &[(&str, &str)]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_reads_as_str_parse_reads_it() {
+        for text in [
+            "200",
+            "0",
+            "65535",
+            "65536",
+            "+204",
+            "+",
+            "",
+            "-1",
+            "2 00",
+            " 200",
+            "20x",
+            "00042",
+            "１２",
+            "99999999999999999999",
+            "++1",
+        ] {
+            assert_eq!(
+                status_code(text.as_bytes()),
+                text.parse::<u16>().ok(),
+                "{text:?}"
+            );
+        }
+        assert_eq!(status_code(b"\xff200"), None);
+        for n in (0..70_000u32).step_by(7) {
+            for text in [n.to_string(), format!("+{n}"), format!("0{n}")] {
+                assert_eq!(
+                    status_code(text.as_bytes()),
+                    text.parse::<u16>().ok(),
+                    "{text}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn header_text_is_read_as_utf8_with_or_without_the_ascii_shortcut() {

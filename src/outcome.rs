@@ -1,6 +1,6 @@
 //! How a dispatched copy ended.
 
-use crate::http::{grpc_status, HeaderMap};
+use crate::http::{grpc_status, status_code, HeaderMap};
 
 /// The header a response from a real upstream always carries. Envoy's own replies, a 503 when
 /// it cannot connect or a 504 when the copy times out, come without it.
@@ -35,7 +35,7 @@ pub fn classify<'a>(headers: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> O
     let mut overloaded = false;
     for (name, value) in headers {
         match name {
-            ":status" => status = crate::http::text(value).and_then(|s| s.parse().ok()),
+            ":status" => status = status_code(value),
             UPSTREAM_TIME_HEADER => from_upstream = true,
             OVERLOADED_HEADER => overloaded = true,
             _ => {}

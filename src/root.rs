@@ -15,7 +15,7 @@ use crate::copy::Skip;
 use crate::copy_log::{CopyEnd, CopyRecord};
 use crate::filter::{MirrorFilter, PassThrough};
 use crate::host::{Envoy, Host};
-use crate::http::{is_grpc, HeaderMap};
+use crate::http::{is_grpc, status_code, HeaderMap};
 use crate::metrics::Counter;
 use crate::outbox::{Job, Outbox};
 use crate::outcome::{classify, with_grpc_status, Outcome};
@@ -422,10 +422,7 @@ fn log_copy(settings: &Settings, index: usize, now: u64, record: &CopyRecord, en
 
 /// The `:status` of a response, when it has one.
 fn status_of(response: &HeaderMap) -> Option<u16> {
-    std::str::from_utf8(response.get(":status")?)
-        .ok()?
-        .parse()
-        .ok()
+    status_code(response.get(":status")?)
 }
 
 /// Counts one copy's result, frees its slot, and warns (sparingly) when it failed.

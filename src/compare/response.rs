@@ -10,7 +10,7 @@
 
 use super::inflate::{Encoding, Inflater};
 use super::spec::{BodyMode, CompareSpec};
-use crate::http::{grpc_status, is_grpc_content_type, HeaderMap};
+use crate::http::{grpc_status, is_grpc_content_type, status_code, HeaderMap};
 use crate::slices::{Progress, INFLATE_SLICE_BYTES, SLICE_BYTES};
 use std::borrow::Cow;
 use std::collections::hash_map::DefaultHasher;
@@ -541,19 +541,6 @@ fn values<'h>(headers: &'h HeaderMap, name: &str) -> Option<Cow<'h, [u8]>> {
     joined
 }
 
-/// A `:status` value as a number, read as `str::parse::<u16>` reads it (an optional `+`,
-/// then digits, within `u16`), without a check for UTF-8 first.
-fn status_code(value: &[u8]) -> Option<u16> {
-    let digits = value.strip_prefix(b"+").unwrap_or(value);
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u16, |code, &byte| {
-        let digit = byte.checked_sub(b'0').filter(|d| *d <= 9)?;
-        code.checked_mul(10)?.checked_add(u16::from(digit))
-    })
-}
-
 /// Adds one more `value` of a header to those found so far in `joined`.
 fn join<'h>(joined: &mut Option<Cow<'h, [u8]>>, value: &'h [u8]) {
     match joined {
@@ -646,43 +633,6 @@ mod tests {
             Body::Bytes(b"[7]".to_vec()),
             "inflated"
         );
-    }
-
-    #[test]
-    fn a_status_reads_as_str_parse_reads_it() {
-        for text in [
-            "200",
-            "0",
-            "65535",
-            "65536",
-            "+204",
-            "+",
-            "",
-            "-1",
-            "2 00",
-            " 200",
-            "20x",
-            "00042",
-            "１２",
-            "99999999999999999999",
-            "++1",
-        ] {
-            assert_eq!(
-                status_code(text.as_bytes()),
-                text.parse::<u16>().ok(),
-                "{text:?}"
-            );
-        }
-        assert_eq!(status_code(b"\xff200"), None);
-        for n in (0..70_000u32).step_by(7) {
-            for text in [n.to_string(), format!("+{n}"), format!("0{n}")] {
-                assert_eq!(
-                    status_code(text.as_bytes()),
-                    text.parse::<u16>().ok(),
-                    "{text}"
-                );
-            }
-        }
     }
 
     #[test]
